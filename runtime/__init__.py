@@ -1,0 +1,1 @@
+"""orthanc-runtime: the scripting API (placeholder while the package is laid out)."""
