@@ -1,1 +1,29 @@
-"""orthanc-runtime: the scripting API (placeholder while the package is laid out)."""
+"""orthanc-runtime: script Orthanc in Python, with CPU-heavy handlers in a pool of workers.
+
+    from runtime import route, offload, Request
+
+    @route('/hello/{name}')
+    def hello(request: Request):
+        return {'hello': request.params['name']}
+
+See the README for the whole API.
+"""
+
+from . import sdk
+from .decorators import offload, on_change, on_stored_instance, route
+from .enums import ChangeType, ErrorCode, InstanceOrigin, ResourceType
+from .errors import NotInOrthanc, OrthancError, OrthancException
+from .events import Change, StoredInstance
+from .http import BadRequest, HTTPError, NotFound, Request, Response
+from .settings import config
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "route", "on_change", "on_stored_instance", "offload",
+    "Request", "Response", "HTTPError", "BadRequest", "NotFound",
+    "ChangeType", "ResourceType", "InstanceOrigin", "ErrorCode",
+    "Change", "StoredInstance",
+    "OrthancError", "OrthancException", "NotInOrthanc",
+    "sdk", "config",
+]

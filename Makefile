@@ -1,0 +1,43 @@
+# orthanc-runtime: `make demo` runs Orthanc with the recipes, `make test` runs every test.
+# Both install what they need on a fresh Debian 12 machine (as root): the Debian
+# packages below, then a virtual environment in .venv with the project built in it.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+DEBIAN_PACKAGES := orthanc orthanc-dev libboost-regex-dev nlohmann-json3-dev
+NATIVE_SOURCES := $(wildcard orthanc_native/src/*) CMakeLists.txt pyproject.toml config.schema.json
+
+.PHONY: install system demo test lint clean
+
+install: $(STAMP)
+
+system:
+	@dpkg -s $(DEBIAN_PACKAGES) >/dev/null 2>&1 || { \
+	  echo "Installing Debian packages: $(DEBIAN_PACKAGES)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBIAN_PACKAGES); }
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+# The build requirements come from pyproject.toml; the build runs without
+# isolation so that the plugin embeds this venv's python.
+$(STAMP): $(NATIVE_SOURCES) | system $(PY)
+	$(PY) -m pip install -q $$($(PY) -c "import tomllib; print(' '.join(tomllib.load(open('pyproject.toml', 'rb'))['build-system']['requires']))")
+	$(PY) -m pip install -q --no-build-isolation -e '.[test]'
+	@touch $(STAMP)
+
+lint: install
+	$(VENV)/bin/ruff check runtime pool recipes orthanc_native tests
+	$(VENV)/bin/mypy
+
+test: install lint
+	$(PY) -m pytest -q
+
+demo: install
+	$(VENV)/bin/orthanc-runtime run examples/demo.py --storage ./orthanc-data
+
+clean:
+	rm -rf build $(VENV) orthanc-data

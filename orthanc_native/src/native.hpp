@@ -1,0 +1,99 @@
+// Declarations shared by the plugin's translation units.
+//
+// The plugin is a thin layer: Orthanc calls a C trampoline, the trampoline
+// takes the GIL, converts its arguments and calls one Python dispatcher of the
+// `runtime` package. Python calls into Orthanc through the embedded module
+// `_orthanc_native`, whose functions release the GIL around every SDK call
+// that can block. One file per SDK area, each with an init_<area>() function.
+#pragma once
+
+#include <orthanc/OrthancCPlugin.h>
+#include <pybind11/pybind11.h>
+
+#include <atomic>
+#include <exception>
+#include <string>
+
+namespace py = pybind11;
+
+namespace ort {
+
+OrthancPluginContext* context();
+void set_context(OrthancPluginContext* context);
+
+// False before the interpreter is ready and once its finalisation began:
+// callbacks that arrive then answer an error without touching Python.
+bool python_alive();
+void set_python_alive(bool alive);
+
+// The Python dispatchers the trampolines call. Held on the heap, never in
+// static py::object storage, and cleared (with the GIL) before finalisation.
+struct Hooks {
+  py::object on_rest;
+  py::object on_change;
+  py::object on_stored_instance;
+  py::object refresh_metrics;
+};
+Hooks* hooks();
+void clear_hooks();
+
+// An Orthanc SDK call failed: the translator turns it into
+// runtime.errors.OrthancException(code, description).
+class SdkError : public std::exception {
+ public:
+  explicit SdkError(OrthancPluginErrorCode code);
+  OrthancPluginErrorCode code() const { return code_; }
+  const char* what() const noexcept override { return message_.c_str(); }
+
+ private:
+  OrthancPluginErrorCode code_;
+  std::string message_;
+};
+
+inline void check(OrthancPluginErrorCode code) {
+  if (code != OrthancPluginErrorCode_Success) throw SdkError(code);
+}
+
+std::string error_description(OrthancPluginErrorCode code);
+
+// Logging that is safe without the GIL.
+void log_info(const std::string& message);
+void log_warning(const std::string& message);
+void log_error(const std::string& message);
+
+// Logs the current Python exception with its traceback and clears it.
+void log_python_error(const std::string& where, py::error_already_set& error);
+
+// Copies a Python str (as UTF-8) or bytes-like object into a std::string.
+std::string buffer_from(const py::handle& value);
+
+// An Orthanc memory buffer freed on every path.
+class MemoryBuffer {
+ public:
+  MemoryBuffer() { buffer_.data = nullptr; buffer_.size = 0; }
+  ~MemoryBuffer() { if (buffer_.data) OrthancPluginFreeMemoryBuffer(context(), &buffer_); }
+  MemoryBuffer(const MemoryBuffer&) = delete;
+  MemoryBuffer& operator=(const MemoryBuffer&) = delete;
+  OrthancPluginMemoryBuffer* get() { return &buffer_; }
+  py::bytes to_bytes() const {
+    return py::bytes(static_cast<const char*>(buffer_.data), buffer_.size);
+  }
+  std::string to_string() const {
+    return std::string(static_cast<const char*>(buffer_.data), buffer_.size);
+  }
+
+ private:
+  OrthancPluginMemoryBuffer buffer_;
+};
+
+// Per-area module initialisers (sdk_*.cpp).
+void init_errors(py::module_& m);
+void init_rest(py::module_& m);
+void init_events(py::module_& m);
+void init_misc(py::module_& m);
+
+// The embedded interpreter (interpreter.cpp).
+bool start_interpreter(const std::string& python_executable, std::string& error);
+void stop_interpreter();
+
+}  // namespace ort

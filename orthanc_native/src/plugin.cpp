@@ -1,0 +1,138 @@
+// The Orthanc plugin entry points: version check, the configuration that is
+// needed before Python runs (which python to embed), the interpreter, then
+// runtime._plugin does the rest in Python.
+#include "native.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <memory>
+
+namespace ort {
+
+namespace {
+OrthancPluginContext* g_context = nullptr;
+std::atomic<bool> g_alive{false};
+Hooks* g_hooks = nullptr;
+bool g_started = false;
+}  // namespace
+
+OrthancPluginContext* context() { return g_context; }
+void set_context(OrthancPluginContext* c) { g_context = c; }
+bool python_alive() { return g_alive.load(std::memory_order_acquire); }
+void set_python_alive(bool alive) { g_alive.store(alive, std::memory_order_release); }
+
+Hooks* hooks() {
+  if (!g_hooks) g_hooks = new Hooks();
+  return g_hooks;
+}
+
+void clear_hooks() {
+  delete g_hooks;  // needs the GIL: the py::object members drop references
+  g_hooks = nullptr;
+}
+
+void log_info(const std::string& message) { OrthancPluginLogInfo(g_context, message.c_str()); }
+void log_warning(const std::string& message) { OrthancPluginLogWarning(g_context, message.c_str()); }
+void log_error(const std::string& message) { OrthancPluginLogError(g_context, message.c_str()); }
+
+namespace {
+
+std::string orthanc_configuration() {
+  char* text = OrthancPluginGetConfiguration(g_context);
+  if (!text) return "{}";
+  std::string result(text);
+  OrthancPluginFreeString(g_context, text);
+  return result;
+}
+
+// Which python to embed: "PythonRuntime": {"Python": ...}, else the venv the
+// plugin was built from. Whether a script is configured at all.
+void read_bootstrap(const std::string& json, std::string& python, bool& has_script) {
+  python = ORT_PYTHON_EXECUTABLE;
+  has_script = false;
+  auto config = nlohmann::json::parse(json, nullptr, false, true);
+  if (config.is_discarded() || !config.is_object()) return;
+  auto section = config.find("PythonRuntime");
+  if (section != config.end() && section->is_object()) {
+    auto custom = section->find("Python");
+    if (custom != section->end() && custom->is_string()) python = custom->get<std::string>();
+    if (section->contains("Script")) has_script = true;
+  }
+  if (config.contains("PythonScript")) has_script = true;
+}
+
+}  // namespace
+}  // namespace ort
+
+extern "C" {
+
+ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(OrthancPluginContext* context) {
+  using namespace ort;
+  set_context(context);
+  if (OrthancPluginCheckVersion(context) == 0) {
+    log_error(std::string("orthanc-runtime needs Orthanc >= ") +
+              std::to_string(ORTHANC_PLUGINS_MINIMAL_MAJOR_NUMBER) + "." +
+              std::to_string(ORTHANC_PLUGINS_MINIMAL_MINOR_NUMBER) + "." +
+              std::to_string(ORTHANC_PLUGINS_MINIMAL_REVISION_NUMBER) + ", this is " +
+              context->orthancVersion);
+    return -1;
+  }
+  OrthancPluginSetDescription(context, "Python scripting with a managed pool of worker processes");
+
+  std::string configuration = orthanc_configuration();
+  std::string python;
+  bool has_script = false;
+  read_bootstrap(configuration, python, has_script);
+  if (!has_script) {
+    log_warning("orthanc-runtime: no script configured (\"PythonRuntime\": {\"Script\": ...} "
+                "or \"PythonScript\"): the plugin stays idle");
+    return 0;
+  }
+
+  std::string error;
+  if (!start_interpreter(python, error)) {
+    log_error("orthanc-runtime: " + error);
+    return -1;
+  }
+  g_started = true;
+
+  char* path = OrthancPluginGetConfigurationPath(context);
+  std::string configuration_path = path ? path : "";
+  if (path) OrthancPluginFreeString(context, path);
+
+  bool ok = false;
+  {
+    py::gil_scoped_acquire gil;
+    try {
+      py::object plugin = py::module_::import("runtime._plugin");
+      ok = plugin.attr("start")(configuration, configuration_path, context->orthancVersion)
+               .cast<bool>();
+    } catch (py::error_already_set& e) {
+      log_python_error("orthanc-runtime: the plugin could not start", e);
+      ok = false;
+    }
+  }
+  return ok ? 0 : -1;
+}
+
+ORTHANC_PLUGINS_API void OrthancPluginFinalize() {
+  using namespace ort;
+  if (!g_started) return;
+  {
+    py::gil_scoped_acquire gil;
+    try {
+      py::module_::import("runtime._plugin").attr("stop")();
+    } catch (py::error_already_set& e) {
+      log_python_error("orthanc-runtime: error while stopping", e);
+    }
+  }
+  stop_interpreter();
+  g_started = false;
+  log_info("orthanc-runtime: stopped");
+}
+
+ORTHANC_PLUGINS_API const char* OrthancPluginGetName() { return "orthanc-runtime"; }
+
+ORTHANC_PLUGINS_API const char* OrthancPluginGetVersion() { return ORT_VERSION; }
+
+}  // extern "C"

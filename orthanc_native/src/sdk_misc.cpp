@@ -1,0 +1,52 @@
+// Logs, configuration, tokens, and the hooks to the Python dispatchers.
+#include "native.hpp"
+
+namespace ort {
+
+namespace {
+
+std::string take_string(char* text) {
+  if (!text) throw SdkError(OrthancPluginErrorCode_InternalError);
+  std::string result(text);
+  OrthancPluginFreeString(context(), text);
+  return result;
+}
+
+}  // namespace
+
+void init_misc(py::module_& m) {
+  m.def("log_info", [](const std::string& message) { log_info(message); });
+  m.def("log_warning", [](const std::string& message) { log_warning(message); });
+  m.def("log_error", [](const std::string& message) { log_error(message); });
+  m.def("get_configuration", []() { return take_string(OrthancPluginGetConfiguration(context())); });
+  m.def("get_configuration_path", []() {
+    return take_string(OrthancPluginGetConfigurationPath(context()));
+  });
+  m.def("generate_rest_api_authorization_token", []() {
+    return take_string(OrthancPluginGenerateRestApiAuthorizationToken(context()));
+  });
+  m.def("get_error_description", [](int code) {
+    return error_description(static_cast<OrthancPluginErrorCode>(code));
+  });
+  m.def("orthanc_version", []() { return std::string(context()->orthancVersion); });
+  m.def("get_dicom_for_instance", [](const std::string& instance_id) {
+    MemoryBuffer dicom;
+    OrthancPluginErrorCode code;
+    {
+      py::gil_scoped_release release;
+      code = OrthancPluginGetDicomForInstance(context(), dicom.get(), instance_id.c_str());
+    }
+    check(code);
+    return dicom.to_bytes();
+  });
+  m.def("set_hooks", [](py::object on_rest, py::object on_change, py::object on_stored_instance,
+                        py::object refresh_metrics) {
+    Hooks* h = hooks();
+    h->on_rest = on_rest;
+    h->on_change = on_change;
+    h->on_stored_instance = on_stored_instance;
+    h->refresh_metrics = refresh_metrics;
+  });
+}
+
+}  // namespace ort

@@ -1,0 +1,13 @@
+// The embedded module `_orthanc_native`: one definition calling the
+// initialiser of each SDK area.
+#include "native.hpp"
+
+#include <pybind11/embed.h>
+
+PYBIND11_EMBEDDED_MODULE(_orthanc_native, m) {
+  m.doc() = "Thin binding of the Orthanc plugin SDK for orthanc-runtime (only inside Orthanc)";
+  ort::init_errors(m);
+  ort::init_rest(m);
+  ort::init_events(m);
+  ort::init_misc(m);
+}

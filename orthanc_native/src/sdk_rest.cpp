@@ -1,0 +1,258 @@
+// REST: the route trampoline, RestOutput (valid only during its callback),
+// and calls to Orthanc's own REST API.
+#include "native.hpp"
+
+#include <boost/regex.hpp>
+
+#include <memory>
+#include <vector>
+
+namespace ort {
+
+namespace {
+
+const char* method_name(OrthancPluginHttpMethod method) {
+  switch (method) {
+    case OrthancPluginHttpMethod_Get: return "GET";
+    case OrthancPluginHttpMethod_Post: return "POST";
+    case OrthancPluginHttpMethod_Put: return "PUT";
+    case OrthancPluginHttpMethod_Delete: return "DELETE";
+    default: return "UNKNOWN";
+  }
+}
+
+OrthancPluginHttpMethod method_from(const std::string& name) {
+  if (name == "GET") return OrthancPluginHttpMethod_Get;
+  if (name == "POST") return OrthancPluginHttpMethod_Post;
+  if (name == "PUT") return OrthancPluginHttpMethod_Put;
+  if (name == "DELETE") return OrthancPluginHttpMethod_Delete;
+  throw py::value_error("unknown HTTP method: " + name);
+}
+
+// The answer channel of one REST request. Orthanc's pointer is valid only
+// while the callback runs; afterwards every method raises.
+class RestOutput {
+ public:
+  explicit RestOutput(OrthancPluginRestOutput* output) : output_(output) {}
+  void invalidate() { output_ = nullptr; }
+  bool valid() const { return output_ != nullptr; }
+
+  void answer_buffer(const py::object& data, const std::string& mime) {
+    std::string body = buffer_from(data);
+    auto out = get();
+    py::gil_scoped_release release;
+    OrthancPluginAnswerBuffer(context(), out, body.data(), static_cast<uint32_t>(body.size()),
+                              mime.c_str());
+  }
+  void send_method_not_allowed(const std::string& allowed) {
+    OrthancPluginSendMethodNotAllowed(context(), get(), allowed.c_str());
+  }
+  void send_http_status_code(int status) {
+    OrthancPluginSendHttpStatusCode(context(), get(), static_cast<uint16_t>(status));
+  }
+  void send_http_status(int status, const py::object& data) {
+    std::string body = buffer_from(data);
+    OrthancPluginSendHttpStatus(context(), get(), static_cast<uint16_t>(status), body.data(),
+                                static_cast<uint32_t>(body.size()));
+  }
+  void redirect(const std::string& location) {
+    OrthancPluginRedirect(context(), get(), location.c_str());
+  }
+  void set_http_header(const std::string& key, const std::string& value) {
+    OrthancPluginSetHttpHeader(context(), get(), key.c_str(), value.c_str());
+  }
+  void set_cookie(const std::string& key, const std::string& value) {
+    OrthancPluginSetCookie(context(), get(), key.c_str(), value.c_str());
+  }
+  void send_unauthorized(const std::string& realm) {
+    OrthancPluginSendUnauthorized(context(), get(), realm.c_str());
+  }
+
+ private:
+  OrthancPluginRestOutput* get() const {
+    if (!output_) {
+      throw py::value_error("this RestOutput belongs to a request that has already been answered");
+    }
+    return output_;
+  }
+  OrthancPluginRestOutput* output_;
+};
+
+py::dict request_dict(const OrthancPluginHttpRequest* request) {
+  py::dict result;
+  result["method"] = method_name(request->method);
+  py::tuple groups(request->groupsCount);
+  for (uint32_t i = 0; i < request->groupsCount; i++) {
+    groups[i] = py::str(request->groups[i] ? request->groups[i] : "");
+  }
+  result["groups"] = groups;
+  py::dict headers;
+  for (uint32_t i = 0; i < request->headersCount; i++) {
+    headers[py::str(request->headersKeys[i])] = py::str(request->headersValues[i]);
+  }
+  result["headers"] = headers;
+  if (request->method == OrthancPluginHttpMethod_Get) {
+    py::dict get;
+    for (uint32_t i = 0; i < request->getCount; i++) {
+      get[py::str(request->getKeys[i])] = py::str(request->getValues[i]);
+    }
+    result["get"] = get;
+  }
+  if (request->method == OrthancPluginHttpMethod_Post ||
+      request->method == OrthancPluginHttpMethod_Put) {
+    result["body"] = py::bytes(static_cast<const char*>(request->body), request->bodySize);
+  }
+  return result;
+}
+
+OrthancPluginErrorCode rest_trampoline(OrthancPluginRestOutput* output, const char* url,
+                                       const OrthancPluginHttpRequest* request) {
+  if (!python_alive()) return OrthancPluginErrorCode_Plugin;
+  py::gil_scoped_acquire gil;
+  auto answer = std::make_shared<RestOutput>(output);
+  OrthancPluginErrorCode code = OrthancPluginErrorCode_Success;
+  try {
+    Hooks* h = hooks();
+    if (!h->on_rest) {
+      code = OrthancPluginErrorCode_Plugin;
+    } else {
+      h->on_rest(py::cast(answer), py::str(url), request_dict(request));
+    }
+  } catch (py::error_already_set& e) {
+    log_python_error(std::string("orthanc-runtime: REST dispatch failed for ") + url, e);
+    code = OrthancPluginErrorCode_Plugin;
+  } catch (const std::exception& e) {
+    log_error(std::string("orthanc-runtime: REST dispatch failed for ") + url + ": " + e.what());
+    code = OrthancPluginErrorCode_Plugin;
+  }
+  answer->invalidate();
+  return code;
+}
+
+std::string boost_check(const std::string& pattern) {
+  try {
+    boost::regex compiled(pattern);
+    (void)compiled;
+    return std::string();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+}
+
+void register_rest_route(const std::string& regex) {
+  std::string problem = boost_check(regex);
+  if (!problem.empty()) {
+    throw py::value_error("Orthanc's regex engine refuses the route pattern " + regex + ": " +
+                          problem);
+  }
+  OrthancPluginRegisterRestCallbackNoLock(context(), regex.c_str(), rest_trampoline);
+}
+
+typedef OrthancPluginErrorCode (*GetFunction)(OrthancPluginContext*, OrthancPluginMemoryBuffer*,
+                                              const char*);
+typedef OrthancPluginErrorCode (*BodyFunction)(OrthancPluginContext*, OrthancPluginMemoryBuffer*,
+                                               const char*, const void*, uint32_t);
+
+py::bytes rest_get(const std::string& uri, bool after_plugins) {
+  MemoryBuffer answer;
+  GetFunction f = after_plugins ? OrthancPluginRestApiGetAfterPlugins : OrthancPluginRestApiGet;
+  OrthancPluginErrorCode code;
+  {
+    py::gil_scoped_release release;
+    code = f(context(), answer.get(), uri.c_str());
+  }
+  check(code);
+  return answer.to_bytes();
+}
+
+py::bytes rest_with_body(BodyFunction f, const std::string& uri, const py::object& data) {
+  std::string body = buffer_from(data);
+  MemoryBuffer answer;
+  OrthancPluginErrorCode code;
+  {
+    py::gil_scoped_release release;
+    code = f(context(), answer.get(), uri.c_str(), body.data(), static_cast<uint32_t>(body.size()));
+  }
+  check(code);
+  return answer.to_bytes();
+}
+
+void rest_delete(const std::string& uri, bool after_plugins) {
+  OrthancPluginErrorCode code;
+  {
+    py::gil_scoped_release release;
+    code = after_plugins ? OrthancPluginRestApiDeleteAfterPlugins(context(), uri.c_str())
+                         : OrthancPluginRestApiDelete(context(), uri.c_str());
+  }
+  check(code);
+}
+
+// Full REST call: answers (status, headers as JSON text, body) instead of
+// raising on HTTP errors, so that callers can map them to their own status.
+py::tuple call_rest_api(const std::string& method, const std::string& uri, const py::object& data,
+                        const py::dict& headers, bool after_plugins) {
+  std::string body = buffer_from(data);
+  std::vector<std::string> keys, values;
+  for (auto item : headers) {
+    keys.push_back(py::str(item.first).cast<std::string>());
+    values.push_back(py::str(item.second).cast<std::string>());
+  }
+  std::vector<const char*> key_pointers, value_pointers;
+  for (size_t i = 0; i < keys.size(); i++) {
+    key_pointers.push_back(keys[i].c_str());
+    value_pointers.push_back(values[i].c_str());
+  }
+  OrthancPluginHttpMethod m = method_from(method);
+  MemoryBuffer answer, answer_headers;
+  uint16_t status = 0;
+  OrthancPluginErrorCode code;
+  {
+    py::gil_scoped_release release;
+    code = OrthancPluginCallRestApi(context(), answer.get(), answer_headers.get(), &status, m,
+                                    uri.c_str(), static_cast<uint32_t>(keys.size()),
+                                    key_pointers.empty() ? nullptr : key_pointers.data(),
+                                    value_pointers.empty() ? nullptr : value_pointers.data(),
+                                    body.data(), static_cast<uint32_t>(body.size()),
+                                    after_plugins ? 1 : 0);
+  }
+  if (code != OrthancPluginErrorCode_Success && status == 0) check(code);
+  return py::make_tuple(static_cast<int>(status), static_cast<int>(code),
+                        py::str(answer_headers.to_string()), answer.to_bytes());
+}
+
+}  // namespace
+
+void init_rest(py::module_& m) {
+  py::class_<RestOutput, std::shared_ptr<RestOutput>>(m, "RestOutput")
+      .def("answer_buffer", &RestOutput::answer_buffer, py::arg("data"), py::arg("mime_type"))
+      .def("send_method_not_allowed", &RestOutput::send_method_not_allowed)
+      .def("send_http_status_code", &RestOutput::send_http_status_code)
+      .def("send_http_status", &RestOutput::send_http_status)
+      .def("redirect", &RestOutput::redirect)
+      .def("set_http_header", &RestOutput::set_http_header)
+      .def("set_cookie", &RestOutput::set_cookie)
+      .def("send_unauthorized", &RestOutput::send_unauthorized)
+      .def_property_readonly("valid", &RestOutput::valid);
+
+  m.def("register_rest_route", &register_rest_route, py::arg("regex"));
+  m.def("check_regex", [](const std::string& pattern) -> py::object {
+    std::string problem = boost_check(pattern);
+    if (problem.empty()) return py::none();
+    return py::str(problem);
+  });
+  m.def("rest_api_get", &rest_get, py::arg("uri"), py::arg("after_plugins") = false);
+  m.def("rest_api_post", [](const std::string& uri, const py::object& body, bool after) {
+    return rest_with_body(after ? OrthancPluginRestApiPostAfterPlugins : OrthancPluginRestApiPost,
+                          uri, body);
+  }, py::arg("uri"), py::arg("body"), py::arg("after_plugins") = false);
+  m.def("rest_api_put", [](const std::string& uri, const py::object& body, bool after) {
+    return rest_with_body(after ? OrthancPluginRestApiPutAfterPlugins : OrthancPluginRestApiPut,
+                          uri, body);
+  }, py::arg("uri"), py::arg("body"), py::arg("after_plugins") = false);
+  m.def("rest_api_delete", &rest_delete, py::arg("uri"), py::arg("after_plugins") = false);
+  m.def("call_rest_api", &call_rest_api, py::arg("method"), py::arg("uri"),
+        py::arg("body") = py::none(), py::arg("headers") = py::dict(),
+        py::arg("after_plugins") = false);
+}
+
+}  // namespace ort

@@ -1,0 +1,205 @@
+"""One end of a worker's channel: the pipe, plus shared memory for large buffers.
+
+``send`` pickles a message and writes it to the pipe; ``recv`` reads and
+unpickles one. On the way, large buffers leave the pickle::
+
+    send(Task(7, fn, (big, 3), {"x": big2}))
+      |  big buffers at payload positions -> written to our OutSegment
+      |  message with ShmBuffer(offset, size, kind) in their place -> pickled
+      |  pickle > SHM_THRESHOLD -> written to the OutSegment too
+      v
+    pipe: ShmFrame(segment name, small pickle or None, offset, size)
+      |
+    recv: map the peer's segment (InSegment), unpickle, copy each buffer out
+      v
+    Task(7, fn, (big, 3), {"x": big2})
+
+Payload positions are where user data sits at the top of a message: each task
+or call argument and keyword value, and a result or reply value together with
+the items of a tuple or list that is the value. There a ``bytes``,
+``bytearray`` or ``memoryview`` of ``SHM_THRESHOLD`` bytes or more travels out
+of band (a memoryview arrives as ``bytes``; a small one is converted too,
+since memoryviews do not pickle). Anything else large travels in the pickle,
+and a pickle over the threshold travels in the segment.
+
+A small message costs one ``pickle.dumps`` and one ``send_bytes``: the type
+checks above are all that is added. If /dev/shm is full, the message falls
+back to the pipe.
+"""
+
+from __future__ import annotations
+
+import pickle
+from multiprocessing.connection import Connection
+from typing import Any
+
+from pool.messages import (
+    BYTEARRAY,
+    BYTES,
+    Call,
+    Message,
+    Reply,
+    Result,
+    ShmBuffer,
+    ShmFrame,
+    Task,
+)
+from pool.shm import SHM_THRESHOLD, InSegment, OutSegment, is_out_of_space
+
+_BUFFER_TYPES = frozenset((bytes, bytearray, memoryview))
+_ALIGN = 64
+
+
+def _dumps(obj: Any) -> bytes:
+    return pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+class _Pending:
+    """Big buffers of one outgoing message, with their offsets in the segment."""
+
+    __slots__ = ("buffers", "end")
+
+    def __init__(self) -> None:
+        self.buffers: list[tuple[int, Any]] = []
+        self.end = 0
+
+    def add(self, data: Any, size: int, kind: int) -> ShmBuffer:
+        offset = self.end
+        self.buffers.append((offset, data))
+        self.end = (offset + size + _ALIGN - 1) // _ALIGN * _ALIGN
+        return ShmBuffer(offset, size, kind)
+
+
+def _pack_one(value: Any, pending: _Pending | None) -> Any:
+    """Replace a big buffer by a ShmBuffer (or a memoryview by bytes); else return it as is."""
+    kind = type(value)
+    if kind not in _BUFFER_TYPES:
+        return value
+    if kind is memoryview:
+        if not value.c_contiguous:
+            value = value.tobytes()
+        size = value.nbytes if type(value) is memoryview else len(value)
+        if pending is None or size < SHM_THRESHOLD:
+            return value.tobytes() if type(value) is memoryview else value
+        return pending.add(value, size, BYTES)
+    if pending is None or len(value) < SHM_THRESHOLD:
+        return value
+    return pending.add(value, len(value), BYTEARRAY if kind is bytearray else BYTES)
+
+
+def _map_items(items: Any, fn: Any, arg: Any) -> Any:
+    """``items`` with ``fn(item, arg)`` applied, or ``items`` itself if nothing changed."""
+    changed = None
+    for index, item in enumerate(items):
+        new = fn(item, arg)
+        if new is not item:
+            if changed is None:
+                changed = list(items)
+            changed[index] = new
+    if changed is None:
+        return items
+    return changed if type(items) is list else tuple(changed)
+
+
+def _map_values(mapping: dict[str, Any], fn: Any, arg: Any) -> dict[str, Any]:
+    changed = None
+    for key, item in mapping.items():
+        new = fn(item, arg)
+        if new is not item:
+            if changed is None:
+                changed = dict(mapping)
+            changed[key] = new
+    return mapping if changed is None else changed
+
+
+def _map_value(value: Any, fn: Any, arg: Any) -> Any:
+    kind = type(value)
+    if kind is tuple or kind is list:
+        return _map_items(value, fn, arg)
+    return fn(value, arg)
+
+
+def _map_payload(msg: Message, fn: Any, arg: Any) -> Message:
+    """Apply ``fn(item, arg)`` at every payload position of ``msg``."""
+    if isinstance(msg, (Task, Call)):
+        args = _map_items(msg.args, fn, arg)
+        kwargs = _map_values(msg.kwargs, fn, arg) if msg.kwargs else msg.kwargs
+        if args is msg.args and kwargs is msg.kwargs:
+            return msg
+        return msg._replace(args=args, kwargs=kwargs)
+    if isinstance(msg, (Result, Reply)):
+        value = _map_value(msg.value, fn, arg)
+        return msg if value is msg.value else msg._replace(value=value)
+    return msg
+
+
+def _unpack_one(value: Any, view: memoryview) -> Any:
+    if type(value) is not ShmBuffer:
+        return value
+    part = view[value.offset : value.offset + value.size]
+    try:
+        return bytearray(part) if value.kind == BYTEARRAY else bytes(part)
+    finally:
+        part.release()
+
+
+class Channel:
+    """A worker's pipe seen from one side, with that side's outgoing segment."""
+
+    def __init__(self, conn: Connection, out_prefix: str) -> None:
+        self.conn = conn
+        self._out = OutSegment(out_prefix)
+        self._in = InSegment()
+
+    def fileno(self) -> int:
+        return self.conn.fileno()
+
+    def send(self, msg: Message) -> None:
+        pending = _Pending()
+        packed = _map_payload(msg, _pack_one, pending)
+        data = _dumps(packed)
+        if not pending.buffers and len(data) <= SHM_THRESHOLD:
+            self.conn.send_bytes(data)
+            return
+        try:
+            frame = self._write_segment(pending, data)
+        except OSError as error:
+            if not is_out_of_space(error):
+                raise
+            self.conn.send_bytes(_dumps(_map_payload(msg, _pack_one, None)))
+            return
+        self.conn.send_bytes(_dumps(frame))
+
+    def _write_segment(self, pending: _Pending, data: bytes) -> ShmFrame:
+        inline = len(data) <= SHM_THRESHOLD
+        self._out.reserve(pending.end + (0 if inline else len(data)))
+        for offset, buffer in pending.buffers:
+            self._out.write(offset, buffer)
+        if not inline:
+            self._out.write(pending.end, data)
+        assert self._out.name is not None
+        return ShmFrame(self._out.name, data if inline else None, pending.end, len(data))
+
+    def recv(self) -> Message:
+        msg = pickle.loads(self.conn.recv_bytes())
+        if type(msg) is ShmFrame:
+            msg = self._read_segment(msg)
+        return msg  # type: ignore[no-any-return]
+
+    def _read_segment(self, frame: ShmFrame) -> Message:
+        view = self._in.view(frame.segment)
+        try:
+            if frame.pickled is not None:
+                msg = pickle.loads(frame.pickled)
+            else:
+                with view[frame.offset : frame.offset + frame.size] as part:
+                    msg = pickle.loads(part)
+            return _map_payload(msg, _unpack_one, view)
+        finally:
+            view.release()
+
+    def close(self) -> None:
+        """Close the pipe, unlink our segment, unmap the peer's."""
+        self.conn.close()
+        self._out.close()
+        self._in.close()

@@ -1,0 +1,84 @@
+"""The multiprocessing machinery that all pools of a process share.
+
+multiprocessing keeps, per process, one executable setting, one fork server
+and one resource tracker. A pool takes them with :func:`acquire` before it
+starts a worker and gives them back with :func:`release` when it has shut
+down. When the last pool gives them back, the fork server is stopped, and the
+resource tracker too if it was started for the pools, so that a shut-down
+pool leaves no child process behind.
+
+The fork server is shared: ``preload`` and ``executable`` take effect when it
+starts, so the first pool to start a worker decides them until every pool has
+shut down.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+from collections.abc import Sequence
+from multiprocessing import forkserver, resource_tracker
+from multiprocessing.context import BaseContext
+
+START_METHODS = ("forkserver", "spawn")
+
+_lock = threading.Lock()
+_users = 0
+_tracker_is_ours = False
+
+
+def acquire(start_method: str, executable: str, preload: Sequence[str]) -> BaseContext:
+    """The context to start workers with, configured; pair every call with :func:`release`."""
+    global _users, _tracker_is_ours
+    if start_method not in START_METHODS:
+        raise ValueError(
+            f"start_method must be one of {', '.join(START_METHODS)}, not {start_method!r}"
+            " (fork would copy the master's threads and locks)"
+        )
+    ctx = multiprocessing.get_context(start_method)
+    with _lock:
+        ctx.set_executable(executable)
+        if start_method == "forkserver":
+            # pool.worker first: a new worker then only forks, it imports nothing.
+            ctx.set_forkserver_preload(["pool.worker", *preload])  # type: ignore[attr-defined]
+        if _users == 0:
+            _tracker_is_ours = _tracker_pid() is None
+        _users += 1
+    return ctx
+
+
+def release() -> None:
+    """Give the machinery back; the last user stops the fork server and our resource tracker.
+
+    Call only when the pool's workers are gone: the fork server exits when
+    every holder of its "alive" pipe (the master and each worker) has closed it.
+    """
+    global _users, _tracker_is_ours
+    with _lock:
+        _users -= 1
+        if _users > 0:
+            return
+        server = getattr(forkserver, "_forkserver", None)
+        if server is not None and getattr(server, "_forkserver_pid", None) is not None:
+            server._stop()
+        if _tracker_is_ours and _tracker_pid() is not None:
+            resource_tracker._resource_tracker._stop()  # type: ignore[attr-defined]
+        _tracker_is_ours = False
+
+
+def _tracker_pid() -> int | None:
+    tracker = getattr(resource_tracker, "_resource_tracker", None)
+    return getattr(tracker, "_pid", None)
+
+
+def helper_pids() -> list[int]:
+    """Pids of the fork server and the resource tracker, when running (for status and tests)."""
+    pids = []
+    server = getattr(forkserver, "_forkserver", None)
+    pid = getattr(server, "_forkserver_pid", None)
+    if pid is not None:
+        pids.append(pid)
+    pid = _tracker_pid()
+    if pid is not None:
+        pids.append(pid)
+    return pids

@@ -1,0 +1,125 @@
+"""Start and stop of the plugin, called by the native code (plugin.cpp).
+
+start() validates the configuration, imports the user script as a module
+named after its file (its folder on sys.path), then registers, in this one
+place, everything the script recorded; stop() drains the on-change queue
+and the pool within ShutdownGrace.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from . import backend, compat, dispatch, executor, settings, status
+from .configuration import ConfigurationError, resolve
+from .registry import registry
+
+STATUS_ROUTE = "/runtime/status"
+
+
+def _log(level: str, message: str) -> None:
+    backend.call(f"log_{level}", f"orthanc-runtime: {message}")
+
+
+def script_path(script: str, configuration_path: str) -> Path:
+    """A relative script path is taken relative to the configuration file's folder."""
+    path = Path(script)
+    if path.is_absolute() or not configuration_path:
+        return path
+    base = Path(configuration_path)
+    if not base.is_dir():
+        base = base.parent
+    return base / path
+
+
+def import_script(path: Path) -> str:
+    """Imports the script as a module named after its file; returns that name."""
+    if path.suffix != ".py":
+        raise ValueError(f"the script must be a .py file: {path}")
+    if not path.is_file():
+        raise FileNotFoundError(f"the script {path} does not exist")
+    name = path.stem
+    folder = str(path.resolve().parent)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # before running it: handlers pickle by reference
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
+    return name
+
+
+def register_with_orthanc(native: Any) -> None:
+    """The one place where the recorded handlers reach Orthanc."""
+    registry.add_route(STATUS_ROUTE, status.status_route, ["GET"])
+    registry.frozen = True
+    native.set_hooks(dispatch.on_rest, dispatch.on_change, dispatch.on_stored_instance,
+                     status.refresh_metrics)
+    for route in registry.routes:
+        native.register_rest_route(route.pattern.regex)
+    native.register_on_change()
+    dispatch.changes.start()
+    if registry.stored_listeners:
+        native.register_on_stored_instance()
+    native.register_refresh_metrics()
+
+
+def start(configuration_json: str, configuration_path: str, orthanc_version: str) -> bool:
+    import _orthanc_native as native
+
+    backend.set_native(native)
+    try:
+        section = resolve(json.loads(configuration_json))
+    except ConfigurationError as error:
+        for problem in error.problems:
+            _log("error", f"invalid configuration at {problem.path}: {problem.message}")
+        _log("error", "refusing to start; see config.schema.json for every setting")
+        return False
+    settings.install(section)
+    sys.modules["orthanc"] = compat
+    verbose = bool(section.get("Verbose"))
+
+    path = script_path(section["Script"], configuration_path)
+    try:
+        module_name = import_script(path)
+    except BaseException as error:  # SystemExit in a script must not take Orthanc down either
+        import traceback
+
+        text = "".join(traceback.format_exception(error))
+        _log("error", f"cannot load the script {path}:\n{text}")
+        return False
+
+    try:
+        register_with_orthanc(native)
+        if registry.has_offloaded():
+            pool = executor.start(section, module_name)
+            if verbose:
+                _log("info", f"pool started: {pool.status()['workers']}")
+    except Exception as error:
+        import traceback
+
+        _log("error", "cannot register the script's handlers:\n"
+             + "".join(traceback.format_exception(error)))
+        return False
+    _log("info" if verbose else "warning",
+         f"loaded {path} ({len(registry.routes)} route(s), "
+         f"{len(registry.change_listeners)} on-change, "
+         f"{len(registry.stored_listeners)} on-stored-instance handler(s)) in Orthanc "
+         f"{orthanc_version}, Python {sys.version.split()[0]} from {sys.executable}")
+    return True
+
+
+def stop() -> None:
+    grace = float(settings.config.get("Pool", {}).get("ShutdownGrace", 10))
+    dispatch.changes.stop(grace)
+    executor.shutdown(grace)

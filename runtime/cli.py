@@ -1,0 +1,130 @@
+"""The ``orthanc-runtime`` command: run a script in Orthanc, check a configuration, find the plugin."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .configuration import check_orthanc_config, load_config_file
+    from .launcher import OrthancProcess, build_configuration, write_configuration
+
+    script = Path(args.script)
+    if not script.is_file():
+        print(f"orthanc-runtime: no such script: {script}", file=sys.stderr)
+        return 2
+    extra: list[dict[str, Any]] = []
+    for path in args.config or []:
+        try:
+            extra.append(load_config_file(path))
+        except (OSError, ValueError) as error:
+            print(f"orthanc-runtime: cannot read {path}: {error}", file=sys.stderr)
+            return 2
+    storage = Path(args.storage)
+    storage.mkdir(parents=True, exist_ok=True)
+    config = build_configuration(script=script, http_port=args.http_port,
+                                 dicom_port=args.dicom_port, storage=storage, extra=extra)
+    problems = check_orthanc_config(config)
+    if problems:
+        for problem in problems:
+            print(f"orthanc-runtime: {problem.path}: {problem.message}", file=sys.stderr)
+        return 1
+    folder = Path(tempfile.mkdtemp(prefix="orthanc-runtime-"))
+    config_path = write_configuration(folder / "orthanc.json", config)
+    url = f"http://localhost:{args.http_port}"
+    server = OrthancProcess(config_path, url)
+    server.start(verbose=args.verbose)
+
+    def forward(signum: int, frame: Any) -> None:
+        if server.process is not None and server.process.poll() is None:
+            server.process.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGINT, forward)
+    signal.signal(signal.SIGTERM, forward)
+    try:
+        server.wait_ready(timeout=60)
+        print(f"orthanc-runtime: Orthanc is running {script} at {url} (Ctrl-C stops it)", flush=True)
+    except (RuntimeError, TimeoutError) as error:
+        print(f"orthanc-runtime: {error}", file=sys.stderr)
+        server.stop()
+        return 1
+    assert server.process is not None
+    return int(server.process.wait())
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    from .configuration import check_orthanc_config, load_config_file
+
+    try:
+        config = load_config_file(args.file)
+    except (OSError, ValueError) as error:
+        print(f"{args.file}: {error}", file=sys.stderr)
+        return 1
+    problems = check_orthanc_config(config)
+    for problem in problems:
+        print(f"{args.file}: {problem.path}: {problem.message}", file=sys.stderr)
+    if problems:
+        return 1
+    print(f"{args.file}: the PythonRuntime configuration is valid")
+    return 0
+
+
+def _plugin_path(args: argparse.Namespace) -> int:
+    from orthanc_native import plugin_path
+
+    try:
+        print(plugin_path())
+    except FileNotFoundError as error:
+        print(f"orthanc-runtime: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _schema(args: argparse.Namespace) -> int:
+    from .configuration import load_schema
+
+    print(json.dumps(load_schema(), indent=2))
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="orthanc-runtime", description=__doc__)
+    top.add_argument("--version", action="version", version=f"orthanc-runtime {__version__}")
+    commands = top.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="start Orthanc in the foreground with a script")
+    run.add_argument("script")
+    run.add_argument("--http-port", type=int, default=8042)
+    run.add_argument("--dicom-port", type=int, default=4242)
+    run.add_argument("--storage", default="./orthanc-data")
+    run.add_argument("--config", action="append", help="extra Orthanc configuration (JSON), merged in order")
+    run.add_argument("--verbose", action="store_true", help="Orthanc's verbose log")
+    run.set_defaults(func=_run)
+
+    check = commands.add_parser("check-config", help="validate the PythonRuntime section of a configuration")
+    check.add_argument("file")
+    check.set_defaults(func=_check_config)
+
+    path = commands.add_parser("plugin-path", help="print the absolute path of the plugin library")
+    path.set_defaults(func=_plugin_path)
+
+    schema = commands.add_parser("schema", help="print the configuration's JSON Schema")
+    schema.set_defaults(func=_schema)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

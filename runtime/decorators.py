@@ -1,0 +1,123 @@
+"""The decorators of the scripting API: sugar over the registry's plain calls.
+
+Each decorator records the function and returns it unchanged, so that a
+handler pickles by reference ("module.qualname") and a worker finds the very
+function the master registered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar, overload
+
+from .enums import ChangeType, ResourceType
+from .registry import Offload, registry
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def route(pattern: str, methods: Iterable[str] = ("GET",)) -> Callable[[F], F]:
+    """Answer requests to ``pattern`` with the decorated function.
+
+    Example::
+
+        @route('/hello/{name}', methods=['GET'])
+        def hello(request):
+            return {'hello': request.params['name']}
+
+    ``pattern`` is a template (``/items/{id}``, ``/items/{n:int}``, converters
+    ``str``, ``int``, ``path``, ``id``) or a raw regular expression whose groups
+    land in ``request.groups``. The handler returns a ``Response``, or bytes,
+    str, dict or list. A method the route does not accept answers 405.
+    """
+    method_list = list(methods)
+
+    def decorate(handler: F) -> F:
+        registry.add_route(pattern, handler, method_list)
+        return handler
+
+    return decorate
+
+
+def _as_set(value: int | Iterable[int] | None) -> list[int] | None:
+    if value is None:
+        return None
+    if isinstance(value, int):
+        return [value]
+    return list(value)
+
+
+@overload
+def on_change(handler: F, /) -> F: ...
+@overload
+def on_change(
+    *types: ChangeType | int, level: ResourceType | Iterable[ResourceType] | None = None
+) -> Callable[[F], F]: ...
+
+
+def on_change(*types: Any, level: Any = None) -> Any:
+    """Call the decorated function with each change of Orthanc's database.
+
+    Example::
+
+        @on_change(ChangeType.STABLE_STUDY)
+        def stable(change):
+            sdk.log.info(f'study {change.resource_id} is stable')
+
+    With no argument it receives every change; ``level`` filters by resource
+    level. Handlers run on one queue thread, in the order the events arrived.
+    """
+    if len(types) == 1 and callable(types[0]) and not isinstance(types[0], int):
+        registry.add_change_listener(types[0], None, _as_set(level))
+        return types[0]
+
+    def decorate(handler: F) -> F:
+        registry.add_change_listener(handler, list(types) or None, _as_set(level))
+        return handler
+
+    return decorate
+
+
+def on_stored_instance(handler: F) -> F:
+    """Call the decorated function with a snapshot of each instance Orthanc stores.
+
+    Example::
+
+        @on_stored_instance
+        def stored(instance):
+            sdk.log.info(f'{instance.id}: {instance.json.get("Modality")}')
+    """
+    registry.add_stored_listener(handler)
+    return handler
+
+
+@overload
+def offload(handler: F, /) -> F: ...
+@overload
+def offload(*, timeout: float | None = None) -> Callable[[F], F]: ...
+
+
+def offload(handler: Any = None, *, timeout: float | None = None) -> Any:
+    """Run the decorated handler in the worker pool instead of the master.
+
+    Stack it under ``@route``, ``@on_change`` or ``@on_stored_instance``::
+
+        @route('/computation')
+        @offload(timeout=60)
+        def computation(request): ...
+
+    The handler must be defined at the top level of the script (workers find
+    it by name), and its argument and result must pickle.
+    """
+    if timeout is not None and timeout <= 0:
+        raise ValueError(f"offload timeout must be > 0 seconds, not {timeout}")
+
+    def decorate(function: F) -> F:
+        if not callable(function):
+            raise TypeError(f"@offload needs a function, not {type(function).__name__}")
+        function.__orthanc_offload__ = Offload(timeout)  # type: ignore[attr-defined]
+        return function
+
+    if handler is not None:
+        return decorate(handler)
+    return decorate

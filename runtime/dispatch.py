@@ -1,0 +1,262 @@
+"""Master-side dispatch: from the native trampolines to the handlers, and back.
+
+    Orthanc HTTP thread --on_rest(output, url, request)--> route lookup --> handler
+                                                      (inline, or executor.run_route)
+                        <--answer written to output-- Response / error JSON
+    Orthanc change thread --on_change(type, level, id)--> ChangeQueue (one thread,
+                                                      arrival order) --> listeners
+    Orthanc ingest thread --on_stored_instance(dicom, id)--> listeners (snapshot for
+                                                      runtime-style and offloaded ones)
+
+Every error answers JSON with a fitting status; the traceback goes to
+Orthanc's log with the handler's name.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import traceback
+from typing import Any
+
+from pool import PoolClosed, PoolFull, TaskTimeout, WorkerCrashed
+
+from . import backend, compat, executor
+from .enums import ChangeType, ResourceType
+from .errors import OrthancException, http_status_of
+from .events import Change, StoredInstance
+from .http import Headers, HTTPError, Request, Response, error_response, to_response
+from .registry import ChangeListener, Route, RouteHandler, registry
+
+
+def _log_error(message: str) -> None:
+    try:
+        backend.call("log_error", message)
+    except Exception:  # the log itself must never take a request down
+        pass
+
+
+def _log_exception(where: str, error: BaseException) -> None:
+    text = "".join(traceback.format_exception(error)).rstrip()
+    _log_error(f"{where}: {type(error).__name__}: {error}\n{text}")
+
+
+# -- REST -------------------------------------------------------------------
+
+def error_to_response(error: BaseException, where: str, route: str) -> Response:
+    """The JSON answer for an exception raised while handling a request."""
+    kind = type(error).__name__
+    if isinstance(error, HTTPError):
+        return error_response(error.status, error.message, route=route, type_name=kind,
+                              headers=error.headers, **error.extra)
+    if isinstance(error, OrthancException):
+        status = http_status_of(error)
+        if status >= 500:
+            _log_exception(where, error)
+        return error_response(status, error.message, route=route, type_name=kind,
+                              orthanc_code=error.code)
+    if isinstance(error, PoolFull):
+        return error_response(503, "all workers are busy and the queue is full; retry later",
+                              route=route, type_name=kind, headers={"Retry-After": "1"})
+    if isinstance(error, PoolClosed):
+        return error_response(503, "Orthanc is stopping", route=route, type_name=kind)
+    if isinstance(error, TaskTimeout):
+        _log_error(f"{where}: timed out after {error.seconds} s; its worker was replaced")
+        return error_response(504, str(error), route=route, type_name=kind)
+    if isinstance(error, WorkerCrashed):
+        _log_error(f"{where}: {error}")
+        return error_response(502, str(error), route=route, type_name=kind)
+    _log_exception(where, error)
+    return error_response(500, str(error) or kind, route=route, type_name=kind)
+
+
+def _write(output: Any, response: Response) -> None:
+    for key, value in response.headers.items():
+        if key.lower() not in ("content-type", "content-length"):
+            output.set_http_header(key, value)
+    status = response.status
+    if status == 200:
+        output.answer_buffer(response.body, response.content_type)
+    # Orthanc has a dedicated call for these three, and no body for them.
+    elif status == 405:
+        output.send_method_not_allowed(response.headers.get("Allow", ""))
+    elif status == 401:
+        output.send_unauthorized(response.headers.get("WWW-Authenticate", "orthanc-runtime"))
+    elif status == 301:
+        output.redirect(response.headers.get("Location", "/"))
+    else:
+        output.set_http_header("Content-Type", response.content_type)
+        output.send_http_status(status, response.body)
+
+
+def write(output: Any, response: Response) -> None:
+    """Writes a Response to Orthanc's RestOutput; a status Orthanc refuses answers 500."""
+    try:
+        _write(output, response)
+    except OrthancException as error:
+        _log_error(f"orthanc-runtime: Orthanc refused to answer HTTP {response.status}: {error}")
+        fallback = error_response(
+            500, f"Orthanc cannot answer HTTP status {response.status}: {error.message}",
+            type_name="UnsupportedStatus")
+        output.set_http_header("Content-Type", fallback.content_type)
+        output.send_http_status(500, fallback.body)
+
+
+def _call_runtime(route: Route, entry: RouteHandler, url: str, request: dict[str, Any],
+                  params: dict[str, Any], groups: tuple[str, ...]) -> Response:
+    method = request["method"]
+    where = f"{entry.name} ({method} {url})"
+    try:
+        req = Request(
+            method=method,
+            path=url,
+            params=params,
+            groups=groups,
+            query=request.get("get") or {},
+            headers=Headers(request["headers"]),
+            body=request.get("body", b""),
+            route=route.pattern.source,
+        )
+        offload = entry.offload
+        if offload is None:
+            return to_response(entry.handler(req))
+        return executor.run_route(entry.handler, req, offload.timeout)
+    except BaseException as error:
+        if not isinstance(error, Exception):
+            raise
+        return error_to_response(error, where, route.pattern.source)
+
+
+def _call_compat(route: Route, entry: RouteHandler, output: Any, url: str,
+                 request: dict[str, Any]) -> None:
+    out = compat.RestOutput(output)
+    try:
+        entry.handler(out, url, **request)
+    except Exception as error:
+        where = f"{entry.name} ({request['method']} {url})"
+        response = error_to_response(error, where, route.pattern.source)
+        if not out.answered:
+            write(output, response)
+
+
+def on_rest(output: Any, url: str, request: dict[str, Any]) -> None:
+    found = registry.match(url)
+    if found is None:
+        write(output, error_response(404, f"no route matches {url}"))
+        return
+    route, params, groups = found
+    entry = route.handler_for(request["method"])
+    if entry is None:
+        allowed = ", ".join(route.allowed)
+        write(output, error_response(
+            405, f"{request['method']} is not allowed on {route.pattern.source}; allowed: {allowed}",
+            route=route.pattern.source, headers={"Allow": allowed}))
+        return
+    if entry.style == "compat":
+        _call_compat(route, entry, output, url, request)
+    else:
+        write(output, _call_runtime(route, entry, url, request, params, groups))
+
+
+# -- on-change ----------------------------------------------------------------
+
+class ChangeQueue:
+    """One thread calling the on-change listeners, in the order the events arrived."""
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[tuple[int, int, str | None] | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self.pending = 0
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="orthanc-runtime-changes",
+                                        daemon=True)
+        self._thread.start()
+
+    def put(self, change_type: int, level: int, resource_id: str | None) -> None:
+        self.pending += 1
+        self._queue.put((change_type, level, resource_id))
+
+    def stop(self, grace: float) -> bool:
+        """Drains the queue for at most ``grace`` seconds; True if everything ran."""
+        if self._thread is None:
+            return True
+        self._queue.put(None)
+        self._thread.join(grace)
+        done = not self._thread.is_alive()
+        if not done:
+            _log_error(f"orthanc-runtime: {self.pending} on-change event(s) not handled "
+                       f"within ShutdownGrace ({grace} s)")
+        self._thread = None
+        return done
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            try:
+                deliver_change(*item)
+            finally:
+                self.pending -= 1
+
+
+def _run_listener(listener: ChangeListener, change: Change) -> None:
+    where = f"{listener.name} (on-change {change.type.name} {change.level.name} {change.resource_id})"
+    try:
+        if listener.style == "compat":
+            listener.handler(change.type, change.level, change.resource_id)
+            return
+        offload = getattr(listener.handler, "__orthanc_offload__", None)
+        if offload is None:
+            listener.handler(change)
+            return
+        future = executor.submit_event(listener.handler, change, offload.timeout)
+        future.add_done_callback(lambda f: _report(f, where))
+    except Exception as error:
+        _log_exception(where, error)
+
+
+def _report(future: Any, where: str) -> None:
+    error = future.exception()
+    if error is not None:
+        _log_exception(where, error)
+
+
+def deliver_change(change_type: int, level: int, resource_id: str | None) -> None:
+    try:
+        change = Change(ChangeType(change_type), ResourceType(level), resource_id)
+    except ValueError:
+        return  # a change type newer than this runtime knows
+    for listener in registry.change_listeners:
+        if listener.wants(change.type, change.level):
+            _run_listener(listener, change)
+
+
+changes = ChangeQueue()
+
+
+def on_change(change_type: int, level: int, resource_id: str | None) -> None:
+    changes.put(change_type, level, resource_id)
+
+
+# -- on-stored-instance ---------------------------------------------------------
+
+def on_stored_instance(dicom: Any, instance_id: str) -> None:
+    snapshot: StoredInstance | None = None
+    for listener in registry.stored_listeners:
+        where = f"{listener.name} (on-stored-instance {instance_id})"
+        try:
+            if listener.style == "compat":
+                listener.handler(compat.DicomInstance(dicom), instance_id)
+                continue
+            if snapshot is None:
+                snapshot = StoredInstance.snapshot(dicom, instance_id)
+            offload = getattr(listener.handler, "__orthanc_offload__", None)
+            if offload is None:
+                listener.handler(snapshot)
+            else:
+                future = executor.submit_event(listener.handler, snapshot, offload.timeout)
+                future.add_done_callback(lambda f, w=where: _report(f, w))
+        except Exception as error:
+            _log_exception(where, error)

@@ -1,0 +1,52 @@
+"""``GET /runtime/status`` and the metrics Orthanc exposes in /tools/metrics-prometheus."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import backend, executor
+from .http import Request
+from .registry import registry
+
+VERSION = "0.1.0"
+
+
+def status() -> dict[str, Any]:
+    pool = executor.current()
+    return {
+        "version": VERSION,
+        "pool": pool.status() if pool is not None else None,
+        "routes": [
+            {"pattern": r.pattern.source, "methods": r.allowed,
+             "handlers": sorted({h.name for h in r.by_method.values()}
+                                | ({r.any_method.name} if r.any_method else set())),
+             "offloaded": any(h.offload is not None for h in r.by_method.values())}
+            for r in registry.routes
+        ],
+        "on_change": [x.name for x in registry.change_listeners],
+        "on_stored_instance": [x.name for x in registry.stored_listeners],
+    }
+
+
+def status_route(request: Request) -> dict[str, Any]:
+    return status()
+
+
+def refresh_metrics() -> None:
+    pool = executor.current()
+    if pool is None:
+        return
+    state = pool.status()
+    values = {
+        "orthanc_runtime_workers_busy": state["workers"]["busy"],
+        "orthanc_runtime_workers_idle": state["workers"]["idle"],
+        "orthanc_runtime_queue_depth": state["queue"],
+    }
+    for key, value in state["tasks"].items():
+        values[f"orthanc_runtime_tasks_{key}"] = value
+    for name, value in values.items():
+        backend.call("set_metrics_value", name, float(value))
+    latency = state.get("latency_ms", {})
+    if latency.get("p50") is not None:
+        backend.call("set_metrics_value", "orthanc_runtime_task_latency_p50_ms",
+                     float(latency["p50"]), True)

@@ -1,0 +1,208 @@
+"""The pool survives what goes wrong: timeouts, crashes, bloat, a dying master, shutdown."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pool_tasks as tasks
+import psutil
+import pytest
+from pool_tasks import PoolFactory, assert_healthy, pool_factory, wait_until
+
+from pool import Pool, PoolClosed, TaskTimeout, WorkerCrashed
+from pool.shm import SHM_DIR
+
+
+@pytest.fixture
+def make_pool() -> Iterator[PoolFactory]:
+    with pool_factory() as factory:
+        yield factory
+
+
+def run_in_thread(pool: Pool, fn: Any, *args: Any) -> tuple[threading.Thread, list[Any]]:
+    """Run a task on another thread; the list gets its result or its exception."""
+    outcome: list[Any] = []
+
+    def caller() -> None:
+        try:
+            outcome.append(pool.run(fn, args))
+        except BaseException as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=caller)
+    thread.start()
+    return thread, outcome
+
+
+def test_timeout_kills_and_replaces_the_worker(make_pool: PoolFactory) -> None:
+    pool = make_pool(workers=1, task_timeout=0.5)
+    pid = pool.run(tasks.getpid)
+    with pytest.raises(TaskTimeout) as info:
+        pool.run(tasks.sleep, (30,))
+    assert info.value.seconds == 0.5 and info.value.pid == pid
+    with pytest.raises(TaskTimeout) as info:
+        pool.run(tasks.sleep, (30,), timeout=0.2)
+    assert info.value.seconds == 0.2
+    assert pool.status()["tasks"]["timed_out"] == 2
+    assert_healthy(pool)
+    assert pid not in pool.status()["workers"]["pids"]
+
+
+def test_timeout_escalates_to_sigkill(make_pool: PoolFactory) -> None:
+    pool = make_pool(workers=1)
+    with pytest.raises(TaskTimeout):
+        pool.run(tasks.sleep_ignoring_sigterm, (30,), timeout=0.3)
+    assert_healthy(pool)
+
+
+@pytest.mark.parametrize(
+    ("how", "exitcode", "signal_name"),
+    [("sigkill", -9, "SIGKILL"), ("segfault", -11, "SIGSEGV"), ("exit", 3, "code 3")],
+)
+def test_crash_mid_task_is_reported_and_repaired(
+    make_pool: PoolFactory, how: str, exitcode: int, signal_name: str
+) -> None:
+    pool = make_pool(workers=2)
+    slow, outcome = run_in_thread(pool, tasks.sleep, 1.0)
+    wait_until(lambda: pool.status()["workers"]["busy"] == 1, what="a busy worker")
+    with pytest.raises(WorkerCrashed) as info:
+        pool.run(tasks.die, (how,))
+    assert info.value.exitcode == exitcode
+    assert signal_name in str(info.value) and str(info.value.pid) in str(info.value)
+    slow.join(60)
+    assert isinstance(outcome[0], int)  # the task on the other worker was untouched
+    assert pool.status()["tasks"]["crashed"] == 1
+    assert_healthy(pool)
+
+
+def test_crash_under_spawn(make_pool: PoolFactory) -> None:
+    pool = make_pool(workers=1, start_method="spawn")
+    with pytest.raises(WorkerCrashed) as info:
+        pool.run(tasks.die, ("sigkill",))
+    assert info.value.exitcode == -signal.SIGKILL
+    assert_healthy(pool)
+
+
+def test_idle_worker_that_dies_is_replaced(make_pool: PoolFactory) -> None:
+    pool = make_pool(workers=2)
+    victim = pool.status()["workers"]["pids"][0]
+    os.kill(victim, signal.SIGKILL)
+    wait_until(lambda: victim not in pool.status()["workers"]["pids"], what="victim replaced")
+    assert_healthy(pool)
+    assert pool.status()["tasks"]["crashed"] == 0  # no task was lost
+
+
+def test_recycles_after_max_tasks(make_pool: PoolFactory) -> None:
+    pool = make_pool(workers=1, max_tasks_per_worker=3)
+    pids = [pool.run(tasks.getpid) for _ in range(7)]
+    assert pids[0] == pids[1] == pids[2] != pids[3]
+    assert pids[3] == pids[4] == pids[5] != pids[6]
+    assert pool.status()["tasks"]["recycled"] == 2
+    assert_healthy(pool)
+
+
+def test_recycles_a_worker_that_grew_too_big(make_pool: PoolFactory) -> None:
+    pool = make_pool(workers=1, max_worker_memory_mb=150)
+    first = pool.run(tasks.getpid)
+    assert pool.run(tasks.getpid) == first
+    assert pool.run(tasks.grow, (200,)) == first  # the result still comes back
+    wait_until(lambda: first not in pool.status()["workers"]["pids"], what="recycled worker")
+    assert pool.run(tasks.getpid) != first
+    assert pool.status()["tasks"]["recycled"] == 1
+    assert_healthy(pool)
+
+
+def test_workers_ignore_sigint(make_pool: PoolFactory) -> None:
+    pool = make_pool(workers=1)
+    pid = pool.run(tasks.getpid)
+    os.kill(pid, signal.SIGINT)
+    time.sleep(0.2)
+    assert pool.run(tasks.getpid) == pid
+    assert_healthy(pool)
+
+
+def test_shutdown_lets_tasks_in_flight_finish(make_pool: PoolFactory) -> None:
+    pool = make_pool(workers=1)
+    running, outcome = run_in_thread(pool, tasks.sleep, 0.5)
+    wait_until(lambda: pool.status()["workers"]["busy"] == 1, what="a busy worker")
+    waiting, refused = run_in_thread(pool, tasks.getpid)
+    wait_until(lambda: pool.status()["queue"] == 1, what="a waiting caller")
+    pool.shutdown(grace=30)
+    running.join(10)
+    waiting.join(10)
+    assert isinstance(outcome[0], int)
+    assert isinstance(refused[0], PoolClosed)
+    with pytest.raises(PoolClosed):
+        pool.run(tasks.getpid)
+    with pytest.raises(PoolClosed):
+        pool.submit(tasks.getpid)
+    pool.shutdown()  # again: nothing happens
+    tasks.assert_clean()
+
+
+def test_shutdown_kills_tasks_past_the_grace(make_pool: PoolFactory) -> None:
+    pool = make_pool(workers=2)
+    running, outcome = run_in_thread(pool, tasks.sleep, 60)
+    wait_until(lambda: pool.status()["workers"]["busy"] == 1, what="a busy worker")
+    started = time.monotonic()
+    pool.shutdown(grace=0.3)
+    running.join(10)
+    assert isinstance(outcome[0], PoolClosed)
+    assert time.monotonic() - started < 30
+    tasks.assert_clean()
+
+
+MASTER_SCRIPT = """
+import json, os, sys, time
+from pool import Pool, context
+import pool_tasks
+pool = Pool(workers=2, start_method=sys.argv[1])
+pool.start()
+pool.run(pool_tasks.describe, (pool_tasks.pattern(3 << 20),))
+print(json.dumps({"workers": pool.status()["workers"]["pids"], "helpers": context.helper_pids()}))
+sys.stdout.flush()
+time.sleep(120)
+"""
+
+
+def gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+@pytest.mark.parametrize("start_method", ["forkserver", "spawn"])
+def test_workers_die_with_a_killed_master(make_pool: PoolFactory, start_method: str) -> None:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    master = subprocess.Popen(
+        [sys.executable, "-c", MASTER_SCRIPT, start_method], stdout=subprocess.PIPE, env=env
+    )
+    try:
+        assert master.stdout is not None
+        line = master.stdout.readline()
+        assert line, "the master script failed"
+        pids = json.loads(line)
+        others = pids["workers"] + pids["helpers"]
+        assert len(pids["workers"]) == 2 and all(not gone(pid) for pid in others)
+        # A segment that the dead master would leave if its workers could not clean up.
+        stale = os.path.join(SHM_DIR, f"ortpool-{master.pid}-99-m2w-1")
+        with open(stale, "wb") as file:
+            file.write(b"x")
+        master.send_signal(signal.SIGKILL)
+        master.wait(10)
+        wait_until(lambda: all(gone(pid) for pid in others), timeout=5, what="orphans to exit")
+    finally:
+        master.kill()
+        master.wait()
+    fresh = make_pool(workers=1)  # start() removes what the dead master left
+    assert not [n for n in os.listdir(SHM_DIR) if n.startswith(f"ortpool-{master.pid}-")]
+    assert_healthy(fresh)
