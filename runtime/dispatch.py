@@ -17,6 +17,7 @@ from __future__ import annotations
 import queue
 import threading
 import traceback
+from urllib.parse import unquote_plus
 from typing import Any
 
 from pool import PoolClosed, PoolFull, TaskTimeout, WorkerCrashed
@@ -102,6 +103,13 @@ def write(output: Any, response: Response) -> None:
         output.send_http_status(500, fallback.body)
 
 
+def _decoded(query: dict[str, str] | None) -> dict[str, str]:
+    """Orthanc hands query values as they were sent; Request.query holds them decoded."""
+    if not query:
+        return {}
+    return {unquote_plus(k): unquote_plus(v) for k, v in query.items()}
+
+
 def _call_runtime(route: Route, entry: RouteHandler, url: str, request: dict[str, Any],
                   params: dict[str, Any], groups: tuple[str, ...]) -> Response:
     method = request["method"]
@@ -112,7 +120,7 @@ def _call_runtime(route: Route, entry: RouteHandler, url: str, request: dict[str
             path=url,
             params=params,
             groups=groups,
-            query=request.get("get") or {},
+            query=_decoded(request.get("get")),
             headers=Headers(request["headers"]),
             body=request.get("body", b""),
             route=route.pattern.source,

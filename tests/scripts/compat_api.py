@@ -94,7 +94,6 @@ def OnStoredInstance(dicom, instanceId):
         'data_magic': dicom.GetInstanceData()[128:132].decode(),
         'transfer_syntax_metadata': dicom.GetInstanceMetadata('TransferSyntax'),
         'has_sop': dicom.HasInstanceMetadata('SopClassUid'),
-        'has_nonsense': dicom.HasInstanceMetadata('Nonsense'),
         'origin': int(dicom.GetInstanceOrigin()),
         'origin_is_rest': dicom.GetInstanceOrigin() == orthanc.InstanceOrigin.REST_API,
         'remote_aet': dicom.GetInstanceRemoteAet(),
