@@ -18,7 +18,7 @@ from typing import Any
 
 from . import backend
 from .enums import ErrorCode
-from .errors import OrthancError
+from .errors import OrthancError, OrthancException, http_status_of
 
 __all__ = ["rest_get", "rest_post", "rest_put", "rest_delete", "get_dicom", "log", "configuration"]
 
@@ -60,9 +60,15 @@ def _answer(method: str, uri: str, result: tuple[int, int, str, bytes]) -> Any:
 
 
 def _call(method: str, uri: str, body: Any, after_plugins: bool, headers: dict[str, str] | None) -> Any:
-    result = backend.call(
-        "call_rest_api", method, uri, _encode(body), dict(headers or {}), after_plugins
-    )
+    try:
+        result = backend.call(
+            "call_rest_api", method, uri, _encode(body), dict(headers or {}), after_plugins
+        )
+    except OrthancError:
+        raise
+    except OrthancException as error:  # Orthanc answered with an error code and no HTTP status
+        raise OrthancError(error.code, f"{method} {uri}: {error.message}",
+                           http_status_of(error)) from None
     return _answer(method, uri, result)
 
 
