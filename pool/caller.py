@@ -13,6 +13,7 @@ ended (an :class:`Ending`), and the pool decides what becomes of the worker::
         Result / Failure         -> IDLE      (ready for the next task) |
         unreadable, unexpected   -> KILL      (state unknown)           |
     a Task that does not pickle  -> UNUSED    (nothing was sent) <------+
+    the pipe is broken           -> GONE      (died idle: nothing was sent)
 
 Master functions run on this thread, so a call back costs no thread hop.
 :func:`serving_depth` tells whether this thread is inside one, which is how
@@ -39,6 +40,7 @@ class Ending(enum.Enum):
     RECYCLE = "recycle"  # answered, but done enough or too big (the pool's call)
     TIMEOUT = "timeout"  # SIGTERM now, SIGKILL soon
     DEAD = "dead"  # crashed
+    GONE = "gone"  # found dead before the task was sent: the task may go elsewhere
     KILL = "kill"  # in an unknown state (protocol error, interrupted caller)
     UNUSED = "unused"  # nothing was sent
 
@@ -74,7 +76,7 @@ def run_task(
     try:
         channel.send(task)
     except (BrokenPipeError, ConnectionResetError):
-        return Outcome(Ending.DEAD, False, None)
+        return Outcome(Ending.GONE, False, None)
     except OSError:
         raise  # the pipe is in an unknown state: the pool kills the worker
     except Exception as exc:

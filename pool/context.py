@@ -39,8 +39,9 @@ def acquire(start_method: str, executable: str, preload: Sequence[str]) -> BaseC
     with _lock:
         ctx.set_executable(executable)
         if start_method == "forkserver":
-            # pool.worker first: a new worker then only forks, it imports nothing.
-            ctx.set_forkserver_preload(["pool.worker", *preload])  # type: ignore[attr-defined]
+            # Our modules first: a new worker then only forks, it imports nothing.
+            modules = ["pool.forkserver_mark", "pool.worker", *preload]
+            ctx.set_forkserver_preload(modules)  # type: ignore[attr-defined]
         if _users == 0:
             _tracker_is_ours = _tracker_pid() is None
         _users += 1

@@ -50,7 +50,7 @@ from typing import Any
 
 from pool import context
 from pool.caller import Ending, run_task, serving_depth
-from pool.errors import PoolClosed, PoolError, PoolFull, WorkerCrashed
+from pool.errors import PoolClosed, PoolError, PoolFull, WorkerCrashed, WorkerStartFailed
 from pool.handle import State, WorkerHandle
 from pool.messages import Task
 from pool.shm import remove_stale_segments
@@ -191,6 +191,9 @@ class Pool:
                 raise PoolError(f"{self!r} was already started")
             self._phase = _Phase.RUNNING
         try:
+            if not os.access(self.executable, os.X_OK):
+                # multiprocessing would notice only when its helpers fail to answer.
+                raise WorkerStartFailed(None, None, f"{self.executable!r} is not an executable")
             remove_stale_segments()
             self._ctx = context.acquire(self.start_method, self.executable, self.preload)
             _live_pools.add(self)
@@ -314,12 +317,17 @@ class Pool:
         started = time.monotonic()
         seconds = self.task_timeout if timeout is None else float(timeout)
         task = Task(next(self._task_ids), fn, tuple(args), dict(kwargs) if kwargs else {})
-        handle = self._checkout(nested)
-        try:
-            ending, ok, payload, rss = run_task(handle, task, seconds, self.master_functions)
-        except BaseException:
-            self._checkin(handle, Ending.KILL, 0.0)
-            raise
+        while True:
+            handle = self._checkout(nested)
+            try:
+                ending, ok, payload, rss = run_task(handle, task, seconds, self.master_functions)
+            except BaseException:
+                self._checkin(handle, Ending.KILL, 0.0)
+                raise
+            if ending is not Ending.GONE:
+                break
+            # It died idle, before the supervisor noticed: the task never left.
+            self._checkin(handle, Ending.GONE, 0.0)
         if ending is Ending.IDLE:
             ending = self._recycle_or_keep(handle, rss)
         elif ending is Ending.DEAD:
@@ -415,7 +423,7 @@ class Pool:
         if ending is Ending.TIMEOUT:
             handle.signal(signal.SIGTERM)
             self._supervisor.retire(handle, TERM, replace)
-        elif ending is Ending.DEAD:
+        elif ending is Ending.DEAD or ending is Ending.GONE:
             self._supervisor.retire(handle, DEAD, replace)
         elif ending is Ending.KILL:
             self._supervisor.retire(handle, KILL, replace)
@@ -424,7 +432,7 @@ class Pool:
 
     def _count(self, ending: Ending, latency: float, ok: bool) -> None:
         stats = self._stats
-        if ending is Ending.UNUSED:
+        if ending is Ending.UNUSED or ending is Ending.GONE:
             return
         if ending is Ending.TIMEOUT:
             stats.timed_out += 1

@@ -10,10 +10,10 @@ die, and retires workers. Its loop waits on one list of file descriptors::
     idle workers       <- death on the sentinel (an idle worker says nothing)
     retiring workers   <- exit on the sentinel; SIGKILL when the deadline passes
 
-and each turn takes the same steps: take requests, launch the workers owed,
-read the starting workers, reap idle workers that died, reap retiring
-workers. When the pool shuts down the loop drains: it stops idle workers,
-kills the others, and ends when no worker is left.
+and each turn takes the same steps: take requests, (drain, when the pool
+shuts down), launch the workers owed, read the starting workers, reap idle
+workers that died, reap retiring workers. Draining stops idle workers, kills
+the others, and the loop ends when no worker is left.
 
 Idle workers are watched with a short timeout: the list of idle workers
 changes with every task, and waking this thread for each would put a
@@ -97,7 +97,7 @@ class Supervisor:
     def start(self) -> None:
         self._thread.start()
 
-    # -- requests, from any thread (never blocks, takes no lock) --
+    # -- requests, from any thread, even under the pool's lock: they never wait --
 
     def launch(self, temporary: bool = False, for_waiter: Waiter | None = None) -> None:
         self._request(Launch(temporary, for_waiter))
@@ -131,19 +131,17 @@ class Supervisor:
     # -- the loop --
 
     def _loop(self) -> None:
-        draining = False
         while True:
             try:
-                if self._stopping and not draining:
-                    draining = True
-                    self._begin_drain()
                 ready = self._wait()
                 self._take_requests()
+                if self._stopping:
+                    self._drain()
                 self._launch_owed()
                 self._read_starting(ready)
                 self._reap_dead_idle(ready)
                 self._reap_retiring(ready)
-                if draining and self._drained():
+                if self._stopping and self._drained():
                     return
             except Exception:
                 log.exception("pool %s: supervisor error", self._pool.name)
@@ -298,18 +296,20 @@ class Supervisor:
 
     # -- draining, at shutdown --
 
-    def _begin_drain(self) -> None:
-        self._owed = 0
-        self._drain_deadline = time.monotonic() + DRAIN_LIMIT
-        for handle in self._pool._busy_snapshot():
-            handle.signal(signal.SIGKILL)  # its caller notices and hands it back
-        for handle in list(self._starting):
-            del self._starting[handle]
-            self._begin_retire(handle, KILL)
-
-    def _drained(self) -> bool:
+    def _drain(self) -> None:
+        """Stop idle workers; the first time, also kill the busy and the starting ones."""
+        if not self._drain_deadline:
+            self._owed = 0
+            self._drain_deadline = time.monotonic() + DRAIN_LIMIT
+            for handle in self._pool._busy_snapshot():
+                handle.signal(signal.SIGKILL)  # its caller notices and hands it back
+            for handle in list(self._starting):
+                del self._starting[handle]
+                self._begin_retire(handle, KILL)
         for handle in self._pool._drain_idle():
             self._begin_retire(handle, STOP)
+
+    def _drained(self) -> bool:
         if self._starting or self._retiring:
             return False
         left = self._pool._all_handles()

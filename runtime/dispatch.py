@@ -22,7 +22,7 @@ from typing import Any
 
 from pool import PoolClosed, PoolFull, TaskTimeout, WorkerCrashed
 
-from . import backend, compat, executor
+from . import backend, compat, executor, settings
 from .enums import ChangeType, ResourceType
 from .errors import OrthancException, http_status_of
 from .events import Change, StoredInstance
@@ -147,7 +147,37 @@ def _call_compat(route: Route, entry: RouteHandler, output: Any, url: str,
             write(output, response)
 
 
+class InFlight:
+    """Counts the requests being handled, so that a stop can wait for them."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._changed = threading.Condition()
+
+    def __enter__(self) -> None:
+        with self._changed:
+            self.count += 1
+
+    def __exit__(self, *exc: object) -> None:
+        with self._changed:
+            self.count -= 1
+            if self.count == 0:
+                self._changed.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        with self._changed:
+            return self._changed.wait_for(lambda: self.count == 0, timeout)
+
+
+in_flight = InFlight()
+
+
 def on_rest(output: Any, url: str, request: dict[str, Any]) -> None:
+    with in_flight:
+        _on_rest(output, url, request)
+
+
+def _on_rest(output: Any, url: str, request: dict[str, Any]) -> None:
     found = registry.match(url)
     if found is None:
         write(output, error_response(404, f"no route matches {url}"))
@@ -246,6 +276,14 @@ changes = ChangeQueue()
 
 def on_change(change_type: int, level: int, resource_id: str | None) -> None:
     changes.put(change_type, level, resource_id)
+    if change_type == ChangeType.ORTHANC_STOPPED:
+        # Orthanc signals this on its main thread before it stops its HTTP
+        # server, which cuts every answer not yet written: let the requests in
+        # flight finish first, within ShutdownGrace.
+        grace = float(settings.config.get("Pool", {}).get("ShutdownGrace", 10))
+        if not in_flight.wait_idle(grace):
+            _log_error(f"orthanc-runtime: {in_flight.count} request(s) still running after "
+                       f"ShutdownGrace ({grace} s); Orthanc stops anyway")
 
 
 # -- on-stored-instance ---------------------------------------------------------

@@ -23,6 +23,8 @@ from pool import context as pool_context
 from pool.shm import SHM_DIR
 
 MB = 1 << 20
+IMPORTED_IN_WORKER = in_worker()
+IMPORTED_BY = os.getpid()
 
 
 # -- tasks --
@@ -113,6 +115,11 @@ def whereami() -> tuple[bool, int]:
     return in_worker(), os.getpid()
 
 
+def how_imported() -> tuple[bool, bool]:
+    """Whether in_worker() was True at import, and whether another process (the fork server) imported us."""
+    return IMPORTED_IN_WORKER, IMPORTED_BY != os.getpid()
+
+
 _initialized: list[int] = []
 
 
@@ -126,6 +133,10 @@ def initialized() -> list[int]:
 
 def failing_initializer() -> None:
     raise RuntimeError("initializer refuses")
+
+
+def dying_initializer() -> None:
+    os._exit(5)
 
 
 def modules_loaded(*names: str) -> list[bool]:

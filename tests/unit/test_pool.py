@@ -59,11 +59,36 @@ def test_workers_are_ready_after_start_and_ran_the_initializer(make_pool: PoolFa
     assert_healthy(pool)
 
 
+@pytest.mark.parametrize("start_method", ["forkserver", "spawn"])
+def test_preloaded_modules_see_in_worker_at_import(
+    make_pool: PoolFactory, start_method: str
+) -> None:
+    # pool_tasks is found through a sys.path entry that pytest added at run time.
+    pool = make_pool(workers=1, start_method=start_method, preload=["pool_tasks"])
+    assert pool.run(tasks.how_imported) == (True, start_method == "forkserver")
+    assert tasks.IMPORTED_IN_WORKER is False
+
+
 def test_start_raises_when_the_initializer_fails(make_pool: PoolFactory) -> None:
     with pytest.raises(WorkerStartFailed, match="initializer refuses") as info:
         make_pool(workers=2, initializer=tasks.failing_initializer)
     assert isinstance(info.value.__cause__, RuntimeError)
     assert "failing_initializer" in str(info.value.__cause__.__cause__)
+
+
+@pytest.mark.parametrize(
+    ("options", "message", "exitcode"),
+    [
+        ({"preload": ["no_such_module_at_all"]}, "ModuleNotFoundError", 1),
+        ({"initializer": tasks.dying_initializer}, "died during start-up", 5),
+    ],
+)
+def test_start_raises_when_a_worker_cannot_start(
+    make_pool: PoolFactory, options: dict[str, object], message: str, exitcode: int
+) -> None:
+    with pytest.raises(WorkerStartFailed, match=message) as info:
+        make_pool(workers=2, **options)
+    assert info.value.exitcode == exitcode
 
 
 def test_run_needs_start_and_start_is_once(make_pool: PoolFactory) -> None:
@@ -256,7 +281,7 @@ def test_context_manager_shuts_down() -> None:
 
 
 def test_start_raises_when_the_executable_is_missing(make_pool: PoolFactory) -> None:
-    with pytest.raises(WorkerStartFailed, match="could not start"):
+    with pytest.raises(WorkerStartFailed, match="not an executable"):
         make_pool(workers=1, executable="/nonexistent/python3")
     assert make_pool(workers=1).run(tasks.add, (1, 2)) == 3
 

@@ -19,6 +19,7 @@ from pool_tasks import PoolFactory, assert_healthy, pool_factory, wait_until
 
 from pool import Pool, PoolClosed, TaskTimeout, WorkerCrashed
 from pool.shm import SHM_DIR
+from pool.supervisor import Supervisor
 
 
 @pytest.fixture
@@ -98,6 +99,21 @@ def test_idle_worker_that_dies_is_replaced(make_pool: PoolFactory) -> None:
     wait_until(lambda: victim not in pool.status()["workers"]["pids"], what="victim replaced")
     assert_healthy(pool)
     assert pool.status()["tasks"]["crashed"] == 0  # no task was lost
+
+
+def test_a_task_given_to_a_worker_that_died_idle_goes_to_another(
+    make_pool: PoolFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The supervisor does not notice the death here: the caller finds out on sending.
+    monkeypatch.setattr(Supervisor, "_reap_dead_idle", lambda self, ready: None)
+    pool = make_pool(workers=1)
+    victim = pool.run(tasks.getpid)
+    os.kill(victim, signal.SIGKILL)
+    wait_until(lambda: gone(victim), what="the victim to die")
+    assert pool.run(tasks.getpid) != victim
+    monkeypatch.undo()
+    assert pool.status()["tasks"]["crashed"] == 0
+    assert_healthy(pool)
 
 
 def test_recycles_after_max_tasks(make_pool: PoolFactory) -> None:
