@@ -18,7 +18,7 @@ def plugin_path() -> Path:
     Raises FileNotFoundError, saying how to build it, if it is missing.
     """
     try:
-        from orthanc_native import _regex
+        from orthanc_native import _regex  # type: ignore[attr-defined]
     except ImportError as error:
         raise FileNotFoundError(
             "the orthanc-runtime plugin is not built: run `make install` (or `pip install .`)"

@@ -8,6 +8,7 @@ and the pool within ShutdownGrace.
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import json
 import sys
@@ -19,6 +20,7 @@ from .configuration import ConfigurationError, resolve
 from .registry import registry
 
 STATUS_ROUTE = "/runtime/status"
+RECIPES_GROUP = "orthanc_runtime.recipes"
 
 
 def _log(level: str, message: str) -> None:
@@ -59,6 +61,28 @@ def import_script(path: Path) -> str:
     return name
 
 
+def enabled_recipes(section: dict[str, Any], script: Path | str) -> list[tuple[str, str]]:
+    """(name, module) of each recipe enabled in ``Recipes``, found by its entry point.
+
+    A recipe that is itself the script is not imported twice.
+    """
+    from importlib.metadata import entry_points
+
+    found = {ep.name: ep.value for ep in entry_points(group=RECIPES_GROUP)}
+    result = []
+    for name, recipe in section.get("Recipes", {}).items():
+        if not recipe.get("Enabled"):
+            continue
+        if name not in found:
+            raise LookupError(f"no recipe named {name} is installed (known: {sorted(found)})")
+        spec = importlib.util.find_spec(found[name])
+        if spec is not None and spec.origin and isinstance(script, Path) and \
+                Path(spec.origin).resolve() == script.resolve():
+            continue
+        result.append((name, found[name]))
+    return result
+
+
 def register_with_orthanc(native: Any) -> None:
     """The one place where the recorded handlers reach Orthanc."""
     registry.add_route(STATUS_ROUTE, status.status_route, ["GET"])
@@ -89,20 +113,27 @@ def start(configuration_json: str, configuration_path: str, orthanc_version: str
     sys.modules["orthanc"] = compat
     verbose = bool(section.get("Verbose"))
 
-    path = script_path(section["Script"], configuration_path)
+    modules: list[str] = []
+    path: Path | str = "no script"
     try:
-        module_name = import_script(path)
+        if "Script" in section:
+            path = script_path(section["Script"], configuration_path)
+            modules.append(import_script(path))
+        for name, module in enabled_recipes(section, path):
+            path = f"the recipe {name} ({module})"
+            importlib.import_module(module)
+            modules.append(module)
     except BaseException as error:  # SystemExit in a script must not take Orthanc down either
         import traceback
 
         text = "".join(traceback.format_exception(error))
-        _log("error", f"cannot load the script {path}:\n{text}")
+        _log("error", f"cannot load {path}:\n{text}")
         return False
 
     try:
         register_with_orthanc(native)
         if registry.has_offloaded():
-            pool = executor.start(section, module_name)
+            pool = executor.start(section, modules)
             if verbose:
                 _log("info", f"pool started: {pool.status()['workers']}")
     except Exception as error:
@@ -112,7 +143,7 @@ def start(configuration_json: str, configuration_path: str, orthanc_version: str
              + "".join(traceback.format_exception(error)))
         return False
     _log("info" if verbose else "warning",
-         f"loaded {path} ({len(registry.routes)} route(s), "
+         f"loaded {', '.join(modules)} ({len(registry.routes)} route(s), "
          f"{len(registry.change_listeners)} on-change, "
          f"{len(registry.stored_listeners)} on-stored-instance handler(s)) in Orthanc "
          f"{orthanc_version}, Python {sys.version.split()[0]} from {sys.executable}")

@@ -166,12 +166,14 @@ def resolve(config: dict[str, Any]) -> dict[str, Any]:
         section["Script"] = config["PythonScript"]
     if "Verbose" not in section and "PythonVerbose" in config:
         section["Verbose"] = config["PythonVerbose"]
-    if "Script" not in section:
+    recipes = section.get("Recipes", {})
+    if "Script" not in section and not any(r.get("Enabled") for r in recipes.values()):
         raise ConfigurationError(
             [
                 ConfigProblem(
                     f"{_SECTION_PATH}.Script",
-                    'no script to run: set "Script" in "PythonRuntime" (or the top-level "PythonScript")',
+                    'nothing to run: set "Script" in "PythonRuntime" (or the top-level '
+                    '"PythonScript"), or enable a recipe in "Recipes"',
                 )
             ]
         )

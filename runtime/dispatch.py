@@ -14,11 +14,12 @@ Orthanc's log with the handler's name.
 
 from __future__ import annotations
 
+import functools
 import queue
 import threading
 import traceback
-from urllib.parse import unquote_plus
 from typing import Any
+from urllib.parse import unquote_plus
 
 from pool import PoolClosed, PoolFull, TaskTimeout, WorkerCrashed
 
@@ -250,7 +251,7 @@ def _run_listener(listener: ChangeListener, change: Change) -> None:
             listener.handler(change)
             return
         future = executor.submit_event(listener.handler, change, offload.timeout)
-        future.add_done_callback(lambda f: _report(f, where))
+        future.add_done_callback(functools.partial(_report, where=where))
     except Exception as error:
         _log_exception(where, error)
 
@@ -303,6 +304,6 @@ def on_stored_instance(dicom: Any, instance_id: str) -> None:
                 listener.handler(snapshot)
             else:
                 future = executor.submit_event(listener.handler, snapshot, offload.timeout)
-                future.add_done_callback(lambda f, w=where: _report(f, w))
+                future.add_done_callback(functools.partial(_report, where=where))
         except Exception as error:
             _log_exception(where, error)

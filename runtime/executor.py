@@ -20,11 +20,15 @@ from .http import Request, Response
 _pool: Pool | None = None
 
 
-def start(section: dict[str, Any], script_module: str | None) -> Pool:
-    """Starts the pool described by the ``Pool`` section; returns when its workers are ready."""
+def start(section: dict[str, Any], modules: list[str]) -> Pool:
+    """Starts the pool described by the ``Pool`` section; returns when its workers are ready.
+
+    ``modules`` (the script, the enabled recipes) are preloaded by the fork
+    server, after runtime.worker, so that a new worker is ready at once.
+    """
     global _pool
     settings = section["Pool"]
-    preload = ["runtime.worker"] + ([script_module] if script_module else [])
+    preload = ["runtime.worker", *modules]
     pool = Pool(
         workers=settings["Workers"],
         start_method=settings["StartMethod"],

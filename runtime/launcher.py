@@ -17,7 +17,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, IO
+from typing import IO, Any
 
 
 def orthanc_binary() -> str:

@@ -141,10 +141,10 @@ class Registry:
         for method in wanted:
             if method not in HTTP_METHODS:
                 raise ValueError(f"route {pattern!r}: unsupported method {method!r}")
-            other = route.by_method.get(method) or route.any_method
-            if other is not None:
+            taken = route.by_method.get(method) or route.any_method
+            if taken is not None:
                 raise ValueError(
-                    f"route {pattern!r} {method} is already handled by {other.name}; "
+                    f"route {pattern!r} {method} is already handled by {taken.name}; "
                     f"cannot add {entry.name}"
                 )
         for method in wanted:

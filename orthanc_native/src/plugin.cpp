@@ -46,19 +46,20 @@ std::string orthanc_configuration() {
 }
 
 // Which python to embed: "PythonRuntime": {"Python": ...}, else the venv the
-// plugin was built from. Whether a script is configured at all.
-void read_bootstrap(const std::string& json, std::string& python, bool& has_script) {
+// plugin was built from. Whether the plugin is configured at all (a
+// "PythonRuntime" section, or the official plugin's "PythonScript").
+void read_bootstrap(const std::string& json, std::string& python, bool& configured) {
   python = ORT_PYTHON_EXECUTABLE;
-  has_script = false;
+  configured = false;
   auto config = nlohmann::json::parse(json, nullptr, false, true);
   if (config.is_discarded() || !config.is_object()) return;
   auto section = config.find("PythonRuntime");
   if (section != config.end() && section->is_object()) {
     auto custom = section->find("Python");
     if (custom != section->end() && custom->is_string()) python = custom->get<std::string>();
-    if (section->contains("Script")) has_script = true;
+    configured = true;
   }
-  if (config.contains("PythonScript")) has_script = true;
+  if (config.contains("PythonScript")) configured = true;
 }
 
 }  // namespace
@@ -81,11 +82,11 @@ ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(OrthancPluginContext* contex
 
   std::string configuration = orthanc_configuration();
   std::string python;
-  bool has_script = false;
-  read_bootstrap(configuration, python, has_script);
-  if (!has_script) {
-    log_warning("orthanc-runtime: no script configured (\"PythonRuntime\": {\"Script\": ...} "
-                "or \"PythonScript\"): the plugin stays idle");
+  bool configured = false;
+  read_bootstrap(configuration, python, configured);
+  if (!configured) {
+    log_warning("orthanc-runtime: no \"PythonRuntime\" section nor \"PythonScript\" in the "
+                "configuration: the plugin stays idle");
     return 0;
   }
 

@@ -7,8 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from runtime.launcher import free_port
 from tests.harness import running_orthanc, start_failure
 
@@ -100,7 +98,13 @@ def test_legacy_configuration_keys_are_accepted(tmp_path):
 def test_no_script_configured_leaves_the_plugin_idle(tmp_path):
     with running_orthanc(tmp_path, None) as orthanc:
         assert orthanc.get("/runtime/status").status == 404
-        assert "no script configured" in orthanc.log()
+        assert 'no "PythonRuntime" section nor "PythonScript"' in orthanc.log()
+
+
+def test_section_without_script_nor_recipe_refuses_to_start(tmp_path):
+    code, log = start_failure(tmp_path, None, {"PythonRuntime": {"Verbose": True}})
+    assert code != 0
+    assert "$.PythonRuntime.Script: nothing to run" in log
 
 
 def test_shutdown_is_quick_and_clean(tmp_path):

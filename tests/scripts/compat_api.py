@@ -132,4 +132,4 @@ orthanc.RegisterOnChangeCallback(OnChangeB)
 try:
     orthanc.RegisterRestCallback('/compat/(?P<name>.*)', Echo)
 except ValueError as e:
-    orthanc.LogWarning('named group refused: %s' % e)
+    orthanc.LogWarning(f'named group refused: {e}')

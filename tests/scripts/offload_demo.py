@@ -9,7 +9,17 @@ from pathlib import Path
 
 import orthanc
 
-from runtime import ChangeType, Request, Response, backend, offload, on_change, on_stored_instance, route, sdk
+from runtime import (
+    ChangeType,
+    Request,
+    Response,
+    backend,
+    offload,
+    on_change,
+    on_stored_instance,
+    route,
+    sdk,
+)
 
 
 def marker_dir() -> Path:

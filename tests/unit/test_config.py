@@ -421,15 +421,18 @@ def test_resolve_raises_with_every_problem() -> None:
     ]
 
 
-def test_resolve_needs_a_script() -> None:
+def test_resolve_needs_a_script_or_an_enabled_recipe() -> None:
     with pytest.raises(ConfigurationError) as caught:
         resolve({"PythonRuntime": {"Verbose": True}})
     assert caught.value.problems == [
         ConfigProblem(
             "$.PythonRuntime.Script",
-            'no script to run: set "Script" in "PythonRuntime" (or the top-level "PythonScript")',
+            'nothing to run: set "Script" in "PythonRuntime" (or the top-level '
+            '"PythonScript"), or enable a recipe in "Recipes"',
         )
     ]
+    section = resolve({"PythonRuntime": {"Recipes": {"CpuDemo": {"Enabled": True}}}})
+    assert "Script" not in section
 
 
 def test_resolve_does_not_modify_the_configuration() -> None:
