@@ -1,0 +1,138 @@
+"""The registry and the decorators, without Orthanc."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+
+import runtime
+from runtime import ChangeType, ResourceType, compat, offload, on_change, on_stored_instance, route
+from runtime.errors import NotInOrthanc, OrthancError, OrthancException, http_status_of
+from runtime.registry import RegistryFrozen, registry
+
+
+@pytest.fixture(autouse=True)
+def clean_registry():
+    registry.clear()
+    yield
+    registry.clear()
+
+
+def hello(request):
+    return "hi"
+
+
+def other(request):
+    return "other"
+
+
+def test_route_records_and_returns_the_function_unchanged():
+    assert route("/hello/{name}")(hello) is hello
+    found = registry.match("/hello/world")
+    assert found is not None
+    matched, params, groups = found
+    assert params == {"name": "world"} and groups == ("world",)
+    assert matched.handler_for("GET").handler is hello
+    assert matched.handler_for("POST") is None
+    assert matched.allowed == ["GET"]
+
+
+def test_several_methods_and_handlers_share_one_pattern():
+    route("/items/{n:int}", methods=["GET", "put"])(hello)
+    route("/items/{n:int}", methods=["DELETE"])(other)
+    assert len(registry.routes) == 1
+    r = registry.routes[0]
+    assert r.allowed == ["GET", "PUT", "DELETE"]
+    assert r.handler_for("DELETE").handler is other
+
+
+def test_duplicate_pattern_and_method_names_both_handlers():
+    route("/dup")(hello)
+    with pytest.raises(ValueError, match=r"already handled by .*test_registry.hello; cannot add .*test_registry.other"):
+        route("/dup")(other)
+
+
+def test_compat_route_takes_every_method_and_refuses_a_second_handler():
+    compat.RegisterRestCallback("/compat/(.*)", hello)
+    assert registry.routes[0].allowed == ["GET", "POST", "PUT", "DELETE"]
+    with pytest.raises(ValueError, match="already handled"):
+        compat.RegisterRestCallback("/compat/(.*)", other)
+
+
+def test_bad_patterns_and_handlers_are_refused():
+    with pytest.raises(ValueError):
+        route("/x/{name}/{other")(hello)
+    with pytest.raises(ValueError):
+        route("/x/{n:float}")(hello)
+    with pytest.raises(ValueError):
+        compat.RegisterRestCallback("/x/(?P<name>.*)", hello)
+    with pytest.raises(TypeError):
+        registry.add_route("/x", "not callable")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="unsupported method"):
+        route("/x", methods=["PATCH"])(hello)
+
+
+def test_registration_after_freeze_says_how_to_fix():
+    registry.frozen = True
+    with pytest.raises(RegistryFrozen, match="top level of the script"):
+        route("/late")(hello)
+
+
+def test_on_change_filters_by_type_and_level():
+    on_change(ChangeType.STABLE_STUDY, ChangeType.NEW_INSTANCE)(hello)
+    on_change(level=ResourceType.SERIES)(other)
+    on_change(hello)
+    typed, levelled, everything = registry.change_listeners
+    assert typed.wants(ChangeType.STABLE_STUDY, ResourceType.STUDY)
+    assert not typed.wants(ChangeType.STABLE_SERIES, ResourceType.SERIES)
+    assert levelled.wants(ChangeType.NEW_SERIES, ResourceType.SERIES)
+    assert not levelled.wants(ChangeType.NEW_STUDY, ResourceType.STUDY)
+    assert everything.wants(ChangeType.DELETED, ResourceType.PATIENT)
+
+
+def test_several_listeners_on_one_event():
+    on_stored_instance(hello)
+    on_stored_instance(other)
+    compat.RegisterOnStoredInstanceCallback(hello)
+    assert [x.style for x in registry.stored_listeners] == ["runtime", "runtime", "compat"]
+
+
+def test_offload_marks_and_keeps_the_function_picklable_by_reference():
+    offloaded = offload(timeout=5)(hello)
+    assert offloaded is hello
+    route("/off")(hello)
+    assert registry.routes[0].handler_for("GET").offload.timeout == 5
+    assert registry.has_offloaded()
+    assert pickle.loads(pickle.dumps(hello)) is hello
+    with pytest.raises(ValueError):
+        offload(timeout=0)
+    del hello.__orthanc_offload__
+
+
+def test_sdk_outside_orthanc_raises_not_in_orthanc():
+    with pytest.raises(NotInOrthanc, match="not running inside Orthanc"):
+        runtime.sdk.rest_get("/system")
+    with pytest.raises(NotInOrthanc):
+        compat.RestApiGet("/system")
+
+
+def test_orthanc_errors_pickle_and_map_to_http_status():
+    error = OrthancError(17, "Unknown resource", 404)
+    again = pickle.loads(pickle.dumps(error))
+    assert (again.code, again.message, again.status) == (17, "Unknown resource", 404)
+    plain = OrthancException(17, "Unknown resource")
+    assert plain.args == (17, "Unknown resource")
+    assert http_status_of(plain) == 404
+    assert http_status_of(OrthancException(8, "Bad request")) == 400
+    assert http_status_of(OrthancException(9999, "?")) == 500
+
+
+def test_sdk_answer_parsing():
+    from runtime.sdk import _answer
+
+    assert _answer("GET", "/x", (200, 0, '{"Content-Type": "application/json"}', b'{"a": 1}')) == {"a": 1}
+    assert _answer("GET", "/x", (200, 0, '{"Content-Type": "image/png"}', b"\x89PNG")) == b"\x89PNG"
+    with pytest.raises(OrthancError) as caught:
+        _answer("GET", "/x", (404, 0, "{}", b'{"Message": "Unknown resource", "OrthancStatus": 17}'))
+    assert caught.value.status == 404 and caught.value.code == 17
