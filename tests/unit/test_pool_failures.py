@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from multiprocessing.connection import wait
 from typing import Any
 
 import pool_tasks as tasks
@@ -108,8 +109,10 @@ def test_a_task_given_to_a_worker_that_died_idle_goes_to_another(
     monkeypatch.setattr(Supervisor, "_reap_dead_idle", lambda self, ready: None)
     pool = make_pool(workers=1)
     victim = pool.run(tasks.getpid)
+    (handle,) = pool._idle
     os.kill(victim, signal.SIGKILL)
-    wait_until(lambda: gone(victim), what="the victim to die")
+    # The sentinel, not the pid: a killed process is a zombie before all its threads are gone.
+    wait_until(lambda: wait([handle.sentinel], 0), what="the victim to die")
     assert pool.run(tasks.getpid) != victim
     monkeypatch.undo()
     assert pool.status()["tasks"]["crashed"] == 0
