@@ -86,6 +86,8 @@ def run_task(
     while True:
         ready = handle.wait(deadline - time.monotonic())
         if ready is None:
+            if time.monotonic() < deadline:
+                continue  # a wait longer than poll() can take
             return Outcome(Ending.TIMEOUT, False, TaskTimeout(seconds, handle.pid))
         if ready is False:
             return Outcome(Ending.DEAD, False, None)

@@ -19,6 +19,8 @@ from pool import worker
 from pool.channel import Channel
 from pool.shm import segment_prefix, unlink_worker_segments
 
+_POLL_MAX_MS = 2**31 - 1  # poll() takes a C int; longer waits wake up and wait again
+
 
 class State(enum.Enum):
     STARTING = "starting"
@@ -75,7 +77,8 @@ class WorkerHandle:
 
     def wait(self, timeout: float) -> bool | None:
         """Wait for the pipe or the sentinel: True = a message, False = the worker died, None = timeout."""
-        events = self._poller.poll(max(0, int(timeout * 1000 + 0.999)))
+        milliseconds = min(max(0.0, timeout * 1000 + 0.999), _POLL_MAX_MS)
+        events = self._poller.poll(int(milliseconds))
         if not events:
             return None
         for fd, _ in events:

@@ -243,7 +243,8 @@ class Pool:
         if self._supervisor is not None:
             self._supervisor.stop()
         if self._executor is not None:
-            self._executor.shutdown(wait=True, cancel_futures=True)
+            # Jobs not yet started run, find the pool closed, and fail with PoolClosed.
+            self._executor.shutdown(wait=True)
         if self._ctx is not None:
             context.release()
         _live_pools.discard(self)

@@ -160,3 +160,19 @@ def test_cli_run_starts_orthanc_and_stops_cleanly_on_ctrl_c(tmp_path):
         assert json.loads(answer.read())["module"] == "cli_script"
     process.send_signal(signal.SIGINT)
     assert process.wait(30) == 0
+
+
+def test_python_key_embeds_another_venv(tmp_path):
+    other = tmp_path / "other-venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(other)], check=True, timeout=120)
+    site = next((other / "lib").glob("python3.*/site-packages"))
+    ours = next((VENV / "lib").glob("python3.*/site-packages"))
+    # the other venv sees this project's packages through a .pth file
+    (site / "orthanc_runtime_dev.pth").write_text(f"{ours}\nimport _editable_skbc_orthanc_runtime\n"
+                                                  if (ours / "_editable_skbc_orthanc_runtime.py").exists()
+                                                  else f"{ours}\n")
+    script = write(tmp_path / "scripts", "other_info.py", EMBEDDED)
+    with running_orthanc(tmp_path / "run", script, {"PythonRuntime": {"Python": str(other / "bin" / "python")}}) as orthanc:
+        info = orthanc.get("/embedded").json()
+    assert Path(info["executable"]) == other / "bin" / "python"
+    assert Path(info["prefix"]) == other

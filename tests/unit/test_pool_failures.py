@@ -225,3 +225,9 @@ def test_workers_die_with_a_killed_master(make_pool: PoolFactory, start_method: 
     fresh = make_pool(workers=1)  # start() removes what the dead master left
     assert not [n for n in os.listdir(SHM_DIR) if n.startswith(f"ortpool-{master.pid}-")]
     assert_healthy(fresh)
+
+
+def test_an_infinite_timeout_is_no_timeout(make_pool: PoolFactory) -> None:
+    pool = make_pool(workers=1, task_timeout=float("inf"))
+    assert pool.run(tasks.sleep, (0.1,)) == pool.run(tasks.getpid)
+    assert_healthy(pool)

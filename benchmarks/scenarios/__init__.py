@@ -1,0 +1,23 @@
+"""The scenarios of issue 6, one module each, run in this order by benchmarks.run.
+
+Each module has ``ID``, ``TITLE``, ``TARGET`` and ``run(context) -> Result``.
+Every figure a target is judged on is a ratio or a difference of medians
+measured in the same run, with the configurations' repetitions interleaved,
+except start-up (P6), which is a duration by nature and is quoted with the
+same run's Orthanc-alone start-up beside it.
+"""
+
+from __future__ import annotations
+
+from . import (
+    cpu_parallelism,
+    head_of_line,
+    large_instance,
+    offload_latency,
+    overload,
+    startup,
+    throughput,
+)
+
+SCENARIOS = [cpu_parallelism, offload_latency, throughput, large_instance, head_of_line, startup,
+             overload]

@@ -1,0 +1,86 @@
+"""What scenarios share: the run's settings, the running servers, and the shape of a result."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ..servers import Server
+from ..slow_peer import SlowPeer
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How long each scenario measures: the full run, or the smoke test's quick one."""
+
+    name: str
+    cpu_seconds: float        # P1: one request of the CPU-bound route, about
+    cpu_repetitions: int
+    latency_pairs: int        # P2: requests per route, interleaved
+    throughput_seconds: float  # P3: one closed-loop run
+    throughput_rounds: int
+    dicom_pairs: int          # P4
+    hol_rounds: int           # P5
+    hol_idle_requests: int
+    hol_loaded_seconds: float
+    startup_repetitions: int  # P6
+    overload_rounds: int      # P7
+
+
+FULL = Settings("full", cpu_seconds=0.3, cpu_repetitions=7, latency_pairs=3000,
+                throughput_seconds=3.0, throughput_rounds=3, dicom_pairs=15, hol_rounds=2,
+                hol_idle_requests=200, hol_loaded_seconds=4.0, startup_repetitions=4,
+                overload_rounds=3)
+QUICK = Settings("quick", cpu_seconds=0.05, cpu_repetitions=1, latency_pairs=100,
+                 throughput_seconds=0.5, throughput_rounds=1, dicom_pairs=2, hol_rounds=1,
+                 hol_idle_requests=20, hol_loaded_seconds=1.2, startup_repetitions=1,
+                 overload_rounds=1)
+
+
+@dataclass
+class Context:
+    settings: Settings
+    cores: int
+    workdir: Path
+    servers: dict[str, Server]  # "official", "official_pool", "ours"
+    peer: SlowPeer
+    outer: int  # the seed loop's outer count for about settings.cpu_seconds
+
+
+@dataclass
+class Result:
+    id: str
+    title: str
+    target: str
+    verdict: str = "reported"  # "met", "not met", "reported" (no target), "error"
+    judged: str = ""           # the figure the verdict is about
+    rows: list[tuple[str, str]] = field(default_factory=list)  # (configuration, figures)
+    data: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "not met"
+
+
+def rotated(items: Sequence[T], shift: int) -> list[T]:
+    """``items`` starting at ``shift``: each repetition starts with another configuration."""
+    shift %= len(items)
+    return list(items[shift:]) + list(items[:shift])
+
+
+def us(seconds: float) -> str:
+    return f"{seconds * 1e6:.0f} µs"
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1e3:.1f} ms"
+
+
+def expect_ok(status: int, what: str, body: bytes = b"") -> None:
+    if status != 200:
+        raise RuntimeError(f"{what} answered {status}: {body[:300]!r}")

@@ -1,0 +1,54 @@
+"""P2: what @offload adds to a trivial route, one client on one keep-alive connection.
+
+Requests alternate between the inline route and the offloaded one, in a
+random order within each pair, so that both see the same machine; the added
+latency is the difference of the medians.
+"""
+
+from __future__ import annotations
+
+import random
+
+from ..load import Client
+from ..stats import median, quantile
+from .base import Context, Result, expect_ok, us, verdict
+
+ID = "P2"
+TITLE = "trivial route latency, one client"
+TARGET = "offload adds <= 60 µs median"
+ROUTES = {"ours inline": "/bench/trivial", "ours @offload": "/bench/trivial-offload"}
+
+
+def run(context: Context) -> Result:
+    client = Client(context.servers["ours"].port)
+    samples: dict[str, list[float]] = {name: [] for name in ROUTES}
+    names = list(ROUTES)
+    for _ in range(50):
+        for name in names:
+            client.get(ROUTES[name])
+    order = random.Random(6)
+    for _ in range(context.settings.latency_pairs):
+        order.shuffle(names)
+        for name in names:
+            reply = client.get(ROUTES[name])
+            expect_ok(reply.status, name, reply.body)
+            samples[name].append(reply.seconds)
+    client.close()
+
+    result = Result(ID, TITLE, TARGET)
+    for name, values in samples.items():
+        result.data[name] = {"median_s": median(values), "p99_s": quantile(values, 0.99),
+                             "count": len(values)}
+        result.rows.append((name, f"median {us(median(values))}, "
+                                  f"p99 {us(quantile(values, 0.99))}"))
+    added = median(samples["ours @offload"]) - median(samples["ours inline"])
+    paired = median([b - a for a, b in zip(samples["ours inline"], samples["ours @offload"],
+                                           strict=True)])
+    result.data["added_median_s"] = added
+    result.data["paired_difference_median_s"] = paired
+    result.rows.append(("added by @offload", f"{us(added)} (difference of medians; "
+                        f"median of paired differences {us(paired)}; "
+                        f"{context.settings.latency_pairs} pairs)"))
+    result.verdict = verdict(added <= 60e-6)
+    result.judged = f"added {us(added)}"
+    return result

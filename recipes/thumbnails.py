@@ -1,0 +1,234 @@
+"""Thumbnails of instances, series and studies: rendered by Orthanc, resized by Pillow in a worker.
+
+    curl -o t.jpg 'http://localhost:8042/thumbnails/<instance-id>?size=128'
+    curl -o t.png 'http://localhost:8042/thumbnails/<instance-id>?size=64&format=png&frame=2'
+    curl -o s.jpg  http://localhost:8042/thumbnails/series/<series-id>     # its middle instance
+    curl -o s.jpg  http://localhost:8042/thumbnails/studies/<study-id>     # middle of its largest series
+
+Arguments: ``size`` (the longest side, in pixels; default ``DefaultSize``, at
+most ``MaxSize``), ``format`` (``jpeg`` or ``png``; default ``DefaultFormat``)
+and ``frame`` (default 0 for an instance, the middle frame for a series or a
+study). Orthanc renders the frame (``/instances/{id}/frames/{frame}/rendered``,
+which applies the file's windowing, or ``/preview``: ``Rendering``), and
+Pillow shrinks it with LANCZOS, keeping its aspect: the image is never larger
+than ``size`` on either side, and never enlarged.
+
+Each answer carries an ``ETag`` made of the instance, the frame and the
+parameters (a DICOM instance never changes), and ``Cache-Control``; a request
+whose ``If-None-Match`` holds that ETag answers 304 without rendering anything.
+Bad arguments answer 400, an unknown instance, series or study 404, and an
+instance Orthanc cannot render (no pixel data, a transfer syntax it has no
+decoder for) 415, saying why.
+
+Run it alone with ``orthanc-runtime run recipes/thumbnails.py``, or enable it
+with ``"PythonRuntime": {"Recipes": {"Thumbnails": {"Enabled": true}}}``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import dataclass
+from typing import Any
+
+from PIL import Image
+from pydicom.uid import UID
+
+from recipes import query_choice, query_int, settings
+from runtime import HTTPError, NotFound, OrthancError, Request, Response, offload, route, sdk
+
+CONFIG_KEY = "Thumbnails"
+
+CONTENT_TYPES = {"jpeg": "image/jpeg", "png": "image/png"}
+_FORMATS = {"jpeg": "jpeg", "jpg": "jpeg", "png": "png"}
+
+
+@dataclass(frozen=True)
+class Thumbnail:
+    """What a request asks for: the longest side, the format, the frame (None: the default)."""
+
+    size: int
+    format: str
+    frame: int | None
+
+
+class Unrenderable(HTTPError):
+    """415: the instance exists, but Orthanc cannot render this frame of it."""
+
+    def __init__(self, instance_id: str, reason: str) -> None:
+        super().__init__(415, reason, instance=instance_id)
+
+
+def requested(request: Request, section: dict[str, Any]) -> Thumbnail:
+    """The request's arguments, checked (400 when one is wrong)."""
+    size = query_int(request, "size", section["DefaultSize"], 1, section["MaxSize"])
+    name = query_choice(request, "format", _FORMATS, section["DefaultFormat"])
+    frame = None
+    if request.query.get("frame", "") != "":
+        frame = query_int(request, "frame", 0, 0, 1 << 31)
+    return Thumbnail(size, _FORMATS[name], frame)
+
+
+def _get(uri: str, what: str) -> Any:
+    """GET ``uri``; 404 naming ``what`` when Orthanc does not know it."""
+    try:
+        return sdk.rest_get(uri)
+    except OrthancError as error:
+        if error.status == 404:
+            raise NotFound(f"no {what}") from None
+        raise
+
+
+def _instance_number(instance: dict[str, Any]) -> tuple[int, str]:
+    try:
+        number = int(instance.get("MainDicomTags", {}).get("InstanceNumber", ""))
+    except ValueError:
+        number = 1 << 31
+    return number, instance["ID"]
+
+
+def middle_instance(series_id: str) -> str:
+    """The instance in the middle of a series, by InstanceNumber."""
+    instances = _get(f"/series/{series_id}/instances", f"series {series_id}")
+    if not instances:
+        raise NotFound(f"the series {series_id} has no instance")
+    ordered = sorted(instances, key=_instance_number)
+    return str(ordered[len(ordered) // 2]["ID"])
+
+
+def largest_series(study_id: str) -> str:
+    """The series of a study with the most instances (the lowest SeriesNumber on a tie)."""
+    series = _get(f"/studies/{study_id}/series", f"study {study_id}")
+    if not series:
+        raise NotFound(f"the study {study_id} has no series")
+
+    def rank(item: dict[str, Any]) -> tuple[int, int, str]:
+        try:
+            number = int(item.get("MainDicomTags", {}).get("SeriesNumber", ""))
+        except ValueError:
+            number = 1 << 31
+        return -len(item.get("Instances", [])), number, item["ID"]
+
+    return str(min(series, key=rank)["ID"])
+
+
+def frame_count(instance_id: str) -> int | None:
+    """How many frames the instance has, from Orthanc's index (None if it cannot say)."""
+    instance = _get(f"/instances/{instance_id}", f"instance {instance_id}")
+    raw = instance.get("MainDicomTags", {}).get("NumberOfFrames", "1")
+    try:
+        count = int(raw)
+    except ValueError:
+        return None
+    return max(count, 1)
+
+
+def why_unrenderable(instance_id: str) -> str:
+    """Why Orthanc cannot render an instance.
+
+    Orthanc gives its plugins no reason when rendering fails (the REST API
+    answers a bare 415, an internal call "unknown resource"), so ask it what it
+    knows: whether it can read the frames, whether there are pixel data, and
+    in which transfer syntax.
+    """
+    try:
+        sdk.rest_get(f"/instances/{instance_id}/frames")
+    except OrthancError as error:
+        return f"Orthanc cannot read the frames of this instance ({error.message})"
+    tags = sdk.rest_get(f"/instances/{instance_id}/content")
+    if "7fe0-0010" not in tags:
+        return f"this instance has no pixel data ({_uid_name(instance_id, 'SopClassUid')})"
+    syntax = _uid_name(instance_id, "TransferSyntax")
+    return f"Orthanc has no decoder for the pixel data of this instance (transfer syntax {syntax})"
+
+
+def _uid_name(instance_id: str, metadata: str) -> str:
+    try:
+        raw = sdk.rest_get(f"/instances/{instance_id}/metadata/{metadata}")
+    except OrthancError:
+        return f"unknown {metadata}"
+    uid = UID(raw.decode() if isinstance(raw, bytes) else str(raw))
+    return f"{uid}, {uid.name}" if uid.name != str(uid) else str(uid)
+
+
+def etag(instance_id: str, frame: int, wanted: Thumbnail, section: dict[str, Any]) -> str:
+    """A strong validator: the same instance, frame and parameters always give the same image."""
+    key = "/".join(
+        str(part)
+        for part in (instance_id, frame, wanted.size, wanted.format, section["Rendering"],
+                     section["JpegQuality"])
+    )
+    return '"' + hashlib.sha1(key.encode()).hexdigest() + '"'
+
+
+def _matches(if_none_match: str | None, tag: str) -> bool:
+    if not if_none_match:
+        return False
+    candidates = [part.strip().removeprefix("W/") for part in if_none_match.split(",")]
+    return "*" in candidates or tag in candidates
+
+
+def shrink(rendered: bytes, wanted: Thumbnail, quality: int) -> bytes:
+    """The image in ``rendered`` shrunk to fit ``wanted.size`` (aspect kept), encoded."""
+    image: Image.Image = Image.open(io.BytesIO(rendered))
+    image.thumbnail((wanted.size, wanted.size), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    if wanted.format == "jpeg":
+        if image.mode not in ("L", "RGB"):
+            image = image.convert("RGB")
+        image.save(out, format="JPEG", quality=quality)
+    else:
+        image.save(out, format="PNG", optimize=True)
+    return out.getvalue()
+
+
+def render(request: Request, instance_id: str, wanted: Thumbnail, middle: bool = False) -> Response:
+    """The thumbnail of one frame of an instance, or 304 if the client has it already.
+
+    Without a ``frame`` argument, that is the first frame, or with ``middle`` the middle one.
+    """
+    section = settings(CONFIG_KEY)
+    count = frame_count(instance_id)
+    frame = wanted.frame
+    if frame is None:
+        frame = (count or 1) // 2 if middle else 0
+    if count is not None and frame >= count:
+        raise HTTPError(400, f"frame {frame} is out of range: the instance has {count} frame(s)",
+                        parameter="frame", frames=count)
+    validator = etag(instance_id, frame, wanted, section)
+    headers = {"ETag": validator, "Cache-Control": f"private, max-age={section['CacheMaxAge']}"}
+    if _matches(request.headers.get("If-None-Match"), validator):
+        return Response(b"", status=304, headers=headers)
+    try:
+        rendered = sdk.rest_get(f"/instances/{instance_id}/frames/{frame}/{section['Rendering']}")
+    except OrthancError:
+        raise Unrenderable(instance_id, why_unrenderable(instance_id)) from None
+    body = shrink(rendered, wanted, section["JpegQuality"])
+    headers["X-Thumbnail-Instance"] = instance_id
+    return Response(body, content_type=CONTENT_TYPES[wanted.format], headers=headers)
+
+
+@route("/thumbnails/{instance_id}")
+@offload
+def instance_thumbnail(request: Request) -> Response:
+    """``GET /thumbnails/{instance_id}[?size=&format=&frame=]``."""
+    wanted = requested(request, settings(CONFIG_KEY))
+    return render(request, request.params["instance_id"], wanted)
+
+
+@route("/thumbnails/series/{series_id}")
+@offload
+def series_thumbnail(request: Request) -> Response:
+    """``GET /thumbnails/series/{series_id}``: the middle frame of the middle instance."""
+    wanted = requested(request, settings(CONFIG_KEY))
+    instance_id = middle_instance(request.params["series_id"])
+    return render(request, instance_id, wanted, middle=True)
+
+
+@route("/thumbnails/studies/{study_id}")
+@offload
+def study_thumbnail(request: Request) -> Response:
+    """``GET /thumbnails/studies/{study_id}``: the series thumbnail of its largest series."""
+    wanted = requested(request, settings(CONFIG_KEY))
+    instance_id = middle_instance(largest_series(request.params["study_id"]))
+    return render(request, instance_id, wanted, middle=True)
