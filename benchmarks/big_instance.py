@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pydicom
 from pydicom.dataset import FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
 
 SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
 
@@ -16,12 +16,12 @@ def write(path: Path, megabytes: int = 32, side: int = 2048) -> Path:
     frame_bytes = side * side * 2
     frames = -(-(megabytes << 20) // frame_bytes)
     meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = SECONDARY_CAPTURE
+    meta.MediaStorageSOPClassUID = UID(SECONDARY_CAPTURE)
     meta.MediaStorageSOPInstanceUID = generate_uid()
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     dataset = pydicom.Dataset()
     dataset.file_meta = meta
-    dataset.SOPClassUID = SECONDARY_CAPTURE
+    dataset.SOPClassUID = UID(SECONDARY_CAPTURE)
     dataset.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
     dataset.StudyInstanceUID = generate_uid()
     dataset.SeriesInstanceUID = generate_uid()

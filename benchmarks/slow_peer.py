@@ -17,15 +17,23 @@ class SlowPeer:
     def __init__(self, delay: float = 1.0) -> None:
         self.delay = delay
         self.arrived = threading.Event()  # set at each request, for a caller to wait on
+        self._in_flight = 0
+        self._lock = threading.Lock()
         peer = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
             def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-                peer.arrived.set()
-                time.sleep(peer.delay)
                 body = b'{"Name": "slow", "Version": "0"}'
+                with peer._lock:
+                    peer._in_flight += 1
+                peer.arrived.set()
+                try:
+                    time.sleep(peer.delay)
+                finally:
+                    with peer._lock:  # busy() turns false as the answer leaves
+                        peer._in_flight -= 1
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
@@ -39,6 +47,10 @@ class SlowPeer:
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="slow-peer",
                                         daemon=True)
+
+    def busy(self) -> bool:
+        """Whether a request is waiting for this server's answer right now."""
+        return self._in_flight > 0
 
     @property
     def url(self) -> str:

@@ -401,12 +401,16 @@ class Router:
             self._pending[delivery.key] = delivery
 
     def _send(self, current: Plan, delivery: Delivery) -> None:
-        delivery.attempts += 1
+        with self._lock:
+            delivery.attempts += 1
         body = {"Resources": [delivery.resource], "Asynchronous": True}
         try:
             answer = sdk.rest_post(delivery.destination.store_uri, body)
         except OrthancError as error:
             self._failed(current, delivery, error.message)
+            return
+        except Exception as error:  # counted as an attempt, so that it cannot spin
+            self._failed(current, delivery, f"{type(error).__name__}: {error}")
             return
         with self._lock:
             delivery.job = str(answer["ID"])
@@ -435,6 +439,7 @@ class Router:
         with self._lock:
             delivery.state = "sent"
             delivery.instances = count
+            delivery.reason = None  # the failures before it stay in failures
             delivery.updated = _now()
             self._finish(delivery)
         sdk.log.info(f"auto-routing: sent the {self._what(delivery)} ({count} instance(s), "

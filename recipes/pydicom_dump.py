@@ -8,8 +8,10 @@ from the master), and pydicom parses it in the worker, so a large file or a
 slow parse keeps Orthanc's interpreter free. Bulk data is left out: the text
 shows long binary values, pixel data included, as ``Array of N elements``;
 the JSON gives each binary value longer than ``BulkDataThreshold`` bytes as a
-``BulkDataURI`` to Orthanc's raw value, such as
-``/instances/<id>/content/7fe0-0010``, instead of base64.
+``BulkDataURI`` into Orthanc's ``/instances/<id>/content`` instead of base64:
+there Orthanc answers a value's raw bytes (``.../content/0088-0200/0/7fe0-0010``
+for one in a sequence), and for the pixel data (``.../content/7fe0-0010``) the
+list of its frames, each frame's bytes at ``.../content/7fe0-0010/<frame>``.
 
 Answers: ``text/plain`` or ``application/dicom+json``; 404 for an unknown
 instance; 422 when pydicom cannot parse the file or a value in it (the

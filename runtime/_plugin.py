@@ -22,6 +22,9 @@ from .registry import registry
 STATUS_ROUTE = "/runtime/status"
 RECIPES_GROUP = "orthanc_runtime.recipes"
 
+# The modules start() imported (the script, the enabled recipes).
+_loaded: list[str] = []
+
 
 def _log(level: str, message: str) -> None:
     backend.call(f"log_{level}", f"orthanc-runtime: {message}")
@@ -102,6 +105,7 @@ def start(configuration_json: str, configuration_path: str, orthanc_version: str
     import _orthanc_native as native
 
     backend.set_native(native)
+    registry.clear()
     try:
         section = resolve(json.loads(configuration_json))
     except ConfigurationError as error:
@@ -119,8 +123,10 @@ def start(configuration_json: str, configuration_path: str, orthanc_version: str
         if "Script" in section:
             path = script_path(section["Script"], configuration_path)
             modules.append(import_script(path))
+            _loaded.append(modules[-1])
         for name, module in enabled_recipes(section, path):
             path = f"the recipe {name} ({module})"
+            _loaded.append(module)
             importlib.import_module(module)
             modules.append(module)
     except BaseException as error:  # SystemExit in a script must not take Orthanc down either
@@ -151,6 +157,22 @@ def start(configuration_json: str, configuration_path: str, orthanc_version: str
 
 
 def stop() -> None:
+    """Stops the runtime, not the interpreter: Orthanc may start the plugin again (/tools/reset).
+
+    The script and recipe modules are forgotten, so that a new start imports
+    them afresh and registers their handlers again.
+    """
     grace = float(settings.config.get("Pool", {}).get("ShutdownGrace", 10))
-    dispatch.changes.stop(grace)
-    executor.shutdown(grace)
+    try:
+        dispatch.changes.stop(grace)
+        executor.shutdown(grace)
+    finally:
+        for name in _loaded:
+            sys.modules.pop(name, None)
+        _loaded.clear()
+        registry.clear()
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError, AttributeError):
+                pass

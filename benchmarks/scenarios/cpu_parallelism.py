@@ -28,8 +28,8 @@ CONFIGURATIONS = [
 def run(context: Context) -> Result:
     clients_counts = sorted({1, 2, 4, context.cores})
     walls: dict[tuple[str, int], list[float]] = {}
-    for name, server, path in CONFIGURATIONS:  # warm-up: imports, the Pool's first task
-        _, outcomes = burst(context.servers[server].port, f"{path}?outer=1", 1)
+    for _name, server, path in CONFIGURATIONS:  # warm-up: imports, the Pool's first task
+        burst(context.servers[server].port, f"{path}?outer=1", 1)
     for repetition in range(context.settings.cpu_repetitions):
         for clients in clients_counts:
             for name, server, path in rotated(CONFIGURATIONS, repetition + clients):

@@ -3,9 +3,10 @@
 The waiting handler asks Orthanc for ``/peers/slow/system``: Orthanc's HTTP
 client then waits for the benchmark's slow peer. A background thread keeps
 one such request in flight for the whole loaded phase while one client times
-the trivial route; idle phases, without it, alternate with loaded ones and
-between the two plugins. The figure is each plugin's loaded median over its
-own idle median.
+the trivial route, sending a request only while the peer holds a call (so
+that the short gaps between two slow calls are not sampled). Idle phases,
+without it, alternate with loaded ones and between the two plugins. The
+figure is each plugin's loaded median over its own idle median.
 """
 
 from __future__ import annotations
@@ -72,6 +73,9 @@ def run(context: Context) -> Result:
                     raise RuntimeError(f"{name}: the slow peer got no request")
                 end = time.monotonic() + settings.hol_loaded_seconds
                 while time.monotonic() < end:
+                    if not context.peer.busy():
+                        time.sleep(0.0005)
+                        continue
                     reply = client.get("/bench/trivial")
                     expect_ok(reply.status, name, reply.body)
                     loaded[name].append(reply.seconds)

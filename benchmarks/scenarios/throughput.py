@@ -28,7 +28,7 @@ def run(context: Context) -> Result:
     errors: dict[str, int] = {name: 0 for name, _, _ in CONFIGURATIONS}
     seconds = context.settings.throughput_seconds
     with ClientProcesses(CLIENTS) as clients:
-        for name, server, path in CONFIGURATIONS:  # warm-up, and every client process started
+        for _name, server, path in CONFIGURATIONS:  # warm-up, and every client process started
             clients.closed_loop(context.servers[server].port, path, 0.2, lead=1.0)
         for round_ in range(context.settings.throughput_rounds):
             for name, server, path in rotated(CONFIGURATIONS, round_):

@@ -5,6 +5,9 @@ As the documentation prints it (a pool of 4 processes, created at import,
 documentation) comes from the query's ``outer`` and is passed to the pool.
 """
 
+# The seed's code as the documentation prints it, for the official plugin.
+# ruff: noqa: B007, UP031
+
 import math
 import multiprocessing
 import signal

@@ -1,5 +1,11 @@
 // Embeds the CPython of a virtual environment.
 //
+// The interpreter lives as long as the Orthanc process: when Orthanc restarts
+// itself (POST /tools/reset) it finalises and initialises its plugins again
+// in the same process, and many extension modules (PyO3's, numpy) cannot be
+// initialised twice. So the plugin library pins itself in memory, a stop only
+// stops the runtime, and the interpreter is finalised once, at process exit.
+//
 // PyConfig.executable is set to the venv's python, so that sys.executable is
 // that python (multiprocessing starts its fork server and workers with it,
 // never with the Orthanc binary) and site.py finds the venv's pyvenv.cfg and
@@ -13,7 +19,30 @@ namespace ort {
 
 namespace {
 PyThreadState* g_main_thread = nullptr;
+std::string g_python_executable;
+
+void finalize_at_exit() {
+  if (!g_main_thread) return;
+  set_python_alive(false);
+  PyEval_RestoreThread(g_main_thread);
+  g_main_thread = nullptr;
+  clear_hooks();
+  Py_FinalizeEx();  // Orthanc's log is gone by now: nothing to report to
 }
+
+// Keeps this library loaded when Orthanc unloads its plugins for a restart,
+// so that the interpreter and this file's state survive until process exit.
+void pin_this_library() {
+  Dl_info info;
+  if (dladdr(reinterpret_cast<void*>(&finalize_at_exit), &info) && info.dli_fname) {
+    dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
+  }
+}
+}  // namespace
+
+bool interpreter_running() { return g_main_thread != nullptr; }
+
+const std::string& interpreter_executable() { return g_python_executable; }
 
 bool start_interpreter(const std::string& python_executable, std::string& error) {
   if (!dlopen(ORT_PYTHON_SONAME, RTLD_NOW | RTLD_GLOBAL | RTLD_NOLOAD)) {
@@ -45,19 +74,10 @@ bool start_interpreter(const std::string& python_executable, std::string& error)
   // The thread that initialised Python keeps no GIL: Orthanc's threads take
   // it in each callback.
   g_main_thread = PyEval_SaveThread();
-  set_python_alive(true);
+  g_python_executable = python_executable;
+  pin_this_library();
+  std::atexit(finalize_at_exit);
   return true;
-}
-
-void stop_interpreter() {
-  if (!g_main_thread) return;
-  set_python_alive(false);
-  PyEval_RestoreThread(g_main_thread);
-  g_main_thread = nullptr;
-  clear_hooks();
-  if (Py_FinalizeEx() != 0) {
-    log_warning("orthanc-runtime: Python finalisation reported an error");
-  }
 }
 
 }  // namespace ort

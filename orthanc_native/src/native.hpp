@@ -11,6 +11,7 @@
 #include <pybind11/pybind11.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <exception>
 #include <string>
 
@@ -92,8 +93,10 @@ void init_rest(py::module_& m);
 void init_events(py::module_& m);
 void init_misc(py::module_& m);
 
-// The embedded interpreter (interpreter.cpp).
+// The embedded interpreter (interpreter.cpp): started once, finalised at
+// process exit, and reused when Orthanc restarts its plugins.
 bool start_interpreter(const std::string& python_executable, std::string& error);
-void stop_interpreter();
+bool interpreter_running();
+const std::string& interpreter_executable();
 
 }  // namespace ort

@@ -90,10 +90,15 @@ ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(OrthancPluginContext* contex
     return 0;
   }
 
-  std::string error;
-  if (!start_interpreter(python, error)) {
-    log_error("orthanc-runtime: " + error);
-    return -1;
+  if (!interpreter_running()) {
+    std::string error;
+    if (!start_interpreter(python, error)) {
+      log_error("orthanc-runtime: " + error);
+      return -1;
+    }
+  } else if (python != interpreter_executable()) {
+    log_warning("orthanc-runtime: Orthanc restarted; the interpreter keeps running " +
+                interpreter_executable() + " (a new \"Python\" takes effect at the next start)");
   }
   g_started = true;
 
@@ -104,6 +109,7 @@ ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(OrthancPluginContext* contex
   bool ok = false;
   {
     py::gil_scoped_acquire gil;
+    set_python_alive(true);
     try {
       py::object plugin = py::module_::import("runtime._plugin");
       ok = plugin.attr("start")(configuration, configuration_path, context->orthancVersion)
@@ -126,8 +132,9 @@ ORTHANC_PLUGINS_API void OrthancPluginFinalize() {
     } catch (py::error_already_set& e) {
       log_python_error("orthanc-runtime: error while stopping", e);
     }
+    set_python_alive(false);
+    clear_hooks();
   }
-  stop_interpreter();
   g_started = false;
   log_info("orthanc-runtime: stopped");
 }
