@@ -107,6 +107,22 @@ class Server:
             time.sleep(every)
         raise TimeoutError(f"{self.name}: {path} not ready within {timeout} s\n{self.log_tail()}")
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) used so far by Orthanc and its live child processes."""
+        assert self.process is not None and self.process.process is not None
+        total = 0.0
+        try:
+            orthanc = psutil.Process(self.process.process.pid)
+            for process in [orthanc, *orthanc.children(recursive=True)]:
+                try:
+                    times = process.cpu_times()
+                    total += times.user + times.system
+                except psutil.NoSuchProcess:
+                    pass
+        except psutil.NoSuchProcess:
+            pass
+        return total
+
     def stop(self, timeout: float = 20) -> None:
         """SIGTERM (SIGKILL after ``timeout``); then ends what is left of its children."""
         if self.process is None or self.process.process is None:

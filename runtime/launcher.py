@@ -105,6 +105,9 @@ class OrthancProcess:
                 with urllib.request.urlopen(self.url + "/system", timeout=2) as answer:
                     if answer.status == 200:
                         return
+            except urllib.error.HTTPError as error:
+                if error.code == 401:  # answering, behind its authentication
+                    return
             except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
                 pass
             time.sleep(0.05)

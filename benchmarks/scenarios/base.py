@@ -31,9 +31,9 @@ class Settings:
     overload_rounds: int      # P7
 
 
-FULL = Settings("full", cpu_seconds=0.3, cpu_repetitions=7, latency_pairs=3000,
-                throughput_seconds=3.0, throughput_rounds=3, dicom_pairs=15, hol_rounds=2,
-                hol_idle_requests=200, hol_loaded_seconds=4.0, startup_repetitions=4,
+FULL = Settings("full", cpu_seconds=0.3, cpu_repetitions=11, latency_pairs=5000,
+                throughput_seconds=3.0, throughput_rounds=5, dicom_pairs=25, hol_rounds=3,
+                hol_idle_requests=300, hol_loaded_seconds=4.0, startup_repetitions=6,
                 overload_rounds=3)
 QUICK = Settings("quick", cpu_seconds=0.05, cpu_repetitions=1, latency_pairs=100,
                  throughput_seconds=0.5, throughput_rounds=1, dicom_pairs=2, hol_rounds=1,

@@ -2,7 +2,9 @@
 
 Requests alternate between the inline route and the offloaded one, in a
 random order within each pair, so that both see the same machine; the added
-latency is the difference of the medians.
+latency is the difference of the medians. Beside each pair, the benchmark
+times one round trip over a bare pipe between two Python processes: the floor
+of any process hop on this machine, whatever the runtime does.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import random
 
 from ..load import Client
+from ..pipe_echo import PipeEcho
 from ..stats import median, quantile
 from .base import Context, Result, expect_ok, us, verdict
 
@@ -22,17 +25,21 @@ ROUTES = {"ours inline": "/bench/trivial", "ours @offload": "/bench/trivial-offl
 def run(context: Context) -> Result:
     client = Client(context.servers["ours"].port)
     samples: dict[str, list[float]] = {name: [] for name in ROUTES}
+    floor: list[float] = []
     names = list(ROUTES)
-    for _ in range(50):
-        for name in names:
-            client.get(ROUTES[name])
-    order = random.Random(6)
-    for _ in range(context.settings.latency_pairs):
-        order.shuffle(names)
-        for name in names:
-            reply = client.get(ROUTES[name])
-            expect_ok(reply.status, name, reply.body)
-            samples[name].append(reply.seconds)
+    with PipeEcho() as pipe:
+        for _ in range(50):
+            pipe.round_trip()
+            for name in names:
+                client.get(ROUTES[name])
+        order = random.Random(6)
+        for _ in range(context.settings.latency_pairs):
+            order.shuffle(names)
+            for name in names:
+                reply = client.get(ROUTES[name])
+                expect_ok(reply.status, name, reply.body)
+                samples[name].append(reply.seconds)
+            floor.append(pipe.round_trip())
     client.close()
 
     result = Result(ID, TITLE, TARGET)
@@ -49,6 +56,10 @@ def run(context: Context) -> Result:
     result.rows.append(("added by @offload", f"{us(added)} (difference of medians; "
                         f"median of paired differences {us(paired)}; "
                         f"{context.settings.latency_pairs} pairs)"))
+    result.data["pipe_round_trip_median_s"] = median(floor)
+    result.rows.append(("reference: bare pipe round trip", f"median {us(median(floor))}, "
+                        f"p99 {us(quantile(floor, 0.99))} (two Python processes, "
+                        "multiprocessing Pipe, 300 bytes each way)"))
     result.verdict = verdict(added <= 60e-6)
     result.judged = f"added {us(added)}"
     return result
