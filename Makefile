@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 DEBIAN_PACKAGES := orthanc orthanc-dev libboost-regex-dev nlohmann-json3-dev
 NATIVE_SOURCES := $(wildcard orthanc_native/src/*) CMakeLists.txt pyproject.toml config.schema.json
 
-.PHONY: install system demo test lint clean
+.PHONY: install system demo test lint soak clean
 
 install: $(STAMP)
 
@@ -35,6 +35,10 @@ lint: install
 
 test: install lint
 	$(PY) -m pytest -q
+
+# 20,000 mixed requests from 32 clients against a real Orthanc (a few minutes).
+soak: install
+	$(PY) -m pytest -q -s -m soak tests/reliability/test_soak.py
 
 demo: install
 	$(VENV)/bin/orthanc-runtime run examples/demo.py --storage ./orthanc-data

@@ -1,6 +1,7 @@
 # hello.py: run it with `.venv/bin/orthanc-runtime run hello.py`
 from runtime import Request, offload, route, sdk
 
+
 @route('/hello/{name}')
 def hello(request: Request):
     return {'hello': request.params['name'], 'instances': len(sdk.rest_get('/instances'))}

@@ -87,7 +87,8 @@ def _write(output: Any, response: Response) -> None:
     elif status == 301:
         output.redirect(response.headers.get("Location", "/"))
     else:
-        output.set_http_header("Content-Type", response.content_type)
+        if status not in (204, 304):  # no body, so no type
+            output.set_http_header("Content-Type", response.content_type)
         output.send_http_status(status, response.body)
 
 

@@ -60,6 +60,8 @@ def run(context: Context) -> Result:
     result.data["clients"] = clients_counts
     result.data["outer"] = context.outer
     result.rows.insert(0, ("clients", " / ".join(str(c) for c in clients_counts)
-                           + f" (loop outer count {context.outer}, "
-                           f"{context.settings.cpu_repetitions} interleaved repetitions)"))
+                           + f" (seed loop outer count {context.outer}; "
+                           f"{context.settings.cpu_repetitions} interleaved repetitions; "
+                           f"ours: Pool.Workers = {context.cores}, the seed's Pool: 4 processes "
+                           "as printed)"))
     return result

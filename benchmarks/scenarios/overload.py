@@ -61,7 +61,7 @@ def run(context: Context) -> Result:
                    "served_median_s": median(served), "served_p99_s": quantile(served, 0.99),
                    "rejected_median_s": median(rejected), "wall_median_s": median(walls),
                    "rounds": context.settings.overload_rounds, "workers": context.cores}
-    result.rows.append((f"ours @offload, {context.cores} workers",
+    result.rows.append((f"ours @offload, {context.cores} workers, HttpThreadsCount 256",
                         f"{counts} over {context.settings.overload_rounds} round(s) of {CLIENTS}; "
                         f"served: median {ms(median(served))}, p99 {ms(quantile(served, 0.99))}; "
                         f"503 answered in median {ms(median(rejected))}"

@@ -258,7 +258,7 @@ def test_each_rule_reports_path_and_message(section: Any, path: str, message: st
         (
             {"Recipes": {"Thumbnails": {"Size": 128}}},
             f"{ROOT}.Recipes.Thumbnails.Size",
-            "unknown setting 'Size'; known: Enabled",
+            "unknown setting 'Size'; did you mean 'MaxSize'?",
         ),
         (
             {"Recipes": {"PydicomDump": {"enabled": True}}},
@@ -268,12 +268,13 @@ def test_each_rule_reports_path_and_message(section: Any, path: str, message: st
         (
             {"Recipes": {"CpuDemo": {"X": 1}}},
             f"{ROOT}.Recipes.CpuDemo.X",
-            "unknown setting 'X'; known: Enabled",
+            "unknown setting 'X'; known: Enabled, DefaultIterations, MaxIterations",
         ),
         (
             {"Recipes": {"AutoRouting": {"Targets": []}}},
             f"{ROOT}.Recipes.AutoRouting.Targets",
-            "unknown setting 'Targets'; known: Enabled",
+            "unknown setting 'Targets'; known: Enabled, Level, Rules, Retries, RetryDelay, "
+            "RetryMaxDelay, PollInterval, History",
         ),
     ],
 )
@@ -326,11 +327,9 @@ def test_configuration_error_lists_every_problem_and_pickles() -> None:
 
 # --- defaults ---------------------------------------------------------------------------------
 
+# Every recipe setting and its default is checked in test_recipes_config.py.
 DEFAULT_RECIPES = {
-    "Thumbnails": {"Enabled": False},
-    "PydicomDump": {"Enabled": False},
-    "CpuDemo": {"Enabled": False},
-    "AutoRouting": {"Enabled": False},
+    key: with_defaults({})["Recipes"][key] for key in ("Thumbnails", "PydicomDump", "CpuDemo", "AutoRouting")
 }
 
 
@@ -366,8 +365,8 @@ def test_with_defaults_keeps_what_is_set_and_does_not_touch_its_argument() -> No
     assert filled["Verbose"] is True
     assert filled["Pool"]["Workers"] == 2 and filled["Pool"]["TaskTimeout"] == 5
     assert filled["Pool"]["QueueLimit"] == 256
-    assert filled["Recipes"]["CpuDemo"] == {"Enabled": True}
-    assert filled["Recipes"]["Thumbnails"] == {"Enabled": False}
+    assert filled["Recipes"]["CpuDemo"] == {**DEFAULT_RECIPES["CpuDemo"], "Enabled": True}
+    assert filled["Recipes"]["Thumbnails"] == DEFAULT_RECIPES["Thumbnails"]
     assert "Script" not in filled and "Python" not in filled  # no default
 
 
