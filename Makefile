@@ -30,7 +30,7 @@ $(STAMP): $(NATIVE_SOURCES) | system $(PY)
 	@touch $(STAMP)
 
 lint: install
-	$(VENV)/bin/ruff check runtime pool recipes orthanc_native tests
+	$(VENV)/bin/ruff check runtime pool recipes orthanc_native tests examples benchmarks docs
 	$(VENV)/bin/mypy
 
 test: install lint

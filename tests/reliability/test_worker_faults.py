@@ -47,7 +47,10 @@ def load_with(orthanc, fault_path: str | None, fault: callable | None = None):
         started.wait(30)
         time.sleep(0.5)
         if fault_path is not None:
-            fault_result.append(orthanc.get(fault_path))
+            started_at = time.monotonic()
+            answer = orthanc.get(fault_path)
+            answer.headers["x-test-seconds"] = f"{time.monotonic() - started_at:.2f}"
+            fault_result.append(answer)
         if fault is not None:
             fault_result.append(fault())
 
@@ -83,6 +86,8 @@ def test_sigkill_of_a_busy_worker_fails_only_its_request(orthanc):
     assert len(failed) == 1  # the victim was busy: exactly its request failed
     assert "SIGKILL" in failed[0].json()["error"]
     status, seconds = wait_until(lambda: full_again(orthanc, victim[0]), timeout=5)
+    print(f"\nSIGKILL under load: {len(results)} requests, {len(failed)} failed (502), "
+          f"pool full again after {seconds:.3f} s")
     assert seconds < 1.0, f"pool back to full size after {seconds:.2f} s"
     assert status["tasks"]["crashed"] == before["tasks"]["crashed"] + 1
 
@@ -91,6 +96,8 @@ def test_sigkill_of_a_busy_worker_fails_only_its_request(orthanc):
 def test_segfault_or_exit_of_a_worker_fails_only_its_request(orthanc, path, exitcode_text):
     results, fault = load_with(orthanc, path)
     check_work(results)
+    print(f"\n{path} under load: {len(results)} other requests all 200; the faulty one "
+          f"{fault.status}: {fault.json()['error']}")
     assert fault.status == 502
     assert fault.json()["type"] == "WorkerCrashed" and exitcode_text in fault.json()["error"]
     wait_until(lambda: full_again(orthanc), timeout=5)
@@ -99,6 +106,8 @@ def test_segfault_or_exit_of_a_worker_fails_only_its_request(orthanc, path, exit
 def test_hanging_handler_answers_504_and_others_are_served(orthanc):
     results, fault = load_with(orthanc, "/rel/hang")
     check_work(results)
+    print(f"\n/rel/hang under load: {len(results)} other requests all 200; the hanging one "
+          f"{fault.status} after {fault.headers['x-test-seconds']} s")
     assert fault.status == 504 and fault.json()["type"] == "TaskTimeout"
     wait_until(lambda: full_again(orthanc), timeout=5)
 
@@ -108,8 +117,10 @@ def test_worker_past_its_memory_limit_is_recycled_and_the_request_answered(ortha
     answer = orthanc.get("/rel/grow/200")
     assert answer.status == 200 and answer.json()["held_mb"] >= 200
     grown = answer.json()["pid"]
-    status, _ = wait_until(lambda: (s := full_again(orthanc, grown)) and
+    status, seconds = wait_until(lambda: (s := full_again(orthanc, grown)) and
                            s["tasks"]["recycled"] > before["tasks"]["recycled"] and s, timeout=10)
     assert grown not in status["workers"]["pids"]
+    print(f"\nworker {grown} grew past MaxWorkerMemoryMB 150: answered 200, recycled, "
+          f"replaced after {seconds:.2f} s")
     results = hammer(orthanc.http_port, [("GET", f"/rel/work/{n}", None) for n in range(20)], 4)
     check_work(results)

@@ -51,3 +51,22 @@ def test_the_readme_lists_no_setting_the_schema_lacks():
 def test_the_readme_example_is_the_file_a_test_runs():
     example = (ROOT / "examples" / "hello.py").read_text()
     assert example in README
+
+
+SECTIONS = {"AutoRouting": "Auto-routing", "Thumbnails": "Thumbnails", "PydicomDump": "pydicom dump",
+            "CpuDemo": "CPU demo"}
+
+
+def test_every_recipe_setting_is_documented_in_the_readme():
+    recipes = load_schema()["properties"]["Recipes"]["properties"]
+    assert set(recipes) == set(SECTIONS)
+    for recipe, sub in recipes.items():
+        text = README.split(f"### {SECTIONS[recipe]}\n", 1)[1].split("\n## ", 1)[0].split("\n### ", 1)[0]
+        for key, prop in sub.get("properties", {}).items():
+            if key == "Enabled":
+                continue
+            assert f"`{key}`" in text, f"Recipes.{recipe}.{key} is not documented in the README"
+            if "default" in prop and not isinstance(prop["default"], (list, dict)):
+                default = str(prop["default"]).lower() if isinstance(prop["default"], bool) else str(prop["default"])
+                after = [part[:40] for part in text.split(f"`{key}`")[1:]]
+                assert any(default in part for part in after), f"Recipes.{recipe}.{key}: default {default} not given in the README"
