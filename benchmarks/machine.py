@@ -65,7 +65,9 @@ def _os_name() -> str:
 
 
 def summary_line(machine: dict[str, Any]) -> str:
+    official_python = machine.get("official_python")
     return (f"{machine['cpu']}, {machine['cores']} cores, {machine['memory_gb']} GB, "
             f"{machine['os']}, Orthanc {machine['orthanc']}, official plugin "
-            f"{machine['official_plugin']} (Python {machine.get('official_python', '?')}), "
-            f"ours {machine['project_commit']} (Python {machine['python']}), {machine['date']}")
+            f"{machine['official_plugin']}"
+            + (f" (Python {official_python})" if official_python else "")
+            + f", ours {machine['project_commit']} (Python {machine['python']}), {machine['date']}")

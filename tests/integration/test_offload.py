@@ -59,11 +59,16 @@ def test_concurrent_offloaded_requests_run_in_parallel_workers(orthanc):
     answers: list[dict] = []
 
     def call() -> None:
-        answers.append(orthanc.get("/off/cpu?n=2000000").json())
+        answers.append(orthanc.get("/off/cpu?n=5000000").json())
 
+    # the second starts once the first runs: both must then run at once, in two workers
     threads = [threading.Thread(target=call) for _ in range(2)]
-    for t in threads:
-        t.start()
+    threads[0].start()
+    deadline = time.monotonic() + 30
+    while orthanc.get("/runtime/status").json()["pool"]["workers"]["busy"] < 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    threads[1].start()
     for t in threads:
         t.join()
     a, b = answers

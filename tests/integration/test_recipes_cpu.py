@@ -58,11 +58,16 @@ def test_two_offloaded_computations_overlap_in_two_workers(orthanc):
     answers: list[dict] = []
 
     def call() -> None:
-        answers.append(orthanc.get("/computation?n=200", timeout=120).json())
+        answers.append(orthanc.get("/computation?n=500", timeout=120).json())
 
+    # the second starts once the first runs: both must then run at once, in two workers
     threads = [threading.Thread(target=call) for _ in range(2)]
-    for t in threads:
-        t.start()
+    threads[0].start()
+    deadline = time.monotonic() + 30
+    while orthanc.get("/runtime/status").json()["pool"]["workers"]["busy"] < 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    threads[1].start()
     for t in threads:
         t.join()
     a, b = answers
