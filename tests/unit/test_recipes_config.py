@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from recipes import autorouting
+from recipes import autorouting, routing_rules
 from runtime.configuration import ConfigProblem, check_section, load_schema, with_defaults
 
 ROOT = "$.PythonRuntime.Recipes"
@@ -162,13 +162,13 @@ def routing_section(**settings: Any) -> dict[str, Any]:
 
 
 def test_rules_compile() -> None:
-    plan = autorouting.compile_settings(routing_section(**FULL["AutoRouting"]))
+    plan = routing_rules.compile_settings(routing_section(**FULL["AutoRouting"]))
     assert plan.level == "Series" and plan.retries == 0 and plan.history == 1
     first, second = plan.rules
     assert first.name == "CT" and second.name == "rule 1"
     assert [str(d) for d in first.destinations] == ["modality:pacs", "modality:backup"]
     assert second.destinations[0].store_uri == "/peers/research/store"
-    assert autorouting.Destination("modality", "a b/c").store_uri == "/modalities/a%20b%2Fc/store"
+    assert routing_rules.Destination("modality", "a b/c").store_uri == "/modalities/a%20b%2Fc/store"
 
 
 @pytest.mark.parametrize(("rule", "message"), [
@@ -182,11 +182,11 @@ def test_rules_compile() -> None:
 ])
 def test_bad_rules_fail_to_compile_naming_the_setting(rule: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        autorouting.compile_settings(routing_section(Rules=[rule]))
+        routing_rules.compile_settings(routing_section(Rules=[rule]))
 
 
 def test_matching_globs_case_insensitive_regexes_whole_values_any_of_several_values() -> None:
-    rule = autorouting.compile_rule(0, {
+    rule = routing_rules.compile_rule(0, {
         "Match": {"Modality": "ct", "StudyDescription": "*chest*"},
         "MatchRegex": {"PatientID": "[0-9]{4}"}, "Peers": ["b"]})
     tags = {"Modality": ["MR", "CT"], "StudyDescription": ["CT CHEST w/o"], "PatientID": ["1234"]}
@@ -194,11 +194,11 @@ def test_matching_globs_case_insensitive_regexes_whole_values_any_of_several_val
     assert not rule.matches({**tags, "Modality": ["MR"]})
     assert not rule.matches({**tags, "PatientID": ["12345"]})  # the whole value
     assert not rule.matches({**tags, "PatientID": []})  # absent: empty
-    assert autorouting.compile_rule(0, {"Peers": ["b"]}).matches({})  # no filter: everything
-    assert autorouting.compile_rule(0, {"Match": {"StudyDescription": "*"},
+    assert routing_rules.compile_rule(0, {"Peers": ["b"]}).matches({})  # no filter: everything
+    assert routing_rules.compile_rule(0, {"Match": {"StudyDescription": "*"},
                                         "Peers": ["b"]}).matches({})
 
 
 def test_retry_delays_double_up_to_the_maximum() -> None:
-    plan = autorouting.compile_settings(routing_section(RetryDelay=10, RetryMaxDelay=45))
+    plan = routing_rules.compile_settings(routing_section(RetryDelay=10, RetryMaxDelay=45))
     assert [plan.delay(n) for n in (1, 2, 3, 4, 5)] == [10, 20, 40, 45, 45]
