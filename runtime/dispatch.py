@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import queue
 import threading
+import time
 import traceback
 from typing import Any
 from urllib.parse import unquote_plus
@@ -123,7 +124,7 @@ def _call_runtime(route: Route, entry: RouteHandler, url: str, request: dict[str
             params=params,
             groups=groups,
             query=_decoded(request.get("get")),
-            headers=Headers(request["headers"]),
+            headers=Headers.from_orthanc(request["headers"]),
             body=request.get("body", b""),
             route=route.pattern.source,
         )
@@ -150,33 +151,45 @@ def _call_compat(route: Route, entry: RouteHandler, output: Any, url: str,
 
 
 class InFlight:
-    """Counts the requests being handled, so that a stop can wait for them."""
+    """The requests being handled, so that a stop can wait for them.
+
+    A set of tokens rather than a counter under a lock: adding and discarding
+    are atomic under the GIL, and this is on every request's path.
+    """
 
     def __init__(self) -> None:
-        self.count = 0
-        self._changed = threading.Condition()
+        self._tokens: set[object] = set()
 
-    def __enter__(self) -> None:
-        with self._changed:
-            self.count += 1
+    @property
+    def count(self) -> int:
+        return len(self._tokens)
 
-    def __exit__(self, *exc: object) -> None:
-        with self._changed:
-            self.count -= 1
-            if self.count == 0:
-                self._changed.notify_all()
+    def enter(self) -> object:
+        token = object()
+        self._tokens.add(token)
+        return token
+
+    def leave(self, token: object) -> None:
+        self._tokens.discard(token)
 
     def wait_idle(self, timeout: float) -> bool:
-        with self._changed:
-            return self._changed.wait_for(lambda: self.count == 0, timeout)
+        deadline = time.monotonic() + timeout
+        while self._tokens:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
+        return True
 
 
 in_flight = InFlight()
 
 
 def on_rest(output: Any, url: str, request: dict[str, Any]) -> None:
-    with in_flight:
+    token = in_flight.enter()
+    try:
         _on_rest(output, url, request)
+    finally:
+        in_flight.leave(token)
 
 
 def _on_rest(output: Any, url: str, request: dict[str, Any]) -> None:

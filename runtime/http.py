@@ -63,25 +63,39 @@ class Headers(Mapping[str, str]):
                     f"header names and values are str, not {type(name).__name__}: "
                     f"{type(value).__name__} ({name!r})"
                 )
-        first: dict[str, tuple[str, str]] = {}
-        for name, value in pairs:
-            first.setdefault(name.lower(), (name, value))
         self._pairs = pairs
-        self._first = first
+        self._first: dict[str, tuple[str, str]] | None = None
+
+    @classmethod
+    def from_orthanc(cls, headers: dict[str, str]) -> Headers:
+        """The headers as Orthanc hands them (a dict of str): no checks, indexed on first use."""
+        self = cls.__new__(cls)
+        self._pairs = tuple(headers.items())
+        self._first = None
+        return self
+
+    def _index(self) -> dict[str, tuple[str, str]]:
+        first = self._first
+        if first is None:
+            first = {}
+            for name, value in self._pairs:
+                first.setdefault(name.lower(), (name, value))
+            self._first = first
+        return first
 
     def __getitem__(self, name: str) -> str:
         if not isinstance(name, str):
             raise KeyError(name)
-        return self._first[name.lower()][1]
+        return self._index()[name.lower()][1]
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and name.lower() in self._first
+        return isinstance(name, str) and name.lower() in self._index()
 
     def __iter__(self) -> Iterator[str]:
-        return (name for name, _ in self._first.values())
+        return (name for name, _ in self._index().values())
 
     def __len__(self) -> int:
-        return len(self._first)
+        return len(self._index())
 
     def getlist(self, name: str) -> list[str]:
         """Every value given for ``name``, in order."""
@@ -105,7 +119,7 @@ class Headers(Mapping[str, str]):
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        if len(self._pairs) == len(self._first):
+        if len(self._pairs) == len(self._index()):
             return f"Headers({dict(self._pairs)!r})"
         return f"Headers({list(self._pairs)!r})"
 

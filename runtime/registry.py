@@ -180,10 +180,13 @@ class Registry:
         return listener
 
     def match(self, path: str) -> tuple[Route, dict[str, Any], tuple[str, ...]] | None:
+        """The first route whose pattern matches the whole path (Orthanc's order), with its values."""
         for route in self.routes:
-            found = route.pattern.match(path)
-            if found is not None:
-                return route, found[0], found[1]
+            # the compiled regex first: converting values is for the one route that matches
+            if route.pattern._compiled.fullmatch(path) is not None:
+                found = route.pattern.match(path)
+                if found is not None:
+                    return route, found[0], found[1]
         return None
 
     def has_offloaded(self) -> bool:

@@ -87,6 +87,23 @@ class MemoryBuffer {
   OrthancPluginMemoryBuffer buffer_;
 };
 
+// Takes the GIL in a callback on one of Orthanc's threads, and keeps that
+// thread's Python state for its next callback: pybind11 would otherwise create
+// and destroy one per callback, which costs more than a small callback itself.
+class CallbackGil {
+ public:
+  CallbackGil() {
+    thread_local bool kept = false;
+    if (!kept) {
+      acquire_.inc_ref();
+      kept = true;
+    }
+  }
+
+ private:
+  py::gil_scoped_acquire acquire_;
+};
+
 // Per-area module initialisers (sdk_*.cpp).
 void init_errors(py::module_& m);
 void init_rest(py::module_& m);

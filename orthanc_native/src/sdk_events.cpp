@@ -69,7 +69,7 @@ class DicomInstance {
 OrthancPluginErrorCode change_trampoline(OrthancPluginChangeType type,
                                          OrthancPluginResourceType level, const char* resource) {
   if (!python_alive()) return OrthancPluginErrorCode_Success;
-  py::gil_scoped_acquire gil;
+  CallbackGil gil;
   try {
     Hooks* h = hooks();
     if (h->on_change) {
@@ -85,7 +85,7 @@ OrthancPluginErrorCode change_trampoline(OrthancPluginChangeType type,
 OrthancPluginErrorCode stored_trampoline(const OrthancPluginDicomInstance* instance,
                                          const char* instance_id) {
   if (!python_alive()) return OrthancPluginErrorCode_Success;
-  py::gil_scoped_acquire gil;
+  CallbackGil gil;
   auto wrapped = std::make_shared<DicomInstance>(instance);
   OrthancPluginErrorCode code = OrthancPluginErrorCode_Success;
   try {
@@ -102,7 +102,7 @@ OrthancPluginErrorCode stored_trampoline(const OrthancPluginDicomInstance* insta
 
 void metrics_trampoline() {
   if (!python_alive()) return;
-  py::gil_scoped_acquire gil;
+  CallbackGil gil;
   try {
     Hooks* h = hooks();
     if (h->refresh_metrics) h->refresh_metrics();

@@ -33,6 +33,8 @@ OrthancPluginHttpMethod method_from(const std::string& name) {
 // while the callback runs; afterwards every method raises.
 class RestOutput {
  public:
+  static constexpr size_t kLargeAnswer = 64 * 1024;
+
   explicit RestOutput(OrthancPluginRestOutput* output) : output_(output) {}
   void invalidate() { output_ = nullptr; }
   bool valid() const { return output_ != nullptr; }
@@ -40,9 +42,16 @@ class RestOutput {
   void answer_buffer(const py::object& data, const std::string& mime) {
     std::string body = buffer_from(data);
     auto out = get();
-    py::gil_scoped_release release;
-    OrthancPluginAnswerBuffer(context(), out, body.data(), static_cast<uint32_t>(body.size()),
-                              mime.c_str());
+    // Orthanc copies the answer, and may compress it: worth releasing the GIL
+    // for a large body, not for a small one (the GIL would be taken twice).
+    if (body.size() >= kLargeAnswer) {
+      py::gil_scoped_release release;
+      OrthancPluginAnswerBuffer(context(), out, body.data(), static_cast<uint32_t>(body.size()),
+                                mime.c_str());
+    } else {
+      OrthancPluginAnswerBuffer(context(), out, body.data(), static_cast<uint32_t>(body.size()),
+                                mime.c_str());
+    }
   }
   void send_method_not_allowed(const std::string& allowed) {
     OrthancPluginSendMethodNotAllowed(context(), get(), allowed.c_str());
@@ -108,7 +117,7 @@ py::dict request_dict(const OrthancPluginHttpRequest* request) {
 OrthancPluginErrorCode rest_trampoline(OrthancPluginRestOutput* output, const char* url,
                                        const OrthancPluginHttpRequest* request) {
   if (!python_alive()) return OrthancPluginErrorCode_Plugin;
-  py::gil_scoped_acquire gil;
+  CallbackGil gil;
   auto answer = std::make_shared<RestOutput>(output);
   OrthancPluginErrorCode code = OrthancPluginErrorCode_Success;
   try {
