@@ -6,10 +6,11 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-DEBIAN_PACKAGES := orthanc orthanc-dev libboost-regex-dev nlohmann-json3-dev
+# orthanc-python is the official plugin, which the benchmark compares with.
+DEBIAN_PACKAGES := orthanc orthanc-dev libboost-regex-dev nlohmann-json3-dev orthanc-python
 NATIVE_SOURCES := $(wildcard orthanc_native/src/*) CMakeLists.txt pyproject.toml config.schema.json
 
-.PHONY: install system demo test lint soak clean
+.PHONY: install system demo test lint soak bench clean
 
 install: $(STAMP)
 
@@ -39,6 +40,12 @@ test: install lint
 # 20,000 mixed requests from 32 clients against a real Orthanc (a few minutes).
 soak: install
 	$(PY) -m pytest -q -s -m soak tests/reliability/test_soak.py
+
+# Benchmarks side by side with the official Python plugin: about 5 minutes; prints the
+# table and writes benchmarks/results/<date>_<time>.md and .json. BENCH_ARGS=--quick: a tiny run.
+BENCH_ARGS ?=
+bench: install
+	$(PY) -m benchmarks.run $(BENCH_ARGS)
 
 demo: install
 	$(VENV)/bin/orthanc-runtime run examples/demo.py --storage ./orthanc-data
