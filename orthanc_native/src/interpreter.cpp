@@ -58,6 +58,9 @@ bool start_interpreter(const std::string& python_executable, std::string& error)
   // Orthanc owns SIGINT and SIGTERM: Python must not take them over.
   config.install_signal_handlers = 0;
   config.parse_argv = 0;
+  // print() in a script lands in Orthanc's output as it happens, not when a
+  // buffer fills (Orthanc's output is a file or a journal, rarely a terminal).
+  config.buffered_stdio = 0;
   PyStatus status = PyConfig_SetBytesString(&config, &config.executable, python_executable.c_str());
   if (!PyStatus_Exception(status)) {
     status = PyConfig_SetBytesString(&config, &config.program_name, python_executable.c_str());

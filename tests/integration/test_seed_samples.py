@@ -2,7 +2,10 @@
 
 The scripts in tests/scripts/seed/ are the samples as printed, extracted from
 ../shared/seed/python-plugin.rst; only the thumbnail sample has
-Image.LANCZOS in place of Image.ANTIALIAS, which Pillow 10 removed.
+Image.LANCZOS in place of Image.ANTIALIAS, which Pillow 10 removed. The
+document's last block (``OffloadedDicomParsing``) is a fragment, not a script:
+it uses the ``POOL`` of the block before, a fixed instance id, and registers no
+route; what it shows, parsing in a worker, is the pydicom recipe's job.
 """
 
 from __future__ import annotations
