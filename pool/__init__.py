@@ -20,7 +20,7 @@ from pool.errors import (
 )
 from pool.pool import Pool
 from pool.shm import SHM_THRESHOLD
-from pool.worker import call_master, in_worker
+from pool.worker import call_master, in_task, in_worker
 
 __all__ = [
     "SHM_THRESHOLD",
@@ -35,5 +35,6 @@ __all__ = [
     "WorkerCrashed",
     "WorkerStartFailed",
     "call_master",
+    "in_task",
     "in_worker",
 ]

@@ -36,6 +36,10 @@ _tracker_is_ours = False
 # environment; the master's own allocator is untouched (it is already running).
 MALLOC_TUNABLE = "glibc.malloc.hugetlb=1"
 
+# The modules the fork server preloads, for forkserver_mark (the fork server
+# inherits the master's environment when it starts).
+PRELOAD_VARIABLE = "ORTPOOL_PRELOAD"
+
 
 def _tune_worker_malloc() -> None:
     current = os.environ.get("GLIBC_TUNABLES", "")
@@ -57,8 +61,11 @@ def acquire(start_method: str, executable: str, preload: Sequence[str]) -> BaseC
         ctx.set_executable(executable)
         if start_method == "forkserver":
             # Our modules first: a new worker then only forks, it imports nothing.
-            modules = ["pool.forkserver_mark", "pool.worker", *preload]
-            ctx.set_forkserver_preload(modules)  # type: ignore[attr-defined]
+            # The caller's modules are imported by forkserver_mark, which guards
+            # them: multiprocessing's fork server dies of any exception but an
+            # ImportError in a preloaded module, and then no worker can start.
+            os.environ[PRELOAD_VARIABLE] = ",".join(preload)
+            ctx.set_forkserver_preload(["pool.forkserver_mark", "pool.worker"])  # type: ignore[attr-defined]
         if _users == 0:
             _tracker_is_ours = _tracker_pid() is None
         _users += 1

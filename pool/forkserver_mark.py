@@ -11,14 +11,23 @@ spawned worker:
   at run time would silently fail to preload. We adopt that ``sys.path`` from
   the fork server's ``main`` frame, which is importing us.
 
+It then imports the pool's ``preload`` modules (named in the environment by
+``pool.context``), each guarded: a module that fails here is reported on
+stderr and left to each worker, which imports it again and reports the
+failure as its start-up error, instead of killing the fork server.
+
 Only the fork server imports this module; the master never does.
 """
 
 from __future__ import annotations
 
+import importlib
+import os
 import sys
+import traceback
 
 from pool import worker
+from pool.context import PRELOAD_VARIABLE
 
 
 def _adopt_master_sys_path() -> None:
@@ -38,3 +47,15 @@ def _adopt_master_sys_path() -> None:
 
 worker._in_worker = True
 _adopt_master_sys_path()
+
+
+def _preload() -> None:
+    for module in filter(None, os.environ.get(PRELOAD_VARIABLE, "").split(",")):
+        try:
+            importlib.import_module(module)
+        except BaseException:  # noqa: BLE001 - whatever it is, the fork server must live
+            print(f"pool: the fork server could not preload {module}; each worker will import "
+                  f"it itself:\n{traceback.format_exc()}", file=sys.stderr, flush=True)
+
+
+_preload()

@@ -90,6 +90,12 @@ def in_worker() -> bool:
     return _in_worker
 
 
+def in_task() -> bool:
+    """True while a task runs in this worker: only then can :func:`call_master` reach the master."""
+    state = _state
+    return state is not None and state.task_id != NO_TASK
+
+
 def call_master(name: str, *args: Any, **kwargs: Any) -> Any:
     """Call ``master_functions[name](*args, **kwargs)`` in the master and return its result.
 

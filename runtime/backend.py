@@ -9,10 +9,13 @@ every call raises NotInOrthanc.
 
 from __future__ import annotations
 
+import json
+import os
+import sys
 from collections.abc import Callable
 from typing import Any
 
-from pool import call_master, in_worker
+from pool import call_master, in_task, in_worker
 
 from .errors import NotInOrthanc
 
@@ -37,7 +40,16 @@ PROXIED = frozenset(
     }
 )
 
+# In a worker outside a task (while the script is imported by the fork server
+# or a new worker) the master cannot be reached: logs go to the worker's
+# stderr, which is Orthanc's, and what Orthanc's configuration says is read
+# from the file the master wrote for its workers (WORKER_CONTEXT_VARIABLE).
+WORKER_CONTEXT_VARIABLE = "ORTHANC_RUNTIME_WORKER_CONTEXT"
+_LOCAL_IN_WORKER = {"get_configuration", "get_configuration_path", "orthanc_version"}
+_LOG_LEVELS = {"log_info": "I", "log_warning": "W", "log_error": "E"}
+
 _native: Any = None
+_worker_context: dict[str, str] | None = None
 
 
 def set_native(module: Any) -> None:
@@ -60,7 +72,9 @@ def call(name: str, *args: Any, **kwargs: Any) -> Any:
                 f"{name} cannot be called from a worker process: only the master, inside "
                 "Orthanc, can; move this call out of the offloaded handler"
             )
-        return call_master(name, *args, **kwargs)
+        if in_task():
+            return call_master(name, *args, **kwargs)
+        return _outside_task(name, *args)
     raise NotInOrthanc(
         f"{name}: not running inside Orthanc; this SDK call works in a script loaded by the "
         "orthanc-runtime plugin, or in a handler offloaded to its pool"
@@ -72,3 +86,40 @@ def master_functions() -> dict[str, Callable[..., Any]]:
     if _native is None:
         raise NotInOrthanc("the pool's master functions exist only inside Orthanc")
     return {name: getattr(_native, name) for name in PROXIED}
+
+
+def _outside_task(name: str, *args: Any) -> Any:
+    """An SDK call in a worker while no task runs: at import of the script, for instance."""
+    if name in _LOG_LEVELS:
+        print(f"{_LOG_LEVELS[name]} orthanc-runtime worker {os.getpid()}: {args[0]}",
+              file=sys.stderr, flush=True)
+        return None
+    if name in _LOCAL_IN_WORKER:
+        global _worker_context
+        if _worker_context is None:
+            path = os.environ.get(WORKER_CONTEXT_VARIABLE)
+            if not path:
+                raise NotInOrthanc(f"{name}: this worker was not started by the plugin")
+            with open(path, encoding="utf-8") as file:
+                _worker_context = json.load(file)
+        return _worker_context[{"get_configuration": "configuration",
+                                "get_configuration_path": "configuration_path",
+                                "orthanc_version": "orthanc_version"}[name]]
+    raise NotInOrthanc(
+        f"{name} was called in a worker while it imports the script, when the master cannot "
+        "answer; make this call inside a handler (at import, only logs and the configuration "
+        "are available in a worker)"
+    )
+
+
+def write_worker_context(path: str) -> None:
+    """Writes what workers may read while they import the script (mode 0600); sets the variable."""
+    context = {
+        "configuration": call("get_configuration"),
+        "configuration_path": call("get_configuration_path"),
+        "orthanc_version": call("orthanc_version"),
+    }
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+        json.dump(context, file)
+    os.environ[WORKER_CONTEXT_VARIABLE] = path

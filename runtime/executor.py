@@ -8,6 +8,9 @@ serves the worker's SDK calls meanwhile), events are fire-and-forget.
 from __future__ import annotations
 
 import functools
+import os
+import shutil
+import tempfile
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
@@ -18,6 +21,7 @@ from . import backend, worker
 from .http import Request, Response
 
 _pool: Pool | None = None
+_context_folder: str | None = None
 
 
 def start(section: dict[str, Any], modules: list[str]) -> Pool:
@@ -26,9 +30,13 @@ def start(section: dict[str, Any], modules: list[str]) -> Pool:
     ``modules`` (the script, the enabled recipes) are preloaded by the fork
     server, after runtime.worker, so that a new worker is ready at once.
     """
-    global _pool
+    global _pool, _context_folder
     settings = section["Pool"]
     preload = ["runtime.worker", *modules]
+    # What a worker may read while it imports the script (Orthanc's configuration
+    # holds secrets: a private folder, a 0600 file, removed at shutdown).
+    _context_folder = tempfile.mkdtemp(prefix="orthanc-runtime-")
+    backend.write_worker_context(os.path.join(_context_folder, "context.json"))
     pool = Pool(
         workers=settings["Workers"],
         start_method=settings["StartMethod"],
@@ -68,7 +76,12 @@ def submit_event(handler: Callable[..., Any], event: Any, timeout: float | None)
 
 
 def shutdown(grace: float | None = None) -> None:
-    global _pool
+    global _pool, _context_folder
     pool, _pool = _pool, None
-    if pool is not None:
-        pool.shutdown(grace)
+    try:
+        if pool is not None:
+            pool.shutdown(grace)
+    finally:
+        if _context_folder is not None:
+            shutil.rmtree(_context_folder, ignore_errors=True)
+            _context_folder = None

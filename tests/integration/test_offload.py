@@ -226,3 +226,29 @@ def test_stop_with_requests_in_flight_lets_them_finish(tmp_path):
             t.join(30)
         orthanc.process.process.wait(30)
     assert answers == [200, 200]
+
+
+MODULE_LEVEL_SDK = '''
+import orthanc
+from runtime import offload, route, sdk
+
+sdk.log.warning("module-level log line")
+CONFIG = orthanc.GetConfiguration()
+
+
+@route("/module-level")
+@offload
+def module_level(request):
+    return {"config_len": len(CONFIG), "name": sdk.configuration()["Name"]}
+'''
+
+
+def test_sdk_logs_and_configuration_at_import_work_in_workers_too(tmp_path):
+    """A worker imports the script before any task: logs and the configuration still work."""
+    script = tmp_path / "module_level.py"
+    script.write_text(MODULE_LEVEL_SDK)
+    with running_orthanc(tmp_path / "run", script) as orthanc:
+        answer = orthanc.get("/module-level").json()
+        assert answer["name"] == "orthanc-runtime" and answer["config_len"] > 100
+        log = orthanc.wait_for_log("orthanc-runtime worker")
+        assert "W orthanc-runtime worker" in log and "module-level log line" in log

@@ -80,6 +80,8 @@ def test_start_raises_when_the_initializer_fails(make_pool: PoolFactory) -> None
     ("options", "message", "exitcode"),
     [
         ({"preload": ["no_such_module_at_all"]}, "ModuleNotFoundError", 1),
+        # any exception: the fork server survives it, the worker reports it
+        ({"preload": ["pool_broken_module"]}, "refuses to be imported", 1),
         ({"initializer": tasks.dying_initializer}, "died during start-up", 5),
     ],
 )
