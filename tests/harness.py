@@ -13,6 +13,7 @@ import contextlib
 import http.client
 import json
 import os
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -176,6 +177,29 @@ def start_failure(folder: Path, script: str | Path | None, config: Mapping[str, 
         server.process.stop(5)
         raise AssertionError(f"Orthanc did not exit:\n{server.log()[-4000:]}") from None
     return code, server.log()
+
+
+def overlapping(server: Orthanc, path: str) -> tuple[Any, Any]:
+    """Two GETs of ``path``, the second sent once the first occupies a worker: their JSON answers.
+
+    Both must then run at once, in two workers, if the pool works: the test
+    does not depend on how fast the machine is.
+    """
+    answers: list[Any] = []
+
+    def call() -> None:
+        answers.append(server.get(path, timeout=120).json())
+
+    threads = [threading.Thread(target=call) for _ in range(2)]
+    threads[0].start()
+    deadline = time.monotonic() + 30
+    while server.get("/runtime/status").json()["pool"]["workers"]["busy"] < 1:
+        assert time.monotonic() < deadline, "the first request never reached a worker"
+        time.sleep(0.01)
+    threads[1].start()
+    for t in threads:
+        t.join()
+    return answers[0], answers[1]
 
 
 def scripts_dir() -> Path:

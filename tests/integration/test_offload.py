@@ -13,7 +13,7 @@ import pytest
 from pydicom.dataset import FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-from tests.harness import PYDICOM_FILES, running_orthanc, scripts_dir
+from tests.harness import PYDICOM_FILES, overlapping, running_orthanc, scripts_dir
 
 SCRIPT = scripts_dir() / "offload_demo.py"
 
@@ -56,22 +56,7 @@ def test_offloaded_route_runs_in_a_worker(orthanc):
 
 
 def test_concurrent_offloaded_requests_run_in_parallel_workers(orthanc):
-    answers: list[dict] = []
-
-    def call() -> None:
-        answers.append(orthanc.get("/off/cpu?n=5000000").json())
-
-    # the second starts once the first runs: both must then run at once, in two workers
-    threads = [threading.Thread(target=call) for _ in range(2)]
-    threads[0].start()
-    deadline = time.monotonic() + 30
-    while orthanc.get("/runtime/status").json()["pool"]["workers"]["busy"] < 1:
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
-    threads[1].start()
-    for t in threads:
-        t.join()
-    a, b = answers
+    a, b = overlapping(orthanc, "/off/cpu?n=5000000")
     assert a["pid"] != b["pid"]
     assert a["start"] < b["end"] and b["start"] < a["end"]  # their run times overlap
 

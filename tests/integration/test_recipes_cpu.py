@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.harness import running_orthanc
+from tests.harness import overlapping, running_orthanc
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPE = ROOT / "recipes" / "cpu_demo.py"
@@ -55,22 +54,7 @@ def test_bad_sizes_answer_400(orthanc, query):
 
 
 def test_two_offloaded_computations_overlap_in_two_workers(orthanc):
-    answers: list[dict] = []
-
-    def call() -> None:
-        answers.append(orthanc.get("/computation?n=500", timeout=120).json())
-
-    # the second starts once the first runs: both must then run at once, in two workers
-    threads = [threading.Thread(target=call) for _ in range(2)]
-    threads[0].start()
-    deadline = time.monotonic() + 30
-    while orthanc.get("/runtime/status").json()["pool"]["workers"]["busy"] < 1:
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
-    threads[1].start()
-    for t in threads:
-        t.join()
-    a, b = answers
+    a, b = overlapping(orthanc, "/computation?n=500")
     assert a["pid"] != b["pid"]
     assert a["start"] < b["end"] and b["start"] < a["end"]  # their run times overlap
 
