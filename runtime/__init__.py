@@ -9,6 +9,9 @@
 See the README for the whole API.
 """
 
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _version
+
 from . import sdk
 from .decorators import offload, on_change, on_stored_instance, route
 from .enums import ChangeType, ErrorCode, InstanceOrigin, ResourceType
@@ -17,7 +20,10 @@ from .events import Change, StoredInstance
 from .http import BadRequest, HTTPError, NotFound, Request, Response
 from .settings import config
 
-__version__ = "0.1.0"
+try:
+    __version__ = _version("orthanc-runtime")
+except PackageNotFoundError:  # a source tree that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "route", "on_change", "on_stored_instance", "offload",

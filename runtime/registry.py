@@ -204,7 +204,12 @@ class Registry:
         return result
 
     def clear(self) -> None:
-        self.__init__()  # type: ignore[misc]
+        """Forgets every handler and unfreezes (a restart of the plugin, tests)."""
+        self.routes.clear()
+        self._routes_by_regex.clear()
+        self.change_listeners.clear()
+        self.stored_listeners.clear()
+        self.frozen = False
 
 
 registry = Registry()

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import backend, executor
+from . import __version__, backend, executor
 from .http import Request
 from .registry import registry
-
-VERSION = "0.1.0"
 
 
 def status() -> dict[str, Any]:
     pool = executor.current()
     return {
-        "version": VERSION,
+        "version": __version__,
         "pool": pool.status() if pool is not None else None,
         "routes": [
             {"pattern": r.pattern.source, "methods": r.allowed,

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
-import os
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -205,6 +204,3 @@ def overlapping(server: Orthanc, path: str) -> tuple[Any, Any]:
 def scripts_dir() -> Path:
     return Path(__file__).parent / "scripts"
 
-
-def env_flag(name: str) -> bool:
-    return os.environ.get(name, "") not in ("", "0")
