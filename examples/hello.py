@@ -6,6 +6,7 @@ from runtime import Request, offload, route, sdk
 def hello(request: Request):
     return {'hello': request.params['name'], 'instances': len(sdk.rest_get('/instances'))}
 
+
 @route('/checksum/{instance_id:id}')
 @offload                                   # runs in a worker process, not under Orthanc's GIL
 def checksum(request: Request):
