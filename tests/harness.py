@@ -14,7 +14,7 @@ import http.client
 import json
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -176,6 +176,25 @@ def start_failure(folder: Path, script: str | Path | None, config: Mapping[str, 
         server.process.stop(5)
         raise AssertionError(f"Orthanc did not exit:\n{server.log()[-4000:]}") from None
     return code, server.log()
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 15, step: float = 0.05,
+               what: str = "condition") -> tuple[Any, float]:
+    """Polls ``predicate`` until it returns a true value: that value, and the seconds it took."""
+    started = time.monotonic()
+    while True:
+        value = predicate()
+        if value:
+            return value, time.monotonic() - started
+        if time.monotonic() - started > timeout:
+            raise AssertionError(f"{what} not met within {timeout} s")
+        time.sleep(step)
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 15, step: float = 0.05,
+             what: str = "condition") -> Any:
+    """Polls ``predicate`` until it returns a true value, and returns that value."""
+    return wait_until(predicate, timeout, step, what)[0]
 
 
 def overlapping(server: Orthanc, path: str) -> tuple[Any, Any]:

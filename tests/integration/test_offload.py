@@ -13,7 +13,7 @@ import pytest
 from pydicom.dataset import FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-from tests.harness import PYDICOM_FILES, overlapping, running_orthanc, scripts_dir
+from tests.harness import PYDICOM_FILES, overlapping, running_orthanc, scripts_dir, wait_for
 
 SCRIPT = scripts_dir() / "offload_demo.py"
 
@@ -36,14 +36,6 @@ def worker_pids(server) -> set[int]:
     return set(server.get("/runtime/status").json()["pool"]["workers"]["pids"])
 
 
-def wait_for(predicate, timeout: float = 15):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 def test_offloaded_route_runs_in_a_worker(orthanc):

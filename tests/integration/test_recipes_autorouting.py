@@ -15,6 +15,7 @@ import pytest
 
 from runtime.launcher import free_port
 from tests.harness import PYDICOM_FILES, running_orthanc
+from tests.harness import wait_for as harness_wait_for
 
 T = TypeVar("T")
 
@@ -24,13 +25,7 @@ SPINE_CR = [PYDICOM_FILES / "dicomdirtests" / "77654033" / f"CR{i}" for i in (1,
 
 
 def wait_for(predicate: Callable[[], T], timeout: float = 30, what: str = "condition") -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"{what} not met within {timeout} s")
+    return harness_wait_for(predicate, timeout, 0.2, what)  # type: ignore[no-any-return]
 
 
 def upload_folder(orthanc, *folders: Path) -> set[str]:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
+
+from tests import harness
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -15,11 +15,4 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def wait_until(predicate, timeout: float = 10, step: float = 0.02):
     """Polls ``predicate`` until it returns a true value; returns (value, seconds)."""
-    started = time.monotonic()
-    while True:
-        value = predicate()
-        if value:
-            return value, time.monotonic() - started
-        if time.monotonic() - started > timeout:
-            raise AssertionError(f"condition not met within {timeout} s")
-        time.sleep(step)
+    return harness.wait_until(predicate, timeout, step)
