@@ -28,7 +28,15 @@ from . import backend, compat, executor, settings
 from .enums import ChangeType, ResourceType
 from .errors import OrthancException, http_status_of
 from .events import Change, StoredInstance
-from .http import Headers, HTTPError, Request, Response, error_response, to_response
+from .http import (
+    Headers,
+    HTTPError,
+    MethodNotAllowed,
+    Request,
+    Response,
+    error_response,
+    to_response,
+)
 from .registry import ChangeListener, Route, RouteHandler, registry
 
 
@@ -200,10 +208,9 @@ def _on_rest(output: Any, url: str, request: dict[str, Any]) -> None:
     route, params, groups = found
     entry = route.handler_for(request["method"])
     if entry is None:
-        allowed = ", ".join(route.allowed)
-        write(output, error_response(
-            405, f"{request['method']} is not allowed on {route.pattern.source}; allowed: {allowed}",
-            route=route.pattern.source, headers={"Allow": allowed}))
+        refused = MethodNotAllowed(route.allowed, f"{request['method']} is not allowed on "
+                                                  f"{route.pattern.source}")
+        write(output, error_to_response(refused, url, route.pattern.source))
         return
     if entry.style == "compat":
         _call_compat(route, entry, output, url, request)
