@@ -12,10 +12,11 @@ import importlib
 import importlib.util
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
-from . import backend, compat, dispatch, executor, settings, status
+from . import backend, compat, delivery, dispatch, executor, settings, status
 from .configuration import ConfigurationError, resolve
 from .registry import registry
 
@@ -95,8 +96,7 @@ def register_with_orthanc(native: Any) -> None:
     for route in registry.routes:
         native.register_rest_route(route.pattern.regex)
     native.register_on_change()
-    dispatch.changes.start()
-    if registry.stored_listeners:
+    if any(x.style == "compat" for x in registry.stored_listeners):
         native.register_on_stored_instance()
     native.register_refresh_metrics()
 
@@ -142,6 +142,7 @@ def start(configuration_json: str, configuration_path: str, orthanc_version: str
             pool = executor.start(section, modules)
             if verbose:
                 _log("info", f"pool started: {pool.status()['workers']}")
+        delivery.hub.start()
     except Exception as error:
         import traceback
 
@@ -163,9 +164,15 @@ def stop() -> None:
     them afresh and registers their handlers again.
     """
     grace = float(settings.config.get("Pool", {}).get("ShutdownGrace", 10))
+    # One grace for the whole stop: it began at ORTHANC_STOPPED, if Orthanc said so
+    # (not when it restarts its plugins on /tools/reset).
+    deadline = dispatch.shutdown_deadline or time.monotonic() + grace
+    dispatch.shutdown_deadline = None
     try:
-        dispatch.changes.stop(grace)
-        executor.shutdown(grace)
+        if delivery.hub.feeds:
+            delivery.hub.drain(deadline)
+            delivery.hub.stop(deadline)
+        executor.shutdown(max(0.0, deadline - time.monotonic()))
     finally:
         for name in _loaded:
             sys.modules.pop(name, None)

@@ -37,6 +37,8 @@ PROXIED = frozenset(
         "generate_rest_api_authorization_token",
         "get_error_description",
         "orthanc_version",
+        "get_global_property",
+        "set_global_property",
     }
 )
 

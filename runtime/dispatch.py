@@ -3,10 +3,10 @@
     Orthanc HTTP thread --on_rest(output, url, request)--> route lookup --> handler
                                                       (inline, or executor.run_route)
                         <--answer written to output-- Response / error JSON
-    Orthanc change thread --on_change(type, level, id)--> ChangeQueue (one thread,
-                                                      arrival order) --> listeners
-    Orthanc ingest thread --on_stored_instance(dicom, id)--> listeners (snapshot for
-                                                      runtime-style and offloaded ones)
+    Orthanc change thread --on_change(type, level, id)--> runtime.delivery (durable
+                                                      feeds of the change log) --> listeners
+    Orthanc ingest thread --on_stored_instance(dicom, id)--> runtime.delivery (the
+                                                      official plugin's style of handler)
 
 Every error answers JSON with a fitting status; the traceback goes to
 Orthanc's log with the handler's name.
@@ -14,9 +14,6 @@ Orthanc's log with the handler's name.
 
 from __future__ import annotations
 
-import functools
-import queue
-import threading
 import time
 import traceback
 from typing import Any
@@ -24,10 +21,9 @@ from urllib.parse import unquote_plus
 
 from pool import PoolClosed, PoolFull, TaskTimeout, WorkerCrashed
 
-from . import backend, compat, executor, settings
-from .enums import ChangeType, ResourceType
+from . import backend, compat, delivery, executor, settings
+from .enums import ChangeType
 from .errors import OrthancException, http_status_of
-from .events import Change, StoredInstance
 from .http import (
     Headers,
     HTTPError,
@@ -37,7 +33,7 @@ from .http import (
     error_response,
     to_response,
 )
-from .registry import ChangeListener, Route, RouteHandler, registry
+from .registry import Route, RouteHandler, registry
 
 
 def _log_error(message: str) -> None:
@@ -218,113 +214,31 @@ def _on_rest(output: Any, url: str, request: dict[str, Any]) -> None:
         write(output, _call_runtime(route, entry, url, request, params, groups))
 
 
-# -- on-change ----------------------------------------------------------------
+# -- events (runtime.delivery) ---------------------------------------------------
 
-class ChangeQueue:
-    """One thread calling the on-change listeners, in the order the events arrived."""
-
-    def __init__(self) -> None:
-        self._queue: queue.SimpleQueue[tuple[int, int, str | None] | None] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-        self.pending = 0
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="orthanc-runtime-changes",
-                                        daemon=True)
-        self._thread.start()
-
-    def put(self, change_type: int, level: int, resource_id: str | None) -> None:
-        self.pending += 1
-        self._queue.put((change_type, level, resource_id))
-
-    def stop(self, grace: float) -> bool:
-        """Drains the queue for at most ``grace`` seconds; True if everything ran."""
-        if self._thread is None:
-            return True
-        self._queue.put(None)
-        self._thread.join(grace)
-        done = not self._thread.is_alive()
-        if not done:
-            _log_error(f"orthanc-runtime: {self.pending} on-change event(s) not handled "
-                       f"within ShutdownGrace ({grace} s)")
-        self._thread = None
-        return done
-
-    def _run(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            try:
-                deliver_change(*item)
-            finally:
-                self.pending -= 1
-
-
-def _run_listener(listener: ChangeListener, change: Change) -> None:
-    where = f"{listener.name} (on-change {change.type.name} {change.level.name} {change.resource_id})"
-    try:
-        if listener.style == "compat":
-            listener.handler(change.type, change.level, change.resource_id)
-            return
-        offload = getattr(listener.handler, "__orthanc_offload__", None)
-        if offload is None:
-            listener.handler(change)
-            return
-        future = executor.submit_event(listener.handler, change, offload.timeout)
-        future.add_done_callback(functools.partial(_report, where=where))
-    except Exception as error:
-        _log_exception(where, error)
-
-
-def _report(future: Any, where: str) -> None:
-    error = future.exception()
-    if error is not None:
-        _log_exception(where, error)
-
-
-def deliver_change(change_type: int, level: int, resource_id: str | None) -> None:
-    try:
-        change = Change(ChangeType(change_type), ResourceType(level), resource_id)
-    except ValueError:
-        return  # a change type newer than this runtime knows
-    for listener in registry.change_listeners:
-        if listener.wants(change.type, change.level):
-            _run_listener(listener, change)
-
-
-changes = ChangeQueue()
+shutdown_deadline: float | None = None
+"""time.monotonic() by which the stop that ORTHANC_STOPPED began must be over."""
 
 
 def on_change(change_type: int, level: int, resource_id: str | None) -> None:
-    changes.put(change_type, level, resource_id)
-    if change_type == ChangeType.ORTHANC_STOPPED:
-        # Orthanc signals this on its main thread before it stops its HTTP
-        # server, which cuts every answer not yet written: let the requests in
-        # flight finish first, within ShutdownGrace.
-        grace = float(settings.config.get("Pool", {}).get("ShutdownGrace", 10))
-        if not in_flight.wait_idle(grace):
-            _log_error(f"orthanc-runtime: {in_flight.count} request(s) still running after "
-                       f"ShutdownGrace ({grace} s); Orthanc stops anyway")
+    global shutdown_deadline
+    if change_type != ChangeType.ORTHANC_STOPPED:
+        delivery.on_change(change_type, level, resource_id)
+        return
+    # Orthanc signals this on its main thread before it stops its HTTP server,
+    # which cuts every answer not yet written, and its database, which the event
+    # checkpoints live in. Within ShutdownGrace: the requests in flight finish,
+    # the handlers catch up with the change log, they hear ORTHANC_STOPPED, and
+    # their checkpoints are saved. Changes recorded after that are delivered
+    # after the next start.
+    grace = float(settings.config.get("Pool", {}).get("ShutdownGrace", 10))
+    shutdown_deadline = time.monotonic() + grace
+    if not in_flight.wait_idle(grace):
+        _log_error(f"orthanc-runtime: {in_flight.count} request(s) still running after "
+                   f"ShutdownGrace ({grace} s); Orthanc stops anyway")
+    delivery.hub.drain(shutdown_deadline)
+    delivery.on_change(change_type, level, resource_id)
+    delivery.hub.stop(shutdown_deadline)
 
 
-# -- on-stored-instance ---------------------------------------------------------
-
-def on_stored_instance(dicom: Any, instance_id: str) -> None:
-    snapshot: StoredInstance | None = None
-    for listener in registry.stored_listeners:
-        where = f"{listener.name} (on-stored-instance {instance_id})"
-        try:
-            if listener.style == "compat":
-                listener.handler(compat.DicomInstance(dicom), instance_id)
-                continue
-            if snapshot is None:
-                snapshot = StoredInstance.snapshot(dicom, instance_id)
-            offload = getattr(listener.handler, "__orthanc_offload__", None)
-            if offload is None:
-                listener.handler(snapshot)
-            else:
-                future = executor.submit_event(listener.handler, snapshot, offload.timeout)
-                future.add_done_callback(functools.partial(_report, where=where))
-        except Exception as error:
-            _log_exception(where, error)
+on_stored_instance = delivery.on_stored_instance

@@ -1,7 +1,11 @@
 """What on-change and on-stored-instance handlers receive.
 
 Both are small picklable values: an offloaded handler gets the same object in
-a worker as an inline handler gets in the master.
+a worker as an inline handler gets in the master. Events come from Orthanc's
+durable change log (runtime.delivery), so a handler may see one after the
+moment it happened, even after a restart: a ``StoredInstance`` carries the
+instance's id and reads the rest from Orthanc when the handler asks, instead of
+holding the DICOM file while the event waits.
 """
 
 from __future__ import annotations
@@ -10,71 +14,88 @@ import json as _json
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import sdk
 from .enums import ChangeType, InstanceOrigin, ResourceType
 
-# Orthanc's built-in metadata of an instance, copied into the snapshot.
-INSTANCE_METADATA_KEYS = (
-    "TransferSyntax",
-    "SopClassUid",
-    "RemoteAET",
-    "CalledAET",
-    "RemoteIP",
-    "HttpUsername",
-    "Origin",
-    "ReceptionDate",
-    "IndexInSeries",
-    "InstanceCreationDate",
-)
+# Orthanc's names of request origins (the "Origin" metadata of an instance).
+_ORIGINS = {
+    "Unknown": InstanceOrigin.UNKNOWN,
+    "DicomProtocol": InstanceOrigin.DICOM_PROTOCOL,
+    "RestApi": InstanceOrigin.REST_API,
+    "Plugins": InstanceOrigin.PLUGIN,
+    "Lua": InstanceOrigin.LUA,
+    "WebDav": InstanceOrigin.WEB_DAV,
+}
 
 
 @dataclass(frozen=True, slots=True)
 class Change:
-    """One change of Orthanc's database: ``type``, ``level`` and ``resource_id``."""
+    """One change of Orthanc's database: ``type``, ``level`` and ``resource_id``.
+
+    ``seq`` is the change's number in Orthanc's change log (``GET /changes``);
+    ``None`` for events that Orthanc does not record there (``ORTHANC_STARTED``,
+    ``DELETED``, jobs, peers and modalities), which are delivered as they happen.
+    """
 
     type: ChangeType
     level: ResourceType
     resource_id: str | None
+    seq: int | None = None
 
 
 @dataclass(slots=True)
 class StoredInstance:
-    """A snapshot of an instance that Orthanc has just stored.
+    """An instance that Orthanc has stored, read from Orthanc when the handler asks.
 
-    ``data`` is the DICOM file, ``json`` its simplified tags (parsed on first
-    use), ``metadata`` Orthanc's metadata of the instance.
+    ``data`` is the DICOM file, ``json`` its simplified tags, ``metadata``
+    Orthanc's metadata of the instance (``Origin``, ``RemoteAET``,
+    ``TransferSyntax``...). Each is fetched once, on first use. If the instance
+    was deleted before the handler ran, reading them raises ``OrthancError``
+    with status 404.
     """
 
     id: str
-    size: int
-    data: bytes
-    metadata: dict[str, str]
-    origin: InstanceOrigin
-    remote_aet: str | None
-    simplified_json: str
-    transfer_syntax_uid: str = ""
-    _parsed: Any = field(default=None, repr=False, compare=False)
+    seq: int | None = None
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def _get(self, key: str, fetch: Any) -> Any:
+        if key not in self._cache:
+            self._cache[key] = fetch()
+        return self._cache[key]
+
+    @property
+    def data(self) -> bytes:
+        return self._get("data", lambda: sdk.get_dicom(self.id))  # type: ignore[no-any-return]
+
+    @property
+    def metadata(self) -> dict[str, str]:
+        return self._get(  # type: ignore[no-any-return]
+            "metadata", lambda: sdk.rest_get(f"/instances/{self.id}/metadata?expand"))
+
+    @property
+    def size(self) -> int:
+        if "data" in self._cache:
+            return len(self._cache["data"])
+        return self._get(  # type: ignore[no-any-return]
+            "size", lambda: int(sdk.rest_get(f"/instances/{self.id}")["FileSize"]))
+
+    @property
+    def simplified_json(self) -> str:
+        return _json.dumps(self.json)
 
     @property
     def json(self) -> dict[str, Any]:
-        if self._parsed is None:
-            self._parsed = _json.loads(self.simplified_json)
-        return self._parsed  # type: ignore[no-any-return]
+        return self._get(  # type: ignore[no-any-return]
+            "json", lambda: sdk.rest_get(f"/instances/{self.id}/simplified-tags"))
 
-    @classmethod
-    def snapshot(cls, dicom: Any, instance_id: str) -> StoredInstance:
-        """Copies everything out of the native DicomInstance, valid only during its callback."""
-        metadata = {}
-        for key in INSTANCE_METADATA_KEYS:
-            value = dicom.metadata(key)
-            if value is not None:
-                metadata[key] = value
-        return cls(
-            id=instance_id,
-            size=dicom.size(),
-            data=dicom.data(),
-            metadata=metadata,
-            origin=InstanceOrigin(dicom.origin()),
-            remote_aet=dicom.remote_aet(),
-            simplified_json=dicom.simplified_json(),
-            transfer_syntax_uid=dicom.transfer_syntax_uid(),
-        )
+    @property
+    def origin(self) -> InstanceOrigin:
+        return _ORIGINS.get(self.metadata.get("Origin", ""), InstanceOrigin.UNKNOWN)
+
+    @property
+    def remote_aet(self) -> str | None:
+        return self.metadata.get("RemoteAET")
+
+    @property
+    def transfer_syntax_uid(self) -> str:
+        return self.metadata.get("TransferSyntax", "")

@@ -20,7 +20,8 @@ from . import backend
 from .enums import ErrorCode
 from .errors import OrthancError, OrthancException, http_status_of
 
-__all__ = ["rest_get", "rest_post", "rest_put", "rest_delete", "get_dicom", "log", "configuration"]
+__all__ = ["rest_get", "rest_post", "rest_put", "rest_delete", "get_dicom", "log", "configuration",
+           "get_global_property", "set_global_property"]
 
 
 def _encode(body: Any) -> bytes:
@@ -104,6 +105,16 @@ def get_dicom(instance_id: str) -> bytes:
 def configuration() -> dict[str, Any]:
     """Orthanc's whole configuration, parsed."""
     return json.loads(backend.call("get_configuration"))  # type: ignore[no-any-return]
+
+
+def get_global_property(property: int, default: str = "") -> str:
+    """A global property of Orthanc's database (plugins use identifiers from 1024 on)."""
+    return backend.call("get_global_property", property, default)  # type: ignore[no-any-return]
+
+
+def set_global_property(property: int, value: str) -> None:
+    """Stores ``value`` in Orthanc's database, durably, under ``property`` (1024 or more)."""
+    backend.call("set_global_property", property, value)
 
 
 class _Log:

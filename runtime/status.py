@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import __version__, backend, executor
+from . import __version__, backend, delivery, executor
 from .http import Request
 from .registry import registry
 
 
 def status() -> dict[str, Any]:
+    delivery.hub.refresh_last()
     pool = executor.current()
     return {
         "version": __version__,
@@ -23,6 +24,7 @@ def status() -> dict[str, Any]:
         ],
         "on_change": [x.name for x in registry.change_listeners],
         "on_stored_instance": [x.name for x in registry.stored_listeners],
+        "events": delivery.hub.status(),
     }
 
 
@@ -31,6 +33,14 @@ def status_route(request: Request) -> dict[str, Any]:
 
 
 def refresh_metrics() -> None:
+    feeds = delivery.hub.status()
+    if feeds:
+        behind = [f["behind"] for f in feeds if f["behind"] is not None]
+        ages = [f["oldest_pending_age_s"] for f in feeds if f["oldest_pending_age_s"] is not None]
+        backend.call("set_metrics_value", "orthanc_runtime_events_backlog",
+                     float(max(behind, default=0)))
+        backend.call("set_metrics_value", "orthanc_runtime_events_backlog_age_seconds",
+                     float(max(ages, default=0)))
     pool = executor.current()
     if pool is None:
         return

@@ -39,6 +39,25 @@ void init_misc(py::module_& m) {
     check(code);
     return dicom.to_bytes();
   });
+  // Global properties are rows of Orthanc's database: durable across restarts,
+  // which is what the runtime keeps its event checkpoints in. Plugins own the
+  // identifiers from 1024 on.
+  m.def("get_global_property", [](int32_t property, const std::string& default_value) {
+    char* value;
+    {
+      py::gil_scoped_release release;
+      value = OrthancPluginGetGlobalProperty(context(), property, default_value.c_str());
+    }
+    return take_string(value);
+  }, py::arg("property"), py::arg("default_value") = "");
+  m.def("set_global_property", [](int32_t property, const std::string& value) {
+    OrthancPluginErrorCode code;
+    {
+      py::gil_scoped_release release;
+      code = OrthancPluginSetGlobalProperty(context(), property, value.c_str());
+    }
+    check(code);
+  }, py::arg("property"), py::arg("value"));
   m.def("set_hooks", [](py::object on_rest, py::object on_change, py::object on_stored_instance,
                         py::object refresh_metrics) {
     Hooks* h = hooks();
