@@ -3,8 +3,6 @@ exceptions, enums, DicomInstance accessors, SDK calls and several callbacks of a
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from tests.harness import PYDICOM_FILES, running_orthanc, scripts_dir, wait_for
