@@ -30,17 +30,23 @@ lists the deliveries pending, sent and failed, with the reason of each failure.
 
 Threads, and who does what::
 
-    Orthanc change thread -> runtime's change queue -> on_event(): puts the resource
-                                                       in Router.inbox, returns at once
+    the runtime's feed of Orthanc's change log (durable, at least once) -> on_event():
+        NEW_INSTANCE: its study (or series) is pending, in the journal
+        STABLE_STUDY / STABLE_SERIES: puts the resource in Router.inbox, returns at once
     Router thread (one, started at ORTHANC_STARTED, stopped at ORTHANC_STOPPED):
+        at start: the journal's pending resources wait until their LastUpdate is
+            StableAge old (Orthanc forgets, across a restart, what was not stable yet)
         inbox -> tags of the resource -> matching rules -> one Delivery per destination
+            not already sent with this content (the journal's "sent")
         Delivery due -> POST /{modalities|peers}/{name}/store -> job id
         every PollInterval s, or at once on JOB_SUCCESS/JOB_FAILURE: GET /jobs/{id}
             Success -> sent;  Failure -> due again after the back-off, or failed
     Orthanc HTTP thread -> GET /recipes/auto-routing/status -> a snapshot, under the lock
 
-The deliveries live in memory: Orthanc's jobs outlive a restart, the status
-list does not.
+What must survive a restart is in the journal (recipes.routing_journal, in
+Orthanc's database): the pending resources, the store jobs under way (followed
+again after a start) and what was sent (not sent again). The status route's
+history of deliveries lives in memory.
 """
 
 from __future__ import annotations
@@ -54,6 +60,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from recipes import settings
+from recipes.routing_journal import Journal
 from recipes.routing_rules import Destination, Plan, compile_settings, resource_tags
 from runtime import Change, ChangeType, OrthancError, Request, config, on_change, route, sdk
 
@@ -117,10 +124,15 @@ class Delivery:
     reason: str | None = None
     failures: list[dict[str, Any]] = field(default_factory=list)
     updated: str = field(default_factory=_now)
+    last_update: str | None = None  # the resource's LastUpdate when it was sent
 
     @property
     def key(self) -> tuple[str, str]:
         return self.resource, str(self.destination)
+
+    @property
+    def journal_key(self) -> str:
+        return f"{self.resource}|{self.destination}"
 
     def public(self) -> dict[str, Any]:
         """What the status route shows."""
@@ -152,6 +164,9 @@ class Router:
         self._inbox: deque[tuple[str, str]] = deque()
         self._pending: dict[tuple[str, str], Delivery] = {}
         self._done: deque[Delivery] = deque(maxlen=1000)
+        # Resources pending at the last stop: resource -> (level, time.time() to look again).
+        self._waiting: dict[str, tuple[str, float]] = {}
+        self.journal = Journal()
 
     # called from other threads ------------------------------------------------------------------
 
@@ -179,8 +194,13 @@ class Router:
         """Queues a stable resource; the thread does the rest."""
         with self._lock:
             self._inbox.append((level, resource_id))
+            self._waiting.pop(resource_id, None)
         self.start()
         self._wake.set()
+
+    def received(self, level: str, resource_id: str) -> None:
+        """A resource received an instance: it is pending until routed, even across a restart."""
+        self.journal.mark_pending(resource_id, level)
 
     def poke(self) -> None:
         """A job ended: look at the jobs now rather than at the next poll."""
@@ -200,6 +220,7 @@ class Router:
                       for r in current.rules],
             "counts": {"queued": queued, "pending": len(pending), "sent": len(sent),
                        "failed": len(failed)},
+            "journal": self.journal.counts(),
             "pending": pending,
             "sent": sent,
             "failed": failed,
@@ -210,11 +231,31 @@ class Router:
     def _run(self) -> None:
         while not self._stopping.is_set():
             try:
+                self._recover()
+                break
+            except Exception as error:  # Orthanc not answering yet: try again
+                sdk.log.warning(f"auto-routing: cannot read the journal yet: {error}")
+                self._stopping.wait(1.0)
+        while not self._stopping.is_set():
+            try:
                 self._step()
             except Exception as error:  # the thread must outlive any one failure
                 sdk.log.error(f"auto-routing: {type(error).__name__}: {error}")
             self._wake.wait(self._next_wait())
             self._wake.clear()
+
+    def _recover(self) -> None:
+        """The resources pending at the last stop: routed once they are StableAge old."""
+        self.journal.load()
+        now = time.time()
+        with self._lock:
+            for resource, level in self.journal.pending().items():
+                if resource not in self._waiting and \
+                        not any(d.resource == resource for d in self._pending.values()):
+                    self._waiting[resource] = (level, now)
+        if self._waiting:
+            sdk.log.info(f"auto-routing: {len(self._waiting)} resource(s) were pending at the "
+                         "last stop; each is routed once stable")
 
     def _next_wait(self) -> float | None:
         with self._lock:
@@ -223,10 +264,37 @@ class Router:
             if any(d.job is not None for d in self._pending.values()):
                 return plan().poll_interval
             dues = [d.due for d in self._pending.values()]
-        return max(0.0, min(dues) - time.monotonic()) if dues else None
+            looks = [at - time.time() for _, at in self._waiting.values()]
+        waits = [max(0.0, due - time.monotonic()) for due in dues] + [max(0.0, x) for x in looks]
+        return min(waits) if waits else None
+
+    def _look_at_waiting(self) -> None:
+        """Routes the waiting resources whose last instance is StableAge old."""
+        now = time.time()
+        with self._lock:
+            due = [(r, level) for r, (level, at) in self._waiting.items() if at <= now]
+        for resource, level in due:
+            try:
+                info = sdk.rest_get(f"/{_COLLECTION[level]}/{resource}")
+            except OrthancError as error:
+                if error.status == 404:  # deleted meanwhile: nothing to route
+                    with self._lock:
+                        self._waiting.pop(resource, None)
+                    self.journal.done_with(resource)
+                continue
+            stable_at = _timestamp(info.get("LastUpdate", "")) + _stable_age()
+            with self._lock:
+                if resource not in self._waiting:
+                    continue
+                if stable_at <= now:
+                    del self._waiting[resource]
+                    self._inbox.append((level, resource))
+                else:
+                    self._waiting[resource] = (level, stable_at)
 
     def _step(self) -> None:
         current = plan()
+        self._look_at_waiting()
         while not self._stopping.is_set():
             with self._lock:
                 if not self._inbox:
@@ -250,13 +318,22 @@ class Router:
         except OrthancError as error:
             sdk.log.warning(f"auto-routing: cannot read the {level.lower()} {resource_id}: {error}")
             return
+        last_update = _last_update(level, resource_id)
         for rule in current.rules:
             if not rule.matches(tags):
                 continue
             for destination in rule.destinations:
-                self._plan_delivery(Delivery(resource_id, level, destination, rule.name))
+                self._plan_delivery(Delivery(resource_id, level, destination, rule.name,
+                                             last_update=last_update))
+        self._forget_if_done(resource_id)
 
     def _plan_delivery(self, delivery: Delivery) -> None:
+        key = delivery.journal_key
+        if self.journal.already_sent(key, delivery.last_update):
+            sdk.log.info(f"auto-routing: the {self._what(delivery)} was already sent as it is "
+                         "now; not sending it again")
+            return
+        job = self.journal.job_of(key)
         with self._lock:
             existing = self._pending.get(delivery.key)
             if existing is not None:
@@ -264,13 +341,24 @@ class Router:
                 # what arrived since the job started goes too.
                 existing.again = existing.again or existing.job is not None
                 return
+            if job is not None:  # sent before a restart: follow that job
+                delivery.job, delivery.attempts = job, 1
             self._pending[delivery.key] = delivery
+
+    def _forget_if_done(self, resource: str) -> None:
+        """The resource is no longer pending once none of its deliveries is."""
+        with self._lock:
+            busy = any(d.resource == resource for d in self._pending.values()) or \
+                resource in self._waiting or any(r == resource for _, r in self._inbox)
+        if not busy:
+            self.journal.done_with(resource)
 
     def _send(self, current: Plan, delivery: Delivery) -> None:
         with self._lock:
             delivery.attempts += 1
         body = {"Resources": [delivery.resource], "Asynchronous": True}
         try:
+            delivery.last_update = _last_update(delivery.level, delivery.resource)
             answer = sdk.rest_post(delivery.destination.store_uri, body)
         except OrthancError as error:
             self._failed(current, delivery, error.message)
@@ -281,6 +369,9 @@ class Router:
         with self._lock:
             delivery.job = str(answer["ID"])
             delivery.updated = _now()
+        self.journal.job_started(delivery.journal_key, delivery.job, delivery.last_update)
+        sdk.log.info(f"auto-routing: sending the {self._what(delivery)} (attempt "
+                     f"{delivery.attempts}, job {delivery.job})")
 
     def _follow(self, current: Plan, delivery: Delivery) -> None:
         try:
@@ -308,6 +399,8 @@ class Router:
             delivery.reason = None  # the failures before it stay in failures
             delivery.updated = _now()
             self._finish(delivery)
+        self.journal.sent(delivery.journal_key, delivery.job)
+        self._forget_if_done(delivery.resource)
         sdk.log.info(f"auto-routing: sent the {self._what(delivery)} ({count} instance(s), "
                      f"job {delivery.job}, rule {delivery.rule!r})")
 
@@ -332,6 +425,8 @@ class Router:
                             f"{delivery.attempts} of {current.retries + 1}): {reason}; "
                             f"next attempt in {delay:g} s")
         else:
+            self.journal.gave_up(delivery.journal_key)
+            self._forget_if_done(delivery.resource)
             sdk.log.error(f"auto-routing: gave up sending the {what} after {delivery.attempts} "
                           f"attempt(s): {reason}")
 
@@ -344,6 +439,29 @@ class Router:
                                                    delivery.destination, delivery.rule)
 
 
+_COLLECTION = {"Study": "studies", "Series": "series"}
+_stable_age_cache: list[float] = []
+
+
+def _stable_age() -> float:
+    """Orthanc's StableAge: seconds without a new instance before a resource is stable."""
+    if not _stable_age_cache:
+        _stable_age_cache.append(float(sdk.configuration().get("StableAge", 60)))
+    return _stable_age_cache[0]
+
+
+def _timestamp(text: str) -> float:
+    """Orthanc's LastUpdate (``YYYYMMDDTHHMMSS``, UTC) as a time.time() value."""
+    try:
+        return datetime.strptime(text, "%Y%m%dT%H%M%S").replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        return 0.0
+
+
+def _last_update(level: str, resource: str) -> str | None:
+    return sdk.rest_get(f"/{_COLLECTION[level]}/{resource}").get("LastUpdate")  # type: ignore[no-any-return]
+
+
 router = Router()
 
 
@@ -352,11 +470,21 @@ router = Router()
 _LEVEL_OF_CHANGE = {ChangeType.STABLE_STUDY: "Study", ChangeType.STABLE_SERIES: "Series"}
 
 
-@on_change(ChangeType.STABLE_STUDY, ChangeType.STABLE_SERIES, ChangeType.JOB_SUCCESS,
-           ChangeType.JOB_FAILURE, ChangeType.ORTHANC_STARTED, ChangeType.ORTHANC_STOPPED)
+@on_change(ChangeType.NEW_INSTANCE, ChangeType.STABLE_STUDY, ChangeType.STABLE_SERIES,
+           ChangeType.JOB_SUCCESS, ChangeType.JOB_FAILURE, ChangeType.ORTHANC_STARTED,
+           ChangeType.ORTHANC_STOPPED)
 def on_event(change: Change) -> None:
-    """Hands the event to the router's thread; never waits on Orthanc."""
-    if change.type == ChangeType.ORTHANC_STARTED:
+    """Hands the event to the router's thread; waits on Orthanc only to mark a resource pending."""
+    if change.type == ChangeType.NEW_INSTANCE:
+        level = plan().level
+        try:
+            parent = sdk.rest_get(f"/instances/{change.resource_id}/{level.lower()}")["ID"]
+        except OrthancError as error:
+            if error.status == 404:
+                return  # deleted since: nothing to route
+            raise  # the runtime logs it with the handler's name
+        router.received(level, parent)
+    elif change.type == ChangeType.ORTHANC_STARTED:
         router.start()
     elif change.type == ChangeType.ORTHANC_STOPPED:
         router.stop()

@@ -1,0 +1,141 @@
+"""Auto-routing routes every study once, whatever happens to Orthanc (RELIABILITY.md).
+
+Studies are uploaded continuously to an Orthanc whose auto-routing sends every
+stable study (``StableAge`` 2) to a second Orthanc, its peer; 6 s in, the
+router is stopped (``kill -9``, SIGTERM or ``POST /tools/reset``) and started
+again on the same storage. Every acknowledged instance must reach the peer,
+and no study may be sent twice (each send is a line of the router's log).
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import signal
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import pydicom
+import pytest
+from pydicom.uid import generate_uid
+
+from tests.harness import PYDICOM_FILES, Orthanc, prepare, running_orthanc, wait_until
+
+STUDIES_FOR = 6.0  # seconds of uploads before the stop
+PER_STUDY = 3
+
+
+def study_files() -> list[bytes]:
+    template = pydicom.dcmread(PYDICOM_FILES / "CT_small.dcm")
+    template.StudyInstanceUID = generate_uid()
+    template.SeriesInstanceUID = generate_uid()
+    files = []
+    for _ in range(PER_STUDY):
+        template.SOPInstanceUID = generate_uid()
+        template.file_meta.MediaStorageSOPInstanceUID = template.SOPInstanceUID
+        buffer = io.BytesIO()
+        template.save_as(buffer)
+        files.append(buffer.getvalue())
+    return files
+
+
+class Uploader(threading.Thread):
+    """Uploads studies, one after the other, until told to stop; keeps what was acknowledged."""
+
+    def __init__(self, server: Orthanc) -> None:
+        super().__init__(daemon=True)
+        self.server = server
+        self.halt = threading.Event()
+        self.instances: Counter[str] = Counter()  # study -> instances acknowledged
+
+    def run(self) -> None:
+        while not self.halt.is_set():
+            for data in study_files():
+                try:
+                    answer = self.server.post("/instances", data, timeout=10)
+                except OSError:
+                    continue
+                if answer.status == 200:
+                    self.instances[answer.json()["ParentStudy"]] += 1
+            time.sleep(0.2)
+
+
+def router_config(peer: Orthanc) -> dict[str, object]:
+    return {
+        "StableAge": 2,
+        "OrthancPeers": {"peer": [peer.url + "/"]},
+        "PythonRuntime": {"Recipes": {"AutoRouting": {
+            "Enabled": True, "PollInterval": 0.5, "RetryDelay": 1,
+            "Rules": [{"Name": "everything", "Peers": ["peer"]}]}}},
+    }
+
+
+def arrived(peer: Orthanc, study: str) -> int:
+    answer = peer.get(f"/studies/{study}/instances")
+    return len(answer.json()) if answer.status == 200 else 0
+
+
+def sends(*logs: str) -> Counter[str]:
+    found: Counter[str] = Counter()
+    for text in logs:
+        found.update(re.findall(r"auto-routing: sending the study ([0-9a-f-]+) to peer:peer", text))
+    return found
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("stop", ["kill", "term", "reset"])
+def test_every_study_is_routed_once_across_a_stop(tmp_path: Path, stop: str) -> None:
+    with running_orthanc(tmp_path / "peer", None, name="peer") as peer:
+        folder = tmp_path / "router"
+        logs: list[str] = []
+        if stop == "reset":
+            with running_orthanc(folder, None, router_config(peer)) as router:
+                uploader = Uploader(router)
+                uploader.start()
+                time.sleep(STUDIES_FOR)
+                assert router.post("/tools/reset", "").status == 200
+                uploader.halt.set()
+                uploader.join(30)
+                wait_until(lambda: router.log().count("orthanc-runtime: loaded") == 2, timeout=30)
+                missing = _wait_routed(peer, uploader.instances)
+                logs.append(router.log())
+        else:
+            first = prepare(folder, None, router_config(peer))
+            first.process.start(verbose=True)
+            first.process.wait_ready(60)
+            process = first.process.process
+            assert process is not None
+            uploader = Uploader(first)
+            uploader.start()
+            time.sleep(STUDIES_FOR)
+            process.send_signal(signal.SIGKILL if stop == "kill" else signal.SIGTERM)
+            uploader.halt.set()
+            code = process.wait(60)
+            uploader.join(30)
+            if stop == "term":
+                assert code == 0
+            logs.append(first.log())
+            first.log_path.rename(folder / "orthanc-first.log")
+            with running_orthanc(folder, None, router_config(peer)) as router:
+                missing = _wait_routed(peer, uploader.instances)
+                logs.append(router.log())
+        counted = sends(*logs)
+        twice = {study: n for study, n in counted.items() if n > 1}
+        studies = uploader.instances
+        print(f"\n{stop}: {len(studies)} studies ({sum(studies.values())} instances) "
+              f"acknowledged; never sent: {len(missing)}; sent twice: {len(twice)}")
+        assert not missing, f"studies never routed: {missing}"
+        assert not twice, f"studies sent more than once: {twice}"
+        assert set(counted) == set(studies)
+
+
+def _wait_routed(peer: Orthanc, studies: Counter[str], timeout: float = 60) -> list[str]:
+    def missing() -> list[str]:
+        return [s for s, n in studies.items() if arrived(peer, s) < n]
+    try:
+        wait_until(lambda: not missing(), timeout=timeout, step=0.5)
+    except AssertionError:
+        pass
+    return missing()
