@@ -55,7 +55,10 @@ def test_soak(tmp_path):
 
     # Orthanc caches stored files (MaximumStorageCacheSize, 128 MB by default): off, so that
     # the growth measured is the plugin's, not the cache filling up
+    events = tmp_path / "events"
+    events.mkdir()
     config = {"HttpThreadsCount": 64, "MaximumStorageCacheSize": 0,
+              "ReliabilityEventsFolder": str(events),
               "PythonRuntime": {"Pool": {"Workers": 2}}}
     with running_orthanc(tmp_path, scripts_dir() / "reliability.py", config, verbose=False) as orthanc:
         master = psutil.Process(orthanc.process.process.pid)
@@ -90,6 +93,17 @@ def test_soak(tmp_path):
         assert len(orthanc.get("/instances").json()) == len(uploads)  # every upload stored
         seen, _ = wait_until(lambda: len(orthanc.get("/rel/changes").json()["stored"]) == len(uploads)
                              and True, timeout=30)
+        stored_ids = {r.json()["ID"] for r in results if r.path == "/instances"}
+
+        def offloaded_saw(name: str) -> set[str]:
+            path = events / name
+            return {line.split()[0] for line in path.read_text().splitlines()} if path.exists() else set()
+
+        wait_until(lambda: offloaded_saw("changes.log") >= stored_ids
+                   and offloaded_saw("stored.log") >= stored_ids, timeout=120)
+        lost = len(stored_ids - offloaded_saw("changes.log")) + len(stored_ids - offloaded_saw("stored.log"))
+        print(f"\nevents: {len(stored_ids)} uploads, offloaded handlers lost {lost} event(s)")
+        assert lost == 0
 
         quarter = TOTAL // 4
         first = [s for s in samples if s[0] < quarter] or samples[:1]

@@ -95,3 +95,26 @@ def on_new(change):
 @on_stored_instance
 def on_stored(instance):
     STORED.append(instance.id)
+
+
+def _record_event(name: str, line: str) -> None:
+    """Appends a line to a file of ``ReliabilityEventsFolder``, when the test configured one."""
+    folder = sdk.configuration().get("ReliabilityEventsFolder")
+    if folder:
+        descriptor = os.open(os.path.join(folder, name), os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        try:
+            os.write(descriptor, (line + "\n").encode())
+        finally:
+            os.close(descriptor)
+
+
+@on_change(ChangeType.NEW_INSTANCE)
+@offload
+def on_new_in_worker(change):
+    _record_event("changes.log", change.resource_id)
+
+
+@on_stored_instance
+@offload
+def on_stored_in_worker(instance):
+    _record_event("stored.log", f"{instance.id} {instance.size}")
