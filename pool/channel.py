@@ -24,7 +24,9 @@ and a pickle over the threshold travels in the segment.
 
 A small message costs one ``pickle.dumps`` and one ``send_bytes``: the type
 checks above are all that is added. If /dev/shm is full, the message falls
-back to the pipe.
+back to the pipe. A message that needed a large segment leaves none behind:
+the sender unmaps it once sent, the receiver unlinks and unmaps it once read
+(``ShmFrame.single_use``, see ``pool.shm``).
 """
 
 from __future__ import annotations
@@ -169,6 +171,7 @@ class Channel:
             self.conn.send_bytes(_dumps(_map_payload(msg, _pack_one, None)))
             return
         self.conn.send_bytes(_dumps(frame))
+        self._out.hand_over()
 
     def _write_segment(self, pending: _Pending, data: bytes) -> ShmFrame:
         inline = len(data) <= SHM_THRESHOLD
@@ -178,7 +181,8 @@ class Channel:
         if not inline:
             self._out.write(pending.end, data)
         assert self._out.name is not None
-        return ShmFrame(self._out.name, data if inline else None, pending.end, len(data))
+        return ShmFrame(self._out.name, data if inline else None, pending.end, len(data),
+                        self._out.single_use)
 
     def recv(self) -> Message:
         msg = pickle.loads(self.conn.recv_bytes())
@@ -197,6 +201,8 @@ class Channel:
             return _map_payload(msg, _unpack_one, view)
         finally:
             view.release()
+            if frame.single_use:
+                self._in.close(unlink_it=True)
 
     def close(self) -> None:
         """Close the pipe, unlink our segment, unmap the peer's."""

@@ -107,13 +107,15 @@ class ShmFrame(NamedTuple):
     """What the pipe carries when a message has parts in the sender's segment.
 
     ``pickled`` is the message's pickle when it is small; else the pickle is in
-    the segment at ``offset``, ``size`` bytes.
+    the segment at ``offset``, ``size`` bytes. ``single_use``: the segment is
+    large, the writer has let it go, and the reader unlinks it once read.
     """
 
     segment: str
     pickled: bytes | None
     offset: int
     size: int
+    single_use: bool = False
 
 
 Message = Ready | StartFailed | Task | Call | Reply | ReplyError | Result | Failure | Stop

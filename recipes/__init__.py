@@ -23,17 +23,24 @@ import: a worker's fork server imports the module before the configuration
 is installed there.
 
 The helpers below are what the recipes share: their settings, and the
-parsing of query arguments into a 400 when they are wrong.
+parsing of path and query arguments into a 400 when they are wrong. A recipe
+builds the URIs of its calls to Orthanc only from values checked here (an
+identifier of Orthanc's form, an int within range, one of a few choices), so
+that nothing a client sends becomes part of an internal URI as it was sent.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
 from runtime import BadRequest, Request, config
+from runtime.routing import ORTHANC_ID
 
-__all__ = ["query_choice", "query_int", "settings"]
+__all__ = ["path_id", "query_choice", "query_int", "settings"]
+
+_INTEGER = re.compile(r"-?[0-9]{1,18}")
 
 
 def settings(key: str) -> dict[str, Any]:
@@ -57,10 +64,8 @@ def query_int(request: Request, name: str, default: int, minimum: int, maximum: 
     raw = request.query.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = minimum - 1
+    # ASCII digits only: int() also takes "1_000", " 7" and other scripts' digits.
+    value = int(raw) if _INTEGER.fullmatch(raw) else minimum - 1
     if not minimum <= value <= maximum:
         raise BadRequest(
             f"{name} must be an integer between {minimum} and {maximum}, not {raw!r}",
@@ -79,5 +84,22 @@ def query_choice(request: Request, name: str, choices: Iterable[str], default: s
     if value not in allowed:
         raise BadRequest(
             f"{name} must be one of {', '.join(allowed)}, not {raw!r}", parameter=name
+        )
+    return value
+
+
+def path_id(request: Request, name: str) -> str:
+    """The path parameter ``name`` as an Orthanc identifier; 400 if it is not one.
+
+    ``/thumbnails/x%3Fsize=5`` answers 400 with ``{"error": "instance_id is not an
+    Orthanc identifier ...", "parameter": "instance_id", ...}``; what was sent is
+    not echoed.
+    """
+    value = request.params[name]
+    if not isinstance(value, str) or not ORTHANC_ID.fullmatch(value):
+        raise BadRequest(
+            f"{name} is not an Orthanc identifier (five groups of 8 lowercase hex digits, "
+            "joined by dashes)",
+            parameter=name,
         )
     return value

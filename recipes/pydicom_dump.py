@@ -13,8 +13,8 @@ there Orthanc answers a value's raw bytes (``.../content/0088-0200/0/7fe0-0010``
 for one in a sequence), and for the pixel data (``.../content/7fe0-0010``) the
 list of its frames, each frame's bytes at ``.../content/7fe0-0010/<frame>``.
 
-Answers: ``text/plain`` or ``application/dicom+json``; 404 for an unknown
-instance; 422 when pydicom cannot parse the file or a value in it (the
+Answers: ``text/plain`` or ``application/dicom+json``; 400 for an identifier
+not of Orthanc's form; 404 for an unknown instance; 422 when pydicom cannot parse the file or a value in it (the
 parser's message in ``error``), for instance ``badVR.dcm`` from pydicom's test
 files, whose ``IS`` value ``'1A'`` has no JSON form. Warnings pydicom raises
 while reading (invalid values it could still read) are counted in the
@@ -36,7 +36,7 @@ from typing import Any
 import pydicom
 import pydicom.config
 
-from recipes import query_choice, settings
+from recipes import path_id, query_choice, settings
 from runtime import (
     ErrorCode,
     HTTPError,
@@ -114,7 +114,7 @@ def dump(request: Request) -> Response:
     """``GET /pydicom/{instance_id}[?format=text|json]``: the data set, parsed here by pydicom."""
     section = settings(CONFIG_KEY)
     answer_format = query_choice(request, "format", ("text", "json"), section["DefaultFormat"])
-    instance_id = request.params["instance_id"]
+    instance_id = path_id(request, "instance_id")
     data = _dicom(instance_id)
     try:
         with _reading(section["Strict"]) as caught:

@@ -16,9 +16,10 @@ than ``size`` on either side, and never enlarged.
 Each answer carries an ``ETag`` made of the instance, the frame and the
 parameters (a DICOM instance never changes), and ``Cache-Control``; a request
 whose ``If-None-Match`` holds that ETag answers 304 without rendering anything.
-Bad arguments answer 400, an unknown instance, series or study 404, and an
-instance Orthanc cannot render (no pixel data, a transfer syntax it has no
-decoder for) 415, saying why.
+Bad arguments answer 400 (an identifier must have Orthanc's form: the recipe
+builds its calls to Orthanc from checked values only), an unknown instance,
+series or study 404, and an instance Orthanc cannot render (no pixel data, a
+transfer syntax it has no decoder for) 415, saying why.
 
 Run it alone with ``orthanc-runtime run recipes/thumbnails.py``, or enable it
 with ``"PythonRuntime": {"Recipes": {"Thumbnails": {"Enabled": true}}}``.
@@ -34,8 +35,9 @@ from typing import Any
 from PIL import Image
 from pydicom.uid import UID
 
-from recipes import query_choice, query_int, settings
+from recipes import path_id, query_choice, query_int, settings
 from runtime import HTTPError, NotFound, OrthancError, Request, Response, offload, route, sdk
+from runtime.routing import ORTHANC_ID
 
 CONFIG_KEY = "Thumbnails"
 
@@ -87,13 +89,20 @@ def _instance_number(instance: dict[str, Any]) -> tuple[int, str]:
     return number, instance["ID"]
 
 
+def _checked(identifier: Any) -> str:
+    """An identifier from Orthanc's own answer, checked before it goes into a URI."""
+    if not isinstance(identifier, str) or not ORTHANC_ID.fullmatch(identifier):
+        raise ValueError(f"Orthanc answered an identifier of an unknown form: {identifier!r}")
+    return identifier
+
+
 def middle_instance(series_id: str) -> str:
     """The instance in the middle of a series, by InstanceNumber."""
     instances = _get(f"/series/{series_id}/instances", f"series {series_id}")
     if not instances:
         raise NotFound(f"the series {series_id} has no instance")
     ordered = sorted(instances, key=_instance_number)
-    return str(ordered[len(ordered) // 2]["ID"])
+    return _checked(ordered[len(ordered) // 2]["ID"])
 
 
 def largest_series(study_id: str) -> str:
@@ -109,7 +118,7 @@ def largest_series(study_id: str) -> str:
             number = 1 << 31
         return -len(item.get("Instances", [])), number, item["ID"]
 
-    return str(min(series, key=rank)["ID"])
+    return _checked(min(series, key=rank)["ID"])
 
 
 def frame_count(instance_id: str) -> int | None:
@@ -213,7 +222,7 @@ def render(request: Request, instance_id: str, wanted: Thumbnail, middle: bool =
 def instance_thumbnail(request: Request) -> Response:
     """``GET /thumbnails/{instance_id}[?size=&format=&frame=]``."""
     wanted = requested(request, settings(CONFIG_KEY))
-    return render(request, request.params["instance_id"], wanted)
+    return render(request, path_id(request, "instance_id"), wanted)
 
 
 @route("/thumbnails/series/{series_id}")
@@ -221,7 +230,7 @@ def instance_thumbnail(request: Request) -> Response:
 def series_thumbnail(request: Request) -> Response:
     """``GET /thumbnails/series/{series_id}``: the middle frame of the middle instance."""
     wanted = requested(request, settings(CONFIG_KEY))
-    instance_id = middle_instance(request.params["series_id"])
+    instance_id = middle_instance(path_id(request, "series_id"))
     return render(request, instance_id, wanted, middle=True)
 
 
@@ -230,5 +239,5 @@ def series_thumbnail(request: Request) -> Response:
 def study_thumbnail(request: Request) -> Response:
     """``GET /thumbnails/studies/{study_id}``: the series thumbnail of its largest series."""
     wanted = requested(request, settings(CONFIG_KEY))
-    instance_id = middle_instance(largest_series(request.params["study_id"]))
+    instance_id = middle_instance(largest_series(path_id(request, "study_id")))
     return render(request, instance_id, wanted, middle=True)

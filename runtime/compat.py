@@ -13,9 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from . import backend
+from . import answers, backend
 from .enums import ChangeType, ErrorCode, HttpMethod, InstanceOrigin, ResourceType
 from .errors import OrthancException
+from .http import Response
 from .registry import registry
 
 __all__ = [
@@ -123,42 +124,100 @@ def GetOrthancVersion() -> str:
 # -- objects valid only during a callback ----------------------------------
 
 class RestOutput:
-    """The answer of one REST request, as the official plugin names its methods."""
+    """The answer of one REST request, as the official plugin names its methods.
 
-    __slots__ = ("_output", "answered")
+    What Orthanc cannot send is refused here, before Orthanc sees it (see
+    runtime.answers): a status it does not know answers 500 JSON naming it at
+    once; a header with CR, LF or NUL is not set, and the request answers 500
+    JSON naming it instead of whatever the callback answers next.
+    """
 
-    def __init__(self, output: Any) -> None:
+    __slots__ = ("_output", "_where", "answered", "refused")
+
+    def __init__(self, output: Any, where: str = "") -> None:
         self._output = output
+        self._where = where
         self.answered = False
+        self.refused: Response | None = None
+
+    def _answer(self) -> bool:
+        """Whether the callback's answer may go out; if not, the refusal goes instead."""
+        if self.refused is None:
+            return True
+        self._send(self.refused)
+        return False
+
+    def _send(self, response: Response) -> None:
+        self._output.set_http_header("Content-Type", response.content_type)
+        self._output.send_http_status(response.status, response.body)
+        self.answered = True
+
+    def _refuse(self, response: Response) -> None:
+        answers.log_error(f"{self._where or 'orthanc-runtime'}: answer refused, 500 sent "
+                          f"instead: {response.body.decode()}")
+        if self.refused is None:
+            self.refused = response
+
+    def _check_status(self, status: int) -> bool:
+        reason = answers.unsendable_status(status, send_status_only=True)
+        if reason is None:
+            return True
+        self._refuse(answers.error_response(500, reason, type_name="UnsupportedStatus",
+                                            refused_status=status))
+        self._answer()
+        return False
 
     def AnswerBuffer(self, data: bytes | str, mimeType: str) -> None:
-        self._output.answer_buffer(data, mimeType)
-        self.answered = True
+        if answers.unsafe_header("Content-Type", mimeType):
+            self._refuse(answers.header_refusal("Content-Type"))
+        if self._answer():
+            self._output.answer_buffer(data, mimeType)
+            self.answered = True
 
     def SendMethodNotAllowed(self, allowedMethods: str) -> None:
-        self._output.send_method_not_allowed(allowedMethods)
-        self.answered = True
+        if answers.unsafe_header("Allow", allowedMethods):
+            self._refuse(answers.header_refusal("Allow"))
+        if self._answer():
+            self._output.send_method_not_allowed(allowedMethods)
+            self.answered = True
 
     def SendHttpStatusCode(self, status: int) -> None:
-        self._output.send_http_status_code(status)
-        self.answered = True
+        if self._check_status(status) and self._answer():
+            self._output.send_http_status_code(status)
+            self.answered = True
 
     def SendHttpStatus(self, status: int, body: bytes | str) -> None:
-        self._output.send_http_status(status, body)
-        self.answered = True
+        if self._check_status(status) and self._answer():
+            if status in answers.NO_BODY_STATUSES:
+                body = b""  # Orthanc would send it, and the client read it as the next answer
+            self._output.send_http_status(status, body)
+            self.answered = True
 
     def Redirect(self, redirection: str) -> None:
-        self._output.redirect(redirection)
-        self.answered = True
+        if answers.unsafe_header("Location", redirection):
+            self._refuse(answers.header_refusal("Location"))
+        if self._answer():
+            self._output.redirect(redirection)
+            self.answered = True
 
     def SendUnauthorized(self, realm: str) -> None:
-        self._output.send_unauthorized(realm)
-        self.answered = True
+        if answers.unsafe_header("WWW-Authenticate", realm):
+            self._refuse(answers.header_refusal("WWW-Authenticate"))
+        if self._answer():
+            self._output.send_unauthorized(realm)
+            self.answered = True
 
     def SetHttpHeader(self, key: str, value: str) -> None:
+        if answers.unsafe_header(key, value):
+            self._refuse(answers.header_refusal(key))
+            return
         self._output.set_http_header(key, value)
 
     def SetCookie(self, cookie: str, value: str) -> None:
+        # Orthanc writes "Set-Cookie: <cookie>=<value>"; both parts are checked.
+        if answers.unsafe_header(cookie, value):
+            self._refuse(answers.header_refusal(f"Set-Cookie ({cookie})"))
+            return
         self._output.set_cookie(cookie, value)
 
 

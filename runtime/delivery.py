@@ -38,14 +38,13 @@ import functools
 import json
 import threading
 import time
-import traceback
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from pool import PoolClosed, PoolFull
 
-from . import backend, compat, executor
+from . import answers, backend, compat, executor
 from .enums import ChangeType, ResourceType
 from .errors import OrthancException
 from .events import Change, StoredInstance
@@ -93,8 +92,7 @@ def _log(level: str, message: str) -> None:
 
 
 def _log_exception(where: str, error: BaseException) -> None:
-    text = "".join(traceback.format_exception(error)).rstrip()
-    _log("error", f"{where}: {type(error).__name__}\n{text}")
+    answers.log_exception(where, error, answers.new_error_id())
 
 
 def _rest_get(uri: str) -> Any:

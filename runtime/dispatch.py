@@ -8,25 +8,21 @@
     Orthanc ingest thread --on_stored_instance(dicom, id)--> runtime.delivery (the
                                                       official plugin's style of handler)
 
-Every error answers JSON with a fitting status; the traceback goes to
-Orthanc's log with the handler's name.
+Every error answers JSON with a fitting status (runtime.answers); the
+traceback goes to Orthanc's log with the handler's name and an error id.
 """
 
 from __future__ import annotations
 
 import time
-import traceback
 from typing import Any
 from urllib.parse import unquote_plus
 
-from pool import PoolClosed, PoolFull, TaskTimeout, WorkerCrashed
-
-from . import backend, compat, delivery, executor, settings
+from . import answers, compat, delivery, executor, settings
 from .enums import ChangeType
-from .errors import OrthancException, http_status_of
+from .errors import OrthancException
 from .http import (
     Headers,
-    HTTPError,
     MethodNotAllowed,
     Request,
     Response,
@@ -37,44 +33,16 @@ from .registry import Route, RouteHandler, registry
 
 
 def _log_error(message: str) -> None:
-    try:
-        backend.call("log_error", message)
-    except Exception:  # the log itself must never take a request down
-        pass
+    answers.log_error(message)
 
 
 def _log_exception(where: str, error: BaseException) -> None:
-    text = "".join(traceback.format_exception(error)).rstrip()
-    _log_error(f"{where}: {type(error).__name__}: {error}\n{text}")
+    answers.log_exception(where, error, answers.new_error_id())
 
 
 # -- REST -------------------------------------------------------------------
 
-def error_to_response(error: BaseException, where: str, route: str) -> Response:
-    """The JSON answer for an exception raised while handling a request."""
-    kind = type(error).__name__
-    if isinstance(error, HTTPError):
-        return error_response(error.status, error.message, route=route, type_name=kind,
-                              headers=error.headers, **error.extra)
-    if isinstance(error, OrthancException):
-        status = http_status_of(error)
-        if status >= 500:
-            _log_exception(where, error)
-        return error_response(status, error.message, route=route, type_name=kind,
-                              orthanc_code=error.code)
-    if isinstance(error, PoolFull):
-        return error_response(503, "all workers are busy and the queue is full; retry later",
-                              route=route, type_name=kind, headers={"Retry-After": "1"})
-    if isinstance(error, PoolClosed):
-        return error_response(503, "Orthanc is stopping", route=route, type_name=kind)
-    if isinstance(error, TaskTimeout):
-        _log_error(f"{where}: timed out after {error.seconds} s; its worker was replaced")
-        return error_response(504, str(error), route=route, type_name=kind)
-    if isinstance(error, WorkerCrashed):
-        _log_error(f"{where}: {error}")
-        return error_response(502, str(error), route=route, type_name=kind)
-    _log_exception(where, error)
-    return error_response(500, str(error) or kind, route=route, type_name=kind)
+error_to_response = answers.error_to_response
 
 
 def _write(output: Any, response: Response) -> None:
@@ -91,19 +59,32 @@ def _write(output: Any, response: Response) -> None:
         output.send_unauthorized(response.headers.get("WWW-Authenticate", "orthanc-runtime"))
     elif status == 301:
         output.redirect(response.headers.get("Location", "/"))
+    elif status in answers.NO_BODY_STATUSES:
+        output.send_http_status(status, b"")  # Orthanc would send a body it is given
     else:
-        if status not in (204, 304):  # no body, so no type
-            output.set_http_header("Content-Type", response.content_type)
+        output.set_http_header("Content-Type", response.content_type)
         output.send_http_status(status, response.body)
 
 
-def write(output: Any, response: Response) -> None:
-    """Writes a Response to Orthanc's RestOutput; a status Orthanc refuses answers 500."""
+def write(output: Any, response: Response, where: str = "") -> None:
+    """Writes a Response to Orthanc's RestOutput, or 500 JSON saying why Orthanc cannot send it.
+
+    The check comes first: Orthanc drops an answer whose status it does not
+    know, and writes header lines as given.
+    """
+    refused = answers.refusal(response)
+    if refused is not None:
+        body = refused.body.decode()
+        answers.log_error(f"{where or 'orthanc-runtime'}: answer refused, 500 sent instead: {body}")
+        response = refused
     try:
         _write(output, response)
     except OrthancException as error:
-        _log_error(f"orthanc-runtime: Orthanc refused to answer HTTP {response.status}: {error}")
-        fallback = error_response(
+        # What the check above does not foresee (Orthanc refuses a call): a
+        # header may be set already, but nothing was sent.
+        answers.log_error(f"{where or 'orthanc-runtime'}: Orthanc refused to answer "
+                          f"HTTP {response.status}: {error}")
+        fallback = answers.error_response(
             500, f"Orthanc cannot answer HTTP status {response.status}: {error.message}",
             type_name="UnsupportedStatus")
         output.set_http_header("Content-Type", fallback.content_type)
@@ -137,21 +118,24 @@ def _call_runtime(route: Route, entry: RouteHandler, url: str, request: dict[str
             return to_response(entry.handler(req))
         return executor.run_route(entry.handler, req, offload.timeout)
     except BaseException as error:
-        if not isinstance(error, Exception):
-            raise
+        # Whatever a handler raises, SystemExit and KeyboardInterrupt included,
+        # answers: nothing a handler does may stop Orthanc or drop its answer.
         return error_to_response(error, where, route.pattern.source)
 
 
 def _call_compat(route: Route, entry: RouteHandler, output: Any, url: str,
                  request: dict[str, Any]) -> None:
-    out = compat.RestOutput(output)
+    where = f"{entry.name} ({request['method']} {url})"
+    out = compat.RestOutput(output, where)
     try:
         entry.handler(out, url, **request)
-    except Exception as error:
-        where = f"{entry.name} ({request['method']} {url})"
+    except BaseException as error:  # as in _call_runtime
         response = error_to_response(error, where, route.pattern.source)
         if not out.answered:
-            write(output, response)
+            write(output, response, where)
+        return
+    if out.refused is not None and not out.answered:
+        write(output, out.refused, where)
 
 
 class InFlight:
@@ -211,7 +195,8 @@ def _on_rest(output: Any, url: str, request: dict[str, Any]) -> None:
     if entry.style == "compat":
         _call_compat(route, entry, output, url, request)
     else:
-        write(output, _call_runtime(route, entry, url, request, params, groups))
+        write(output, _call_runtime(route, entry, url, request, params, groups),
+              f"{entry.name} ({request['method']} {url})")
 
 
 # -- events (runtime.delivery) ---------------------------------------------------

@@ -44,6 +44,22 @@ class NotInOrthanc(RuntimeError):
     """An SDK function was called outside Orthanc and outside a worker of its pool."""
 
 
+class HandlerAborted(Exception):
+    """A handler raised a BaseException that is not an Exception (SystemExit, KeyboardInterrupt...).
+
+    An offloaded handler's worker raises this instead, the original as
+    ``__cause__``, so that what a handler raises never stops a process: the
+    master answers it like any other failure, under the original type's name.
+    """
+
+    def __init__(self, type_name: str) -> None:
+        super().__init__(f"the handler raised {type_name}")
+        self.type_name = type_name
+
+    def __reduce__(self):  # type: ignore[override]
+        return (type(self), (self.type_name,))
+
+
 # The HTTP status that answers an SDK error, as Orthanc's own REST API would.
 _HTTP_STATUS_OF_CODE = {
     2: 501,  # NOT_IMPLEMENTED

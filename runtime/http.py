@@ -34,6 +34,7 @@ __all__ = [
     "NotFound",
     "Request",
     "Response",
+    "UnsupportedReturn",
     "error_response",
     "parse_query",
     "to_response",
@@ -353,18 +354,23 @@ class MethodNotAllowed(HTTPError):
         self.allowed = methods
 
 
+class UnsupportedReturn(TypeError):
+    """A handler returned something that is not an answer; the message names its type."""
+
+
 def to_response(value: object) -> Response:
     """The :class:`Response` for what a handler returned.
 
     A ``Response`` passes through; ``bytes`` (or ``bytearray``, ``memoryview``),
     ``str``, ``dict`` and ``list`` are shorthand for ``Response(value)``.
-    Anything else, ``None`` included, is a :class:`TypeError` that names it.
+    Anything else, ``None`` included, is an :class:`UnsupportedReturn` (a
+    ``TypeError``) that names it.
     """
     if isinstance(value, Response):
         return value
     if isinstance(value, bytes | bytearray | memoryview | str | dict | list):
         return Response(value)
-    raise TypeError(
+    raise UnsupportedReturn(
         f"handler returned {type(value).__name__}; return a Response, bytes, str, dict or list"
     )
 

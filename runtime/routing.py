@@ -38,7 +38,14 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
-__all__ = ["CONVERTERS", "CompiledPattern", "Converter", "RoutePatternError", "compile_pattern"]
+__all__ = [
+    "CONVERTERS",
+    "ORTHANC_ID",
+    "CompiledPattern",
+    "Converter",
+    "RoutePatternError",
+    "compile_pattern",
+]
 
 
 class RoutePatternError(ValueError):
@@ -64,12 +71,14 @@ class Converter:
     convert: Callable[[str], Any]
 
 
+ORTHANC_ID = re.compile(r"[0-9a-f]{8}(?:-[0-9a-f]{8}){4}")
+"""Orthanc's resource identifiers: five dash-separated groups of eight lowercase hex digits (a SHA-1)."""
+
 CONVERTERS: dict[str, Converter] = {
     "str": Converter(r"([^/]+)", str),
     "int": Converter(r"([0-9]+)", int),
     "path": Converter(r"(.+)", str),
-    # Orthanc's resource identifiers: five groups of eight hex digits (a SHA-1).
-    "id": Converter(r"([0-9a-f]{8}(?:-[0-9a-f]{8}){4})", str),
+    "id": Converter(f"({ORTHANC_ID.pattern})", str),
 }
 
 # The flags under which Python reads a regex as boost does by default: '.' matches

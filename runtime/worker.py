@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import compat, settings
+from .errors import HandlerAborted
 from .http import Request, to_response
 
 sys.modules.setdefault("orthanc", compat)
@@ -25,8 +26,19 @@ def initialize(section: dict[str, Any]) -> None:
 
 
 def run_route(handler: Callable[[Request], Any], request: Request) -> tuple[tuple[Any, ...], bytes]:
-    """Calls a route handler; the body travels apart so that a large one crosses in shared memory."""
-    response = to_response(handler(request))
+    """Calls a route handler; the body travels apart so that a large one crosses in shared memory.
+
+    A BaseException that is not an Exception (``sys.exit()``, KeyboardInterrupt,
+    a class of the script's own) becomes :class:`HandlerAborted`: re-raised as
+    itself in the master, it would unwind Orthanc's thread as if the process
+    were stopping.
+    """
+    try:
+        response = to_response(handler(request))
+    except Exception:
+        raise
+    except BaseException as error:
+        raise HandlerAborted(type(error).__name__) from error
     return (response.status, response.content_type, dict(response.headers)), response.body
 
 

@@ -35,6 +35,43 @@ void log_python_error(const std::string& where, py::error_already_set& error) {
   log_error(text);
 }
 
+namespace {
+
+// The last resort when building the message failed (out of memory): the bare
+// C string, without allocating.
+void log_where(const char* where) noexcept {
+  try {
+    OrthancPluginLogError(context(), where);
+  } catch (...) {
+  }
+}
+
+std::string headline(const char* where, const char* detail) {
+  std::string text(where);
+  if (detail) text += std::string(" ") + detail;
+  return text;
+}
+
+}  // namespace
+
+void report_python_error(const char* where, const char* detail,
+                         py::error_already_set& error) noexcept {
+  try {
+    py::gil_scoped_acquire gil;
+    log_python_error(headline(where, detail), error);
+  } catch (...) {
+    log_where(where);
+  }
+}
+
+void report_error(const char* where, const char* detail, const char* what) noexcept {
+  try {
+    log_error(headline(where, detail) + ": " + what);
+  } catch (...) {
+    log_where(where);
+  }
+}
+
 std::string buffer_from(const py::handle& value) {
   if (PyUnicode_Check(value.ptr())) {
     Py_ssize_t size = 0;

@@ -65,6 +65,32 @@ void log_error(const std::string& message);
 // Logs the current Python exception with its traceback and clears it.
 void log_python_error(const std::string& where, py::error_already_set& error);
 
+// What protect() logs; never throw (a failure to log is swallowed), and take
+// the GIL themselves where they need it.
+void report_python_error(const char* where, const char* detail,
+                         py::error_already_set& error) noexcept;
+void report_error(const char* where, const char* detail, const char* what) noexcept;
+
+// The one exception barrier of the trampolines: no exception may unwind into
+// Orthanc's C code. Runs fn() (which returns an error code); on any exception,
+// Python's, C++'s (bad_alloc, cast_error...) or an unknown one, logs `where`
+// and `detail` (a URL, an id; may be null) and returns `on_error`. fn takes the
+// GIL itself, so that an exception thrown while taking it is caught too.
+template <typename Fn>
+OrthancPluginErrorCode protect(const char* where, const char* detail,
+                               OrthancPluginErrorCode on_error, Fn&& fn) noexcept {
+  try {
+    return fn();
+  } catch (py::error_already_set& e) {
+    report_python_error(where, detail, e);
+  } catch (const std::exception& e) {
+    report_error(where, detail, e.what());
+  } catch (...) {
+    report_error(where, detail, "an unknown C++ exception");
+  }
+  return on_error;
+}
+
 // Copies a Python str (as UTF-8) or bytes-like object into a std::string.
 std::string buffer_from(const py::handle& value);
 

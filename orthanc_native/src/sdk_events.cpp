@@ -69,46 +69,48 @@ class DicomInstance {
 OrthancPluginErrorCode change_trampoline(OrthancPluginChangeType type,
                                          OrthancPluginResourceType level, const char* resource) {
   if (!python_alive()) return OrthancPluginErrorCode_Success;
-  CallbackGil gil;
-  try {
+  // A failure is logged, not returned: Orthanc has nothing to do with it.
+  protect("orthanc-runtime: on-change dispatch failed", resource, OrthancPluginErrorCode_Plugin,
+          [&] {
+    CallbackGil gil;
     Hooks* h = hooks();
     if (h->on_change) {
       h->on_change(static_cast<int>(type), static_cast<int>(level),
                    resource ? py::object(py::str(resource)) : py::object(py::none()));
     }
-  } catch (py::error_already_set& e) {
-    log_python_error("orthanc-runtime: on-change dispatch failed", e);
-  }
+    return OrthancPluginErrorCode_Success;
+  });
   return OrthancPluginErrorCode_Success;
 }
 
 OrthancPluginErrorCode stored_trampoline(const OrthancPluginDicomInstance* instance,
                                          const char* instance_id) {
   if (!python_alive()) return OrthancPluginErrorCode_Success;
-  CallbackGil gil;
-  auto wrapped = std::make_shared<DicomInstance>(instance);
-  OrthancPluginErrorCode code = OrthancPluginErrorCode_Success;
-  try {
+  return protect("orthanc-runtime: on-stored-instance dispatch failed for", instance_id,
+                 OrthancPluginErrorCode_Plugin, [&] {
+    CallbackGil gil;
     Hooks* h = hooks();
-    if (h->on_stored_instance) h->on_stored_instance(py::cast(wrapped), py::str(instance_id));
-  } catch (py::error_already_set& e) {
-    log_python_error(std::string("orthanc-runtime: on-stored-instance dispatch failed for ") +
-                         instance_id, e);
-    code = OrthancPluginErrorCode_Plugin;
-  }
-  wrapped->invalidate();
-  return code;
+    if (!h->on_stored_instance) return OrthancPluginErrorCode_Success;
+    auto wrapped = std::make_shared<DicomInstance>(instance);
+    // Python may keep the object: once the callback returns, the instance is gone.
+    struct Invalidate {
+      DicomInstance& instance;
+      ~Invalidate() { instance.invalidate(); }
+    } invalidate{*wrapped};
+    h->on_stored_instance(py::cast(wrapped), py::str(instance_id));
+    return OrthancPluginErrorCode_Success;
+  });
 }
 
 void metrics_trampoline() {
   if (!python_alive()) return;
-  CallbackGil gil;
-  try {
+  protect("orthanc-runtime: refreshing metrics failed", nullptr, OrthancPluginErrorCode_Plugin,
+          [&] {
+    CallbackGil gil;
     Hooks* h = hooks();
     if (h->refresh_metrics) h->refresh_metrics();
-  } catch (py::error_already_set& e) {
-    log_python_error("orthanc-runtime: refreshing metrics failed", e);
-  }
+    return OrthancPluginErrorCode_Success;
+  });
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 
 #include <boost/regex.hpp>
 
+#include <cstring>
 #include <memory>
 #include <vector>
 
@@ -87,23 +88,34 @@ class RestOutput {
   OrthancPluginRestOutput* output_;
 };
 
+// Text from the client, which need not be UTF-8 (a header may hold any
+// byte): invalid sequences become U+FFFD, so that the request still reaches
+// its handler instead of failing before it.
+py::str client_text(const char* text) {
+  if (!text) return py::str("");
+  PyObject* decoded = PyUnicode_DecodeUTF8(text, static_cast<Py_ssize_t>(std::strlen(text)),
+                                           "replace");
+  if (!decoded) throw py::error_already_set();
+  return py::reinterpret_steal<py::str>(decoded);
+}
+
 py::dict request_dict(const OrthancPluginHttpRequest* request) {
   py::dict result;
   result["method"] = method_name(request->method);
   py::tuple groups(request->groupsCount);
   for (uint32_t i = 0; i < request->groupsCount; i++) {
-    groups[i] = py::str(request->groups[i] ? request->groups[i] : "");
+    groups[i] = client_text(request->groups[i]);
   }
   result["groups"] = groups;
   py::dict headers;
   for (uint32_t i = 0; i < request->headersCount; i++) {
-    headers[py::str(request->headersKeys[i])] = py::str(request->headersValues[i]);
+    headers[client_text(request->headersKeys[i])] = client_text(request->headersValues[i]);
   }
   result["headers"] = headers;
   if (request->method == OrthancPluginHttpMethod_Get) {
     py::dict get;
     for (uint32_t i = 0; i < request->getCount; i++) {
-      get[py::str(request->getKeys[i])] = py::str(request->getValues[i]);
+      get[client_text(request->getKeys[i])] = client_text(request->getValues[i]);
     }
     result["get"] = get;
   }
@@ -117,25 +129,20 @@ py::dict request_dict(const OrthancPluginHttpRequest* request) {
 OrthancPluginErrorCode rest_trampoline(OrthancPluginRestOutput* output, const char* url,
                                        const OrthancPluginHttpRequest* request) {
   if (!python_alive()) return OrthancPluginErrorCode_Plugin;
-  CallbackGil gil;
-  auto answer = std::make_shared<RestOutput>(output);
-  OrthancPluginErrorCode code = OrthancPluginErrorCode_Success;
-  try {
+  return protect("orthanc-runtime: REST dispatch failed for", url, OrthancPluginErrorCode_Plugin,
+                 [&] {
+    CallbackGil gil;
     Hooks* h = hooks();
-    if (!h->on_rest) {
-      code = OrthancPluginErrorCode_Plugin;
-    } else {
-      h->on_rest(py::cast(answer), py::str(url), request_dict(request));
-    }
-  } catch (py::error_already_set& e) {
-    log_python_error(std::string("orthanc-runtime: REST dispatch failed for ") + url, e);
-    code = OrthancPluginErrorCode_Plugin;
-  } catch (const std::exception& e) {
-    log_error(std::string("orthanc-runtime: REST dispatch failed for ") + url + ": " + e.what());
-    code = OrthancPluginErrorCode_Plugin;
-  }
-  answer->invalidate();
-  return code;
+    if (!h->on_rest) return OrthancPluginErrorCode_Plugin;
+    auto answer = std::make_shared<RestOutput>(output);
+    // Python may keep the object: once the callback returns, Orthanc's output is gone.
+    struct Invalidate {
+      RestOutput& output;
+      ~Invalidate() { output.invalidate(); }
+    } invalidate{*answer};
+    h->on_rest(py::cast(answer), client_text(url), request_dict(request));
+    return OrthancPluginErrorCode_Success;
+  });
 }
 
 std::string boost_check(const std::string& pattern) {

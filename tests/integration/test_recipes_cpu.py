@@ -45,7 +45,8 @@ def test_the_configured_default_size_applies_when_the_recipe_is_the_script(ortha
     assert orthanc.get("/computation?n=0").json()["n"] == 0
 
 
-@pytest.mark.parametrize("query", ["n=-1", "n=abc", "n=501", "n=1.5"])
+@pytest.mark.parametrize("query", ["n=-1", "n=abc", "n=501", "n=1.5", "n=1_0", "n=%2B5", "n=%205",
+                                   "n=%D9%A3", "n=" + "9" * 5000])
 def test_bad_sizes_answer_400(orthanc, query):
     for route in ("/computation", "/computation/inline"):
         answer = orthanc.get(f"{route}?{query}")

@@ -140,6 +140,15 @@ def test_unknown_instance_404_and_bad_format_400(orthanc):
     assert orthanc.post(f"/pydicom/{instance}", "x").status == 405
 
 
+@pytest.mark.parametrize("suffix", ["%3Fformat=json", "%3F", "%23x", "%20", "0"])
+def test_an_identifier_not_of_orthancs_form_answers_400(orthanc, suffix):
+    instance = orthanc.upload("CT_small.dcm")["ID"]
+    for wrong in (f"{instance}{suffix}", instance.upper()):
+        answer = orthanc.get(f"/pydicom/{wrong}")
+        assert answer.status == 400, (wrong, answer.text)
+        assert answer.json()["parameter"] == "instance_id" and "format=json" not in answer.text
+
+
 def test_the_dump_is_offloaded_and_the_recipe_came_from_the_configuration(orthanc):
     status = orthanc.get("/runtime/status").json()
     routes = {r["pattern"]: r for r in status["routes"]}

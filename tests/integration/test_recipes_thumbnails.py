@@ -215,13 +215,31 @@ def test_bad_arguments_answer_400(orthanc, stored, query, parameter):
 
 
 @pytest.mark.parametrize("uri", [
-    f"/thumbnails/{UNKNOWN}", "/thumbnails/not-an-id", f"/thumbnails/series/{UNKNOWN}",
-    f"/thumbnails/studies/{UNKNOWN}",
+    f"/thumbnails/{UNKNOWN}", f"/thumbnails/series/{UNKNOWN}", f"/thumbnails/studies/{UNKNOWN}",
 ])
 def test_unknown_resources_answer_404(orthanc, uri):
     answer = orthanc.get(uri)
     assert answer.status == 404
     assert answer.json()["status"] == 404 and answer.json()["error"]
+
+
+@pytest.mark.parametrize("suffix", ["%3Fsize=5", "%3Fsize=5%26frame=0", "%3F", "%23x", "%20", "0"])
+def test_an_identifier_not_of_orthancs_form_answers_400_never_500(orthanc, stored, suffix):
+    # The recipe once called GET /instances/<id>?size=5/frames/0/rendered with
+    # what the client sent, and answered 500: a client chose part of an internal URI.
+    instance = by_name(stored, "CT_small.dcm")
+    resource = orthanc.get(f"/instances/{instance}").json()
+    series, study = resource["ParentSeries"], orthanc.get(f"/series/{resource['ParentSeries']}").json()["ParentStudy"]
+    for prefix, identifier, name in (("/thumbnails/", instance, "instance_id"),
+                                     ("/thumbnails/series/", series, "series_id"),
+                                     ("/thumbnails/studies/", study, "study_id")):
+        for wrong in (f"{identifier}{suffix}", identifier.upper(), "not-an-id"):
+            answer = orthanc.get(f"{prefix}{wrong}")
+            assert answer.status == 400, (prefix, wrong, answer.text)
+            body = answer.json()
+            assert body["parameter"] == name and "Orthanc identifier" in body["error"]
+            assert "size=5" not in answer.text
+        assert orthanc.get(f"{prefix}{identifier}").status == 200
 
 
 def test_the_thumbnail_routes_are_offloaded(orthanc):

@@ -82,14 +82,18 @@ def test_unsupported_return_type_answers_500_naming_the_type(orthanc):
     assert "handler returned int" in answer.json()["error"]
 
 
-def test_exception_answers_500_json_and_the_log_names_the_handler(orthanc):
+def test_exception_answers_500_json_with_an_error_id_and_the_log_names_the_handler(orthanc):
     answer = orthanc.get("/api/raise")
     assert answer.status == 500
-    assert answer.json() == {"error": "broken handler", "status": 500, "route": "/api/raise",
-                             "type": "RuntimeError"}
-    assert "Traceback" not in answer.text
-    log = orthanc.wait_for_log("api_demo.raises")
-    assert 'raise RuntimeError("broken handler")' in log
+    body = answer.json()
+    error_id = body["error_id"]
+    assert body == {"error": f"internal error in the handler; see Orthanc's log, error id {error_id}",
+                    "status": 500, "route": "/api/raise", "type": "RuntimeError",
+                    "error_id": error_id}
+    assert "Traceback" not in answer.text and "broken handler" not in answer.text
+    log = orthanc.wait_for_log(f"[error id {error_id}]")
+    line = log[log.index(f"[error id {error_id}]"):]
+    assert "api_demo.raises" in log and 'raise RuntimeError("broken handler")' in line
     assert orthanc.get("/api/hello/again").status == 200  # the next request is served
 
 

@@ -199,6 +199,13 @@ def fetch_big_from_master(size: int) -> tuple[int, str, float]:
     return len(data), digest(data), elapsed
 
 
+def worker_mappings() -> list[str]:
+    """The /dev/shm files this process maps that are unlinked already (memory held for nothing)."""
+    with open("/proc/self/maps") as maps:
+        return [line.split(None, 5)[5].strip() for line in maps
+                if "/dev/shm/ortpool" in line and line.rstrip().endswith("(deleted)")]
+
+
 def nested(value: int) -> int:
     return call_master("offload", value) + 1
 
@@ -211,8 +218,20 @@ def double(value: int) -> int:
 
 
 def our_segments() -> list[str]:
+    """The segments of this process's pools (another user's files under the prefix are not)."""
     prefix = f"ortpool-{os.getpid()}-"
-    return sorted(name for name in os.listdir(SHM_DIR) if name.startswith(prefix))
+    uid = os.getuid()
+    return sorted(
+        name for name in os.listdir(SHM_DIR)
+        if name.startswith(prefix) and _owner(os.path.join(SHM_DIR, name)) == uid
+    )
+
+
+def _owner(path: str) -> int | None:
+    try:
+        return os.stat(path).st_uid
+    except FileNotFoundError:
+        return None
 
 
 def live_children() -> set[int]:

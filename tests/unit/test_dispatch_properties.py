@@ -1,5 +1,8 @@
 """Property tests of the master's dispatch: any request gets exactly one answer, never an exception.
 
+The answer is one Orthanc can send (a status it knows, headers without CR, LF
+or NUL), and an error says no more than it should: no traceback, no path.
+
 The RestOutput here records calls (it stands for Orthanc's answer channel in a
 unit test); the same dispatch runs against a real Orthanc in tests/integration.
 """
@@ -12,23 +15,32 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runtime import dispatch
+from pool import TaskTimeout, WorkerCrashed
+from runtime import answers, dispatch
 from runtime.http import Response
 from runtime.registry import registry
 
+SECRET = "/srv/secret/folder"
+
 
 class RecordingOutput:
+    """Stands for Orthanc's RestOutput; fails as Orthanc would on what it cannot send."""
+
     def __init__(self) -> None:
         self.answers: list[tuple[int, bytes, str]] = []
         self.headers: dict[str, str] = {}
 
     def set_http_header(self, key: str, value: str) -> None:
+        assert not answers.unsafe_header(key, value), (key, value)
         self.headers[key] = value
 
     def answer_buffer(self, body: bytes, mime: str) -> None:
         self.answers.append((200, bytes(body), mime))
 
     def send_http_status(self, status: int, body: bytes) -> None:
+        assert status in answers.ORTHANC_STATUSES and status not in (301, 405), status
+        if status in answers.NO_BODY_STATUSES:
+            assert body == b""
         self.answers.append((status, bytes(body), self.headers.get("Content-Type", "")))
 
     def send_method_not_allowed(self, allowed: str) -> None:
@@ -54,6 +66,28 @@ def weird(request):
     return object()
 
 
+def leaky(request):
+    raise FileNotFoundError(2, "No such file or directory", f"{SECRET}/{request.params['x']}")
+
+
+class Custom(BaseException):
+    pass
+
+
+def base(request):
+    kind = request.params["kind"]
+    raise {"exit": SystemExit(1), "keyboard": KeyboardInterrupt(),
+           "generator": GeneratorExit()}.get(kind, Custom(SECRET))
+
+
+def any_status(request):
+    return Response(b"x", status=request.params["n"])
+
+
+def header_from_query(request):
+    return Response(b"x", headers={request.query.get("name", "X-A"): request.query.get("v", "")})
+
+
 @pytest.fixture(autouse=True, scope="module")
 def routes():
     registry.clear()
@@ -61,6 +95,10 @@ def routes():
     registry.add_route("/q/{rest:path}", echo, ["GET", "POST"])
     registry.add_route("/broken/{x}", broken, ["GET"])
     registry.add_route("/weird", weird, ["GET"])
+    registry.add_route("/leaky/{x}", leaky, ["GET"])
+    registry.add_route("/base/{kind}", base, ["GET"])
+    registry.add_route("/status/{n:int}", any_status, ["GET"])
+    registry.add_route("/header", header_from_query, ["GET"])
     yield
     registry.clear()
 
@@ -72,6 +110,10 @@ paths = st.one_of(
     st.builds(lambda parts: "/q/" + "/".join(parts), st.lists(segment, min_size=1, max_size=5)),
     st.builds(lambda a: f"/broken/{a}", segment),
     st.just("/weird"),
+    st.builds(lambda a: f"/leaky/{a}", segment),
+    st.builds(lambda a: f"/base/{a}", st.sampled_from(["exit", "keyboard", "generator", "custom"])),
+    st.builds(lambda n: f"/status/{n}", st.integers(min_value=0, max_value=700)),
+    st.just("/header"),
     st.text(max_size=40).map(lambda s: "/" + s),
 )
 requests = st.fixed_dictionaries({
@@ -79,7 +121,11 @@ requests = st.fixed_dictionaries({
     "groups": st.tuples(),
     "headers": st.dictionaries(st.text(min_size=1, max_size=10), st.text(max_size=20), max_size=4),
 }, optional={
-    "get": st.dictionaries(st.text(max_size=10), st.text(max_size=20), max_size=4),
+    "get": st.one_of(
+        st.dictionaries(st.text(max_size=10), st.text(max_size=20), max_size=4),
+        st.fixed_dictionaries({"name": st.sampled_from(["X-A", "X%0D%0AB", "X-B"]),
+                               "v": st.sampled_from(["ok", "a%0D%0ASet-Cookie:x=1", "a%0Ab",
+                                                     "a%00b", "\r", "é"])})),
     "body": st.binary(max_size=200),
 })
 
@@ -91,11 +137,15 @@ def test_every_request_gets_exactly_one_answer(path, request):
     dispatch.on_rest(output, path, request)
     assert len(output.answers) == 1
     status, body, mime = output.answers[0]
+    assert status in answers.ORTHANC_STATUSES
+    if path.startswith("/status/"):
+        return  # any status a handler asks for; the checks are in RecordingOutput
     assert status in (200, 400, 404, 405, 500)
     if status in (400, 404, 500):
         error = json.loads(body)
         assert error["status"] == status and error["error"]
-        assert "Traceback" not in error["error"]
+        assert "Traceback" not in body.decode() and SECRET not in body.decode()
+        assert 'File "' not in body.decode()
 
 
 def test_a_route_answers_as_its_handler_says():
@@ -114,3 +164,55 @@ def test_response_statuses_use_orthancs_dedicated_calls():
         output = RecordingOutput()
         dispatch.write(output, response)
         assert output.answers == [expected]
+
+
+@pytest.mark.parametrize("status", [429, 308, 418, 451, 511, 209, 306, 100, 102])
+def test_a_status_orthanc_cannot_send_answers_500_naming_it(status):
+    output = RecordingOutput()
+    dispatch.write(output, Response(b"x", status=status))
+    (answer,) = output.answers
+    assert answer[0] == 500
+    body = json.loads(answer[1])
+    assert body["refused_status"] == status and str(status) in body["error"]
+
+
+@pytest.mark.parametrize("name, value", [("X-A", "a\r\nSet-Cookie: x=1"), ("X-A", "a\nb"),
+                                         ("X-A", "a\0b"), ("X\r\nB", "v"), ("X\0", "v")])
+def test_a_header_with_cr_lf_or_nul_answers_500_naming_it(name, value):
+    output = RecordingOutput()
+    dispatch.write(output, Response(b"x", headers={name: value}))
+    (answer,) = output.answers
+    body = json.loads(answer[1])
+    assert answer[0] == 500 and body["type"] == "UnsafeHeader"
+    assert body["header"] == name.split("\r")[0].split("\0")[0] + ("..." if name != "X-A" else "")
+    assert "Set-Cookie" not in answer[1].decode() and not output.headers.keys() - {"Content-Type"}
+
+
+def test_an_unexpected_error_answers_a_generic_message_and_an_id_that_the_log_repeats(monkeypatch):
+    logged: list[str] = []
+    monkeypatch.setattr(answers, "log_error", logged.append)
+    output = RecordingOutput()
+    dispatch.on_rest(output, "/leaky/x", {"method": "GET", "groups": ("x",), "headers": {}})
+    body = json.loads(output.answers[0][1])
+    assert body["error"] == f"internal error in the handler; see Orthanc's log, error id {body['error_id']}"
+    (line,) = logged
+    assert f"[error id {body['error_id']}]" in line and SECRET in line and "Traceback" in line
+
+
+def test_an_exception_whose_str_raises_still_answers_json():
+    class BadStr(Exception):
+        def __str__(self) -> str:
+            raise RuntimeError("no")
+
+    response = answers.error_to_response(BadStr(), "where", "/route")
+    assert response.status == 500 and json.loads(response.body)["type"] == "BadStr"
+
+
+@pytest.mark.parametrize("error, status", [(TaskTimeout(2.0, 123456), 504),
+                                           (WorkerCrashed(123456, -9), 502)])
+def test_pool_failures_answer_without_the_workers_pid(error, status, monkeypatch):
+    logged: list[str] = []
+    monkeypatch.setattr(answers, "log_error", logged.append)
+    response = answers.error_to_response(error, "where", "/route")
+    assert response.status == status and b"123456" not in response.body
+    assert "123456" in logged[0] and json.loads(response.body)["error_id"] in logged[0]

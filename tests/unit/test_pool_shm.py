@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import multiprocessing
 import os
@@ -12,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pool_tasks as tasks
+import psutil
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -20,9 +22,17 @@ from pool_tasks import MB, PoolFactory, assert_healthy, pool_factory
 from pool import SHM_THRESHOLD
 from pool.channel import Channel
 from pool.messages import Call, Result, Task
-from pool.shm import SHM_DIR, OutSegment, remove_stale_segments, segment_prefix
+from pool.shm import (
+    LARGE_SEGMENT,
+    SHM_DIR,
+    OutSegment,
+    create_segment,
+    remove_stale_segments,
+    segment_prefix,
+)
 
-BIG = 30 * MB
+BIG = 4 * MB  # large enough for shared memory, small enough for a reused segment
+HUGE = 200 * MB
 
 
 @pytest.fixture
@@ -98,15 +108,114 @@ def test_messages_under_the_threshold_take_the_pipe(make_pool: PoolFactory) -> N
     assert_healthy(pool)
 
 
-def test_grown_segments_are_reused_and_the_old_generation_unlinked(make_pool: PoolFactory) -> None:
+def test_grown_segments_are_reused_and_the_old_one_unlinked(make_pool: PoolFactory) -> None:
     pool = make_pool(workers=1)
     pool.run(tasks.describe, (tasks.pattern(2 * MB),))
-    assert [name.rsplit("-", 1)[1] for name in segments("m2w")] == ["1"]
+    (first,) = segments("m2w")
     pool.run(tasks.describe, (tasks.pattern(9 * MB),))
+    (grown,) = segments("m2w")
+    assert grown != first and size_of(grown) >= 9 * MB
     pool.run(tasks.describe, (tasks.pattern(3 * MB),))
-    (m2w,) = segments("m2w")
-    assert m2w.endswith("-2") and size_of(m2w) >= 9 * MB
+    assert segments("m2w") == [grown]
     assert_healthy(pool)
+
+
+def test_segment_names_are_random_exclusive_and_private() -> None:
+    prefix = segment_prefix(os.getpid(), 999_998, "m2w")
+    names = []
+    try:
+        for _ in range(2):
+            name, fd = create_segment(prefix, SHM_THRESHOLD)
+            os.close(fd)
+            names.append(name)
+            stat = os.stat(os.path.join(SHM_DIR, name))
+            assert stat.st_mode & 0o777 == 0o600 and stat.st_size == SHM_THRESHOLD
+            suffix = name.removeprefix(prefix + "-")
+            assert len(suffix) == 32 and int(suffix, 16) >= 0
+        assert names[0] != names[1]
+    finally:
+        for name in names:
+            os.unlink(os.path.join(SHM_DIR, name))
+
+
+def test_a_taken_name_is_retried_under_another(monkeypatch: pytest.MonkeyPatch) -> None:
+    prefix = segment_prefix(os.getpid(), 999_997, "w2m")
+    taken = os.path.join(SHM_DIR, f"{prefix}-{'a' * 32}")
+    with open(taken, "wb") as file:
+        file.write(b"someone else's")
+    tokens = iter(["a" * 32, "b" * 32])
+    monkeypatch.setattr("pool.shm.secrets.token_hex", lambda n: next(tokens))
+    try:
+        name, fd = create_segment(prefix, SHM_THRESHOLD)
+        os.close(fd)
+        assert name == f"{prefix}-{'b' * 32}"
+        with open(taken, "rb") as file:
+            assert file.read() == b"someone else's"  # not truncated, not reused
+        os.unlink(os.path.join(SHM_DIR, name))
+    finally:
+        os.unlink(taken)
+
+
+def rss_mb(pid: int | None = None) -> float:
+    return float(psutil.Process(pid).memory_info().rss) / MB
+
+
+def test_a_huge_transfer_leaves_no_large_segment_nor_memory_behind(make_pool: PoolFactory) -> None:
+    pool = make_pool(workers=1, master_functions={"make": tasks.make})
+    worker = pool.run(tasks.getpid)
+    pool.run(tasks.make, (2 * MB,))  # a small segment each way, kept
+    pool.run(tasks.describe, (tasks.pattern(2 * MB),))
+    master_before, worker_before = rss_mb(), rss_mb(worker)
+    data = pool.run(tasks.make, (HUGE,))
+    assert len(data) == HUGE and data[:4] == tasks.pattern(4, 7)
+    master_peak = rss_mb()
+    assert pool.run(tasks.describe, (data,))[0][1] == HUGE  # and the other way
+    del data
+    (size, _, _) = pool.run(tasks.fetch_big_from_master, (HUGE,))  # a call back, both ways
+    assert size == HUGE
+    footprint = sum(size_of(name) for name in tasks.our_segments()) / MB
+    master_after, worker_after = rss_mb(), rss_mb(worker)
+    print(f"\nafter 200 MB each way: /dev/shm {footprint:.0f} MB in "
+          f"{len(tasks.our_segments())} segments; master RSS {master_before:.0f} -> "
+          f"{master_peak:.0f} (holding the answer) -> {master_after:.0f} MB; worker RSS "
+          f"{worker_before:.0f} -> {worker_after:.0f} MB")
+    assert footprint < 32
+    assert all(size_of(name) <= LARGE_SEGMENT for name in tasks.our_segments())
+    assert master_after < master_before + 32
+    assert worker_after < worker_before + 32
+    assert pool.run(tasks.worker_mappings) == []  # nothing of /dev/shm left mapped but unlinked
+    assert_healthy(pool)
+
+
+def test_names_taken_in_advance_by_another_user_do_not_stop_transfers(
+    make_pool: PoolFactory,
+) -> None:
+    # The old scheme's next names (pid, serial, direction, generation), and a few
+    # random-looking ones, created first by another user (nobody), as an attacker would.
+    master = os.getpid()
+    squatted = [f"ortpool-{master}-{serial}-{direction}-{generation}"
+                for serial in range(1, 9) for direction in ("m2w", "w2m")
+                for generation in range(1, 9)]
+    squatted += [f"ortpool-{master}-{serial}-m2w-{os.urandom(16).hex()}" for serial in range(1, 9)]
+    script = ("import os, sys\nos.setgid(65534); os.setuid(65534)\n"
+              "for name in sys.argv[1:]:\n"
+              "    os.close(os.open('/dev/shm/' + name, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))")
+    subprocess.run([sys.executable, "-c", script, *squatted], check=True)
+    try:
+        pool = make_pool(workers=2, master_functions={"make": tasks.make})
+        for size in (2 * MB, 40 * MB, 2 * MB):
+            for _ in range(3):
+                assert pool.run(tasks.describe, (tasks.pattern(size),))[0][1] == size
+                assert len(pool.run(tasks.make, (size,))) == size
+                assert pool.run(tasks.fetch_big_from_master, (size,))[0] == size
+        assert pool.status()["tasks"]["crashed"] == 0 and pool.status()["tasks"]["failed"] == 0
+        assert_healthy(pool)
+        left = [name for name in squatted if os.path.exists(os.path.join(SHM_DIR, name))]
+        assert left == squatted  # another user's files are not ours to remove
+    finally:
+        for name in squatted:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(SHM_DIR, name))
 
 
 def test_segments_of_a_crashed_worker_are_removed(make_pool: PoolFactory) -> None:
@@ -120,20 +229,25 @@ def test_segments_of_a_crashed_worker_are_removed(make_pool: PoolFactory) -> Non
     assert tasks.our_segments() == []
 
 
-def test_stale_segments_of_dead_masters_are_removed() -> None:
+def test_stale_segments_of_dead_masters_are_removed_if_they_are_ours() -> None:
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    stale = os.path.join(SHM_DIR, f"ortpool-{dead.pid}-1-w2m-3")
-    live = os.path.join(SHM_DIR, f"ortpool-{os.getpid()}-999999-w2m-1")
-    for path in (stale, live):
+    stale = os.path.join(SHM_DIR, f"ortpool-{dead.pid}-1-w2m-{'c' * 32}")
+    old_format = os.path.join(SHM_DIR, f"ortpool-{dead.pid}-1-w2m-3")
+    others = os.path.join(SHM_DIR, f"ortpool-{dead.pid}-2-w2m-{'d' * 32}")
+    live = os.path.join(SHM_DIR, f"ortpool-{os.getpid()}-999999-w2m-{'e' * 32}")
+    paths = (stale, old_format, others, live)
+    for path in paths:
         with open(path, "wb") as file:
             file.write(b"x")
+    os.chown(others, 65534, 65534)  # another user's (nobody)
     try:
         removed = remove_stale_segments()
-        assert os.path.basename(stale) in removed
-        assert not os.path.exists(stale) and os.path.exists(live)
+        assert sorted(removed) == sorted([os.path.basename(stale), os.path.basename(old_format)])
+        assert not os.path.exists(stale) and not os.path.exists(old_format)
+        assert os.path.exists(others) and os.path.exists(live)
     finally:
-        for path in (stale, live):
+        for path in paths:
             if os.path.exists(path):
                 os.unlink(path)
 
