@@ -4,8 +4,9 @@ A worker is started by multiprocessing (fork server or spawn) with one end of
 its own duplex pipe. It lives through these steps::
 
     main(conn, config)
+      lead a process group of its own (what its tasks start joins it);
       ignore SIGINT; die with the parent (PR_SET_PDEATHSIG, and a thread
-          watching the parent's sentinel)
+          watching the parent's sentinel, which takes the group down too)
       import config.preload; run config.initializer
       send Ready(pid)                     or StartFailed(error), and exit 1
       loop:
@@ -16,7 +17,9 @@ its own duplex pipe. It lives through these steps::
       close the pipe, unlink our w2m segment
 
 The master owns the worker's life: it kills the worker on a timeout, and
-replaces it when it crashes or is recycled. The worker only answers.
+replaces it when it crashes or is recycled. The worker only answers. Every
+kill is sent to the worker's process group, so that the processes a task
+started (a ``subprocess.Popen`` in a handler) end with the worker.
 """
 
 from __future__ import annotations
@@ -127,6 +130,7 @@ def main(conn: Connection, config: WorkerConfig) -> None:
     """The worker's entry point (the target of its multiprocessing.Process)."""
     global _state, _in_worker
     _in_worker = True
+    _lead_a_process_group()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent(config)
     channel = Channel(conn, segment_prefix(config.master_pid, config.serial, "w2m"))
@@ -193,6 +197,24 @@ def _describe(fn: Any) -> str:
     return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
 
 
+def _lead_a_process_group() -> None:
+    """Make this worker the leader of a new process group, before it runs any code of the caller's.
+
+    Children inherit the group, so the master's ``killpg`` reaches whatever a
+    task started, and so does our own ``_exit_when_ready``. Done here rather
+    than by the master: under forkserver the master is not our parent and may
+    not set our group.
+    """
+    try:
+        os.setpgid(0, 0)
+    except OSError:
+        pass  # a session leader cannot; the master then signals us alone (killpg finds no group)
+
+
+def _leads_its_group() -> bool:
+    return os.getpgrp() == os.getpid()
+
+
 def _die_with_parent(config: WorkerConfig) -> None:
     """Exit when the master dies, even by SIGKILL, so no worker outlives it.
 
@@ -221,4 +243,7 @@ def _exit_when_ready(sentinel: int, config: WorkerConfig) -> None:
     # The master cannot clean up after us any more: remove the segments of
     # this worker (ours and the master's) ourselves.
     unlink_worker_segments(config.master_pid, config.serial)
+    if _leads_its_group():
+        # The master cannot kill our group any more: do it (we are in it).
+        os.killpg(0, signal.SIGKILL)
     os._exit(1)

@@ -9,6 +9,7 @@ import ctypes
 import hashlib
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -197,6 +198,18 @@ def fetch_big_from_master(size: int) -> tuple[int, str, float]:
     data = call_master("make", size)
     elapsed = time.perf_counter() - start
     return len(data), digest(data), elapsed
+
+
+def start_sleep(pid_file: str, then: str = "return") -> int:
+    """Start ``sleep 600``, write its pid to ``pid_file``, then return, hang or crash."""
+    child = subprocess.Popen(["sleep", "600"])
+    with open(pid_file, "w") as file:
+        file.write(str(child.pid))
+    if then == "hang":
+        time.sleep(600)
+    elif then == "crash":
+        os._exit(3)
+    return child.pid
 
 
 def nested(value: int) -> int:
