@@ -13,7 +13,8 @@ its own duplex pipe. It lives through these steps::
         recv Task   -> fn(*args, **kwargs), meanwhile call_master() sends
                        Call and waits for Reply/ReplyError on the same pipe
                     -> send Result(value) or Failure(error)
-        recv Stop, or EOF -> leave the loop
+        recv Stop   -> leave the loop
+        EOF         -> the master died: unlink our segments, kill our group
       close the pipe, unlink our w2m segment
 
 The master owns the worker's life: it kills the worker on a timeout, and
@@ -145,19 +146,23 @@ def main(conn: Connection, config: WorkerConfig) -> None:
             sys.exit(1)
         _state = _WorkerState(channel, config.measure_rss)
         channel.send(Ready(os.getpid()))
-        _serve(_state)
+        if not _serve(_state):
+            # EOF: the master closes our pipe only once we are dead, so it died.
+            # The watcher thread would end us too, but we may get here first.
+            _end_without_master(config)
     finally:
         _state = None
         channel.close()
 
 
-def _serve(state: _WorkerState) -> None:
+def _serve(state: _WorkerState) -> bool:
+    """Serve tasks until Stop (True) or the end of the pipe (False)."""
     channel = state.channel
     while True:
         try:
             msg = channel.recv()
         except (EOFError, OSError):
-            return  # the master closed our pipe
+            return False
         except Exception as exc:
             # A task that does not unpickle here (its function's module does not import).
             channel.send(Failure(NO_TASK, ExceptionInfo.capture(exc), state.rss()))
@@ -165,7 +170,7 @@ def _serve(state: _WorkerState) -> None:
         if type(msg) is Task:
             _run_task(state, msg)
         elif type(msg) is Stop:
-            return
+            return True
         else:
             error = PoolError(f"protocol error: a worker expects Task or Stop, got {msg!r:.200}")
             channel.send(Failure(NO_TASK, ExceptionInfo.capture(error), state.rss()))
@@ -240,6 +245,10 @@ def _die_with_parent(config: WorkerConfig) -> None:
 
 def _exit_when_ready(sentinel: int, config: WorkerConfig) -> None:
     multiprocessing.connection.wait([sentinel])
+    _end_without_master(config)
+
+
+def _end_without_master(config: WorkerConfig) -> None:
     # The master cannot clean up after us any more: remove the segments of
     # this worker (ours and the master's) ourselves.
     unlink_worker_segments(config.master_pid, config.serial)
