@@ -147,6 +147,7 @@ def start(configuration_json: str, configuration_path: str, orthanc_version: str
 
         _log("error", "cannot register the script's handlers:\n"
              + "".join(traceback.format_exception(error)))
+        executor.shutdown(0)  # Orthanc calls no stop() after a failed start
         return False
     _log("info" if verbose else "warning",
          f"loaded {', '.join(modules)} ({len(registry.routes)} route(s), "

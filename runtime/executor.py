@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -23,6 +24,11 @@ from .http import Request, Response
 _pool: Pool | None = None
 _context_folder: str | None = None
 
+CONTEXT_PREFIX = "orthanc-runtime-"
+# orthanc-runtime-<pid of the master>-<random>: the pid tells a later start
+# whether the master that made it is gone.
+_CONTEXT_NAME = re.compile(re.escape(CONTEXT_PREFIX) + r"(\d+)-")
+
 
 def start(section: dict[str, Any], modules: list[str]) -> Pool:
     """Starts the pool described by the ``Pool`` section; returns when its workers are ready.
@@ -33,9 +39,12 @@ def start(section: dict[str, Any], modules: list[str]) -> Pool:
     global _pool, _context_folder
     settings = section["Pool"]
     preload = ["runtime.worker", *modules]
+    for folder in remove_stale_context_folders():
+        backend.call("log_warning", f"orthanc-runtime: removed {folder}, left by a master that died")
     # What a worker may read while it imports the script (Orthanc's configuration
-    # holds secrets: a private folder, a 0600 file, removed at shutdown).
-    _context_folder = tempfile.mkdtemp(prefix="orthanc-runtime-")
+    # holds secrets: a private folder, a 0600 file, removed at shutdown, and by
+    # the next start if this process dies first).
+    _context_folder = tempfile.mkdtemp(prefix=f"{CONTEXT_PREFIX}{os.getpid()}-")
     backend.write_worker_context(os.path.join(_context_folder, "context.json"))
     pool = Pool(
         workers=settings["Workers"],
@@ -85,3 +94,43 @@ def shutdown(grace: float | None = None) -> None:
         if _context_folder is not None:
             shutil.rmtree(_context_folder, ignore_errors=True)
             _context_folder = None
+
+
+def remove_stale_context_folders(folder: str | None = None) -> list[str]:
+    """Remove the context folders of this user's masters that are gone; the paths removed.
+
+    A folder whose master's pid is alive is kept, even if the pid was reused:
+    a folder kept too long is better than one removed under a running master.
+    """
+    folder = folder or tempfile.gettempdir()
+    uid = os.getuid()
+    removed: list[str] = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        found = _CONTEXT_NAME.match(entry.name)
+        if found is None:
+            continue
+        pid = int(found.group(1))
+        try:
+            if not entry.is_dir(follow_symlinks=False) or entry.stat(follow_symlinks=False).st_uid != uid:
+                continue
+        except OSError:
+            continue
+        if pid == os.getpid() or _alive(pid):
+            continue
+        shutil.rmtree(entry.path, ignore_errors=True)
+        removed.append(entry.path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
