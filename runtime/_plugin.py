@@ -17,6 +17,7 @@ from typing import Any
 
 from . import backend, compat, dispatch, executor, settings, status
 from .configuration import ConfigurationError, resolve
+from .enums import ChangeType
 from .registry import registry
 
 STATUS_ROUTE = "/runtime/status"
@@ -86,11 +87,24 @@ def enabled_recipes(section: dict[str, Any], script: Path | str) -> list[tuple[s
     return result
 
 
+def _grace() -> float:
+    return float(settings.config.get("Pool", {}).get("ShutdownGrace", 10))
+
+
+def _on_change(change_type: int, level: int, resource_id: str | None) -> None:
+    if change_type == ChangeType.ORTHANC_STOPPED:
+        # dispatch.on_change holds Orthanc's stop for the requests in flight,
+        # for ShutdownGrace; a task still running then must end just before,
+        # so that its request answers while Orthanc's HTTP server still can.
+        executor.orthanc_stopping(_grace())
+    dispatch.on_change(change_type, level, resource_id)
+
+
 def register_with_orthanc(native: Any) -> None:
     """The one place where the recorded handlers reach Orthanc."""
     registry.add_route(STATUS_ROUTE, status.status_route, ["GET"])
     registry.frozen = True
-    native.set_hooks(dispatch.on_rest, dispatch.on_change, dispatch.on_stored_instance,
+    native.set_hooks(dispatch.on_rest, _on_change, dispatch.on_stored_instance,
                      status.refresh_metrics)
     for route in registry.routes:
         native.register_rest_route(route.pattern.regex)
@@ -163,7 +177,7 @@ def stop() -> None:
     The script and recipe modules are forgotten, so that a new start imports
     them afresh and registers their handlers again.
     """
-    grace = float(settings.config.get("Pool", {}).get("ShutdownGrace", 10))
+    grace = _grace()
     try:
         dispatch.changes.stop(grace)
         executor.shutdown(grace)

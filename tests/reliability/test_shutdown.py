@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import signal
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import psutil
 
-from tests.harness import Orthanc, prepare, running_orthanc, wait_for, wait_until
+from tests.harness import Answer, Orthanc, prepare, running_orthanc, wait_for, wait_until
 
 PROMISE = 5.0
 """Seconds past ShutdownGrace within which Orthanc exits."""
@@ -70,6 +71,46 @@ def context_folders(pid: int) -> list[Path]:
     return list(Path(tempfile.gettempdir()).glob(f"orthanc-runtime-{pid}-*"))
 
 
+STUCK = '''
+import time
+from runtime import offload, route
+
+@route("/stuck")
+@offload(timeout=120)
+def stuck(request):
+    time.sleep(1000)
+'''
+
+
+def test_sigterm_with_a_stuck_offloaded_task_exits_within_the_grace(tmp_path):
+    grace = 2.0
+    server = start(tmp_path, STUCK, grace)
+    answers: list[Answer | BaseException] = []
+
+    def call() -> None:
+        try:
+            answers.append(server.get("/stuck", timeout=200))
+        except BaseException as error:
+            answers.append(error)
+
+    client = threading.Thread(target=call)
+    client.start()
+    wait_for(lambda: server.get("/runtime/status").json()["pool"]["workers"]["busy"] == 1)
+    children = server.children()
+    code, took = sigterm(server)
+    client.join(30)
+    answer = answers[0]
+    print(f"stuck task (timeout 120 s), ShutdownGrace {grace:g} s: Orthanc exited {code} after "
+          f"{took:.2f} s; the request in flight got {getattr(answer, 'status', answer)!r}")
+    assert code == 0, server.log()[-3000:]
+    assert took < grace + PROMISE
+    # Its task is ended just before the grace is over, while Orthanc can still answer.
+    assert isinstance(answer, Answer), answer
+    assert answer.status == 503, answer.text
+    assert answer.json()["error"] == "Orthanc is stopping"
+    assert_no_child_left(children)
+
+
 SUBPROCESSES = '''
 import pathlib, subprocess, time
 from runtime import offload, route
@@ -88,6 +129,18 @@ def hang(request):
 def leave(request):
     return {"pid": subprocess.Popen(["sleep", "600"]).pid}
 '''
+
+
+def test_a_timeout_ends_what_the_handler_started(tmp_path):
+    with running_orthanc(tmp_path, write(tmp_path / "scripts", "subprocesses.py", SUBPROCESSES),
+                         {"PythonRuntime": {"Pool": {"Workers": 1}}}) as orthanc:
+        answer = orthanc.get("/hang")
+        assert answer.status == 504, answer.text
+        child = read_pid(tmp_path / "scripts" / "hanging.pid")
+        started = time.monotonic()
+        wait_for(lambda: gone(child), timeout=5, what="the handler's subprocess to end")
+        print(f"after the 504, the handler's subprocess was gone within "
+              f"{time.monotonic() - started:.2f} s")
 
 
 def test_after_a_sigkill_handlers_subprocesses_end_and_the_next_start_removes_the_context_folder(
