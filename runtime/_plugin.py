@@ -3,7 +3,9 @@
 start() validates the configuration, imports the user script as a module
 named after its file (its folder on sys.path), then registers, in this one
 place, everything the script recorded; stop() drains the on-change queue
-and the pool within ShutdownGrace.
+and the pool within ShutdownGrace. Both a stop and a failed start end the
+processes the script left running (runtime.leftovers), since Orthanc calls
+no stop() after a failed start.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import backend, compat, dispatch, executor, settings, status
+from . import backend, compat, dispatch, executor, leftovers, settings, status
 from .configuration import ConfigurationError, resolve
 from .enums import ChangeType
 from .registry import registry
@@ -148,6 +150,7 @@ def start(configuration_json: str, configuration_path: str, orthanc_version: str
 
         text = "".join(traceback.format_exception(error))
         _log("error", f"cannot load {path}:\n{text}")
+        _end_leftovers([])
         return False
 
     try:
@@ -161,7 +164,10 @@ def start(configuration_json: str, configuration_path: str, orthanc_version: str
 
         _log("error", "cannot register the script's handlers:\n"
              + "".join(traceback.format_exception(error)))
-        executor.shutdown(0)  # Orthanc calls no stop() after a failed start
+        try:
+            executor.shutdown(0)
+        finally:
+            _end_leftovers([])
         return False
     _log("info" if verbose else "warning",
          f"loaded {', '.join(modules)} ({len(registry.routes)} route(s), "
@@ -171,6 +177,16 @@ def start(configuration_json: str, configuration_path: str, orthanc_version: str
     return True
 
 
+def _end_leftovers(before: list[Any]) -> None:
+    """End the processes left below Orthanc's, name the threads left; none holds Orthanc's exit."""
+    leftovers.end_processes(before + leftovers.descendants(), lambda line: _log("warning", line))
+    threads = leftovers.running_threads()
+    if threads:
+        _log("warning", f"thread(s) still running: {leftovers.describe_threads(threads)}; "
+             "Orthanc will not wait for them when it exits")
+    leftovers.do_not_wait_for_threads_at_exit()
+
+
 def stop() -> None:
     """Stops the runtime, not the interpreter: Orthanc may start the plugin again (/tools/reset).
 
@@ -178,10 +194,14 @@ def stop() -> None:
     them afresh and registers their handlers again.
     """
     grace = _grace()
+    # Taken first: a process that the fork server started (the script imported
+    # there) is no descendant of Orthanc's any more once the fork server is gone.
+    before = leftovers.descendants()
     try:
         dispatch.changes.stop(grace)
         executor.shutdown(grace)
     finally:
+        _end_leftovers(before)
         for name in _loaded:
             sys.modules.pop(name, None)
         _loaded.clear()

@@ -111,6 +111,74 @@ def test_sigterm_with_a_stuck_offloaded_task_exits_within_the_grace(tmp_path):
     assert_no_child_left(children)
 
 
+THREAD = '''
+import threading, time
+from runtime import offload, route
+
+def forever():
+    while True:
+        time.sleep(0.1)
+
+threading.Thread(target=forever, name="forever-loop").start()
+
+@route("/work")
+@offload
+def work(request):
+    return {"ok": True}
+'''
+
+
+def test_a_non_daemon_thread_of_the_script_does_not_hold_the_exit(tmp_path):
+    """The script is imported by Orthanc and by the fork server: the thread runs in both."""
+    grace = 2.0
+    server = start(tmp_path, THREAD, grace)
+    assert server.get("/work").json() == {"ok": True}
+    children = server.children()
+    code, took = sigterm(server)
+    print(f"non-daemon thread in the script, ShutdownGrace {grace:g} s: Orthanc exited {code} "
+          f"after {took:.2f} s")
+    assert code == 0, server.log()[-3000:]
+    assert took < grace + PROMISE
+    log = server.log()
+    assert "thread(s) still running: 'forever-loop'" in log
+    assert "exiting without waiting for the thread(s) still running: 'forever-loop'" in log
+    assert_no_child_left(children)
+
+
+FAILING = '''
+import pathlib, subprocess, threading, time
+
+def forever():
+    while True:
+        time.sleep(0.1)
+
+threading.Thread(target=forever, name="forever-loop").start()
+child = subprocess.Popen(["sleep", "600"])
+pathlib.Path(__file__).with_name("child.pid").write_text(str(child.pid))
+raise RuntimeError("this script refuses to load")
+'''
+
+
+def test_a_script_failing_at_import_leaves_nothing_and_orthanc_exits(tmp_path):
+    path = write(tmp_path / "scripts", "failing_script.py", FAILING)
+    server = prepare(tmp_path, path)
+    started = time.monotonic()
+    server.process.start(verbose=True)
+    assert server.process.process is not None
+    code = server.process.process.wait(60)
+    took = time.monotonic() - started
+    child = read_pid(tmp_path / "scripts" / "child.pid")
+    print(f"script with a thread and a subprocess failing at import: Orthanc exited {code} after "
+          f"{took:.2f} s; its subprocess {'gone' if gone(child) else 'still running'}")
+    assert code != 0
+    assert took < PROMISE
+    assert gone(child)
+    log = server.log()
+    assert "this script refuses to load" in log
+    assert f"ending process {child} (sleep 600)" in log
+    assert "'forever-loop'" in log
+
+
 SUBPROCESSES = '''
 import pathlib, subprocess, time
 from runtime import offload, route
@@ -141,6 +209,20 @@ def test_a_timeout_ends_what_the_handler_started(tmp_path):
         wait_for(lambda: gone(child), timeout=5, what="the handler's subprocess to end")
         print(f"after the 504, the handler's subprocess was gone within "
               f"{time.monotonic() - started:.2f} s")
+
+
+def test_what_a_handler_left_running_ends_with_orthanc(tmp_path):
+    server = start(tmp_path, SUBPROCESSES, grace=2)
+    child = server.get("/leave").json()["pid"]
+    assert not gone(child)
+    children = server.children()
+    code, took = sigterm(server)
+    print(f"a handler's subprocess left running: Orthanc exited {code} after {took:.2f} s; "
+          f"the subprocess {'gone' if gone(child) else 'still running'}")
+    assert code == 0
+    assert took < 2 + PROMISE
+    assert gone(child)
+    assert_no_child_left(children)
 
 
 def test_after_a_sigkill_handlers_subprocesses_end_and_the_next_start_removes_the_context_folder(
@@ -187,3 +269,37 @@ def test_a_failed_start_leaves_no_context_folder(tmp_path: Any):
     assert code != 0
     assert "workers refuse this script" in server.log()
     assert not context_folders(pid)
+
+
+MASTER_CHILD = SUBPROCESSES + '''
+from pool import in_worker
+
+if not in_worker():  # in Orthanc itself, not in the fork server nor the workers
+    with open(HERE / "master.pids", "a") as file:
+        file.write(f"{subprocess.Popen(['sleep', '600']).pid}\\n")
+'''
+
+
+def test_a_restart_ends_what_the_script_left_running_and_the_pool_serves_again(tmp_path):
+    """POST /tools/reset: the script's processes and the handlers' are ended, the new pool serves."""
+    pids = tmp_path / "scripts" / "master.pids"
+    script = write(tmp_path / "scripts", "master_child.py", MASTER_CHILD)
+    with running_orthanc(tmp_path, script, {"PythonRuntime": {"Pool": {"Workers": 1}}}) as orthanc:
+        handlers = orthanc.get("/leave").json()["pid"]
+        first = int(pids.read_text().split()[0])
+        assert not gone(first) and not gone(handlers)
+        assert orthanc.post("/tools/reset", "").status == 200
+        wait_for(lambda: orthanc.log().count("orthanc-runtime: loaded") == 2, timeout=30)
+        assert gone(first) and gone(handlers)
+        assert f"ending process {first} (sleep 600)" in orthanc.log()
+
+        def serving() -> bool:
+            try:
+                return orthanc.get("/leave").status == 200
+            except OSError:
+                return False
+
+        wait_for(serving, timeout=30, step=0.2)
+        second = int(pids.read_text().split()[1])  # the script imported again
+        assert not gone(second)
+    assert gone(second)
