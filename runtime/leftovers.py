@@ -6,12 +6,21 @@ to start) those processes are ended, so that none outlives Orthanc. Threads
 cannot be ended from outside; what matters is that Orthanc's exit does not
 wait for them, which Python's own finalisation would do, for ever, for a
 non-daemon thread that never returns.
+
+Processes the script started with ``multiprocessing`` are left to it until
+the exit: its atexit handler terminates the daemonic ones and its pools'
+finalisers end their workers, and a pool whose workers were killed under it
+deadlocks there (an idle worker dies holding the lock of the task queue).
+Only the non-daemon ones, which it would join for ever, are ended first.
 """
 
 from __future__ import annotations
 
+import atexit
+import multiprocessing
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable
 
 import psutil
@@ -40,12 +49,14 @@ def end_processes(processes: Iterable[psutil.Process], log: Callable[[str], None
     """SIGTERM each process still running, SIGKILL it after TERM_WAIT; logs each one; returns how many.
 
     psutil checks a process's start time before signalling it, so a pid that
-    was reused since ``processes`` was taken is left alone.
+    was reused since ``processes`` was taken is left alone. The children of
+    ``multiprocessing`` are spared (see the module's docstring).
     """
+    spared = {child.pid for child in multiprocessing.active_children()}
     running: dict[int, psutil.Process] = {}
     for process in processes:
         try:
-            if process.pid in running or not process.is_running():
+            if process.pid in running or process.pid in spared or not process.is_running():
                 continue
             if process.status() == psutil.STATUS_ZOMBIE:
                 process.wait(0)  # already dead; reap it if it is ours
@@ -105,6 +116,9 @@ def do_not_wait_for_threads_at_exit() -> None:
         return  # a Python that joins threads some other way: nothing to replace
     _python_shutdown = original
     threading._shutdown = _shutdown_without_waiting  # type: ignore[attr-defined]
+    # atexit runs its handlers last registered first: this one runs before
+    # multiprocessing's, which was registered when multiprocessing was imported.
+    atexit.register(_end_non_daemon_multiprocessing_children)
 
 
 def _shutdown_without_waiting() -> None:
@@ -117,3 +131,21 @@ def _shutdown_without_waiting() -> None:
     # are skipped too: they would wait for the same threads.
     print(f"orthanc-runtime: exiting without waiting for the thread(s) still running: "
           f"{describe_threads(left)}", file=sys.stderr, flush=True)
+
+
+def _end_non_daemon_multiprocessing_children() -> None:
+    """At exit, end the script's non-daemon multiprocessing children, which multiprocessing would join for ever."""
+    left = [child for child in multiprocessing.active_children() if not child.daemon]
+    if not left:
+        return
+    print(f"orthanc-runtime: ending the process(es) still running at exit: "
+          f"{', '.join(f'{child.name!r} (pid {child.pid})' for child in left)}",
+          file=sys.stderr, flush=True)
+    for child in left:
+        child.terminate()
+    deadline = time.monotonic() + TERM_WAIT
+    for child in left:
+        child.join(max(0.0, deadline - time.monotonic()))
+        if child.is_alive():
+            child.kill()
+            child.join(TERM_WAIT)

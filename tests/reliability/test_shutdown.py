@@ -112,7 +112,8 @@ def test_sigterm_with_a_stuck_offloaded_task_exits_within_the_grace(tmp_path):
 
 
 THREAD = '''
-import threading, time
+import multiprocessing, threading, time
+from pool import in_worker
 from runtime import offload, route
 
 def forever():
@@ -120,6 +121,8 @@ def forever():
         time.sleep(0.1)
 
 threading.Thread(target=forever, name="forever-loop").start()
+if not in_worker():  # in Orthanc only: multiprocessing would join it for ever at exit
+    multiprocessing.Process(target=forever, name="forever-process").start()
 
 @route("/work")
 @offload
@@ -128,20 +131,21 @@ def work(request):
 '''
 
 
-def test_a_non_daemon_thread_of_the_script_does_not_hold_the_exit(tmp_path):
+def test_non_daemon_threads_and_processes_of_the_script_do_not_hold_the_exit(tmp_path):
     """The script is imported by Orthanc and by the fork server: the thread runs in both."""
     grace = 2.0
     server = start(tmp_path, THREAD, grace)
     assert server.get("/work").json() == {"ok": True}
     children = server.children()
     code, took = sigterm(server)
-    print(f"non-daemon thread in the script, ShutdownGrace {grace:g} s: Orthanc exited {code} "
+    print(f"non-daemon thread and multiprocessing.Process in the script, ShutdownGrace {grace:g} s: Orthanc exited {code} "
           f"after {took:.2f} s")
     assert code == 0, server.log()[-3000:]
     assert took < grace + PROMISE
     log = server.log()
     assert "thread(s) still running: 'forever-loop'" in log
     assert "exiting without waiting for the thread(s) still running: 'forever-loop'" in log
+    assert "ending the process(es) still running at exit: 'forever-process'" in log
     assert_no_child_left(children)
 
 
