@@ -111,6 +111,27 @@ def test_sigterm_with_a_stuck_offloaded_task_exits_within_the_grace(tmp_path):
     assert_no_child_left(children)
 
 
+def test_a_restart_with_a_stuck_offloaded_task_keeps_the_grace(tmp_path):
+    """POST /tools/reset stops the plugin as a SIGTERM does: the stuck task ends at the grace."""
+    grace = 2.0
+    script = write(tmp_path / "scripts", "stuck.py", STUCK)
+    config = {"PythonRuntime": {"Pool": {"Workers": 1, "ShutdownGrace": grace}}}
+    with running_orthanc(tmp_path, script, config) as orthanc:
+        answers: list[Answer] = []
+        client = threading.Thread(target=lambda: answers.append(orthanc.get("/stuck", timeout=200)))
+        client.start()
+        wait_for(lambda: orthanc.get("/runtime/status").json()["pool"]["workers"]["busy"] == 1)
+        started = time.monotonic()
+        assert orthanc.post("/tools/reset", "").status == 200
+        wait_for(lambda: orthanc.log().count("orthanc-runtime: loaded") == 2, timeout=60)
+        took = time.monotonic() - started
+        client.join(30)
+        print(f"/tools/reset with a stuck task (timeout 120 s), ShutdownGrace {grace:g} s: the "
+              f"plugin loaded again after {took:.2f} s; the request in flight got {answers[0].status}")
+        assert took < grace + PROMISE
+        assert answers[0].status == 503 and answers[0].json()["error"] == "Orthanc is stopping"
+
+
 THREAD = '''
 import multiprocessing, threading, time
 from pool import in_worker
