@@ -94,12 +94,14 @@ def _grace() -> float:
 
 
 def _on_change(change_type: int, level: int, resource_id: str | None) -> None:
-    if change_type == ChangeType.ORTHANC_STOPPED:
-        # dispatch.on_change holds Orthanc's stop for the requests in flight,
-        # for ShutdownGrace; a task still running then must end just before,
-        # so that its request answers while Orthanc's HTTP server still can.
-        executor.orthanc_stopping(_grace())
-    dispatch.on_change(change_type, level, resource_id)
+    try:
+        if change_type == ChangeType.ORTHANC_STOPPED:
+            # dispatch.on_change holds Orthanc's stop for the requests in flight,
+            # for ShutdownGrace; a task still running then must end just before,
+            # so that its request answers while Orthanc's HTTP server still can.
+            executor.orthanc_stopping(_grace())
+    finally:
+        dispatch.on_change(change_type, level, resource_id)
 
 
 def register_with_orthanc(native: Any) -> None:
