@@ -48,8 +48,12 @@ STOP_GRACE = 2.0
 """Seconds a worker asked to Stop has to exit before it is killed."""
 TERM_GRACE = 1.0
 """Seconds between SIGTERM and SIGKILL for a worker whose task timed out."""
-DRAIN_LIMIT = 10.0
-"""Seconds shutdown waits for callers to hand back the workers it killed."""
+DRAIN_LIMIT = 3.0
+"""Seconds shutdown waits for callers to hand back the workers it killed.
+
+A killed worker's caller notices at once, unless it is inside a master
+function that does not return; its worker is released without it. This
+counts in the few seconds a shutdown may take past its grace."""
 RETRY_DELAYS = (0.5, 1.0, 2.0, 5.0, 10.0)
 """Back-off between attempts to replace a worker when starting one fails."""
 

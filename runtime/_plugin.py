@@ -3,7 +3,9 @@
 start() validates the configuration, imports the user script as a module
 named after its file (its folder on sys.path), then registers, in this one
 place, everything the script recorded; stop() drains the on-change queue
-and the pool within ShutdownGrace.
+and the pool within ShutdownGrace. Both a stop and a failed start end the
+processes the script left running (runtime.leftovers), since Orthanc calls
+no stop() after a failed start.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import backend, compat, delivery, dispatch, executor, settings, status
+from . import backend, compat, delivery, dispatch, executor, leftovers, settings, status
 from .configuration import ConfigurationError, resolve
+from .enums import ChangeType
 from .registry import registry
 
 STATUS_ROUTE = "/runtime/status"
@@ -87,11 +90,26 @@ def enabled_recipes(section: dict[str, Any], script: Path | str) -> list[tuple[s
     return result
 
 
+def _grace() -> float:
+    return float(settings.config.get("Pool", {}).get("ShutdownGrace", 10))
+
+
+def _on_change(change_type: int, level: int, resource_id: str | None) -> None:
+    try:
+        if change_type == ChangeType.ORTHANC_STOPPED:
+            # dispatch.on_change holds Orthanc's stop for the requests in flight,
+            # for ShutdownGrace; a task still running then must end just before,
+            # so that its request answers while Orthanc's HTTP server still can.
+            executor.orthanc_stopping(_grace())
+    finally:
+        dispatch.on_change(change_type, level, resource_id)
+
+
 def register_with_orthanc(native: Any) -> None:
     """The one place where the recorded handlers reach Orthanc."""
     registry.add_route(STATUS_ROUTE, status.status_route, ["GET"])
     registry.frozen = True
-    native.set_hooks(dispatch.on_rest, dispatch.on_change, dispatch.on_stored_instance,
+    native.set_hooks(dispatch.on_rest, _on_change, dispatch.on_stored_instance,
                      status.refresh_metrics)
     for route in registry.routes:
         native.register_rest_route(route.pattern.regex)
@@ -134,6 +152,7 @@ def start(configuration_json: str, configuration_path: str, orthanc_version: str
 
         text = "".join(traceback.format_exception(error))
         _log("error", f"cannot load {path}:\n{text}")
+        _end_leftovers([])
         return False
 
     try:
@@ -148,6 +167,10 @@ def start(configuration_json: str, configuration_path: str, orthanc_version: str
 
         _log("error", "cannot register the script's handlers:\n"
              + "".join(traceback.format_exception(error)))
+        try:
+            executor.shutdown(0)
+        finally:
+            _end_leftovers([])
         return False
     _log("info" if verbose else "warning",
          f"loaded {', '.join(modules)} ({len(registry.routes)} route(s), "
@@ -157,23 +180,37 @@ def start(configuration_json: str, configuration_path: str, orthanc_version: str
     return True
 
 
+def _end_leftovers(before: list[Any]) -> None:
+    """End the processes left below Orthanc's, name the threads left; none holds Orthanc's exit."""
+    leftovers.end_processes(before + leftovers.descendants(), lambda line: _log("warning", line))
+    threads = leftovers.running_threads()
+    if threads:
+        _log("warning", f"thread(s) still running: {leftovers.describe_threads(threads)}; "
+             "Orthanc will not wait for them when it exits")
+    leftovers.do_not_wait_for_threads_at_exit()
+
+
 def stop() -> None:
     """Stops the runtime, not the interpreter: Orthanc may start the plugin again (/tools/reset).
 
     The script and recipe modules are forgotten, so that a new start imports
     them afresh and registers their handlers again.
     """
-    grace = float(settings.config.get("Pool", {}).get("ShutdownGrace", 10))
+    grace = _grace()
     # One grace for the whole stop: it began at ORTHANC_STOPPED, if Orthanc said so
     # (not when it restarts its plugins on /tools/reset).
     deadline = dispatch.shutdown_deadline or time.monotonic() + grace
     dispatch.shutdown_deadline = None
+    # Taken first: a process that the fork server started (the script imported
+    # there) is no descendant of Orthanc's any more once the fork server is gone.
+    before = leftovers.descendants()
     try:
         if delivery.hub.feeds:
             delivery.hub.drain(deadline)
             delivery.hub.stop(deadline)
         executor.shutdown(max(0.0, deadline - time.monotonic()))
     finally:
+        _end_leftovers(before)
         for name in _loaded:
             sys.modules.pop(name, None)
         _loaded.clear()

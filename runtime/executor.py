@@ -3,14 +3,22 @@
 It is started by runtime._plugin only when the script has offloaded
 handlers; routes wait for their answer on the Orthanc HTTP thread (which
 serves the worker's SDK calls meanwhile), events are fire-and-forget.
+
+Stopping keeps ShutdownGrace from the moment Orthanc says it stops
+(``orthanc_stopping``): Orthanc then waits for its HTTP threads, so a task
+still running at the end of the grace is ended there (its request answers
+503), not at its own timeout.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import re
 import shutil
 import tempfile
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
@@ -22,6 +30,19 @@ from .http import Request, Response
 
 _pool: Pool | None = None
 _context_folder: str | None = None
+_stop_deadline: float | None = None  # when the pool ends its tasks, once Orthanc stops
+_stop_timer: threading.Timer | None = None
+
+CONTEXT_PREFIX = "orthanc-runtime-"
+# orthanc-runtime-<pid of the master>-<random>: the pid tells a later start
+# whether the master that made it is gone.
+_CONTEXT_NAME = re.compile(re.escape(CONTEXT_PREFIX) + r"(\d+)-")
+
+ANSWER_TIME = 0.5
+"""Seconds of ShutdownGrace kept, at its end, for ended tasks to write their 503.
+
+Orthanc stops its HTTP server when the grace is over (runtime.dispatch),
+and an answer not written by then is cut."""
 
 
 def start(section: dict[str, Any], modules: list[str]) -> Pool:
@@ -30,12 +51,16 @@ def start(section: dict[str, Any], modules: list[str]) -> Pool:
     ``modules`` (the script, the enabled recipes) are preloaded by the fork
     server, after runtime.worker, so that a new worker is ready at once.
     """
-    global _pool, _context_folder
+    global _pool, _context_folder, _stop_deadline
     settings = section["Pool"]
     preload = ["runtime.worker", *modules]
+    _stop_deadline = None
+    for folder in remove_stale_context_folders():
+        backend.call("log_warning", f"orthanc-runtime: removed {folder}, left by a master that died")
     # What a worker may read while it imports the script (Orthanc's configuration
-    # holds secrets: a private folder, a 0600 file, removed at shutdown).
-    _context_folder = tempfile.mkdtemp(prefix="orthanc-runtime-")
+    # holds secrets: a private folder, a 0600 file, removed at shutdown, and by
+    # the next start if this process dies first).
+    _context_folder = tempfile.mkdtemp(prefix=f"{CONTEXT_PREFIX}{os.getpid()}-")
     backend.write_worker_context(os.path.join(_context_folder, "context.json"))
     pool = Pool(
         workers=settings["Workers"],
@@ -75,9 +100,36 @@ def submit_event(handler: Callable[..., Any], event: Any, timeout: float | None)
     return _require().submit(worker.run_event, (handler, event), timeout=timeout)
 
 
+def orthanc_stopping(grace: float) -> None:
+    """Orthanc stops: tasks still running after ``grace`` seconds are ended, their callers get PoolClosed.
+
+    Called when Orthanc signals ORTHANC_STOPPED, which it does before it stops
+    its HTTP server (and waits, without limit, for the HTTP threads that wait
+    for a task). Returns at once.
+    """
+    global _stop_deadline, _stop_timer
+    pool = _pool
+    if pool is None or _stop_deadline is not None:
+        return
+    delay = max(0.0, grace - min(ANSWER_TIME, grace / 4))
+    _stop_deadline = time.monotonic() + delay
+    _stop_timer = threading.Timer(delay, pool.shutdown, kwargs={"grace": 0})
+    _stop_timer.name = "orthanc-runtime-grace"
+    _stop_timer.daemon = True
+    _stop_timer.start()
+
+
 def shutdown(grace: float | None = None) -> None:
-    global _pool, _context_folder
+    """Shut the pool down within ``grace`` (what is left of it, once Orthanc said it stops)."""
+    global _pool, _context_folder, _stop_timer, _stop_deadline
     pool, _pool = _pool, None
+    timer, _stop_timer = _stop_timer, None
+    if timer is not None:
+        timer.cancel()
+    if _stop_deadline is not None:
+        left = max(0.0, _stop_deadline - time.monotonic())
+        grace = left if grace is None else min(grace, left)
+        _stop_deadline = None
     try:
         if pool is not None:
             pool.shutdown(grace)
@@ -85,3 +137,43 @@ def shutdown(grace: float | None = None) -> None:
         if _context_folder is not None:
             shutil.rmtree(_context_folder, ignore_errors=True)
             _context_folder = None
+
+
+def remove_stale_context_folders(folder: str | None = None) -> list[str]:
+    """Remove the context folders of this user's masters that are gone; the paths removed.
+
+    A folder whose master's pid is alive is kept, even if the pid was reused:
+    a folder kept too long is better than one removed under a running master.
+    """
+    folder = folder or tempfile.gettempdir()
+    uid = os.getuid()
+    removed: list[str] = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        found = _CONTEXT_NAME.match(entry.name)
+        if found is None:
+            continue
+        pid = int(found.group(1))
+        try:
+            if not entry.is_dir(follow_symlinks=False) or entry.stat(follow_symlinks=False).st_uid != uid:
+                continue
+        except OSError:
+            continue
+        if pid == os.getpid() or _alive(pid):
+            continue
+        shutil.rmtree(entry.path, ignore_errors=True)
+        removed.append(entry.path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
