@@ -45,6 +45,41 @@ def script_path(script: str, configuration_path: str) -> Path:
     return base / path
 
 
+# The modules the runtime itself imports by these names: a script of the same name
+# would replace them (a script named pool.py broke every offloaded handler).
+RESERVED_MODULES = frozenset({"runtime", "pool", "recipes", "orthanc", "orthanc_native",
+                              "_orthanc_native"})
+
+
+class ModuleNameClash(ImportError):
+    """The script's file name would shadow a module the runtime or Python needs."""
+
+
+def check_module_name(name: str, path: Path) -> None:
+    """Refuses a script whose module name is taken: by the runtime, the standard library,
+    or an installed package (the script's folder goes first on ``sys.path``)."""
+    taken = None
+    if name in RESERVED_MODULES:
+        taken = "orthanc-runtime"
+    elif name in sys.stdlib_module_names:
+        taken = "Python's standard library"
+    else:
+        existing = sys.modules.get(name)
+        origin = getattr(existing, "__file__", None) if existing is not None else None
+        if existing is None:
+            spec = importlib.util.find_spec(name)
+            origin = spec.origin if spec is not None else None
+            if spec is None:
+                return
+        if origin is not None and Path(origin).resolve() == path.resolve():
+            return
+        taken = f"the installed module {origin or name}"
+    raise ModuleNameClash(
+        f"the script {path} would be imported as the module {name!r}, which is taken by "
+        f"{taken}; rename the file (the names of orthanc-runtime's own modules are: "
+        f"{', '.join(sorted(RESERVED_MODULES))})")
+
+
 def import_script(path: Path) -> str:
     """Imports the script as a module named after its file; returns that name."""
     if path.suffix != ".py":
@@ -52,6 +87,7 @@ def import_script(path: Path) -> str:
     if not path.is_file():
         raise FileNotFoundError(f"the script {path} does not exist")
     name = path.stem
+    check_module_name(name, path)
     folder = str(path.resolve().parent)
     if folder not in sys.path:
         sys.path.insert(0, folder)
@@ -90,17 +126,13 @@ def enabled_recipes(section: dict[str, Any], script: Path | str) -> list[tuple[s
     return result
 
 
-def _grace() -> float:
-    return float(settings.config.get("Pool", {}).get("ShutdownGrace", 10))
-
-
 def _on_change(change_type: int, level: int, resource_id: str | None) -> None:
     try:
         if change_type == ChangeType.ORTHANC_STOPPED:
             # dispatch.on_change holds Orthanc's stop for the requests in flight,
             # for ShutdownGrace; a task still running then must end just before,
             # so that its request answers while Orthanc's HTTP server still can.
-            executor.orthanc_stopping(_grace())
+            executor.orthanc_stopping(settings.shutdown_grace())
     finally:
         dispatch.on_change(change_type, level, resource_id)
 
@@ -196,7 +228,7 @@ def stop() -> None:
     The script and recipe modules are forgotten, so that a new start imports
     them afresh and registers their handlers again.
     """
-    grace = _grace()
+    grace = settings.shutdown_grace()
     # One grace for the whole stop: it began at ORTHANC_STOPPED, if Orthanc said so
     # (not when it restarts its plugins on /tools/reset).
     deadline = dispatch.shutdown_deadline or time.monotonic() + grace

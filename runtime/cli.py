@@ -8,9 +8,12 @@ import signal
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
+
+if TYPE_CHECKING:
+    from .launcher import OrthancProcess
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -37,11 +40,17 @@ def _run(args: argparse.Namespace) -> int:
         for problem in problems:
             print(f"orthanc-runtime: {problem.path}: {problem.message}", file=sys.stderr)
         return 1
-    folder = Path(tempfile.mkdtemp(prefix="orthanc-runtime-"))
-    config_path = write_configuration(folder / "orthanc.json", config)
-    url = f"http://localhost:{args.http_port}"
-    server = OrthancProcess(config_path, url)
-    server.start(verbose=args.verbose)
+    # Orthanc reads its configuration again on /tools/reset: the folder lives as long as it.
+    with tempfile.TemporaryDirectory(prefix="orthanc-runtime-run-") as folder:
+        config_path = write_configuration(Path(folder) / "orthanc.json", config)
+        return _serve(OrthancProcess(config_path, f"http://localhost:{args.http_port}"),
+                      script, args.verbose)
+
+
+def _serve(server: OrthancProcess, script: Path, verbose: bool) -> int:
+    """Runs Orthanc in the foreground until it exits; Ctrl-C and SIGTERM stop it cleanly."""
+    url = server.url
+    server.start(verbose=verbose)
 
     def forward(signum: int, frame: Any) -> None:
         if server.process is not None and server.process.poll() is None:

@@ -36,7 +36,9 @@ def offload_of(handler: Callable[..., Any]) -> Offload | None:
 
 
 @dataclass
-class RouteHandler:
+class Handler:
+    """What every kind of handler records: the callable, its style, its name for the log."""
+
     handler: Callable[..., Any]
     style: Style
     name: str
@@ -44,6 +46,11 @@ class RouteHandler:
     @property
     def offload(self) -> Offload | None:
         return offload_of(self.handler)
+
+
+@dataclass
+class RouteHandler(Handler):
+    pass
 
 
 @dataclass
@@ -65,10 +72,7 @@ class Route:
 
 
 @dataclass
-class ChangeListener:
-    handler: Callable[..., Any]
-    style: Style
-    name: str
+class ChangeListener(Handler):
     types: frozenset[ChangeType] | None = None
     levels: frozenset[ResourceType] | None = None
 
@@ -79,19 +83,23 @@ class ChangeListener:
 
 
 @dataclass
-class StoredListener:
-    handler: Callable[..., Any]
-    style: Style
-    name: str
+class StoredListener(Handler):
+    pass
 
 
 class RegistryFrozen(RuntimeError):
     pass
 
 
-def _check_callable(handler: object) -> None:
+def _check_callable(handler: Any, style: Style = "runtime") -> None:
     if not callable(handler):
         raise TypeError(f"a handler must be callable, not {type(handler).__name__}")
+    if style == "compat" and offload_of(handler) is not None:
+        # Its arguments (a RestOutput, a DicomInstance) live only in the master.
+        raise TypeError(
+            f"{handler_name(handler)}: @offload works on handlers declared with @route, "
+            "@on_change or @on_stored_instance, not on callbacks given to orthanc.Register*"
+        )
 
 
 class Registry:
@@ -117,7 +125,7 @@ class Registry:
         style: Style = "runtime",
     ) -> Route:
         """Records ``handler`` for ``pattern``; ``methods=None`` means every method (compat style)."""
-        _check_callable(handler)
+        _check_callable(handler, style)
         self._guard(f"the route {pattern!r}")
         compiled = compile_pattern(pattern)
         route = self._routes_by_regex.get(compiled.regex)
@@ -158,7 +166,7 @@ class Registry:
         levels: Iterable[int] | None = None,
         style: Style = "runtime",
     ) -> ChangeListener:
-        _check_callable(handler)
+        _check_callable(handler, style)
         self._guard("an on-change handler")
         listener = ChangeListener(
             handler,
@@ -173,7 +181,7 @@ class Registry:
     def add_stored_listener(
         self, handler: Callable[..., Any], style: Style = "runtime"
     ) -> StoredListener:
-        _check_callable(handler)
+        _check_callable(handler, style)
         self._guard("an on-stored-instance handler")
         listener = StoredListener(handler, style, handler_name(handler))
         self.stored_listeners.append(listener)
@@ -190,10 +198,9 @@ class Registry:
         return None
 
     def has_offloaded(self) -> bool:
-        handlers: list[Callable[..., Any]] = [h.handler for h in self.route_handlers()]
-        handlers += [x.handler for x in self.change_listeners]
-        handlers += [x.handler for x in self.stored_listeners]
-        return any(offload_of(h) is not None for h in handlers)
+        handlers: list[Handler] = [*self.route_handlers(), *self.change_listeners,
+                                   *self.stored_listeners]
+        return any(h.offload is not None for h in handlers)
 
     def route_handlers(self) -> list[RouteHandler]:
         result: list[RouteHandler] = []

@@ -9,7 +9,7 @@ import pytest
 import runtime
 from runtime import ChangeType, ResourceType, compat, offload, on_change, on_stored_instance, route
 from runtime.errors import NotInOrthanc, OrthancError, OrthancException, http_status_of
-from runtime.registry import RegistryFrozen, registry
+from runtime.registry import Registry, RegistryFrozen, registry
 
 
 @pytest.fixture(autouse=True)
@@ -136,3 +136,15 @@ def test_sdk_answer_parsing():
     with pytest.raises(OrthancError) as caught:
         _answer("GET", "/x", (404, 0, "{}", b'{"Message": "Unknown resource", "OrthancStatus": 17}'))
     assert caught.value.status == 404 and caught.value.code == 17
+
+
+def test_offload_on_a_compat_callback_is_refused_with_the_fix():
+    @offload
+    def callback(output, uri, **request):
+        pass
+
+    registry = Registry()
+    with pytest.raises(TypeError, match="@offload works on handlers declared with @route"):
+        registry.add_route("/x", callback, style="compat")
+    with pytest.raises(TypeError, match="not on callbacks given to orthanc.Register"):
+        registry.add_change_listener(callback, style="compat")
