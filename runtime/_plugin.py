@@ -104,7 +104,7 @@ def import_script(path: Path) -> str:
     return name
 
 
-def enabled_recipes(section: dict[str, Any], script: Path | str) -> list[tuple[str, str]]:
+def enabled_recipes(section: dict[str, Any], scripts: list[Path]) -> list[tuple[str, str]]:
     """(name, module) of each recipe enabled in ``Recipes``, found by its entry point.
 
     A recipe that is itself the script is not imported twice.
@@ -119,8 +119,8 @@ def enabled_recipes(section: dict[str, Any], script: Path | str) -> list[tuple[s
         if name not in found:
             raise LookupError(f"no recipe named {name} is installed (known: {sorted(found)})")
         spec = importlib.util.find_spec(found[name])
-        if spec is not None and spec.origin and isinstance(script, Path) and \
-                Path(spec.origin).resolve() == script.resolve():
+        if spec is not None and spec.origin and \
+                any(Path(spec.origin).resolve() == script.resolve() for script in scripts):
             continue
         result.append((name, found[name]))
     return result
@@ -169,12 +169,13 @@ def start(configuration_json: str, configuration_path: str, orthanc_version: str
 
     modules: list[str] = []
     path: Path | str = "no script"
+    scripts = [script_path(script, configuration_path) for script in
+               [*([section["Script"]] if "Script" in section else []), *section.get("Scripts", [])]]
     try:
-        if "Script" in section:
-            path = script_path(section["Script"], configuration_path)
+        for path in scripts:
             modules.append(import_script(path))
             _loaded.append(modules[-1])
-        for name, module in enabled_recipes(section, path):
+        for name, module in enabled_recipes(section, scripts):
             path = f"the recipe {name} ({module})"
             _loaded.append(module)
             importlib.import_module(module)

@@ -104,6 +104,23 @@ def _schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def _new(args: argparse.Namespace) -> int:
+    from orthanc_native import plugin_path
+
+    from .skeleton import create
+
+    folder = Path(args.name)
+    try:
+        written = create(folder, str(plugin_path()))
+    except (ValueError, FileExistsError, ImportError) as error:
+        print(f"orthanc-runtime: {error}", file=sys.stderr)
+        return 1
+    for path in written:
+        print(f"wrote {path}")
+    print(f"next: cd {folder} && pytest, then orthanc-runtime run {folder.name}.py")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="orthanc-runtime", description=__doc__)
     top.add_argument("--version", action="version", version=f"orthanc-runtime {__version__}")
@@ -127,6 +144,11 @@ def parser() -> argparse.ArgumentParser:
 
     schema = commands.add_parser("schema", help="print the configuration's JSON Schema")
     schema.set_defaults(func=_schema)
+
+    new = commands.add_parser("new", help="create a folder with a script, its configuration "
+                                          "and its tests")
+    new.add_argument("name", help="the folder to create; its name names the script")
+    new.set_defaults(func=_new)
     return top
 
 

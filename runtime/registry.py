@@ -24,6 +24,12 @@ def handler_name(handler: Callable[..., Any]) -> str:
     return f"{module}.{getattr(handler, '__qualname__', repr(handler))}"
 
 
+def _described(entry: Handler) -> str:
+    """The handler's name and its file: what a clash between two scripts must say."""
+    code = getattr(entry.handler, "__code__", None)
+    return f"{entry.name} ({code.co_filename})" if code is not None else entry.name
+
+
 @dataclass(frozen=True)
 class Offload:
     """What @offload records on a handler: run it in the pool, with this timeout."""
@@ -138,8 +144,8 @@ class Registry:
             if route.any_method is not None or route.by_method:
                 other = route.any_method or next(iter(route.by_method.values()))
                 raise ValueError(
-                    f"route {pattern!r} is already handled by {other.name}; "
-                    f"cannot add {entry.name}"
+                    f"route {pattern!r} is already handled by {_described(other)}; "
+                    f"cannot add {_described(entry)}"
                 )
             route.any_method = entry
             return route
@@ -152,8 +158,8 @@ class Registry:
             taken = route.by_method.get(method) or route.any_method
             if taken is not None:
                 raise ValueError(
-                    f"route {pattern!r} {method} is already handled by {taken.name}; "
-                    f"cannot add {entry.name}"
+                    f"route {pattern!r} {method} is already handled by {_described(taken)}; "
+                    f"cannot add {_described(entry)}"
                 )
         for method in wanted:
             route.by_method[method] = entry
