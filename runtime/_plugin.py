@@ -18,16 +18,27 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import backend, compat, delivery, dispatch, executor, leftovers, settings, status
+from . import backend, compat, delivery, dispatch, executor, leftovers, reload, settings, status
 from .configuration import ConfigurationError, resolve
 from .enums import ChangeType
-from .registry import registry
+from .registry import Registry, registry
 
 STATUS_ROUTE = "/runtime/status"
 RECIPES_GROUP = "orthanc_runtime.recipes"
 
 # The modules start() imported (the script, the enabled recipes).
 _loaded: list[str] = []
+
+
+class _Session:
+    """What a reload needs of the last start."""
+
+    section: dict[str, Any] = {}
+    scripts: list[Path] = []
+    recipes: list[str] = []
+    native: Any = None
+    registered: set[str] = set()  # route regexes registered with Orthanc: for good
+    watcher: reload.Watcher | None = None
 
 
 def _log(level: str, message: str) -> None:
@@ -141,10 +152,12 @@ def register_with_orthanc(native: Any) -> None:
     """The one place where the recorded handlers reach Orthanc."""
     registry.add_route(STATUS_ROUTE, status.status_route, ["GET"])
     registry.frozen = True
+    _Session.registered = set()
     native.set_hooks(dispatch.on_rest, _on_change, dispatch.on_stored_instance,
                      status.refresh_metrics)
     for route in registry.routes:
         native.register_rest_route(route.pattern.regex)
+        _Session.registered.add(route.pattern.regex)
     native.register_on_change()
     if any(x.style == "compat" for x in registry.stored_listeners):
         native.register_on_stored_instance()
@@ -165,6 +178,8 @@ def start(configuration_json: str, configuration_path: str, orthanc_version: str
         return False
     settings.install(section)
     sys.modules["orthanc"] = compat
+    if section.get("Reload"):
+        sys.dont_write_bytecode = True  # an edit within the second must not hit a stale .pyc
     verbose = bool(section.get("Verbose"))
 
     modules: list[str] = []
@@ -191,10 +206,19 @@ def start(configuration_json: str, configuration_path: str, orthanc_version: str
     try:
         register_with_orthanc(native)
         if registry.has_offloaded():
-            pool = executor.start(section, modules)
+            pool = executor.start(section, modules, fresh=bool(section.get("Reload")))
             if verbose:
                 _log("info", f"pool started: {pool.status()['workers']}")
         delivery.hub.start()
+        _Session.section, _Session.scripts, _Session.native = section, scripts, native
+        _Session.recipes = [m for m in modules if m not in {p.stem for p in scripts}]
+        if section.get("Reload"):
+            _Session.watcher = reload.Watcher(
+                scripts, Path(configuration_path) if configuration_path else None,
+                _reload_scripts, _reload_configuration)
+            _Session.watcher.start()
+            _log("warning", "reload on save is on (a development setting): watching "
+                 + ", ".join(str(p) for p in _Session.watcher.watched()))
     except Exception as error:
         import traceback
 
@@ -223,12 +247,72 @@ def _end_leftovers(before: list[Any]) -> None:
     leftovers.do_not_wait_for_threads_at_exit()
 
 
+def _reload_scripts(changed: list[Path]) -> None:
+    """Imports the scripts again and swaps their handlers; on failure, the old ones stay."""
+    started = time.monotonic()
+    scripts = _Session.scripts
+    names = {p.stem for p in scripts}
+    saved = {name: sys.modules.get(name) for name in names}
+    beside = reload.forget_modules_beside(scripts)
+    new = Registry()
+    try:
+        with registry.recording_into(new):
+            for path in scripts:
+                import_script(path)
+    except BaseException as error:  # the previous handlers stay, whatever the script raised
+        for name, module in {**saved, **beside}.items():
+            if module is not None:
+                sys.modules[name] = module
+        import traceback
+
+        _log("error", f"reloading after a change of {', '.join(map(str, changed))} failed; "
+             "the previous handlers keep running:\n" + "".join(traceback.format_exception(error)))
+        return
+    new.keep_from(registry, lambda h: getattr(h.handler, "__module__", None) not in names)
+    for route in new.routes:
+        if route.pattern.regex not in _Session.registered:
+            _Session.native.register_rest_route(route.pattern.regex)
+            _Session.registered.add(route.pattern.regex)
+    section = _Session.section
+    if new.has_offloaded():
+        executor.restart(section, [*(p.stem for p in scripts), *_Session.recipes])
+    new.frozen = True
+    delivery.hub.stop(time.monotonic() + settings.shutdown_grace())
+    registry.take(new)
+    delivery.hub.start()
+    _log("warning", f"reloaded {', '.join(p.name for p in scripts)} in "
+         f"{(time.monotonic() - started) * 1000:.0f} ms ({len(registry.routes)} route(s), "
+         f"{len(registry.change_listeners)} on-change, "
+         f"{len(registry.stored_listeners)} on-stored-instance handler(s))")
+
+
+def _reload_configuration(path: Path) -> None:
+    """A valid new configuration restarts Orthanc in its process; an invalid one is only logged."""
+    from .configuration import check_orthanc_config, load_config_file
+
+    try:
+        problems = check_orthanc_config(load_config_file(path))
+    except (OSError, ValueError) as error:
+        _log("error", f"the configuration {path} changed but cannot be read: {error}")
+        return
+    if problems:
+        for problem in problems:
+            _log("error", f"the configuration {path} changed but is invalid at {problem.path}: "
+                 f"{problem.message}; nothing reloaded")
+        return
+    _log("warning", f"the configuration {path} changed: Orthanc restarts (POST /tools/reset)")
+    backend.call("call_rest_api", "POST", "/tools/reset", b"", {}, False)
+
+
 def stop() -> None:
     """Stops the runtime, not the interpreter: Orthanc may start the plugin again (/tools/reset).
 
     The script and recipe modules are forgotten, so that a new start imports
     them afresh and registers their handlers again.
     """
+    if _Session.watcher is not None:
+        _Session.watcher.stop()
+        _Session.watcher = None
     grace = settings.shutdown_grace()
     # One grace for the whole stop: it began at ORTHANC_STOPPED, if Orthanc said so
     # (not when it restarts its plugins on /tools/reset).

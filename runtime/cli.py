@@ -31,6 +31,8 @@ def _run(args: argparse.Namespace) -> int:
         except (OSError, ValueError) as error:
             print(f"orthanc-runtime: cannot read {path}: {error}", file=sys.stderr)
             return 2
+    if args.reload:
+        extra.append({"PythonRuntime": {"Reload": True}})
     storage = Path(args.storage)
     storage.mkdir(parents=True, exist_ok=True)
     config = build_configuration(script=script, http_port=args.http_port,
@@ -133,6 +135,8 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--storage", default="./orthanc-data")
     run.add_argument("--config", action="append", help="extra Orthanc configuration (JSON), merged in order")
     run.add_argument("--verbose", action="store_true", help="Orthanc's verbose log")
+    run.add_argument("--reload", action="store_true",
+                     help="reload the script when it changes (a development setting)")
     run.set_defaults(func=_run)
 
     check = commands.add_parser("check-config", help="validate the PythonRuntime section of a configuration")

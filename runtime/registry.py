@@ -8,7 +8,8 @@ script imports, records into its own registry, and nothing reaches Orthanc.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import contextlib
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -115,6 +116,9 @@ class Registry:
         self.change_listeners: list[ChangeListener] = []
         self.stored_listeners: list[StoredListener] = []
         self.frozen = False
+        # While a reload imports the script again, what it declares goes to a new
+        # registry, which replaces this one's handlers only if the import succeeds.
+        self._recording: Registry | None = None
 
     def _guard(self, what: str) -> None:
         if self.frozen:
@@ -131,6 +135,8 @@ class Registry:
         style: Style = "runtime",
     ) -> Route:
         """Records ``handler`` for ``pattern``; ``methods=None`` means every method (compat style)."""
+        if self._recording is not None:
+            return self._recording.add_route(pattern, handler, methods, style)
         _check_callable(handler, style)
         self._guard(f"the route {pattern!r}")
         compiled = compile_pattern(pattern)
@@ -172,6 +178,8 @@ class Registry:
         levels: Iterable[int] | None = None,
         style: Style = "runtime",
     ) -> ChangeListener:
+        if self._recording is not None:
+            return self._recording.add_change_listener(handler, types, levels, style)
         _check_callable(handler, style)
         self._guard("an on-change handler")
         listener = ChangeListener(
@@ -187,6 +195,8 @@ class Registry:
     def add_stored_listener(
         self, handler: Callable[..., Any], style: Style = "runtime"
     ) -> StoredListener:
+        if self._recording is not None:
+            return self._recording.add_stored_listener(handler, style)
         _check_callable(handler, style)
         self._guard("an on-stored-instance handler")
         listener = StoredListener(handler, style, handler_name(handler))
@@ -215,6 +225,38 @@ class Registry:
             if route.any_method is not None:
                 result.append(route.any_method)
         return result
+
+    @contextlib.contextmanager
+    def recording_into(self, other: Registry) -> Iterator[Registry]:
+        """What is declared meanwhile (a script imported again) goes to ``other``."""
+        self._recording = other
+        try:
+            yield other
+        finally:
+            self._recording = None
+
+    def keep_from(self, old: Registry, keep: Callable[[Handler], bool]) -> None:
+        """Records again the handlers of ``old`` that ``keep`` accepts (what a reload keeps)."""
+        for route in old.routes:
+            for method, entry in route.by_method.items():
+                if keep(entry):
+                    self.add_route(route.pattern.source, entry.handler, [method], entry.style)
+            if route.any_method is not None and keep(route.any_method):
+                self.add_route(route.pattern.source, route.any_method.handler, None,
+                               route.any_method.style)
+        for listener in old.change_listeners:
+            if keep(listener):
+                self.change_listeners.append(listener)
+        for stored in old.stored_listeners:
+            if keep(stored):
+                self.stored_listeners.append(stored)
+
+    def take(self, new: Registry) -> None:
+        """Replaces every handler by ``new``'s; requests match one set or the other, whole."""
+        self._routes_by_regex = new._routes_by_regex
+        self.routes = new.routes  # what match() reads: one assignment
+        self.change_listeners = new.change_listeners
+        self.stored_listeners = new.stored_listeners
 
     def clear(self) -> None:
         """Forgets every handler and unfreezes (a restart of the plugin, tests)."""
