@@ -114,3 +114,10 @@ def test_a_route_claimed_by_two_scripts_refuses_to_start_naming_both(tmp_path):
     assert code != 0
     assert str(tmp_path / "routing.py") in log and str(tmp_path / "other.py") in log
     assert "already handled by" in log
+
+
+def test_the_new_script_passes_mypy_strict_against_the_shipped_types(tmp_path):
+    folder = new_project(tmp_path, "typed")
+    done = subprocess.run([str(VENV_BIN / "mypy"), "--strict", "typed.py"], cwd=folder,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
