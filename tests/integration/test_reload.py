@@ -114,3 +114,30 @@ def test_fifty_reloads_leave_no_growth(tmp_path, orthanc_factory):
     assert procs50 <= procs5
     assert fds50 <= fds5 + 2
     assert rss50 <= rss5 * 1.10
+
+
+def test_a_changed_configuration_restarts_orthanc_in_its_process_when_valid(
+        tmp_path, orthanc_factory):
+    import json
+
+    write(tmp_path, 1)
+    orthanc = orthanc_factory(tmp_path / "reloaded.py", CONFIG)
+    pid = orthanc.process.process.pid
+    path = orthanc.folder / "orthanc.json"
+    configuration = json.loads(path.read_text())
+    bad = {**configuration, "PythonRuntime": {**configuration["PythonRuntime"], "Bogus": 1}}
+    path.write_text(json.dumps(bad))
+    orthanc.wait_for(lambda: "is invalid at $.PythonRuntime.Bogus" in orthanc.log(), timeout=15,
+                     what="the invalid configuration in the log")
+    assert answers(orthanc, 1)
+    path.write_text(json.dumps({**configuration, "Name": "renamed"}))
+
+    def renamed() -> bool:
+        try:
+            return bool(orthanc.get("/system").json()["Name"] == "renamed")
+        except OSError:
+            return False  # Orthanc restarting
+
+    orthanc.wait_for(renamed, timeout=30, what="Orthanc restarted with the new configuration")
+    assert orthanc.process.process.pid == pid
+    orthanc.wait_for(lambda: answers(orthanc, 1), timeout=15, what="the script served again")
