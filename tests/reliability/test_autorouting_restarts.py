@@ -9,7 +9,6 @@ and no study may be sent twice (each send is a line of the router's log).
 
 from __future__ import annotations
 
-import io
 import re
 import signal
 import threading
@@ -17,28 +16,13 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import pydicom
 import pytest
-from pydicom.uid import generate_uid
 
-from tests.harness import PYDICOM_FILES, Orthanc, prepare, running_orthanc, wait_until
+from tests.harness import Orthanc, prepare, running_orthanc, wait_until
+from tests.reliability.load import distinct_instances
 
 STUDIES_FOR = 6.0  # seconds of uploads before the stop
 PER_STUDY = 3
-
-
-def study_files() -> list[bytes]:
-    template = pydicom.dcmread(PYDICOM_FILES / "CT_small.dcm")
-    template.StudyInstanceUID = generate_uid()
-    template.SeriesInstanceUID = generate_uid()
-    files = []
-    for _ in range(PER_STUDY):
-        template.SOPInstanceUID = generate_uid()
-        template.file_meta.MediaStorageSOPInstanceUID = template.SOPInstanceUID
-        buffer = io.BytesIO()
-        template.save_as(buffer)
-        files.append(buffer.getvalue())
-    return files
 
 
 class Uploader(threading.Thread):
@@ -52,7 +36,7 @@ class Uploader(threading.Thread):
 
     def run(self) -> None:
         while not self.halt.is_set():
-            for data in study_files():
+            for data in distinct_instances(PER_STUDY):
                 try:
                     answer = self.server.post("/instances", data, timeout=10)
                 except OSError:
