@@ -279,7 +279,7 @@ def _reload_scripts(changed: list[Path]) -> None:
     new.frozen = True
     delivery.hub.stop(time.monotonic() + settings.shutdown_grace())
     registry.take(new)
-    delivery.hub.start()
+    delivery.hub.start(orthanc_starts=False)
     _log("warning", f"reloaded {', '.join(p.name for p in scripts)} in "
          f"{(time.monotonic() - started) * 1000:.0f} ms ({len(registry.routes)} route(s), "
          f"{len(registry.change_listeners)} on-change, "

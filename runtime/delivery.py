@@ -415,9 +415,12 @@ class Hub:
         self.window = 4  # offloaded changes a feed may have running at once
         self.deadline = 0.0  # time.monotonic() by which a stop must be done
 
-    def start(self) -> None:
+    def start(self, *, orthanc_starts: bool = True) -> None:
+        """Starts a feed per handler; ``orthanc_starts`` False for a reload of the scripts,
+        when Orthanc runs already and says ORTHANC_STARTED no more."""
         self.stopping.clear()
-        self.started.clear()
+        if orthanc_starts:
+            self.started.clear()
         self.started_at = time.time()
         self.seen_last = 0
         checkpoints.forget_cache()
