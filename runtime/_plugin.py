@@ -18,7 +18,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import backend, compat, delivery, dispatch, executor, leftovers, reload, settings, status
+from . import (
+    backend,
+    compat,
+    delivery,
+    dispatch,
+    executor,
+    gates,
+    leftovers,
+    reload,
+    settings,
+    status,
+)
 from .configuration import ConfigurationError, resolve
 from .enums import ChangeType
 from .registry import Registry, registry
@@ -162,6 +173,7 @@ def register_with_orthanc(native: Any) -> None:
     if any(x.style == "compat" for x in registry.stored_listeners):
         native.register_on_stored_instance()
     native.register_refresh_metrics()
+    gates.install(native)
 
 
 def start(configuration_json: str, configuration_path: str, orthanc_version: str) -> bool:

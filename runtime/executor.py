@@ -125,6 +125,12 @@ def run_route(handler: Callable[..., Any], request: Request, timeout: float | No
     return Response(body, status=status, content_type=content_type, headers=headers)
 
 
+def run_call(handler: Callable[..., Any], argument: Any, timeout: float | None) -> Any:
+    """Runs ``handler(argument)`` in a worker and returns what it returns (a gate's answer)."""
+    return _require().run(worker.run_gate, (worker.HandlerRef.of(handler), argument),
+                          timeout=timeout)
+
+
 def submit_event(handler: Callable[..., Any], event: Any, timeout: float | None) -> Future[Any]:
     return _require().submit(worker.run_event, (worker.HandlerRef.of(handler), event),
                              timeout=timeout)

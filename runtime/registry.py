@@ -94,6 +94,11 @@ class StoredListener(Handler):
     pass
 
 
+@dataclass
+class HttpFilter(Handler):
+    pass
+
+
 class RegistryFrozen(RuntimeError):
     pass
 
@@ -115,6 +120,7 @@ class Registry:
         self._routes_by_regex: dict[str, Route] = {}
         self.change_listeners: list[ChangeListener] = []
         self.stored_listeners: list[StoredListener] = []
+        self.http_filters: list[HttpFilter] = []
         self.frozen = False
         # While a reload imports the script again, what it declares goes to a new
         # registry, which replaces this one's handlers only if the import succeeds.
@@ -203,6 +209,16 @@ class Registry:
         self.stored_listeners.append(listener)
         return listener
 
+    def add_http_filter(self, handler: Callable[..., Any], style: Style = "runtime") -> HttpFilter:
+        """Records a filter that every incoming HTTP request must pass (all of them must accept)."""
+        if self._recording is not None:
+            return self._recording.add_http_filter(handler, style)
+        _check_callable(handler, style)
+        self._guard("an HTTP filter")
+        entry = HttpFilter(handler, style, handler_name(handler))
+        self.http_filters.append(entry)
+        return entry
+
     def match(self, path: str) -> tuple[Route, dict[str, Any], tuple[str, ...]] | None:
         """The first route whose pattern matches the whole path (Orthanc's order), with its values."""
         for route in self.routes:
@@ -215,7 +231,7 @@ class Registry:
 
     def has_offloaded(self) -> bool:
         handlers: list[Handler] = [*self.route_handlers(), *self.change_listeners,
-                                   *self.stored_listeners]
+                                   *self.stored_listeners, *self.http_filters]
         return any(h.offload is not None for h in handlers)
 
     def route_handlers(self) -> list[RouteHandler]:
@@ -250,6 +266,9 @@ class Registry:
         for stored in old.stored_listeners:
             if keep(stored):
                 self.stored_listeners.append(stored)
+        for gate in old.http_filters:
+            if keep(gate):
+                self.http_filters.append(gate)
 
     def take(self, new: Registry) -> None:
         """Replaces every handler by ``new``'s; requests match one set or the other, whole."""
@@ -257,6 +276,7 @@ class Registry:
         self.routes = new.routes  # what match() reads: one assignment
         self.change_listeners = new.change_listeners
         self.stored_listeners = new.stored_listeners
+        self.http_filters = new.http_filters
 
     def clear(self) -> None:
         """Forgets every handler and unfreezes (a restart of the plugin, tests)."""
@@ -264,6 +284,7 @@ class Registry:
         self._routes_by_regex.clear()
         self.change_listeners.clear()
         self.stored_listeners.clear()
+        self.http_filters.clear()
         self.frozen = False
 
 

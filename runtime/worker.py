@@ -90,3 +90,14 @@ def run_route(handler: Callable[[Request], Any] | HandlerRef, request: Request) 
 def run_event(handler: Callable[[Any], Any] | HandlerRef, event: Any) -> None:
     """Calls an on-change or on-stored-instance handler."""
     _handler(handler)(event)
+
+
+def run_gate(handler: Callable[[Any], Any] | HandlerRef, argument: Any) -> Any:
+    """Calls a gate (an HTTP filter...) and returns its answer."""
+    try:
+        return _handler(handler)(argument)
+    except Exception:
+        raise
+    except BaseException as error:
+        raise HandlerAborted(type(error).__name__) from error
+
