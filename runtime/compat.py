@@ -22,7 +22,7 @@ from .registry import registry
 __all__ = [
     "ChangeType", "ErrorCode", "HttpMethod", "InstanceOrigin", "ResourceType", "OrthancException",
     "RegisterRestCallback", "RegisterOnChangeCallback", "RegisterOnStoredInstanceCallback",
-    "RegisterIncomingHttpRequestFilter",
+    "RegisterIncomingHttpRequestFilter", "RegisterReceivedInstanceCallback",
     "RestApiGet", "RestApiGetAfterPlugins", "RestApiPost", "RestApiPostAfterPlugins",
     "RestApiPut", "RestApiPutAfterPlugins", "RestApiDelete", "RestApiDeleteAfterPlugins",
     "GetDicomForInstance", "LogInfo", "LogWarning", "LogError", "GetConfiguration",
@@ -49,6 +49,11 @@ def RegisterOnChangeCallback(callback: Callable[..., Any]) -> None:
 def RegisterIncomingHttpRequestFilter(callback: Callable[..., Any]) -> None:
     """``callback(uri, method=, ip=, headers=, get=)`` returns True to let the request through."""
     registry.add_http_filter(callback, style="compat")
+
+
+def RegisterReceivedInstanceCallback(callback: Callable[..., Any]) -> None:
+    """``callback(receivedDicom)`` returns ``(action, modified DICOM or None)``."""
+    registry.set_received_instance(callback, style="compat")
 
 
 def RegisterOnStoredInstanceCallback(callback: Callable[..., Any]) -> None:

@@ -99,6 +99,11 @@ class HttpFilter(Handler):
     pass
 
 
+@dataclass
+class ReceivedInstanceHandler(Handler):
+    pass
+
+
 class RegistryFrozen(RuntimeError):
     pass
 
@@ -121,6 +126,7 @@ class Registry:
         self.change_listeners: list[ChangeListener] = []
         self.stored_listeners: list[StoredListener] = []
         self.http_filters: list[HttpFilter] = []
+        self.received_instance: ReceivedInstanceHandler | None = None
         self.frozen = False
         # While a reload imports the script again, what it declares goes to a new
         # registry, which replaces this one's handlers only if the import succeeds.
@@ -219,6 +225,21 @@ class Registry:
         self.http_filters.append(entry)
         return entry
 
+    def set_received_instance(self, handler: Callable[..., Any],
+                              style: Style = "runtime") -> ReceivedInstanceHandler:
+        """Records the one handler that may keep, modify or discard each received instance."""
+        if self._recording is not None:
+            return self._recording.set_received_instance(handler, style)
+        _check_callable(handler, style)
+        self._guard("a received-instance handler")
+        entry = ReceivedInstanceHandler(handler, style, handler_name(handler))
+        if self.received_instance is not None:
+            raise ValueError(
+                f"Orthanc allows one received-instance handler: {_described(self.received_instance)}"
+                f" is one already; cannot add {_described(entry)}")
+        self.received_instance = entry
+        return entry
+
     def match(self, path: str) -> tuple[Route, dict[str, Any], tuple[str, ...]] | None:
         """The first route whose pattern matches the whole path (Orthanc's order), with its values."""
         for route in self.routes:
@@ -231,7 +252,8 @@ class Registry:
 
     def has_offloaded(self) -> bool:
         handlers: list[Handler] = [*self.route_handlers(), *self.change_listeners,
-                                   *self.stored_listeners, *self.http_filters]
+                                   *self.stored_listeners, *self.http_filters,
+                                   *([self.received_instance] if self.received_instance else [])]
         return any(h.offload is not None for h in handlers)
 
     def route_handlers(self) -> list[RouteHandler]:
@@ -269,6 +291,8 @@ class Registry:
         for gate in old.http_filters:
             if keep(gate):
                 self.http_filters.append(gate)
+        if old.received_instance is not None and keep(old.received_instance):
+            self.received_instance = old.received_instance
 
     def take(self, new: Registry) -> None:
         """Replaces every handler by ``new``'s; requests match one set or the other, whole."""
@@ -277,6 +301,7 @@ class Registry:
         self.change_listeners = new.change_listeners
         self.stored_listeners = new.stored_listeners
         self.http_filters = new.http_filters
+        self.received_instance = new.received_instance
 
     def clear(self) -> None:
         """Forgets every handler and unfreezes (a restart of the plugin, tests)."""
@@ -285,6 +310,7 @@ class Registry:
         self.change_listeners.clear()
         self.stored_listeners.clear()
         self.http_filters.clear()
+        self.received_instance = None
         self.frozen = False
 
 

@@ -3,6 +3,8 @@
 // refused (an HTTP filter that cannot be asked must not let everything in).
 #include "native.hpp"
 
+#include <cstring>
+
 namespace ort {
 
 namespace {
@@ -46,9 +48,44 @@ int32_t http_filter_trampoline(OrthancPluginHttpMethod method, const char* uri, 
   return allowed;
 }
 
+// The received DICOM goes to Python as bytes; the answer is (action, bytes or
+// None). A failure discards the instance: it was not accepted by its gate.
+OrthancPluginReceivedInstanceAction received_trampoline(OrthancPluginMemoryBuffer64* modified,
+                                                        const void* data, uint64_t size,
+                                                        OrthancPluginInstanceOrigin origin) {
+  if (!python_alive()) return OrthancPluginReceivedInstanceAction_Discard;
+  auto action = OrthancPluginReceivedInstanceAction_Discard;
+  protect("orthanc-runtime: the received-instance handler failed, the instance is discarded",
+          nullptr, OrthancPluginErrorCode_Plugin, [&]() {
+            CallbackGil gil;
+            Hooks* h = hooks();
+            if (!h->received_instance) return OrthancPluginErrorCode_Plugin;
+            py::tuple answer = h->received_instance(
+                py::bytes(static_cast<const char*>(data), static_cast<size_t>(size)),
+                static_cast<int>(origin));
+            int chosen = answer[0].cast<int>();
+            if (chosen == OrthancPluginReceivedInstanceAction_Modify) {
+              std::string dicom = buffer_from(answer[1]);
+              check(OrthancPluginCreateMemoryBuffer64(context(), modified, dicom.size()));
+              std::memcpy(modified->data, dicom.data(), dicom.size());
+              action = OrthancPluginReceivedInstanceAction_Modify;
+            } else if (chosen == OrthancPluginReceivedInstanceAction_KeepAsIs) {
+              action = OrthancPluginReceivedInstanceAction_KeepAsIs;
+            }
+            return OrthancPluginErrorCode_Success;
+          });
+  return action;
+}
+
 }  // namespace
 
 void init_gates(py::module_& m) {
+  m.def("set_received_instance", [](py::object handler) {
+    hooks()->received_instance = handler;
+  });
+  m.def("register_received_instance", []() {
+    check(OrthancPluginRegisterReceivedInstanceCallback(context(), received_trampoline));
+  });
   m.def("set_http_filter", [](py::object filter) { hooks()->http_filter = filter; });
   m.def("register_http_filter", []() {
     check(OrthancPluginRegisterIncomingHttpRequestFilter2(context(), http_filter_trampoline));
