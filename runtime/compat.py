@@ -22,7 +22,7 @@ from .registry import registry
 __all__ = [
     "ChangeType", "ErrorCode", "HttpMethod", "InstanceOrigin", "ResourceType", "OrthancException",
     "RegisterRestCallback", "RegisterOnChangeCallback", "RegisterOnStoredInstanceCallback",
-    "RegisterIncomingHttpRequestFilter", "RegisterReceivedInstanceCallback",
+    "RegisterIncomingHttpRequestFilter", "RegisterReceivedInstanceCallback", "RegisterStorageArea",
     "RestApiGet", "RestApiGetAfterPlugins", "RestApiPost", "RestApiPostAfterPlugins",
     "RestApiPut", "RestApiPutAfterPlugins", "RestApiDelete", "RestApiDeleteAfterPlugins",
     "GetDicomForInstance", "LogInfo", "LogWarning", "LogError", "GetConfiguration",
@@ -54,6 +54,12 @@ def RegisterIncomingHttpRequestFilter(callback: Callable[..., Any]) -> None:
 def RegisterReceivedInstanceCallback(callback: Callable[..., Any]) -> None:
     """``callback(receivedDicom)`` returns ``(action, modified DICOM or None)``."""
     registry.set_received_instance(callback, style="compat")
+
+
+def RegisterStorageArea(create: Callable[..., Any], read: Callable[..., Any],
+                        remove: Callable[..., Any]) -> None:
+    """``create(uuid, contentType, data)``, ``read(uuid, contentType)``, ``remove(uuid, contentType)``."""
+    registry.set_storage_area(create, read, remove, style="compat")
 
 
 def RegisterOnStoredInstanceCallback(callback: Callable[..., Any]) -> None:

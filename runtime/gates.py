@@ -146,6 +146,52 @@ def received_instance(data: bytes, origin: int) -> tuple[int, bytes | None]:
         return DISCARD_ACTION, None
 
 
+# -- the storage area -----------------------------------------------------------------
+
+class StorageArea:
+    """Where Orthanc keeps its files, written in Python: subclass it and register an instance
+    with ``storage_area(MyArea(...))``. Orthanc calls it for every file it stores (DICOM
+    files, and its JSON summaries), reads or deletes; ``content_type`` is 1 for a DICOM file,
+    2 for its JSON summary, 3 for a DICOM file cut before its pixel data. A method that raises
+    makes that one operation fail (an upload answers an error), never the others."""
+
+    def create(self, uuid: str, content_type: int, data: bytes) -> None:
+        raise NotImplementedError
+
+    def read(self, uuid: str, content_type: int) -> bytes:
+        raise NotImplementedError
+
+    def remove(self, uuid: str, content_type: int) -> None:
+        raise NotImplementedError
+
+
+def storage_area(area: StorageArea) -> StorageArea:
+    """Registers ``area`` as Orthanc's storage area (one per Orthanc; while it starts)."""
+    registry.set_storage_area(area.create, area.read, area.remove,
+                              name=f"{type(area).__module__}.{type(area).__qualname__}")
+    return area
+
+
+def _storage() -> Any:
+    area = registry.storage_area
+    if area is None:
+        raise RuntimeError("no storage area is registered")
+    return area
+
+
+# The official plugin's callbacks take the same arguments, in the same order.
+def storage_create(uuid: str, content_type: int, data: bytes) -> None:
+    _storage().create(uuid, content_type, data)
+
+
+def storage_read(uuid: str, content_type: int) -> bytes:
+    return bytes(_storage().read(uuid, content_type))
+
+
+def storage_remove(uuid: str, content_type: int) -> None:
+    _storage().remove(uuid, content_type)
+
+
 def install(native: Any) -> None:
     """Registers the gates the script has with Orthanc (only while Orthanc starts)."""
     if registry.http_filters:
@@ -154,3 +200,6 @@ def install(native: Any) -> None:
     if registry.received_instance is not None:
         native.set_received_instance(received_instance)
         native.register_received_instance()
+    if registry.storage_area is not None:
+        native.set_storage_area(storage_create, storage_read, storage_remove)
+        native.register_storage_area()

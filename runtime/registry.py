@@ -104,6 +104,17 @@ class ReceivedInstanceHandler(Handler):
     pass
 
 
+@dataclass
+class StorageAreaEntry:
+    """Where Orthanc keeps its files: three callables (create, read, remove)."""
+
+    create: Callable[..., Any]
+    read: Callable[..., Any]
+    remove: Callable[..., Any]
+    style: Style
+    name: str
+
+
 class RegistryFrozen(RuntimeError):
     pass
 
@@ -127,6 +138,7 @@ class Registry:
         self.stored_listeners: list[StoredListener] = []
         self.http_filters: list[HttpFilter] = []
         self.received_instance: ReceivedInstanceHandler | None = None
+        self.storage_area: StorageAreaEntry | None = None
         self.frozen = False
         # While a reload imports the script again, what it declares goes to a new
         # registry, which replaces this one's handlers only if the import succeeds.
@@ -240,6 +252,22 @@ class Registry:
         self.received_instance = entry
         return entry
 
+    def set_storage_area(self, create: Callable[..., Any], read: Callable[..., Any],
+                         remove: Callable[..., Any], style: Style = "runtime",
+                         name: str | None = None) -> StorageAreaEntry:
+        """Records the storage area; Orthanc allows one."""
+        if self._recording is not None:
+            return self._recording.set_storage_area(create, read, remove, style, name)
+        for function in (create, read, remove):
+            _check_callable(function, style)
+        self._guard("a storage area")
+        entry = StorageAreaEntry(create, read, remove, style, name or handler_name(create))
+        if self.storage_area is not None:
+            raise ValueError(f"Orthanc allows one storage area: {self.storage_area.name} is one "
+                             f"already; cannot add {entry.name}")
+        self.storage_area = entry
+        return entry
+
     def match(self, path: str) -> tuple[Route, dict[str, Any], tuple[str, ...]] | None:
         """The first route whose pattern matches the whole path (Orthanc's order), with its values."""
         for route in self.routes:
@@ -293,6 +321,9 @@ class Registry:
                 self.http_filters.append(gate)
         if old.received_instance is not None and keep(old.received_instance):
             self.received_instance = old.received_instance
+        if old.storage_area is not None and self.storage_area is None and \
+                keep(Handler(old.storage_area.create, old.storage_area.style, old.storage_area.name)):
+            self.storage_area = old.storage_area
 
     def take(self, new: Registry) -> None:
         """Replaces every handler by ``new``'s; requests match one set or the other, whole."""
@@ -302,6 +333,7 @@ class Registry:
         self.stored_listeners = new.stored_listeners
         self.http_filters = new.http_filters
         self.received_instance = new.received_instance
+        self.storage_area = new.storage_area
 
     def clear(self) -> None:
         """Forgets every handler and unfreezes (a restart of the plugin, tests)."""
@@ -311,6 +343,7 @@ class Registry:
         self.stored_listeners.clear()
         self.http_filters.clear()
         self.received_instance = None
+        self.storage_area = None
         self.frozen = False
 
 
