@@ -39,6 +39,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -191,9 +193,41 @@ def _matches(if_none_match: str | None, tag: str) -> bool:
     return "*" in candidates or tag in candidates
 
 
-def encoded(image: Image.Image, wanted: Thumbnail, quality: int) -> bytes:
-    """``image`` shrunk to fit ``wanted.size`` (aspect kept, never enlarged), encoded."""
-    image.thumbnail((wanted.size, wanted.size), Image.Resampling.LANCZOS)
+@dataclass
+class Frame:
+    """A frame as 8-bit pixels in the worker, its size in the file, and where it was made."""
+
+    image: Image.Image
+    size: tuple[int, int]  # columns, rows: what the thumbnail's aspect comes from
+    pixels: str            # "raw" (here), "scaled" or "full" (by Orthanc)
+
+
+def fitted(size: tuple[int, int], longest: int) -> tuple[int, int]:
+    """The size Pillow's ``thumbnail`` gives an image of ``size`` to fit ``longest``.
+
+    Computed from the frame's size in the file, not from the image at hand,
+    which Orthanc may have scaled: every way of making pixels gives the same size.
+    """
+    width, height = size
+    if longest >= width and longest >= height:
+        return size
+
+    def closest(number: float, error: Callable[[int], float]) -> int:
+        return max(min(math.floor(number), math.ceil(number), key=error), 1)
+
+    aspect = width / height
+    if aspect <= 1:
+        return closest(longest * aspect, lambda n: abs(aspect - n / longest)), longest
+    return longest, closest(longest / aspect, lambda n: abs(aspect - longest / n) if n else 0)
+
+
+def encoded(frame: Frame, wanted: Thumbnail, quality: int) -> bytes:
+    """The frame shrunk to fit ``wanted.size`` (aspect kept, never enlarged), encoded."""
+    image = frame.image
+    target = fitted(frame.size, wanted.size)
+    if image.size != target:
+        # What Image.thumbnail does: a box reduction by an integer factor, then LANCZOS.
+        image = image.resize(target, Image.Resampling.LANCZOS, reducing_gap=2.0)
     out = io.BytesIO()
     if wanted.format == "jpeg":
         if image.mode not in ("L", "RGB"):
@@ -204,20 +238,16 @@ def encoded(image: Image.Image, wanted: Thumbnail, quality: int) -> bytes:
     return out.getvalue()
 
 
-def shrink(rendered: bytes, wanted: Thumbnail, quality: int) -> bytes:
-    """The image file ``rendered`` (PNG, JPEG...) shrunk to fit ``wanted.size``, encoded."""
-    return encoded(Image.open(io.BytesIO(rendered)), wanted, quality)
-
-
-def _rendered(instance_id: str, uri: str) -> bytes:
+def _rendered(instance_id: str, uri: str) -> Image.Image:
+    """Orthanc's rendering at ``uri``, opened; 415 saying why if Orthanc cannot render it."""
     try:
         answer: bytes = sdk.rest_get(uri)
     except OrthancError:
         raise Unrenderable(instance_id, why_unrenderable(instance_id)) from None
-    return answer
+    return Image.open(io.BytesIO(answer))
 
 
-def frame_image(instance_id: str, frame: int, size: int, section: dict[str, Any]) -> Image.Image:
+def frame_image(instance_id: str, frame: int, size: int, section: dict[str, Any]) -> Frame:
     """The frame as 8-bit pixels, made where ``Pixels`` says, at least ``size`` on its longest side.
 
     Every way ends in a worker holding the image; what differs is how much of
@@ -225,13 +255,15 @@ def frame_image(instance_id: str, frame: int, size: int, section: dict[str, Any]
     """
     base = f"/instances/{instance_id}/frames/{frame}"
     if section["Rendering"] == "preview" or section["Pixels"] == "full":
-        return Image.open(io.BytesIO(_rendered(instance_id, f"{base}/{section['Rendering']}")))
+        image = _rendered(instance_id, f"{base}/{section['Rendering']}")
+        return Frame(image, image.size, "full")
     tags = _tags(instance_id)
     if section["Pixels"] == "raw":
         layout = pixels.FrameLayout.parse(tags, _transfer_syntax(instance_id))
         if layout is not None:
             try:
-                return pixels.render(sdk.rest_get(f"{base}/raw"), layout)
+                image = pixels.render(sdk.rest_get(f"{base}/raw"), layout)
+                return Frame(image, image.size, "raw")
             except (OrthancError, ValueError):
                 pass  # a frame shorter than its tags say, say: Orthanc's decoder will tell
     # Orthanc scales the frame itself (its decoders read every transfer syntax
@@ -241,7 +273,9 @@ def frame_image(instance_id: str, frame: int, size: int, section: dict[str, Any]
     query = ""
     if max(rows, columns) > target:
         query = f"?width={target}" if columns >= rows else f"?height={target}"
-    return Image.open(io.BytesIO(_rendered(instance_id, f"{base}/rendered{query}")))
+    image = _rendered(instance_id, f"{base}/rendered{query}")
+    return Frame(image, (columns, rows) if rows and columns else image.size,
+                 "scaled" if query else "full")
 
 
 def _tags(instance_id: str) -> dict[str, Any]:
@@ -280,9 +314,10 @@ def render(request: Request, instance_id: str, wanted: Thumbnail, middle: bool =
     headers = {"ETag": validator, "Cache-Control": f"private, max-age={section['CacheMaxAge']}"}
     if _matches(request.headers.get("If-None-Match"), validator):
         return Response(b"", status=304, headers=headers)
-    image = frame_image(instance_id, frame, wanted.size, section)
-    body = encoded(image, wanted, section["JpegQuality"])
+    pixels_of = frame_image(instance_id, frame, wanted.size, section)
+    body = encoded(pixels_of, wanted, section["JpegQuality"])
     headers["X-Thumbnail-Instance"] = instance_id
+    headers["X-Thumbnail-Pixels"] = pixels_of.pixels
     return Response(body, content_type=CONTENT_TYPES[wanted.format], headers=headers)
 
 
