@@ -6,9 +6,11 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-# orthanc-python is the official plugin, which the benchmark compares with; wrk drives
-# the benchmark's real-workload scenario (thumbnails of large images).
-DEBIAN_PACKAGES := orthanc orthanc-dev libboost-regex-dev nlohmann-json3-dev orthanc-python wrk
+# orthanc-python is the official plugin, which the benchmark compares with; python3-pil and
+# python3-pydicom are what the seed's samples import in its interpreter (Debian's python);
+# wrk drives the benchmark's real-workload scenario (thumbnails of large images).
+DEBIAN_PACKAGES := orthanc orthanc-dev libboost-regex-dev nlohmann-json3-dev orthanc-python wrk \
+  python3-pil python3-pydicom
 NATIVE_SOURCES := $(wildcard orthanc_native/src/*) CMakeLists.txt pyproject.toml config.schema.json
 
 .PHONY: install system demo test lint soak bench clean

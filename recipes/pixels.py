@@ -21,12 +21,17 @@ palettes, LUT sequences, 1-bit or 32-bit pixels) are ``None`` from
 
 from __future__ import annotations
 
+import io
 import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from PIL import Image
+from pydicom import dcmread
+from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
+from pydicom.tag import Tag
 
 # Uncompressed little-endian transfer syntaxes: /frames/N/raw is the pixels as stored.
 RAW_SYNTAXES = frozenset({"1.2.840.10008.1.2", "1.2.840.10008.1.2.1"})
@@ -52,6 +57,48 @@ def _int(tags: dict[str, Any], tag: str) -> int | None:
         return int(str(tags.get(tag, "")).strip())
     except ValueError:
         return None
+
+
+# The tags FrameLayout.parse reads, as /tags?short names them.
+_READ = ("0028,0002", "0028,0004", "0028,0006", "0028,0010", "0028,0011", "0028,0100",
+         "0028,0101", "0028,0103", "0028,1050", "0028,1051", "0028,1052", "0028,1053", *_LUT_TAGS)
+
+
+def short_tags(dataset: Dataset) -> dict[str, str]:
+    """The tags FrameLayout reads from a pydicom data set, as ``/tags?short`` would give them."""
+    tags = {}
+    for key in _READ:
+        element = dataset.get(Tag(int(key[:4], 16), int(key[5:], 16)))
+        if element is None or element.value is None:
+            continue
+        value = element.value
+        if element.VR == "SQ" or isinstance(value, bytes):
+            tags[key] = "present"  # only whether it is there matters
+        elif isinstance(value, MultiValue | list):
+            tags[key] = "\\".join(str(item) for item in value)
+        else:
+            tags[key] = str(value)
+    return tags
+
+
+def from_file(data: bytes, transfer_syntax: str, frame: int) -> tuple[FrameLayout, memoryview] | None:
+    """The layout and the raw bytes of ``frame`` of a DICOM file; None if not rendered here.
+
+    Reading the whole file costs Orthanc less than extracting the frame
+    (``/frames/N/raw`` parses the file with DCMTK): for a single-frame image,
+    the file is the frame and a few hundred bytes of tags.
+    """
+    if transfer_syntax not in RAW_SYNTAXES:
+        return None
+    dataset = dcmread(io.BytesIO(data))
+    layout = FrameLayout.parse(short_tags(dataset), transfer_syntax)
+    pixel_data = dataset.get("PixelData")  # by keyword: the value
+    if layout is None or not isinstance(pixel_data, bytes):
+        return None
+    start = frame * layout.frame_bytes
+    if len(pixel_data) < start + layout.frame_bytes:
+        return None
+    return layout, memoryview(pixel_data)[start:start + layout.frame_bytes]
 
 
 def dimensions(tags: dict[str, Any]) -> tuple[int, int]:
@@ -112,7 +159,7 @@ class FrameLayout:
         return self.rows * self.columns * self.samples * self.bits_allocated // 8
 
 
-def render(raw: bytes, layout: FrameLayout) -> Image.Image:
+def render(raw: bytes | memoryview, layout: FrameLayout) -> Image.Image:
     """The frame as Orthanc renders it: mode ``L`` (grey) or ``RGB``, full size."""
     if len(raw) < layout.frame_bytes:
         raise ValueError(f"the frame has {len(raw)} bytes, its tags say {layout.frame_bytes}")

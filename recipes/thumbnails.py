@@ -247,7 +247,8 @@ def _rendered(instance_id: str, uri: str) -> Image.Image:
     return Image.open(io.BytesIO(answer))
 
 
-def frame_image(instance_id: str, frame: int, size: int, section: dict[str, Any]) -> Frame:
+def frame_image(instance_id: str, frame: int, count: int | None, size: int,
+                section: dict[str, Any]) -> Frame:
     """The frame as 8-bit pixels, made where ``Pixels`` says, at least ``size`` on its longest side.
 
     Every way ends in a worker holding the image; what differs is how much of
@@ -257,15 +258,11 @@ def frame_image(instance_id: str, frame: int, size: int, section: dict[str, Any]
     if section["Rendering"] == "preview" or section["Pixels"] == "full":
         image = _rendered(instance_id, f"{base}/{section['Rendering']}")
         return Frame(image, image.size, "full")
-    tags = _tags(instance_id)
     if section["Pixels"] == "raw":
-        layout = pixels.FrameLayout.parse(tags, _transfer_syntax(instance_id))
-        if layout is not None:
-            try:
-                image = pixels.render(sdk.rest_get(f"{base}/raw"), layout)
-                return Frame(image, image.size, "raw")
-            except (OrthancError, ValueError):
-                pass  # a frame shorter than its tags say, say: Orthanc's decoder will tell
+        made = _from_raw_bytes(instance_id, frame, count)
+        if made is not None:
+            return made
+    tags = _tags(instance_id)
     # Orthanc scales the frame itself (its decoders read every transfer syntax
     # it knows); it would also enlarge a small one, so that one is asked as it is.
     rows, columns = pixels.dimensions(tags)
@@ -276,6 +273,37 @@ def frame_image(instance_id: str, frame: int, size: int, section: dict[str, Any]
     image = _rendered(instance_id, f"{base}/rendered{query}")
     return Frame(image, (columns, rows) if rows and columns else image.size,
                  "scaled" if query else "full")
+
+
+def _from_raw_bytes(instance_id: str, frame: int, count: int | None) -> Frame | None:
+    """The frame windowed here from its raw bytes; None if ``recipes.pixels`` cannot.
+
+    A single-frame instance is read whole (GetDicomForInstance: the master
+    only copies the file) and parsed here; of a multi-frame one, only the
+    frame is read (``/frames/N/raw``), with the tags.
+    """
+    syntax = _transfer_syntax(instance_id)
+    if syntax not in pixels.RAW_SYNTAXES:
+        return None  # compressed or big endian: Orthanc's decoders
+    try:
+        if count == 1:
+            found = pixels.from_file(sdk.get_dicom(instance_id), syntax, frame)
+        else:
+            layout = pixels.FrameLayout.parse(_tags(instance_id), syntax)
+            found = None if layout is None else (layout, sdk.rest_get(
+                f"/instances/{instance_id}/frames/{frame}/raw"))
+        if found is None:
+            return None
+        layout, raw = found
+        image = pixels.render(raw, layout)
+    except Exception:  # noqa: BLE001
+        # A shortcut only: whatever pydicom or the tags cannot make of the file
+        # (a malformed file, a frame shorter than its tags say...) is left to
+        # Orthanc's renderer, which renders it or says why not. The tests check
+        # which way each kind of file takes (X-Thumbnail-Pixels), so a bug here
+        # shows there, not as a silent fallback.
+        return None
+    return Frame(image, image.size, "raw")
 
 
 def _tags(instance_id: str) -> dict[str, Any]:
@@ -314,7 +342,7 @@ def render(request: Request, instance_id: str, wanted: Thumbnail, middle: bool =
     headers = {"ETag": validator, "Cache-Control": f"private, max-age={section['CacheMaxAge']}"}
     if _matches(request.headers.get("If-None-Match"), validator):
         return Response(b"", status=304, headers=headers)
-    pixels_of = frame_image(instance_id, frame, wanted.size, section)
+    pixels_of = frame_image(instance_id, frame, count, wanted.size, section)
     body = encoded(pixels_of, wanted, section["JpegQuality"])
     headers["X-Thumbnail-Instance"] = instance_id
     headers["X-Thumbnail-Pixels"] = pixels_of.pixels
