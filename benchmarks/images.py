@@ -5,6 +5,8 @@
     ultrasound   640 x 480, RGB 8 bits                                       (US, 0.9 MB)
     multiframe   256 x 256 x 40 frames, 16 bits, no window                   (MR, 5 MB)
 
+and ``study(n)``, a CT study of n small slices, for auto-routing.
+
 Pixels are smooth shapes with noise, not a ramp: an encoder cannot shrink
 them to nothing, and a wrong window shows. The integration tests of the
 thumbnails recipe use them too (``tests/integration/test_recipes_thumbnails_pixels.py``).
@@ -12,6 +14,7 @@ thumbnails recipe use them too (``tests/integration/test_recipes_thumbnails_pixe
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from pathlib import Path
 
@@ -111,6 +114,22 @@ def multiframe(path: Path, frames: int = 40) -> Path:
     dataset.NumberOfFrames = frames
     dataset.save_as(path, enforce_file_format=True)
     return path
+
+
+def study(instances: int, side: int = 128) -> list[bytes]:
+    """A new CT study of ``instances`` small slices, one series, as DICOM files in memory."""
+    uid, series = generate_uid(), generate_uid()
+    files = []
+    for number in range(instances):
+        dataset = _dataset("CT", side, side, study=uid)
+        dataset.SeriesInstanceUID = series
+        dataset.InstanceNumber = number + 1
+        _grey(dataset, _anatomy(side, side, number) * 2400, 16, signed=True)
+        dataset.RescaleSlope, dataset.RescaleIntercept = 1, -1024
+        out = io.BytesIO()
+        dataset.save_as(out, enforce_file_format=True)
+        files.append(out.getvalue())
+    return files
 
 
 IMAGES: dict[str, Callable[[Path], Path]] = {

@@ -61,7 +61,8 @@ def run(url: str, connections: int, seconds: float, timeout: float = 30) -> WrkR
     binary = shutil.which("wrk")
     if binary is None:
         raise FileNotFoundError("wrk is not installed: `apt-get install -y wrk` (make bench does it)")
-    command = [binary, f"-t{min(connections, 2)}", f"-c{connections}", f"-d{seconds:g}s",
+    # wrk takes whole seconds.
+    command = [binary, f"-t{min(connections, 2)}", f"-c{connections}", f"-d{max(1, round(seconds))}s",
                f"--timeout={timeout:g}s", "--latency", url]
     done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + timeout + 30)
     if done.returncode != 0:
