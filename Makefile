@@ -44,7 +44,7 @@ test: install lint
 soak: install
 	$(PY) -m pytest -q -s -m soak tests/reliability/test_soak.py
 
-# Benchmarks side by side with the official Python plugin: about 5 minutes; prints the
+# Benchmarks side by side with the official Python plugin: about 12 minutes; prints the
 # table and writes benchmarks/results/<date>_<time>.md and .json. BENCH_ARGS=--quick: a tiny run.
 BENCH_ARGS ?=
 bench: install
