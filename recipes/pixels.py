@@ -1,17 +1,19 @@
 """A DICOM frame's raw pixels made into the 8-bit image Orthanc's ``/rendered`` route gives.
 
-The thumbnails recipe asks Orthanc for a frame's raw bytes (``/frames/N/raw``:
-a copy, no decoding) and makes the image here, in a worker, so that the
-master does no pixel work. This module knows only what it needs for that:
-the frame's geometry and grey-level transform from its tags (``FrameLayout``,
-from the ``/tags?short`` JSON), and the same arithmetic as Orthanc 1.10's
+The thumbnails recipe hands a frame's raw bytes to a worker (a single-frame
+instance's whole file, parsed by pydicom with ``from_file``; one frame of a
+multi-frame instance, ``/frames/N/raw``, with its ``/tags?short``) and makes
+the image here, so that the master does no pixel work. This module knows
+only what it needs for that: the frame's geometry and grey-level transform
+from its tags (``FrameLayout``), and the same arithmetic as Orthanc 1.10's
 rendering, so that a thumbnail made here is the one Orthanc's full-size
 rendering would give, resized with the same filter:
 
 - grey levels: the rescale (``RescaleSlope``/``RescaleIntercept``), then the
   first window (``WindowCenter``/``WindowWidth``), or without one the range
-  that ``BitsStored`` can hold (center 2^(bits-1), width 2^bits), mapped as ``floor((v - center + width / 2) * 255 / width)`` clipped to
-  0..255; ``MONOCHROME1`` inverted;
+  ``BitsStored`` can hold (center 2^(bits-1), width 2^bits), mapped as
+  ``floor((v - center + width / 2) * 255 / width)`` clipped to 0..255;
+  ``MONOCHROME1`` inverted;
 - colour: 8-bit RGB, interleaved or planar, as it is.
 
 Frames it does not handle (compressed transfer syntaxes, big endian, YBR,
