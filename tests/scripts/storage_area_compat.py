@@ -9,7 +9,7 @@ FOLDER = json.loads(orthanc.GetConfiguration())["StorageAreaTestFolder"]
 
 
 def GetPath(uuid, contentType):
-    return os.path.join(FOLDER, 'attachment-%d-%s' % (contentType, uuid))
+    return os.path.join(FOLDER, f'attachment-{contentType}-{uuid}')
 
 
 def OnCreate(uuid, contentType, data):
