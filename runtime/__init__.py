@@ -12,12 +12,13 @@ See the README for the whole API.
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _version
 
-from . import sdk
+from . import jobs, sdk
 from .decorators import offload, on_change, on_stored_instance, route
 from .enums import ChangeType, ErrorCode, InstanceOrigin, ResourceType
 from .errors import NotInOrthanc, OrthancError, OrthancException
 from .events import Change, StoredInstance
 from .http import BadRequest, HTTPError, NotFound, Request, Response
+from .jobs import JobStep, job
 from .settings import config
 
 try:
@@ -31,5 +32,5 @@ __all__ = [
     "ChangeType", "ResourceType", "InstanceOrigin", "ErrorCode",
     "Change", "StoredInstance",
     "OrthancError", "OrthancException", "NotInOrthanc",
-    "sdk", "config",
+    "sdk", "config", "job", "JobStep", "jobs",
 ]

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import backend, compat, delivery, dispatch, executor, leftovers, settings, status
+from . import backend, compat, delivery, dispatch, executor, jobs, leftovers, settings, status
 from .configuration import ConfigurationError, resolve
 from .enums import ChangeType
 from .registry import registry
@@ -100,6 +100,7 @@ def _on_change(change_type: int, level: int, resource_id: str | None) -> None:
             # dispatch.on_change holds Orthanc's stop for the requests in flight,
             # for ShutdownGrace; a task still running then must end just before,
             # so that its request answers while Orthanc's HTTP server still can.
+            jobs.orthanc_stopping()
             executor.orthanc_stopping(_grace())
     finally:
         dispatch.on_change(change_type, level, resource_id)
@@ -117,6 +118,8 @@ def register_with_orthanc(native: Any) -> None:
     if any(x.style == "compat" for x in registry.stored_listeners):
         native.register_on_stored_instance()
     native.register_refresh_metrics()
+    native.set_job_unserializer(jobs.unserialize)
+    native.register_jobs_unserializer()
 
 
 def start(configuration_json: str, configuration_path: str, orthanc_version: str) -> bool:
@@ -159,9 +162,11 @@ def start(configuration_json: str, configuration_path: str, orthanc_version: str
         register_with_orthanc(native)
         if registry.has_offloaded():
             pool = executor.start(section, modules)
+            pool.master_functions.update(jobs.master_functions())
             if verbose:
                 _log("info", f"pool started: {pool.status()['workers']}")
         delivery.hub.start()
+        jobs.start()
     except Exception as error:
         import traceback
 
@@ -208,6 +213,7 @@ def stop() -> None:
         if delivery.hub.feeds:
             delivery.hub.drain(deadline)
             delivery.hub.stop(deadline)
+        jobs.stop(deadline)
         executor.shutdown(max(0.0, deadline - time.monotonic()))
     finally:
         _end_leftovers(before)

@@ -100,6 +100,11 @@ def submit_event(handler: Callable[..., Any], event: Any, timeout: float | None)
     return _require().submit(worker.run_event, (handler, event), timeout=timeout)
 
 
+def submit_job_run(handler: Callable[..., Any], args: tuple[Any, ...], timeout: float) -> Future[Any]:
+    """One run of an offloaded job (runtime.jobs): the pool's thread serves its reports."""
+    return _require().submit(handler, args, timeout=timeout)
+
+
 def orthanc_stopping(grace: float) -> None:
     """Orthanc stops: tasks still running after ``grace`` seconds are ended, their callers get PoolClosed.
 

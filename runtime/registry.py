@@ -85,6 +85,21 @@ class StoredListener:
     name: str
 
 
+@dataclass
+class JobType:
+    """A type of job of Orthanc's job engine, run by ``handler`` (runtime.jobs)."""
+
+    name: str
+    handler: Callable[..., Any]
+    retries: int = 0  # runs started again after a crashed worker or a step that timed out
+    cancel_grace: float = 5.0  # seconds a running step has to reach its next yield when stopped
+    takes_checkpoint: bool = False  # the handler has a ``checkpoint`` parameter
+
+    @property
+    def offload(self) -> Offload | None:
+        return offload_of(self.handler)
+
+
 class RegistryFrozen(RuntimeError):
     pass
 
@@ -100,6 +115,7 @@ class Registry:
         self._routes_by_regex: dict[str, Route] = {}
         self.change_listeners: list[ChangeListener] = []
         self.stored_listeners: list[StoredListener] = []
+        self.job_types: dict[str, JobType] = {}
         self.frozen = False
 
     def _guard(self, what: str) -> None:
@@ -179,6 +195,16 @@ class Registry:
         self.stored_listeners.append(listener)
         return listener
 
+    def add_job_type(self, job_type: JobType) -> JobType:
+        _check_callable(job_type.handler)
+        self._guard(f"the job type {job_type.name!r}")
+        taken = self.job_types.get(job_type.name)
+        if taken is not None:
+            raise ValueError(f"the job type {job_type.name!r} is already run by "
+                             f"{handler_name(taken.handler)}")
+        self.job_types[job_type.name] = job_type
+        return job_type
+
     def match(self, path: str) -> tuple[Route, dict[str, Any], tuple[str, ...]] | None:
         """The first route whose pattern matches the whole path (Orthanc's order), with its values."""
         for route in self.routes:
@@ -193,6 +219,7 @@ class Registry:
         handlers: list[Callable[..., Any]] = [h.handler for h in self.route_handlers()]
         handlers += [x.handler for x in self.change_listeners]
         handlers += [x.handler for x in self.stored_listeners]
+        handlers += [x.handler for x in self.job_types.values()]
         return any(offload_of(h) is not None for h in handlers)
 
     def route_handlers(self) -> list[RouteHandler]:
@@ -209,6 +236,7 @@ class Registry:
         self._routes_by_regex.clear()
         self.change_listeners.clear()
         self.stored_listeners.clear()
+        self.job_types.clear()
         self.frozen = False
 
 

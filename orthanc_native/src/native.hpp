@@ -34,6 +34,7 @@ struct Hooks {
   py::object on_change;
   py::object on_stored_instance;
   py::object refresh_metrics;
+  py::object unserialize_job;  // sdk_jobs.cpp: a saved job back to a Python object
 };
 Hooks* hooks();
 void clear_hooks();
@@ -135,6 +136,7 @@ void init_errors(py::module_& m);
 void init_rest(py::module_& m);
 void init_events(py::module_& m);
 void init_misc(py::module_& m);
+void init_jobs(py::module_& m);
 
 // The embedded interpreter (interpreter.cpp): started once, finalised at
 // process exit, and reused when Orthanc restarts its plugins.
