@@ -596,11 +596,17 @@ _stopping = threading.Event()
 
 # -- life cycle (runtime._plugin) ----------------------------------------------------------------
 
-def unserialize(type_name: str, serialized: str) -> Job | None:
-    """A job Orthanc saved (``SaveJobs``), back as a Job; None if it is not one of ours."""
+def unserialize(type_name: str, serialized: str) -> Any:
+    """A job Orthanc saved (``SaveJobs``), back as a Job; None if it is not one of ours.
+
+    A type no ``@job`` declares goes to the unserializers of the ``orthanc``
+    module (``orthanc.RegisterJobsUnserializer``).
+    """
     found = registry.job_types.get(type_name)
     if found is None:
-        return None
+        from . import compat_jobs
+
+        return compat_jobs.unserialize(type_name, serialized)
     data = json.loads(serialized)
     if not isinstance(data, dict) or "Key" not in data:
         return None

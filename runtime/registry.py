@@ -116,6 +116,7 @@ class Registry:
         self.change_listeners: list[ChangeListener] = []
         self.stored_listeners: list[StoredListener] = []
         self.job_types: dict[str, JobType] = {}
+        self.job_unserializers: list[Callable[[str, str], Any]] = []  # orthanc.RegisterJobsUnserializer
         self.frozen = False
 
     def _guard(self, what: str) -> None:
@@ -205,6 +206,11 @@ class Registry:
         self.job_types[job_type.name] = job_type
         return job_type
 
+    def add_job_unserializer(self, unserializer: Callable[[str, str], Any]) -> None:
+        _check_callable(unserializer)
+        self._guard("a jobs unserializer")
+        self.job_unserializers.append(unserializer)
+
     def match(self, path: str) -> tuple[Route, dict[str, Any], tuple[str, ...]] | None:
         """The first route whose pattern matches the whole path (Orthanc's order), with its values."""
         for route in self.routes:
@@ -237,6 +243,7 @@ class Registry:
         self.change_listeners.clear()
         self.stored_listeners.clear()
         self.job_types.clear()
+        self.job_unserializers.clear()
         self.frozen = False
 
 
