@@ -6,12 +6,12 @@ job engine drives it like its own jobs (priority, ``ConcurrentJobs``, ``/jobs``,
 pause, resume, cancel, resubmit, ``SaveJobs``)::
 
     submit(type, **arguments) --native.submit_job--> Orthanc's job engine: a Job per job
-    Orthanc's job thread --step() / stop(reason) / reset()--> Job
+    Orthanc's job thread --step() / stop(reason) / reset()--> Job --> a run (runtime.job_runs)
         inline handler:   one next() of the generator per step, on that thread
-        @offload handler: a Run in the pool; the worker iterates the generator and,
-                          at each yield, calls back job_report(run, pid, step) -> go on?
-                          step() waits at most TICK for the run, then returns Continue,
-                          so that Orthanc looks at pause and cancel requests meanwhile
+        @offload handler: the generator in a worker; at each yield it reports the step to
+                          the master, which answers whether to go on. step() waits at
+                          most TICK for the run, then returns Continue, so that Orthanc
+                          looks at pause and cancel requests (and reads the progress)
     Orthanc's SaveJobs  --serialized()--> arguments, checkpoint, how many checkpoints
     each checkpoint     --Checkpoints---> a global property of Orthanc's database: a
                                           kill -9 loses no checkpoint Orthanc saved late
@@ -29,23 +29,17 @@ Orthanc's own jobs do.
 from __future__ import annotations
 
 import inspect
-import itertools
 import json
-import os
-import signal
 import threading
 import time
 import uuid
-from collections.abc import Callable, Generator
-from concurrent.futures import Future
-from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from pool import PoolClosed, PoolFull, WorkerCrashed, call_master, in_task, in_worker
 
-from . import answers, backend
-from .errors import HandlerAborted
+from . import answers, backend, job_runs
+from .job_runs import InlineRun, JobStep, JobStopped, OffloadedRun, StepTimeout
 from .registry import JobType, registry
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -54,41 +48,12 @@ TICK = 0.2
 """Seconds a step of Orthanc waits for an offloaded run before it lets Orthanc
 look at pause and cancel requests (and refresh the progress it shows)."""
 
-RUN_TIMEOUT = 10 * 365 * 86400.0
-"""The pool's timeout of a whole offloaded run: none, in effect; the handler's
-``@offload(timeout=...)`` bounds each step instead."""
-
 CHECKPOINT_PROPERTY = 5468
 """The global property that holds the checkpoints of running jobs (runtime.delivery has 5467)."""
 
 # OrthancPluginJobStepStatus and OrthancPluginJobStopReason.
 SUCCESS, FAILURE, CONTINUE = 1, 2, 3
 STOP_SUCCESS, STOP_PAUSED, STOP_FAILURE, STOP_CANCELED = 1, 2, 3, 4
-
-_UNSET: Any = object()
-
-
-@dataclass(frozen=True)
-class JobStep:
-    """What a job handler may yield at the end of a step.
-
-    ``progress`` (0 to 1) is what ``/jobs/{id}`` shows; ``status`` a small JSON
-    value shown in its ``Content``; ``checkpoint`` a JSON value from which the
-    handler can resume (after a pause or a restart of Orthanc). A bare number
-    yielded is a progress.
-    """
-
-    progress: float | None = None
-    status: Any = None
-    checkpoint: Any = _UNSET
-
-
-STARTED = "started"  # the first report of an offloaded run
-
-
-class JobStopped(Exception):
-    """What an offloaded run answers when it was asked to stop at a yield."""
-
 
 # -- the API -----------------------------------------------------------------------------------
 
@@ -201,7 +166,7 @@ class Job:
             if not self.ending.wait_ended(TICK):
                 return CONTINUE
             self.ending = None
-        if _stopping.is_set():
+        if job_runs.stopping.is_set():
             time.sleep(TICK)  # Orthanc stops: the job stays running, to be saved as such
             return CONTINUE
         if not self.synced:
@@ -306,7 +271,7 @@ class Job:
         step = value if isinstance(value, JobStep) else JobStep(progress=value)
         if step.status is not None:
             _check_json(step.status, "the status of a job")
-        has_checkpoint = step.checkpoint is not _UNSET
+        has_checkpoint = step.has_checkpoint
         if has_checkpoint:
             _check_json(step.checkpoint, "a checkpoint of a job")
         with self.lock:
@@ -348,182 +313,14 @@ class Job:
         return f"orthanc-runtime: job {self.type.name} ({self.type.handler.__qualname__})"
 
 
-class StepTimeout(Exception):
-    """An offloaded step ran longer than its handler's ``@offload(timeout=...)``."""
-
-    def __init__(self, seconds: float) -> None:
-        super().__init__(f"a step took more than {seconds:g} s; its worker was ended")
-        self.seconds = seconds
-
-
-# -- runs: one start of the handler, until it ends or is stopped ----------------------------------
-
-class InlineRun:
-    """The handler in the master, one step per step of Orthanc, on the job's thread."""
-
-    def __init__(self, job: Job) -> None:
-        self.job = job
-        self.generator: Generator[Any, None, Any] | None = None
-
-    def advance(self, tick: float) -> tuple[bool, Any]:
-        try:
-            if self.generator is None:
-                started = self.job.call_handler()
-                if not isinstance(started, Generator):
-                    return True, started  # a plain function: a job of one step
-                self.generator = started
-            value = next(self.generator)
-        except StopIteration as end:
-            return True, end.value
-        except Exception:
-            raise
-        except BaseException as error:  # sys.exit() in a handler must not end Orthanc's thread
-            raise HandlerAborted(type(error).__name__) from error
-        self.job.record(value)
-        return False, None
-
-    def stop(self) -> None:
-        if self.generator is not None:
-            self.generator.close()  # its finally blocks run now
-            self.generator = None
-
-
-_run_ids = itertools.count(1)
-_runs: dict[int, OffloadedRun] = {}
-
-
-class OffloadedRun:
-    """The handler in a worker of the pool, for as long as the run lasts."""
-
-    def __init__(self, job: Job) -> None:
-        self.job = job
-        self.id = next(_run_ids)
-        self.pid: int | None = None
-        self.stop_requested = False
-        self.killed = False
-        self.last_report = time.monotonic()
-        offload = job.type.offload
-        self.step_timeout = offload.timeout if offload is not None else None
-        from . import executor  # not at import: the API module stays light for scripts
-
-        _runs[self.id] = self  # before the worker's first report
-        try:
-            self.future: Future[Any] = executor.submit_job_run(
-                run_in_worker, (job.type.handler, job.arguments, job.checkpoint,
-                                job.type.takes_checkpoint, self.id), RUN_TIMEOUT)
-        except BaseException:
-            _runs.pop(self.id, None)
-            raise
-        self.future.add_done_callback(lambda _f: _runs.pop(self.id, None))
-
-    def advance(self, tick: float) -> tuple[bool, Any]:
-        try:
-            return True, self.future.result(timeout=tick)
-        except FutureTimeout:
-            pass
-        if self.step_timeout is not None and time.monotonic() - self.last_report > self.step_timeout:
-            self.kill()
-            self.future.exception()  # the worker's end
-            raise StepTimeout(self.step_timeout)
-        return False, None
-
-    def stop(self) -> OffloadedRun | None:
-        """Asks the handler to stop at its next yield; ends its worker after the grace."""
-        if self.future.done():
-            return None
-        self.stop_requested = True
-        timer = threading.Timer(self.job.type.cancel_grace, self.kill)
-        timer.daemon = True
-        timer.name = "orthanc-runtime-job-grace"
-        timer.start()
-        self.future.add_done_callback(lambda _f: timer.cancel())
-        return self
-
-    def wait_ended(self, tick: float) -> bool:
-        try:
-            self.future.exception(timeout=tick)
-        except FutureTimeout:
-            return False
-        return True
-
-    def kill(self) -> None:
-        """Ends the worker that runs this run, and its process group (the pool replaces it)."""
-        pid = self.pid
-        if pid is None or self.future.done():
-            return
-        self.killed = True
-        try:
-            os.killpg(pid, signal.SIGKILL)  # a worker leads its own group (pool.worker)
-        except (ProcessLookupError, PermissionError):
-            pass
-
-
-# -- the worker's side -----------------------------------------------------------------------------
-
-def run_in_worker(handler: Callable[..., Any], arguments: dict[str, Any], checkpoint: Any,
-                  takes_checkpoint: bool, run_id: int) -> Any:
-    """Runs the handler in a worker; at each yield the master says whether to go on."""
-    pid = os.getpid()
-    if not call_master("job_report", run_id, pid, STARTED):
-        raise JobStopped()
-    extra = {"checkpoint": checkpoint} if takes_checkpoint else {}
-    try:
-        result = handler(**arguments, **extra)
-        if not isinstance(result, Generator):
-            return result
-        while True:
-            try:
-                value = next(result)
-            except StopIteration as end:
-                return end.value
-            if not call_master("job_report", run_id, pid, _portable(value)):
-                result.close()
-                raise JobStopped()
-    except (Exception, JobStopped):
-        raise
-    except BaseException as error:
-        raise HandlerAborted(type(error).__name__) from error
-
-
-def _portable(value: Any) -> Any:
-    """A yielded value as it crosses to the master (JobStep's "unset" does not pickle as itself)."""
-    if isinstance(value, JobStep):
-        has = value.checkpoint is not _UNSET
-        return ("step", value.progress, value.status, has, value.checkpoint if has else None)
-    return value
-
-
-def _unportable(value: Any) -> Any:
-    if isinstance(value, tuple) and len(value) == 5 and value[0] == "step":
-        _, progress, status, has, checkpoint = value
-        return JobStep(progress, status, checkpoint if has else _UNSET)
-    return value
-
-
 # -- the master's functions for workers --------------------------------------------------------
-
-def _job_report(run_id: int, pid: int, value: Any) -> bool:
-    """A worker started a run (value STARTED) or reached a yield: record it; False asks it to stop.
-
-    A step that ended is recorded even when a stop was asked meanwhile: its
-    checkpoint is what the job resumes from.
-    """
-    run = _runs.get(run_id)
-    if run is None:
-        return False
-    run.pid = pid
-    run.last_report = time.monotonic()
-    if value != STARTED:
-        run.job.record(_unportable(value))
-    return not (run.stop_requested or _stopping.is_set())
-
 
 def _job_submit(job_type: str, priority: int, arguments: dict[str, Any]) -> str:
     return submit(job_type, priority=priority, **arguments)
 
 
 def master_functions() -> dict[str, Callable[..., Any]]:
-    return {"job_report": _job_report, "job_submit": _job_submit}
+    return {"job_report": job_runs.job_report, "job_submit": _job_submit}
 
 
 # -- durable checkpoints -----------------------------------------------------------------------
@@ -591,7 +388,6 @@ class Checkpoints:
 
 durable = Checkpoints()
 _jobs: dict[str, Job] = {}
-_stopping = threading.Event()
 
 
 # -- life cycle (runtime._plugin) ----------------------------------------------------------------
@@ -617,22 +413,18 @@ def unserialize(type_name: str, serialized: str) -> Any:
 
 
 def start() -> None:
-    _stopping.clear()
+    job_runs.stopping.clear()
     durable.reset_cache()
 
 
 def orthanc_stopping() -> None:
     """Orthanc stops: running steps end at their next yield; the jobs stay running, to be saved."""
-    _stopping.set()
+    job_runs.stopping.set()
 
 
 def stop(deadline: float) -> None:
     """Waits, until ``deadline``, for the offloaded runs to reach a yield; the pool ends the rest."""
-    _stopping.set()
-    for run in list(_runs.values()):
-        run.stop_requested = True
-    for run in list(_runs.values()):
-        run.wait_ended(max(0.0, deadline - time.monotonic()))
+    job_runs.stop_all(deadline)
 
 
 def _log(level: str, message: str) -> None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -181,6 +183,35 @@ def test_a_worker_killed_during_a_step_fails_the_job_never_hangs(orthanc):
     final = wait_state(orthanc, job_id, "Failure")
     assert "SIGKILL" in final["Content"]["Error"], final["Content"]
     assert final["ErrorCode"] != CANCELED_JOB
+
+
+def test_a_worker_sigkilled_from_outside_during_a_step_fails_the_job_at_once(orthanc):
+    name = tag()
+    job_id = submit(orthanc, "Count", n=20, delay=0.3, tag=name)
+    pid = wait_for(lambda: info(orthanc, job_id)["Content"].get("Worker"), what="its worker")
+    killed = time.monotonic()
+    os.kill(pid, signal.SIGKILL)
+    final = wait_state(orthanc, job_id, "Failure")
+    took = time.monotonic() - killed
+    print(f"\nSIGKILL of the worker: the job failed {took:.2f} s later: {final['Content']['Error']}")
+    assert "SIGKILL" in final["Content"]["Error"] and final["ErrorCode"] != CANCELED_JOB
+    assert len(lines(orthanc, name)) < 20
+    wait_for(lambda: len(orthanc.get("/runtime/status").json()["pool"]["workers"]["pids"]) == 2,
+             what="the worker replaced")
+
+
+def test_a_step_longer_than_its_offload_timeout_ends_its_worker_and_fails_the_job(orthanc):
+    name = tag()
+    job_id = submit(orthanc, "Slow", tag=name)
+    wait_for(lambda: lines(orthanc, name) == ["started"], what="the job started")
+    started = time.monotonic()
+    final = wait_state(orthanc, job_id, "Failure")
+    took = time.monotonic() - started
+    print(f"\na step with @offload(timeout=1) that sleeps 60 s: the job failed after {took:.2f} s: "
+          f"{final['Content']['Error']}")
+    assert final["Content"]["Error"] == "StepTimeout: a step took more than 1 s; its worker was ended"
+    assert took < 1 + 5
+    assert lines(orthanc, name) == ["started"]
 
 
 def test_a_job_type_with_retries_runs_again_from_its_checkpoint_after_a_crash(orthanc):

@@ -92,6 +92,16 @@ def suicide_once(tag: str, checkpoint: Any = None) -> Any:
     return {"survived": True}
 
 
+@job("Slow")
+@offload(timeout=1)
+def slow(tag: str) -> Any:
+    _record(tag, "started")
+    yield 0.5
+    time.sleep(60)  # a step longer than its timeout
+    _record(tag, "woke")
+    yield 1.0
+
+
 @job("Plain")
 def plain(value: int) -> Any:
     return {"twice": 2 * value}
