@@ -87,6 +87,9 @@ class Job:
     def SubmitJob(self, priority: int = 0) -> str:
         return SubmitJob(self, priority)
 
+    def FreeJob(self) -> None:
+        FreeJob(self)
+
     # -- what Orthanc calls (sdk_jobs.cpp) --
 
     def step(self) -> int:
