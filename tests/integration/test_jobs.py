@@ -126,7 +126,7 @@ def test_pause_then_resume_continues_from_the_checkpoint_without_redoing_a_step(
 @pytest.mark.parametrize("job_type", ["Count", "CountInline"])
 def test_cancel_mid_step_ends_the_job_at_its_next_yield_then_resubmit_starts_over(orthanc, job_type):
     name = tag()
-    job_id = submit(orthanc, job_type, n=20, delay=0.4, tag=name)
+    job_id = submit(orthanc, job_type, n=10, delay=0.3, tag=name)
     wait_for(lambda: done_steps(orthanc, job_id) >= 1, what="one step done")
     assert orthanc.post(f"/jobs/{job_id}/cancel").status == 200
     final = wait_state(orthanc, job_id, "Failure")
@@ -134,7 +134,7 @@ def test_cancel_mid_step_ends_the_job_at_its_next_yield_then_resubmit_starts_ove
     wait_for(lambda: busy_workers(orthanc) == 0, what="the run ended")
     ended = len(lines(orthanc, name))
     time.sleep(1.0)
-    assert len(lines(orthanc, name)) == ended < 20, "a canceled job went on"
+    assert len(lines(orthanc, name)) == ended < 10, "a canceled job went on"
     if job_type == "Count":  # the worker is free again: a new job runs
         other = submit(orthanc, "Count", n=1, delay=0.0, tag=tag())
         assert wait_state(orthanc, other, "Success", "Failure")["State"] == "Success"
@@ -142,7 +142,7 @@ def test_cancel_mid_step_ends_the_job_at_its_next_yield_then_resubmit_starts_ove
     again = wait_state(orthanc, job_id, "Success", "Failure", timeout=30)
     assert again["State"] == "Success", again
     done = lines(orthanc, name)
-    assert done[ended:] == [str(i) for i in range(20)], "a resubmit starts from the beginning"
+    assert done[ended:] == [str(i) for i in range(10)], "a resubmit starts from the beginning"
 
 
 def test_cancel_of_a_step_that_never_yields_ends_its_worker_after_the_grace(orthanc):
