@@ -13,10 +13,18 @@ from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _version
 
 from . import jobs, sdk
-from .decorators import offload, on_change, on_stored_instance, route
+from .decorators import (
+    http_filter,
+    offload,
+    on_change,
+    on_received_instance,
+    on_stored_instance,
+    route,
+)
 from .enums import ChangeType, ErrorCode, InstanceOrigin, ResourceType
 from .errors import NotInOrthanc, OrthancError, OrthancException
 from .events import Change, StoredInstance
+from .gates import DISCARD, FilterRequest, ReceivedInstance
 from .http import BadRequest, HTTPError, NotFound, Request, Response
 from .jobs import JobStep, job
 from .settings import config
@@ -27,7 +35,8 @@ except PackageNotFoundError:  # a source tree that was never installed
     __version__ = "0+unknown"
 
 __all__ = [
-    "route", "on_change", "on_stored_instance", "offload",
+    "route", "on_change", "on_stored_instance", "offload", "http_filter", "FilterRequest",
+    "on_received_instance", "ReceivedInstance", "DISCARD",
     "Request", "Response", "HTTPError", "BadRequest", "NotFound",
     "ChangeType", "ResourceType", "InstanceOrigin", "ErrorCode",
     "Change", "StoredInstance",

@@ -23,6 +23,7 @@ from .registry import registry
 __all__ = [
     "ChangeType", "ErrorCode", "HttpMethod", "InstanceOrigin", "ResourceType", "OrthancException",
     "RegisterRestCallback", "RegisterOnChangeCallback", "RegisterOnStoredInstanceCallback",
+    "RegisterIncomingHttpRequestFilter", "RegisterReceivedInstanceCallback",
     "RestApiGet", "RestApiGetAfterPlugins", "RestApiPost", "RestApiPostAfterPlugins",
     "RestApiPut", "RestApiPutAfterPlugins", "RestApiDelete", "RestApiDeleteAfterPlugins",
     "GetDicomForInstance", "LogInfo", "LogWarning", "LogError", "GetConfiguration",
@@ -44,6 +45,16 @@ def RegisterRestCallback(pattern: str, callback: Callable[..., Any]) -> None:
 def RegisterOnChangeCallback(callback: Callable[..., Any]) -> None:
     """Calls ``callback(changeType, level, resourceId)`` on the change queue thread."""
     registry.add_change_listener(callback, style="compat")
+
+
+def RegisterIncomingHttpRequestFilter(callback: Callable[..., Any]) -> None:
+    """``callback(uri, method=, ip=, headers=, get=)`` returns True to let the request through."""
+    registry.add_http_filter(callback, style="compat")
+
+
+def RegisterReceivedInstanceCallback(callback: Callable[..., Any]) -> None:
+    """``callback(receivedDicom)`` returns ``(action, modified DICOM or None)``."""
+    registry.set_received_instance(callback, style="compat")
 
 
 def RegisterOnStoredInstanceCallback(callback: Callable[..., Any]) -> None:

@@ -35,6 +35,8 @@ from collections.abc import Callable
 from enum import IntEnum
 from typing import Any
 
+from pool import in_worker
+
 from . import backend
 from .errors import NotInOrthanc
 from .registry import registry
@@ -134,11 +136,10 @@ def SubmitJob(job: Job, priority: int = 0) -> str:
         raise TypeError(f"SubmitJob needs a job made by orthanc.CreateJob, not {type(job).__name__}")
     if job.submitted is not None:
         raise ValueError(f"this job was submitted already (job {job.submitted})")
-    native = backend.native()
-    if native is None:
+    if in_worker():
         raise NotInOrthanc("SubmitJob: a job of callbacks runs in the master; submit it from a "
                            "handler that is not offloaded, or use @job with @offload")
-    job.submitted = str(native.submit_job(job, job.type, int(priority)))
+    job.submitted = str(backend.call("submit_job", job, job.type, int(priority)))
     return job.submitted
 
 

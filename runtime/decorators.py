@@ -91,6 +91,38 @@ def on_stored_instance(handler: F) -> F:
     return handler
 
 
+def http_filter(handler: F) -> F:
+    """Ask the decorated function whether each incoming HTTP request may proceed.
+
+    It receives a ``FilterRequest`` (``method``, ``uri``, ``ip``, ``headers``,
+    ``query``) and returns True to let it through; False makes Orthanc answer
+    403. Several filters must all accept. A filter that raises refuses::
+
+        @http_filter
+        def only_tokens(request):
+            return request.headers.get('Authorization') == 'Bearer secret'
+    """
+    registry.add_http_filter(handler)
+    return handler
+
+
+def on_received_instance(handler: F) -> F:
+    """Keep, modify or discard each instance Orthanc receives, before it stores it.
+
+    The handler gets a ``ReceivedInstance`` (``data``, ``origin``, ``dataset()``)
+    and returns None to keep it, bytes or a pydicom ``Dataset`` to store that
+    instead, or ``DISCARD``. Orthanc allows one such handler::
+
+        @on_received_instance
+        def anonymise_name(received):
+            dataset = received.dataset()
+            dataset.PatientName = 'ANONYMOUS'
+            return dataset
+    """
+    registry.set_received_instance(handler)
+    return handler
+
+
 @overload
 def offload(handler: F, /) -> F: ...
 @overload

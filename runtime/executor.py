@@ -45,28 +45,59 @@ Orthanc stops its HTTP server when the grace is over (runtime.dispatch),
 and an answer not written by then is cut."""
 
 
-def start(section: dict[str, Any], modules: list[str]) -> Pool:
+def start(section: dict[str, Any], modules: list[str], *, fresh: bool = False) -> Pool:
     """Starts the pool described by the ``Pool`` section; returns when its workers are ready.
 
     ``modules`` (the script, the enabled recipes) are preloaded by the fork
-    server, after runtime.worker, so that a new worker is ready at once.
+    server, after runtime.worker, so that a new worker is ready at once; with
+    ``fresh`` (scripts that may be reloaded), each worker imports them itself
+    when it starts, so that a new pool runs the code as it is on disk then.
     """
-    global _pool, _context_folder, _stop_deadline
-    settings = section["Pool"]
-    preload = ["runtime.worker", *modules]
+    global _pool, _stop_deadline
     _stop_deadline = None
-    for folder in remove_stale_context_folders():
-        backend.call("log_warning", f"orthanc-runtime: removed {folder}, left by a master that died")
-    # What a worker may read while it imports the script (Orthanc's configuration
-    # holds secrets: a private folder, a 0600 file, removed at shutdown, and by
-    # the next start if this process dies first).
-    _context_folder = tempfile.mkdtemp(prefix=f"{CONTEXT_PREFIX}{os.getpid()}-")
-    backend.write_worker_context(os.path.join(_context_folder, "context.json"))
-    pool = Pool(
+    pool = _new_pool(section, modules, fresh)
+    pool.start()
+    _pool = pool
+    return pool
+
+
+def restart(section: dict[str, Any], modules: list[str]) -> Pool:
+    """A new pool for reloaded scripts; the old one finishes its tasks, then stops.
+
+    Requests go to the new pool as soon as it is ready: none waits for a
+    closed one. The fork server is shared, so both pools import the scripts in
+    their workers (``fresh``), never in the fork server.
+    """
+    global _pool
+    old = _pool
+    new = _new_pool(section, modules, True)
+    new.start()
+    _pool = new
+    if old is not None:
+        threading.Thread(target=old.shutdown, name="orthanc-runtime-old-pool", daemon=True,
+                         kwargs={"grace": section["Pool"]["ShutdownGrace"]}).start()
+    return new
+
+
+def _new_pool(section: dict[str, Any], modules: list[str], fresh: bool) -> Pool:
+    global _context_folder
+    if _context_folder is None:
+        for folder in remove_stale_context_folders():
+            backend.call("log_warning",
+                         f"orthanc-runtime: removed {folder}, left by a master that died")
+        # What a worker may read while it imports the script (Orthanc's configuration
+        # holds secrets: a private folder, a 0600 file, removed at shutdown, and by
+        # the next start if this process dies first).
+        _context_folder = tempfile.mkdtemp(prefix=f"{CONTEXT_PREFIX}{os.getpid()}-")
+        backend.write_worker_context(os.path.join(_context_folder, "context.json"))
+    settings = section["Pool"]
+    preload = ["runtime.worker"] if fresh else ["runtime.worker", *modules]
+    imports = tuple(modules) if fresh else ()
+    return Pool(
         workers=settings["Workers"],
         start_method=settings["StartMethod"],
         preload=preload,
-        initializer=functools.partial(worker.initialize, section),
+        initializer=functools.partial(worker.initialize, section, imports),
         master_functions=backend.master_functions(),
         task_timeout=settings["TaskTimeout"],
         queue_limit=settings["QueueLimit"],
@@ -75,9 +106,6 @@ def start(section: dict[str, Any], modules: list[str]) -> Pool:
         shutdown_grace=settings["ShutdownGrace"],
         name="orthanc-runtime",
     )
-    pool.start()
-    _pool = pool
-    return pool
 
 
 def current() -> Pool | None:
@@ -91,13 +119,21 @@ def _require() -> Pool:
 
 
 def run_route(handler: Callable[..., Any], request: Request, timeout: float | None) -> Response:
-    meta, body = _require().run(worker.run_route, (handler, request), timeout=timeout)
+    meta, body = _require().run(worker.run_route, (worker.HandlerRef.of(handler), request),
+                                timeout=timeout)
     status, content_type, headers = meta
     return Response(body, status=status, content_type=content_type, headers=headers)
 
 
+def run_call(handler: Callable[..., Any], argument: Any, timeout: float | None) -> Any:
+    """Runs ``handler(argument)`` in a worker and returns what it returns (a gate's answer)."""
+    return _require().run(worker.run_gate, (worker.HandlerRef.of(handler), argument),
+                          timeout=timeout)
+
+
 def submit_event(handler: Callable[..., Any], event: Any, timeout: float | None) -> Future[Any]:
-    return _require().submit(worker.run_event, (handler, event), timeout=timeout)
+    return _require().submit(worker.run_event, (worker.HandlerRef.of(handler), event),
+                             timeout=timeout)
 
 
 def submit_job_run(handler: Callable[..., Any], args: tuple[Any, ...], timeout: float) -> Future[Any]:

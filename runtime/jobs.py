@@ -109,15 +109,13 @@ def submit(job_type: str, *, priority: int = 0, **arguments: Any) -> str:
     Works in a handler, inline or offloaded (from a worker, the master submits it).
     """
     _check_json(arguments, f"the arguments of a {job_type} job")
-    if backend.native() is None and in_worker() and in_task():
+    if in_worker() and in_task():
         return str(call_master("job_submit", job_type, priority, arguments))
     found = registry.job_types.get(job_type)
     if found is None:
         raise LookupError(f"no job type {job_type!r} is declared (known: {sorted(registry.job_types)})")
-    native = backend.native()
-    if native is None:
-        backend.call("submit_job")  # raises NotInOrthanc, with the usual message
-    return str(native.submit_job(Job(found, dict(arguments)), found.name, int(priority)))
+    # Outside Orthanc, backend.call raises NotInOrthanc with the usual message.
+    return str(backend.call("submit_job", Job(found, dict(arguments)), found.name, int(priority)))
 
 
 def _check_json(value: Any, what: str) -> None:

@@ -34,6 +34,8 @@ struct Hooks {
   py::object on_change;
   py::object on_stored_instance;
   py::object refresh_metrics;
+  py::object http_filter;  // set by set_http_filter (sdk_gates.cpp)
+  py::object received_instance;  // set by set_received_instance (sdk_gates.cpp)
   py::object unserialize_job;  // sdk_jobs.cpp: a saved job back to a Python object
 };
 Hooks* hooks();
@@ -136,6 +138,7 @@ void init_errors(py::module_& m);
 void init_rest(py::module_& m);
 void init_events(py::module_& m);
 void init_misc(py::module_& m);
+void init_gates(py::module_& m);
 void init_jobs(py::module_& m);
 
 // The embedded interpreter (interpreter.cpp): started once, finalised at

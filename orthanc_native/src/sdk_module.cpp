@@ -10,5 +10,6 @@ PYBIND11_EMBEDDED_MODULE(_orthanc_native, m) {
   ort::init_rest(m);
   ort::init_events(m);
   ort::init_misc(m);
+  ort::init_gates(m);
   ort::init_jobs(m);
 }

@@ -46,13 +46,13 @@ def tag() -> str:
 def submit(server: Orthanc, job_type: str, priority: int = 0, **arguments: Any) -> str:
     answer = server.post(f"/jobs-test/submit/{job_type}",
                          body=json.dumps({"Priority": priority, "Arguments": arguments}))
-    assert answer.status == 200, answer.text()
+    assert answer.status == 200, answer.text
     return str(answer.json()["ID"])
 
 
 def info(server: Orthanc, job_id: str) -> dict[str, Any]:
     answer = server.get(f"/jobs/{job_id}")
-    assert answer.status == 200, answer.text()
+    assert answer.status == 200, answer.text
     return dict(answer.json())
 
 
@@ -244,7 +244,7 @@ def test_priority_decides_which_job_runs_next_with_one_concurrent_job(orthanc):
 def test_a_job_submitted_from_an_offloaded_handler_runs(orthanc):
     answer = orthanc.post("/jobs-test/submit-from-worker/Plain",
                           body='{"Arguments": {"value": 21}}')
-    assert answer.status == 200, answer.text()
+    assert answer.status == 200, answer.text
     assert answer.json()["pid"] != orthanc.process.process.pid
     final = wait_state(orthanc, answer.json()["ID"], "Success", "Failure")
     assert final["State"] == "Success"

@@ -46,7 +46,7 @@ def study(orthanc) -> str:
 
 def test_an_export_is_a_job_with_progress_per_instance_and_its_archive_has_every_preview(orthanc, study):
     answer = orthanc.post(f"/recipes/study-export/{study}")
-    assert answer.status == 200, answer.text()
+    assert answer.status == 200, answer.text
     job_id = answer.json()["ID"]
     states: list[tuple[int, Any]] = []
 

@@ -40,7 +40,7 @@ def done(records: Path, name: str) -> Counter[str]:
 def submit(server: Orthanc, job_type: str, name: str) -> str:
     answer = server.post(f"/jobs-test/submit/{job_type}",
                          body=json.dumps({"Arguments": {"n": STEPS, "delay": 0.2, "tag": name}}))
-    assert answer.status == 200, answer.text()
+    assert answer.status == 200, answer.text
     return str(answer.json()["ID"])
 
 
@@ -60,7 +60,7 @@ def check_resumed(server: Orthanc, records: Path, jobs: dict[str, str], how: str
                 answer = server.get(f"/jobs/{job_id}")
             except OSError:  # /tools/reset: Orthanc is restarting
                 return None
-            assert answer.status == 200, f"the job {job_id} was not restored: {answer.text()}"
+            assert answer.status == 200, f"the job {job_id} was not restored: {answer.text}"
             found = dict(answer.json())
             return found if found["State"] in ("Success", "Failure") else None
         final = wait_for(ended, timeout=60, step=0.1, what=f"the {name} job's end")

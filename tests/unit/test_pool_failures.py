@@ -22,6 +22,9 @@ from pool import Pool, PoolClosed, TaskTimeout, WorkerCrashed
 from pool.shm import SHM_DIR
 from pool.supervisor import Supervisor
 
+# These start worker processes: `pytest -m "not slow"` leaves them out for a quick loop.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def make_pool() -> Iterator[PoolFactory]:
@@ -183,6 +186,7 @@ MASTER_SCRIPT = """
 import json, os, sys, time
 from pool import Pool, context
 import pool_tasks
+
 pool = Pool(workers=2, start_method=sys.argv[1])
 pool.start()
 pool.run(pool_tasks.describe, (pool_tasks.pattern(3 << 20),))
