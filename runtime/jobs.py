@@ -48,8 +48,9 @@ TICK = 0.2
 """Seconds a step of Orthanc waits for an offloaded run before it lets Orthanc
 look at pause and cancel requests (and refresh the progress it shows)."""
 
-CHECKPOINT_PROPERTY = 5468
-"""The global property that holds the checkpoints of running jobs (runtime.delivery has 5467)."""
+CHECKPOINT_PROPERTY = 5469
+"""The global property that holds the checkpoints of running jobs (runtime.delivery has 5467,
+the auto-routing recipe's journal 5468)."""
 
 # OrthancPluginJobStepStatus and OrthancPluginJobStopReason.
 SUCCESS, FAILURE, CONTINUE = 1, 2, 3

@@ -130,3 +130,11 @@ def test_arguments_must_be_json_values():
     job("Counter")(counter)
     with pytest.raises(TypeError, match="JSON values"):
         jobs.submit("Counter", n={1, 2})
+
+
+def test_the_jobs_global_property_is_nobody_elses():
+    from recipes import routing_journal
+    from runtime import delivery
+
+    assert len({jobs.CHECKPOINT_PROPERTY, delivery.CHECKPOINT_PROPERTY, routing_journal.PROPERTY}) == 3
+    assert jobs.CHECKPOINT_PROPERTY >= 1024  # plugins own the identifiers from 1024 on
