@@ -1,4 +1,4 @@
-"""What ``make demo`` runs: Orthanc with the four recipes, a few real DICOM files, URLs to try.
+"""What ``make demo`` runs: Orthanc with the recipes, a few real DICOM files, URLs to try.
 
     make demo                                  # or: orthanc-runtime run examples/demo.py
 
@@ -17,7 +17,7 @@ from typing import Any
 
 from demo_upload import demo_files
 
-import recipes.all  # noqa: F401  (registers the four recipes)
+import recipes.all  # noqa: F401  (registers every recipe)
 from recipes import autorouting
 from runtime import Change, ChangeType, on_change, sdk
 
@@ -45,6 +45,7 @@ def started(change: Change) -> None:
     color, j2k = stored["examples_ybr_color.dcm"]["ID"], stored["JPEG2000.dcm"]["ID"]
     bad = stored["badVR.dcm"]["ID"]
     series = stored["4467"]["ParentSeries"]
+    study = stored["4467"]["ParentStudy"]
     for line in (
         f"uploaded {len(stored)} files; try:",
         f"  curl -o ct.jpg {base}/thumbnails/{ct['ID']}?size=128",
@@ -58,6 +59,9 @@ def started(change: Change) -> None:
         f"  curl '{base}/computation?n=300' & curl '{base}/computation?n=300' & wait",
         f"  curl '{base}/computation/inline?n=300' & curl '{base}/computation/inline?n=300' & wait",
         f"  curl {base}/recipes/auto-routing/status      # MR studies, once stable",
+        f"  curl -X POST {base}/recipes/study-export/{study}   # a job; then:",
+        f"  curl {base}/jobs?expand                          # its progress, per instance",
+        f"  curl -o study.zip {base}/recipes/study-export/{study}/archive",
         f"  curl {base}/runtime/status",
     ):
         _say(line)

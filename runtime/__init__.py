@@ -12,7 +12,7 @@ See the README for the whole API.
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _version
 
-from . import sdk
+from . import jobs, sdk
 from .decorators import (
     http_filter,
     offload,
@@ -26,6 +26,7 @@ from .errors import NotInOrthanc, OrthancError, OrthancException
 from .events import Change, StoredInstance
 from .gates import DISCARD, FilterRequest, ReceivedInstance, StorageArea, storage_area
 from .http import BadRequest, HTTPError, NotFound, Request, Response
+from .jobs import JobStep, job
 from .settings import config
 
 try:
@@ -40,5 +41,5 @@ __all__ = [
     "ChangeType", "ResourceType", "InstanceOrigin", "ErrorCode",
     "Change", "StoredInstance",
     "OrthancError", "OrthancException", "NotInOrthanc",
-    "sdk", "config",
+    "sdk", "config", "job", "JobStep", "jobs",
 ]

@@ -25,6 +25,7 @@ from . import (
     dispatch,
     executor,
     gates,
+    jobs,
     leftovers,
     reload,
     settings,
@@ -154,6 +155,7 @@ def _on_change(change_type: int, level: int, resource_id: str | None) -> None:
             # dispatch.on_change holds Orthanc's stop for the requests in flight,
             # for ShutdownGrace; a task still running then must end just before,
             # so that its request answers while Orthanc's HTTP server still can.
+            jobs.orthanc_stopping()
             executor.orthanc_stopping(settings.shutdown_grace())
     finally:
         dispatch.on_change(change_type, level, resource_id)
@@ -174,6 +176,8 @@ def register_with_orthanc(native: Any) -> None:
         native.register_on_stored_instance()
     native.register_refresh_metrics()
     gates.install(native)
+    native.set_job_unserializer(jobs.unserialize)
+    native.register_jobs_unserializer()
 
 
 def start(configuration_json: str, configuration_path: str, orthanc_version: str) -> bool:
@@ -219,9 +223,11 @@ def start(configuration_json: str, configuration_path: str, orthanc_version: str
         register_with_orthanc(native)
         if registry.has_offloaded():
             pool = executor.start(section, modules, fresh=bool(section.get("Reload")))
+            pool.master_functions.update(jobs.master_functions())
             if verbose:
                 _log("info", f"pool started: {pool.status()['workers']}")
         delivery.hub.start()
+        jobs.start()
         _Session.section, _Session.scripts, _Session.native = section, scripts, native
         _Session.recipes = [m for m in modules if m not in {p.stem for p in scripts}]
         if section.get("Reload"):
@@ -337,6 +343,7 @@ def stop() -> None:
         if delivery.hub.feeds:
             delivery.hub.drain(deadline)
             delivery.hub.stop(deadline)
+        jobs.stop(deadline)
         executor.shutdown(max(0.0, deadline - time.monotonic()))
     finally:
         _end_leftovers(before)

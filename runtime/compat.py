@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import answers, backend
+from .compat_jobs import *  # noqa: F403  (the SDK's jobs: CreateJob, SubmitJob...)
 from .enums import ChangeType, ErrorCode, HttpMethod, InstanceOrigin, ResourceType
 from .errors import OrthancException
 from .http import Response

@@ -136,6 +136,11 @@ def submit_event(handler: Callable[..., Any], event: Any, timeout: float | None)
                              timeout=timeout)
 
 
+def submit_job_run(handler: Callable[..., Any], args: tuple[Any, ...], timeout: float) -> Future[Any]:
+    """One run of an offloaded job (runtime.jobs): the pool's thread serves its reports."""
+    return _require().submit(handler, args, timeout=timeout)
+
+
 def orthanc_stopping(grace: float) -> None:
     """Orthanc stops: tasks still running after ``grace`` seconds are ended, their callers get PoolClosed.
 

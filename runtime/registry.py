@@ -115,6 +115,21 @@ class StorageAreaEntry:
     name: str
 
 
+@dataclass
+class JobType:
+    """A type of job of Orthanc's job engine, run by ``handler`` (runtime.jobs)."""
+
+    name: str
+    handler: Callable[..., Any]
+    retries: int = 0  # runs started again after a crashed worker or a step that timed out
+    cancel_grace: float = 5.0  # seconds a running step has to reach its next yield when stopped
+    takes_checkpoint: bool = False  # the handler has a ``checkpoint`` parameter
+
+    @property
+    def offload(self) -> Offload | None:
+        return offload_of(self.handler)
+
+
 class RegistryFrozen(RuntimeError):
     pass
 
@@ -139,6 +154,8 @@ class Registry:
         self.http_filters: list[HttpFilter] = []
         self.received_instance: ReceivedInstanceHandler | None = None
         self.storage_area: StorageAreaEntry | None = None
+        self.job_types: dict[str, JobType] = {}
+        self.job_unserializers: list[Callable[[str, str], Any]] = []  # orthanc.RegisterJobsUnserializer
         self.frozen = False
         # While a reload imports the script again, what it declares goes to a new
         # registry, which replaces this one's handlers only if the import succeeds.
@@ -252,6 +269,25 @@ class Registry:
         self.received_instance = entry
         return entry
 
+    def add_job_type(self, job_type: JobType) -> JobType:
+        if self._recording is not None:
+            return self._recording.add_job_type(job_type)
+        _check_callable(job_type.handler)
+        self._guard(f"the job type {job_type.name!r}")
+        taken = self.job_types.get(job_type.name)
+        if taken is not None:
+            raise ValueError(f"the job type {job_type.name!r} is already run by "
+                             f"{handler_name(taken.handler)}")
+        self.job_types[job_type.name] = job_type
+        return job_type
+
+    def add_job_unserializer(self, unserializer: Callable[[str, str], Any]) -> None:
+        if self._recording is not None:
+            return self._recording.add_job_unserializer(unserializer)
+        _check_callable(unserializer)
+        self._guard("a jobs unserializer")
+        self.job_unserializers.append(unserializer)
+
     def set_storage_area(self, create: Callable[..., Any], read: Callable[..., Any],
                          remove: Callable[..., Any], style: Style = "runtime",
                          name: str | None = None) -> StorageAreaEntry:
@@ -282,7 +318,8 @@ class Registry:
         handlers: list[Handler] = [*self.route_handlers(), *self.change_listeners,
                                    *self.stored_listeners, *self.http_filters,
                                    *([self.received_instance] if self.received_instance else [])]
-        return any(h.offload is not None for h in handlers)
+        return (any(h.offload is not None for h in handlers)
+                or any(t.offload is not None for t in self.job_types.values()))
 
     def route_handlers(self) -> list[RouteHandler]:
         result: list[RouteHandler] = []
@@ -324,6 +361,9 @@ class Registry:
         if old.storage_area is not None and self.storage_area is None and \
                 keep(Handler(old.storage_area.create, old.storage_area.style, old.storage_area.name)):
             self.storage_area = old.storage_area
+        for job_type in old.job_types.values():
+            if keep(job_type) and job_type.name not in self.job_types:  # type: ignore[arg-type]
+                self.job_types[job_type.name] = job_type
 
     def take(self, new: Registry) -> None:
         """Replaces every handler by ``new``'s; requests match one set or the other, whole."""
@@ -334,6 +374,8 @@ class Registry:
         self.http_filters = new.http_filters
         self.received_instance = new.received_instance
         self.storage_area = new.storage_area
+        self.job_types = new.job_types  # jobs under way finish their run with the old handler
+        self.job_unserializers = new.job_unserializers
 
     def clear(self) -> None:
         """Forgets every handler and unfreezes (a restart of the plugin, tests)."""
@@ -344,6 +386,8 @@ class Registry:
         self.http_filters.clear()
         self.received_instance = None
         self.storage_area = None
+        self.job_types.clear()
+        self.job_unserializers.clear()
         self.frozen = False
 
 

@@ -39,6 +39,7 @@ struct Hooks {
   py::object storage_create;  // set by set_storage_area (sdk_gates.cpp)
   py::object storage_read;
   py::object storage_remove;
+  py::object unserialize_job;  // sdk_jobs.cpp: a saved job back to a Python object
 };
 Hooks* hooks();
 void clear_hooks();
@@ -141,6 +142,7 @@ void init_rest(py::module_& m);
 void init_events(py::module_& m);
 void init_misc(py::module_& m);
 void init_gates(py::module_& m);
+void init_jobs(py::module_& m);
 
 // The embedded interpreter (interpreter.cpp): started once, finalised at
 // process exit, and reused when Orthanc restarts its plugins.

@@ -16,3 +16,21 @@ def test_readme_hello_example(orthanc_factory, dicom_files):
     expected = hashlib.sha256((dicom_files / "CT_small.dcm").read_bytes()).hexdigest()
     assert answer == {"sha256": expected}
     assert orthanc.get("/checksum/not-an-id").status == 404
+
+
+def test_readme_job_example(orthanc_factory, dicom_files):
+    orthanc = orthanc_factory(EXAMPLES / "export_job.py")
+    study = orthanc.upload(dicom_files / "CT_small.dcm")["ParentStudy"]
+    answer = orthanc.post(f"/export/{study}")
+    assert answer.status == 200, answer.text
+    job_id = answer.json()["job"]
+
+    def ended() -> dict | None:
+        found = orthanc.get(f"/jobs/{job_id}").json()
+        return found if found["State"] in ("Success", "Failure") else None
+
+    final = orthanc.wait_for(ended, timeout=30, what="the job's end")
+    assert final["State"] == "Success" and final["Type"] == "ExportStudy"
+    assert final["Priority"] == 5
+    assert final["Content"]["Output"] == {"instances": 1}
+    assert final["Content"]["Status"] == {"done": 1}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import overlapping, running_orthanc
+from tests.harness import overlapping, running_orthanc, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPE = ROOT / "recipes" / "cpu_demo.py"
@@ -68,12 +68,18 @@ def test_the_demo_serves_every_recipe(tmp_path):
         log = orthanc.wait_for_log(f"demo:   curl http://localhost:{orthanc.http_port}/runtime/status")
         assert "orthanc-runtime demo: uploaded" in log
         urls = [line.split("curl ", 1)[1] for line in log.splitlines() if "demo:   curl" in line]
-        assert len(urls) == 12
+        assert len(urls) == 15
         for url in urls:
             target = next(part for part in url.split() if part.strip("'").startswith("http"))
             path = target.strip("'").split(str(orthanc.http_port), 1)[1]
             expected = 415 if "# 415" in url else 422 if "# 422" in url else 200
-            answer = orthanc.get(path)
+            if url.startswith("-X POST"):
+                answer = orthanc.post(path)
+            elif path.endswith("/archive"):  # once the export job has written it
+                answer = wait_for(lambda p=path: (a := orthanc.get(p)).status == 200 and a,
+                                  timeout=30, what="the study's archive")
+            else:
+                answer = orthanc.get(path)
             assert answer.status == expected, (path, answer.text[:300])
 
         def sent() -> list:

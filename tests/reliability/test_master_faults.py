@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 import threading
 from pathlib import Path
 
@@ -79,7 +80,11 @@ def test_orthanc_restarting_itself_brings_the_plugin_back(tmp_path):
         wait_until(serving, timeout=30, step=0.2)
         assert orthanc.get("/rel/work/3").json()["pid"] != first  # a new pool
         uploaded = orthanc.upload("CT_small.dcm")
-        seen, _ = wait_until(lambda: (c := orthanc.get("/rel/changes").json())["changes"] and c)
+        # each handler has its own feed: wait for both, then check that each saw it once
+        seen, _ = wait_until(lambda: (c := orthanc.get("/rel/changes").json())["changes"]
+                             and c["stored"] and c)
+        time.sleep(0.5)  # a handler registered twice would have recorded it twice by now
+        seen = orthanc.get("/rel/changes").json()
         assert seen == {"changes": [uploaded["ID"]], "stored": [uploaded["ID"]]}  # handlers registered once
         results = hammer(orthanc.http_port, [("GET", f"/rel/work/{n}", None) for n in range(20)], 4)
         assert all(r.status == 200 for r in results)

@@ -67,6 +67,7 @@ def test_every_object_refuses_unknown_keys() -> None:
         "$.Recipes.Thumbnails",
         "$.Recipes.PydicomDump",
         "$.Recipes.CpuDemo",
+        "$.Recipes.StudyExport",
         "$.Recipes.AutoRouting",
     ]
     for path, sub in objects:
@@ -329,7 +330,8 @@ def test_configuration_error_lists_every_problem_and_pickles() -> None:
 
 # Every recipe setting and its default is checked in test_recipes_config.py.
 DEFAULT_RECIPES = {
-    key: with_defaults({})["Recipes"][key] for key in ("Thumbnails", "PydicomDump", "CpuDemo", "AutoRouting")
+    key: with_defaults({})["Recipes"][key]
+    for key in ("Thumbnails", "PydicomDump", "CpuDemo", "AutoRouting", "StudyExport")
 }
 
 

@@ -54,7 +54,7 @@ def test_the_readme_example_is_the_file_a_test_runs():
 
 
 SECTIONS = {"AutoRouting": "Auto-routing", "Thumbnails": "Thumbnails", "PydicomDump": "pydicom dump",
-            "CpuDemo": "CPU demo"}
+            "CpuDemo": "CPU demo", "StudyExport": "Study export"}
 
 
 def test_every_recipe_setting_is_documented_in_the_readme():
@@ -70,3 +70,7 @@ def test_every_recipe_setting_is_documented_in_the_readme():
                 default = str(prop["default"]).lower() if isinstance(prop["default"], bool) else str(prop["default"])
                 after = [part[:40] for part in text.split(f"`{key}`")[1:]]
                 assert any(default in part for part in after), f"Recipes.{recipe}.{key}: default {default} not given in the README"
+
+
+def test_the_readme_job_example_is_the_file_a_test_runs():
+    assert (ROOT / "examples" / "export_job.py").read_text() in README

@@ -18,6 +18,7 @@ DEFAULTS = {
     "PydicomDump": {"Enabled": False, "DefaultFormat": "text", "BulkDataThreshold": 1024,
                     "Strict": False},
     "CpuDemo": {"Enabled": False, "DefaultIterations": 1000, "MaxIterations": 10000},
+    "StudyExport": {"Enabled": False, "Folder": "", "Priority": 0},
     "AutoRouting": {"Enabled": False, "Level": "Study", "Rules": [], "Retries": 3,
                     "RetryDelay": 10, "RetryMaxDelay": 300, "PollInterval": 2, "History": 1000},
 }
@@ -29,6 +30,7 @@ FULL = {
     "PydicomDump": {"Enabled": True, "DefaultFormat": "json", "BulkDataThreshold": 0,
                     "Strict": True},
     "CpuDemo": {"Enabled": True, "DefaultIterations": 0, "MaxIterations": 0},
+    "StudyExport": {"Enabled": True, "Folder": "/var/lib/exports", "Priority": 5},
     "AutoRouting": {
         "Enabled": True, "Level": "Series", "Retries": 0, "RetryDelay": 0.5,
         "RetryMaxDelay": 1, "PollInterval": 0.1, "History": 1,
@@ -65,9 +67,11 @@ def test_every_recipe_setting_is_described_and_every_object_closed() -> None:
 def test_every_recipe_has_a_module_that_names_its_key() -> None:
     import recipes.cpu_demo
     import recipes.pydicom_dump
+    import recipes.study_export
     import recipes.thumbnails
 
-    modules = [autorouting, recipes.cpu_demo, recipes.pydicom_dump, recipes.thumbnails]
+    modules = [autorouting, recipes.cpu_demo, recipes.pydicom_dump, recipes.study_export,
+               recipes.thumbnails]
     assert sorted(m.CONFIG_KEY for m in modules) == sorted(recipes_schema()["properties"])
 
 
