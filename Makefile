@@ -8,9 +8,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # orthanc-python is the official plugin, which the benchmark compares with.
 DEBIAN_PACKAGES := orthanc orthanc-dev libboost-regex-dev nlohmann-json3-dev orthanc-python
-NATIVE_SOURCES := $(wildcard orthanc_native/src/*) CMakeLists.txt pyproject.toml config.schema.json
+NATIVE_SOURCES := $(wildcard orthanc_native/src/*) $(wildcard orthanc_native/codegen/*.py) CMakeLists.txt pyproject.toml config.schema.json
 
-.PHONY: install system demo test lint soak bench clean
+.PHONY: install system demo test lint soak bench clean codegen
 
 install: $(STAMP)
 
@@ -29,6 +29,12 @@ $(STAMP): $(NATIVE_SOURCES) | system $(PY)
 	$(PY) -m pip install -q $$($(PY) -c "import tomllib; print(' '.join(tomllib.load(open('pyproject.toml', 'rb'))['build-system']['requires']))")
 	$(PY) -m pip install -q --no-build-isolation -e '.[test]'
 	@touch $(STAMP)
+
+# Regenerates the SDK layer from OrthancCPlugin.h (see orthanc_native/codegen): the
+# bindings, runtime/_api.py, runtime/enums.py, the stubs and docs/compat.md.
+codegen: install
+	$(PY) -m pip install -q $$($(PY) -c "import tomllib; print(' '.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['codegen']))")
+	$(PY) -m orthanc_native.codegen
 
 lint: install
 	$(VENV)/bin/ruff check runtime pool recipes orthanc_native tests examples benchmarks docs
