@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from orthanc_native.codegen import OUTPUTS, ROOT, emit, generate, gcc_include, model, rules
+from orthanc_native.codegen import OUTPUTS, ROOT, emit, gcc_include, generate, model, rules
 
 
 @pytest.fixture(scope="module")
