@@ -51,6 +51,18 @@ WORKER_CALLS = frozenset(["AutodetectMimeType", "BufferCompression", "CallRestAp
     "RestApiPost", "RestApiPostAfterPlugins", "RestApiPut", "RestApiPutAfterPlugins",
     "SetGlobalProperty", "SetMetricsValue", "WriteFile"])
 
+# Functions and methods whose objects cross to a worker by value (runtime/objects.py).
+VALUE_CALLS = frozenset(["ConvertPixelFormat", "CreateDicom", "CreateDicom2", "CreateDicomInstance",
+    "CreateFindMatcher", "CreateImage", "CreateImageFromBuffer", "DecodeDicomImage",
+    "DrawText", "FindMatcherIsMatch", "GetImageBuffer", "GetImageHeight", "GetImagePitch",
+    "GetImagePixelFormat", "GetImageWidth", "GetInstanceAdvancedJson", "GetInstanceData",
+    "GetInstanceDecodedFrame", "GetInstanceFramesCount", "GetInstanceJson",
+    "GetInstanceMetadata", "GetInstanceOrigin", "GetInstanceRawFrame",
+    "GetInstanceRemoteAet", "GetInstanceSimplifiedJson", "GetInstanceSize",
+    "GetInstanceTransferSyntaxUid", "GetPeerName", "GetPeerUrl", "GetPeerUserProperty",
+    "GetPeers", "GetPeersCount", "HasInstanceMetadata", "HasInstancePixelData",
+    "SerializeDicomInstance", "TranscodeDicomInstance", "UncompressImage"])
+
 
 class SdkObject:
     """An SDK object: a handle to Orthanc's, which only the master can use."""

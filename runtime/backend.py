@@ -19,6 +19,7 @@ from typing import Any
 
 from pool import call_master, in_task, in_worker
 
+from . import objects
 from .errors import NotInOrthanc
 
 # The runtime's own calls a worker may make through the master. Registration
@@ -66,9 +67,16 @@ def proxied() -> frozenset[str]:
 
     Read on first use: runtime._api (generated) imports this module.
     """
-    from ._api import WORKER_CALLS
+    from ._api import VALUE_CALLS, WORKER_CALLS
 
-    return RUNTIME_PROXIED | WORKER_CALLS
+    return RUNTIME_PROXIED | WORKER_CALLS | VALUE_CALLS
+
+
+@functools.cache
+def _value_calls() -> frozenset[str]:
+    from ._api import VALUE_CALLS
+
+    return VALUE_CALLS
 
 
 def set_native(module: Any) -> None:
@@ -92,6 +100,8 @@ def call(name: str, *args: Any, **kwargs: Any) -> Any:
                 "Orthanc, can; move this call out of the offloaded handler"
             )
         if in_task():
+            if name in _value_calls():
+                return _call_with_values(name, args)
             return call_master(name, *args, **kwargs)
         return _outside_task(name, *args)
     raise NotInOrthanc(
@@ -104,7 +114,21 @@ def master_functions() -> dict[str, Callable[..., Any]]:
     """The functions the pool serves to its workers."""
     if _native is None:
         raise NotInOrthanc("the pool's master functions exist only inside Orthanc")
-    return {name: getattr(_native, name) for name in proxied()}
+    values = _value_calls()
+    return {name: objects.serve(_native, name) if name in values else getattr(_native, name)
+            for name in proxied()}
+
+
+def _call_with_values(name: str, args: tuple[Any, ...]) -> Any:
+    """A call on SDK objects from a worker, which holds them by value (runtime.objects)."""
+    local, answer = objects.answer_locally(name, args)
+    if local:
+        return answer
+    result = call_master(name, *args)
+    if name in objects.MUTATING:
+        result, changed = result
+        objects.update_from(args[0], changed)
+    return result
 
 
 def _outside_task(name: str, *args: Any) -> Any:

@@ -46,11 +46,12 @@ def _cpp_param(f: Function, p: Param) -> tuple[str, list[str], str]:
                     f"{p.name} ? {p.name}->c_str() : nullptr")
         return f"const std::string& {p.name}", [], f"{p.name}.c_str()"
     if p.kind == "bytes":
-        return (f"const py::object& {p.name}", [f"std::string {p.name}_data = buffer_from({p.name});"],
+        return (f"const py::object& {p.name}",
+                [f'std::string {p.name}_data = buffer_arg({p.name}, "{f.name}", "{p.name}");'],
                 f"{p.name}_data.data(), static_cast<{p.size_type}>({p.name}_data.size())")
     if p.kind == "image_buffer":
         return (f"const py::object& {p.name}",
-                [f"std::string {p.name}_data = buffer_from({p.name});",
+                [f'std::string {p.name}_data = buffer_arg({p.name}, "{f.name}", "{p.name}");',
                  f"check_image_buffer({p.name}_data.size(), pitch, height);"],
                 f"{p.name}_data.data()")
     if p.kind in ("int", "float"):
@@ -227,6 +228,7 @@ def python(model: Model) -> str:
     functions = "\n\n".join(_py_def(s, "") for s in sigs if not s.owner)
     module_names = sorted(s.name for s in sigs if not s.owner)
     worker = sorted(s.name for s in sigs if not s.owner and _worker_callable(s))
+    by_value = sorted(s.name for s in sigs if _by_value(s))
     return f'''{header_line("#", model)}
 """The SDK functions and objects of the ``orthanc`` module, as Python wrappers.
 
@@ -247,6 +249,9 @@ __all__ = {_list([*sorted(set(rules.CLASSES.values()) - rules.EXTENDED_BY_HAND),
 # Module functions a worker may call through the master: their arguments and
 # results are plain values. The others raise NotInOrthanc there.
 WORKER_CALLS = frozenset({_list(worker)})
+
+# Functions and methods whose objects cross to a worker by value (runtime/objects.py).
+VALUE_CALLS = frozenset({_list(by_value)})
 
 
 class SdkObject:
@@ -272,6 +277,12 @@ def _handle_of(value: SdkObject | None) -> Any:
 def _worker_callable(s: _Signature) -> bool:
     return not s.result_cls and not any(o for _, _, o in s.params) and s.name not in rules.MASTER_ONLY \
         and not s.name.startswith("Register")
+
+
+def _by_value(s: _Signature) -> bool:
+    classes = {s.owner, s.result_cls} | {t for _, t, o in s.params if o}
+    classes = {c.replace(" | None", "") for c in classes} - {""}
+    return bool(classes) and classes <= rules.BY_VALUE and s.name not in rules.MASTER_ONLY
 
 
 def _list(names: list[str]) -> str:

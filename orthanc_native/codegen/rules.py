@@ -115,6 +115,10 @@ MASTER_ONLY = {
     "RegisterPrivateDictionaryTag": "registers with Orthanc at start-up",
 }
 
+# Objects that can cross to a worker by value (runtime/objects.py): a worker
+# holds a copy, and the master rebuilds the object for each call it serves.
+BY_VALUE = {"Image", "DicomInstance", "Peers", "FindMatcher"}
+
 # Python default values of trailing parameters, where the official plugin has one.
 DEFAULTS: dict[str, dict[str, str]] = {}
 

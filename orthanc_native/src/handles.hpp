@@ -60,6 +60,16 @@ void bind_handle(py::module_& m, const char* name) {
       .def_property_readonly("valid", &Handle<T>::valid);
 }
 
+// A str or bytes-like argument as a buffer; a TypeError names the call and the parameter.
+inline std::string buffer_arg(const py::handle& value, const char* call, const char* parameter) {
+  if (!value.is_none() && !PyUnicode_Check(value.ptr()) && !PyObject_CheckBuffer(value.ptr())) {
+    throw py::type_error(std::string(call) + "(): " + parameter +
+                         " must be bytes, a bytes-like object or str, not " +
+                         Py_TYPE(value.ptr())->tp_name);
+  }
+  return buffer_from(value);
+}
+
 // Takes an owned string from the SDK: freed on every path; null is a failure.
 inline std::string take_string(char* text, const char* call) {
   if (!text) throw SdkError(OrthancPluginErrorCode_InternalError, std::string(call) + " failed");

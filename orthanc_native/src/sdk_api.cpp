@@ -88,7 +88,7 @@ void init_api(py::module_& m) {
   // Answer to a REST request with a PNG image.
   m.def("CompressAndAnswerPngImage", [](Handle<OrthancPluginRestOutput>& output, int format, uint32_t width, uint32_t height, uint32_t pitch, const py::object& buffer) {
     OrthancPluginRestOutput* output_ptr = output.get();
-    std::string buffer_data = buffer_from(buffer);
+    std::string buffer_data = buffer_arg(buffer, "CompressAndAnswerPngImage", "buffer");
     check_image_buffer(buffer_data.size(), pitch, height);
     {
       py::gil_scoped_release release;
@@ -135,7 +135,7 @@ void init_api(py::module_& m) {
   // Make a POST call to the built-in Orthanc REST API.
   m.def("RestApiPost", [](const std::string& uri, const py::object& body) {
     MemoryBuffer target;
-    std::string body_data = buffer_from(body);
+    std::string body_data = buffer_arg(body, "RestApiPost", "body");
     OrthancPluginErrorCode error_code;
     {
       py::gil_scoped_release release;
@@ -148,7 +148,7 @@ void init_api(py::module_& m) {
   // Make a POST call to the REST API, as tainted by the plugins.
   m.def("RestApiPostAfterPlugins", [](const std::string& uri, const py::object& body) {
     MemoryBuffer target;
-    std::string body_data = buffer_from(body);
+    std::string body_data = buffer_arg(body, "RestApiPostAfterPlugins", "body");
     OrthancPluginErrorCode error_code;
     {
       py::gil_scoped_release release;
@@ -181,7 +181,7 @@ void init_api(py::module_& m) {
   // Make a PUT call to the built-in Orthanc REST API.
   m.def("RestApiPut", [](const std::string& uri, const py::object& body) {
     MemoryBuffer target;
-    std::string body_data = buffer_from(body);
+    std::string body_data = buffer_arg(body, "RestApiPut", "body");
     OrthancPluginErrorCode error_code;
     {
       py::gil_scoped_release release;
@@ -194,7 +194,7 @@ void init_api(py::module_& m) {
   // Make a PUT call to the REST API, as tainted by the plugins.
   m.def("RestApiPutAfterPlugins", [](const std::string& uri, const py::object& body) {
     MemoryBuffer target;
-    std::string body_data = buffer_from(body);
+    std::string body_data = buffer_arg(body, "RestApiPutAfterPlugins", "body");
     OrthancPluginErrorCode error_code;
     {
       py::gil_scoped_release release;
@@ -426,7 +426,7 @@ void init_api(py::module_& m) {
   // Send an item as a part of some HTTP multipart answer.
   m.def("SendMultipartItem", [](Handle<OrthancPluginRestOutput>& output, const py::object& answer) {
     OrthancPluginRestOutput* output_ptr = output.get();
-    std::string answer_data = buffer_from(answer);
+    std::string answer_data = buffer_arg(answer, "SendMultipartItem", "answer");
     OrthancPluginErrorCode error_code;
     {
       py::gil_scoped_release release;
@@ -438,7 +438,7 @@ void init_api(py::module_& m) {
   // Compress or decompress a buffer.
   m.def("BufferCompression", [](const py::object& source, int compression, uint8_t uncompress) {
     MemoryBuffer target;
-    std::string source_data = buffer_from(source);
+    std::string source_data = buffer_arg(source, "BufferCompression", "source");
     OrthancPluginErrorCode error_code;
     {
       py::gil_scoped_release release;
@@ -462,7 +462,7 @@ void init_api(py::module_& m) {
 
   // Write a file.
   m.def("WriteFile", [](const std::string& path, const py::object& data) {
-    std::string data_data = buffer_from(data);
+    std::string data_data = buffer_arg(data, "WriteFile", "data");
     OrthancPluginErrorCode error_code;
     {
       py::gil_scoped_release release;
@@ -527,7 +527,7 @@ void init_api(py::module_& m) {
 
   // Decode a compressed image.
   m.def("UncompressImage", [](const py::object& data, int format) {
-    std::string data_data = buffer_from(data);
+    std::string data_data = buffer_arg(data, "UncompressImage", "data");
     OrthancPluginImage * result;
     {
       py::gil_scoped_release release;
@@ -539,7 +539,7 @@ void init_api(py::module_& m) {
   // Encode a PNG image.
   m.def("CompressPngImage", [](int format, uint32_t width, uint32_t height, uint32_t pitch, const py::object& buffer) {
     MemoryBuffer target;
-    std::string buffer_data = buffer_from(buffer);
+    std::string buffer_data = buffer_arg(buffer, "CompressPngImage", "buffer");
     check_image_buffer(buffer_data.size(), pitch, height);
     OrthancPluginErrorCode error_code;
     {
@@ -553,7 +553,7 @@ void init_api(py::module_& m) {
   // Encode a JPEG image.
   m.def("CompressJpegImage", [](int format, uint32_t width, uint32_t height, uint32_t pitch, const py::object& buffer, uint8_t quality) {
     MemoryBuffer target;
-    std::string buffer_data = buffer_from(buffer);
+    std::string buffer_data = buffer_arg(buffer, "CompressJpegImage", "buffer");
     check_image_buffer(buffer_data.size(), pitch, height);
     OrthancPluginErrorCode error_code;
     {
@@ -567,7 +567,7 @@ void init_api(py::module_& m) {
   // Answer to a REST request with a JPEG image.
   m.def("CompressAndAnswerJpegImage", [](Handle<OrthancPluginRestOutput>& output, int format, uint32_t width, uint32_t height, uint32_t pitch, const py::object& buffer, uint8_t quality) {
     OrthancPluginRestOutput* output_ptr = output.get();
-    std::string buffer_data = buffer_from(buffer);
+    std::string buffer_data = buffer_arg(buffer, "CompressAndAnswerJpegImage", "buffer");
     check_image_buffer(buffer_data.size(), pitch, height);
     {
       py::gil_scoped_release release;
@@ -590,7 +590,7 @@ void init_api(py::module_& m) {
   // Issue a HTTP POST call.
   m.def("HttpPost", [](const std::string& url, const py::object& body, const std::optional<std::string>& username, const std::optional<std::string>& password) {
     MemoryBuffer target;
-    std::string body_data = buffer_from(body);
+    std::string body_data = buffer_arg(body, "HttpPost", "body");
     OrthancPluginErrorCode error_code;
     {
       py::gil_scoped_release release;
@@ -603,7 +603,7 @@ void init_api(py::module_& m) {
   // Issue a HTTP PUT call.
   m.def("HttpPut", [](const std::string& url, const py::object& body, const std::optional<std::string>& username, const std::optional<std::string>& password) {
     MemoryBuffer target;
-    std::string body_data = buffer_from(body);
+    std::string body_data = buffer_arg(body, "HttpPut", "body");
     OrthancPluginErrorCode error_code;
     {
       py::gil_scoped_release release;
@@ -678,7 +678,7 @@ void init_api(py::module_& m) {
   // Create a file inside the storage area.
   m.def("StorageAreaCreate", [](Handle<OrthancPluginStorageArea>& storageArea, const std::string& uuid, const py::object& content, int type) {
     OrthancPluginStorageArea* storageArea_ptr = storageArea.get();
-    std::string content_data = buffer_from(content);
+    std::string content_data = buffer_arg(content, "StorageAreaCreate", "content");
     OrthancPluginErrorCode error_code;
     {
       py::gil_scoped_release release;
@@ -754,7 +754,7 @@ void init_api(py::module_& m) {
 
   // Format a DICOM memory buffer as a JSON string.
   m.def("DicomBufferToJson", [](const py::object& buffer, int format, int flags, uint32_t maxStringLength) {
-    std::string buffer_data = buffer_from(buffer);
+    std::string buffer_data = buffer_arg(buffer, "DicomBufferToJson", "buffer");
     char* result;
     {
       py::gil_scoped_release release;
@@ -778,7 +778,7 @@ void init_api(py::module_& m) {
     OrthancPluginWorklistAnswers* answers_ptr = answers.get();
     if (!query) throw py::type_error("WorklistAddAnswer: query must be a WorklistQuery, not None");
     OrthancPluginWorklistQuery* query_ptr = query->get();
-    std::string dicom_data = buffer_from(dicom);
+    std::string dicom_data = buffer_arg(dicom, "WorklistAddAnswer", "dicom");
     OrthancPluginErrorCode error_code;
     {
       py::gil_scoped_release release;
@@ -801,7 +801,7 @@ void init_api(py::module_& m) {
   // Test whether a worklist matches the query.
   m.def("WorklistIsMatch", [](Handle<OrthancPluginWorklistQuery>& query, const py::object& dicom) {
     OrthancPluginWorklistQuery* query_ptr = query.get();
-    std::string dicom_data = buffer_from(dicom);
+    std::string dicom_data = buffer_arg(dicom, "WorklistIsMatch", "dicom");
     int32_t result;
     {
       py::gil_scoped_release release;
@@ -859,7 +859,7 @@ void init_api(py::module_& m) {
 
   // Decode one frame from a DICOM instance.
   m.def("DecodeDicomImage", [](const py::object& buffer, uint32_t frameIndex) {
-    std::string buffer_data = buffer_from(buffer);
+    std::string buffer_data = buffer_arg(buffer, "DecodeDicomImage", "buffer");
     OrthancPluginImage * result;
     {
       py::gil_scoped_release release;
@@ -870,7 +870,7 @@ void init_api(py::module_& m) {
 
   // Compute an MD5 hash.
   m.def("ComputeMd5", [](const py::object& buffer) {
-    std::string buffer_data = buffer_from(buffer);
+    std::string buffer_data = buffer_arg(buffer, "ComputeMd5", "buffer");
     char* result;
     {
       py::gil_scoped_release release;
@@ -881,7 +881,7 @@ void init_api(py::module_& m) {
 
   // Compute a SHA-1 hash.
   m.def("ComputeSha1", [](const py::object& buffer) {
-    std::string buffer_data = buffer_from(buffer);
+    std::string buffer_data = buffer_arg(buffer, "ComputeSha1", "buffer");
     char* result;
     {
       py::gil_scoped_release release;
@@ -903,7 +903,7 @@ void init_api(py::module_& m) {
   // Add one answer to some C-Find request.
   m.def("FindAddAnswer", [](Handle<OrthancPluginFindAnswers>& answers, const py::object& dicom) {
     OrthancPluginFindAnswers* answers_ptr = answers.get();
-    std::string dicom_data = buffer_from(dicom);
+    std::string dicom_data = buffer_arg(dicom, "FindAddAnswer", "dicom");
     OrthancPluginErrorCode error_code;
     {
       py::gil_scoped_release release;
@@ -958,7 +958,7 @@ void init_api(py::module_& m) {
 
   // Create a C-Find matcher.
   m.def("CreateFindMatcher", [](const py::object& query) {
-    std::string query_data = buffer_from(query);
+    std::string query_data = buffer_arg(query, "CreateFindMatcher", "query");
     OrthancPluginFindMatcher * result;
     {
       py::gil_scoped_release release;
@@ -970,7 +970,7 @@ void init_api(py::module_& m) {
   // Test whether a DICOM instance matches a C-Find query.
   m.def("FindMatcherIsMatch", [](Handle<OrthancPluginFindMatcher>& matcher, const py::object& dicom) {
     OrthancPluginFindMatcher* matcher_ptr = matcher.get();
-    std::string dicom_data = buffer_from(dicom);
+    std::string dicom_data = buffer_arg(dicom, "FindMatcherIsMatch", "dicom");
     int32_t result;
     {
       py::gil_scoped_release release;
@@ -1094,7 +1094,7 @@ void init_api(py::module_& m) {
 
   // Parse a DICOM instance.
   m.def("CreateDicomInstance", [](const py::object& buffer) {
-    std::string buffer_data = buffer_from(buffer);
+    std::string buffer_data = buffer_arg(buffer, "CreateDicomInstance", "buffer");
     OrthancPluginDicomInstance * result;
     {
       py::gil_scoped_release release;
@@ -1140,7 +1140,7 @@ void init_api(py::module_& m) {
 
   // Parse and transcode a DICOM instance.
   m.def("TranscodeDicomInstance", [](const py::object& buffer, const std::string& transferSyntax) {
-    std::string buffer_data = buffer_from(buffer);
+    std::string buffer_data = buffer_arg(buffer, "TranscodeDicomInstance", "buffer");
     OrthancPluginDicomInstance * result;
     {
       py::gil_scoped_release release;
