@@ -61,7 +61,7 @@ def creation(instance_id, params):
 
 
 def lookups(instance_id, params):
-    tags = json.loads(orthanc.RestApiGet('/instances/%s/simplified-tags' % instance_id))
+    tags = json.loads(orthanc.RestApiGet(f'/instances/{instance_id}/simplified-tags'))
     return {'study': orthanc.LookupStudy(tags['StudyInstanceUID']),
             'series': orthanc.LookupSeries(tags['SeriesInstanceUID']),
             'instance': orthanc.LookupInstance(tags['SOPInstanceUID']),
