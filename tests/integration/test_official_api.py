@@ -20,9 +20,11 @@ SCRIPT = scripts_dir() / "introspect_orthanc.py"
 
 
 def shape(folder: Path, name: str, config: dict[str, Any]) -> dict[str, Any]:
+    """The script is named by "PythonScript" (official 4.0), or by ``config`` itself."""
     output = folder / "api.json"
     config = {"IntrospectionOutput": str(output), **config}
-    with running_orthanc(folder, SCRIPT, config, script_key="PythonScript", name=name):
+    script = None if "Python" in config else SCRIPT
+    with running_orthanc(folder, script, config, script_key="PythonScript", name=name):
         wait_for(output.exists, timeout=20)
     return json.loads(output.read_text())  # type: ignore[no-any-return]
 
@@ -35,7 +37,8 @@ def official(tmp_path_factory) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def ours(tmp_path_factory) -> dict[str, Any]:
-    return shape(tmp_path_factory.mktemp("ours"), "ours", {})
+    # Named as the official plugin names it from 4.1 on: the "Python" section.
+    return shape(tmp_path_factory.mktemp("ours"), "ours", {"Python": {"Path": str(SCRIPT)}})
 
 
 def test_the_recorded_official_api_is_the_real_plugins(official):
