@@ -196,3 +196,31 @@ def test_an_output_kept_after_its_request_raises_a_clear_error(orthanc):
 def test_an_unknown_lookup_raises_orthanc_exception(orthanc):
     assert bad(orthanc, "lookup-unknown")["error"] == "OrthancException"
 
+
+
+# -- runtime.sdk's layer over the same calls -------------------------------------------------
+
+@pytest.mark.parametrize("where", ["/runtime-sdk", "/runtime-sdk-offloaded"])
+def test_runtime_decode_image_gives_pillow_the_pixels_pydicom_reads(orthanc, where):
+    for name, mode in (("CT_small.dcm", "I"), ("examples_rgb_color.dcm", "RGB")):
+        answer = orthanc.get(f"{where}/{orthanc.ids[name]}")
+        assert answer.status == 200, answer.text
+        result = answer.json()
+        expected = pydicom.dcmread(PYDICOM_FILES / name).pixel_array
+        assert result["mode"] == mode
+        assert result["size"] == [expected.shape[1], expected.shape[0]]
+        dtype = "<i4" if mode == "I" else "u1"  # Pillow keeps mode I as 32-bit integers
+        decoded = numpy.frombuffer(base64.b64decode(result["pixels"]), dtype=dtype)
+        assert numpy.array_equal(decoded.reshape(expected.shape), expected)
+
+
+@pytest.mark.parametrize("where", ["/runtime-sdk", "/runtime-sdk-offloaded"])
+def test_runtime_create_dicom_and_lookups(orthanc, where):
+    instance = orthanc.ids["CT_small.dcm"]
+    result = orthanc.get(f"{where}/{instance}").json()
+    dataset = pydicom.dcmread(io.BytesIO(base64.b64decode(result["dicom"])))
+    assert dataset.PatientID == "RT-1" and (dataset.Columns, dataset.Rows) == (16, 8)
+    assert (dataset.pixel_array == [10, 200, 30]).all()
+    series = orthanc.get(f"/instances/{instance}").json()["ParentSeries"]
+    assert result["study"] == orthanc.get(f"/series/{series}").json()["ParentStudy"]
+    assert result["unknown_study"] is None

@@ -164,3 +164,30 @@ def keep_output(output, uri, **request):
 
 orthanc.RegisterOnStoredInstanceCallback(keep_instance)
 orthanc.RegisterRestCallback('/sdk-keep-output', keep_output)
+
+
+# The runtime's own layer over the same calls (runtime.sdk).
+def runtime_layer(instance_id):
+    from PIL import Image
+
+    from runtime import sdk
+
+    image = sdk.decode_image(instance_id)
+    small = Image.new('RGB', (16, 8), (10, 200, 30))
+    dicom = sdk.create_dicom({'PatientID': 'RT-1', 'Modality': 'OT'}, small)
+    tags = sdk.rest_get(f'/instances/{instance_id}/simplified-tags')
+    return {'mode': image.mode, 'size': list(image.size), 'pixels': b64(image.tobytes()),
+            'dicom': b64(dicom),
+            'study': sdk.lookup_study(tags['StudyInstanceUID']),
+            'unknown_study': sdk.lookup_study('1.2.3.4.5.6.7.8.9.0')}
+
+
+@route('/runtime-sdk/{instance_id}')
+def runtime_inline(request: Request):
+    return runtime_layer(request.params['instance_id'])
+
+
+@route('/runtime-sdk-offloaded/{instance_id}')
+@offload
+def runtime_offloaded(request: Request):
+    return runtime_layer(request.params['instance_id'])
