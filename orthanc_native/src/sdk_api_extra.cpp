@@ -56,9 +56,16 @@ void init_api_extra(py::module_& m) {
     return py::bytes(static_cast<const char*>(pixels), size);
   }, py::arg("image"));
 
-  m.def("CreateImageFromBuffer", [](int format, uint32_t width, uint32_t height, uint32_t pitch,
-                                    const py::object& buffer) {
-    std::string pixels = buffer_from(buffer);
+  // The Orthanc Book computes the pitch as len(buffer) / height, a float in
+  // Python 3: an integral float is taken as the integer it is.
+  m.def("CreateImageFromBuffer", [](int format, uint32_t width, uint32_t height,
+                                    const py::object& pitch_value, const py::object& buffer) {
+    if (!PyLong_Check(pitch_value.ptr()) &&
+        !(PyFloat_Check(pitch_value.ptr()) && py::float_(pitch_value).attr("is_integer")().cast<bool>())) {
+      throw py::type_error("CreateImageFromBuffer(): pitch must be an integer");
+    }
+    uint32_t pitch = py::int_(pitch_value).cast<uint32_t>();
+    std::string pixels = buffer_arg(buffer, "CreateImageFromBuffer", "buffer");
     size_t needed = static_cast<size_t>(pitch) * height;
     if (pixels.size() < needed) {
       throw SdkError(OrthancPluginErrorCode_BadParameterType,
