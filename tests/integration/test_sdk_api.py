@@ -224,3 +224,10 @@ def test_runtime_create_dicom_and_lookups(orthanc, where):
     series = orthanc.get(f"/instances/{instance}").json()["ParentSeries"]
     assert result["study"] == orthanc.get(f"/series/{series}").json()["ParentStudy"]
     assert result["unknown_study"] is None
+
+
+@pytest.mark.parametrize(("case", "name"), [("describe", "SetDescription"),
+                                            ("error-code", "RegisterErrorCode")])
+def test_a_call_only_the_master_may_make_raises_not_in_orthanc_in_a_worker(orthanc, case, name):
+    result = orthanc.get(f"/sdk-worker-refuses/{case}").json()
+    assert result["error"] == "NotInOrthanc" and name in result["message"]

@@ -191,3 +191,20 @@ def runtime_inline(request: Request):
 @offload
 def runtime_offloaded(request: Request):
     return runtime_layer(request.params['instance_id'])
+
+
+# What a worker cannot call raises NotInOrthanc, naming the call.
+@route('/sdk-worker-refuses/{case}')
+@offload
+def worker_refuses(request: Request):
+    from runtime.errors import NotInOrthanc
+
+    cases = {'describe': lambda: orthanc.SetDescription('from a worker'),
+             'error-code': lambda: orthanc.RegisterErrorCode(5000, 418, 'teapot')}
+    try:
+        cases[request.params['case']]()
+    except NotInOrthanc as e:
+        return {'error': 'NotInOrthanc', 'message': str(e)}
+    except Exception as e:
+        return {'error': type(e).__name__, 'message': str(e)}
+    return {'error': None}
