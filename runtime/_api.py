@@ -19,40 +19,41 @@ __all__ = ["DicomInstance", "DicomWebNode", "FindAnswers", "FindMatcher", "FindQ
     "CheckVersion", "CheckVersionAdvanced", "CompressJpegImage", "CompressPngImage",
     "ComputeMd5", "ComputeSha1", "CreateDicom", "CreateDicom2", "CreateDicomInstance",
     "CreateFindMatcher", "CreateImage", "CreateImageFromBuffer", "CreateMemoryBuffer",
-    "DecodeDicomImage", "DicomBufferToJson", "DicomInstanceToJson",
-    "ExtendOrthancExplorer", "GenerateRestApiAuthorizationToken", "GenerateUuid",
-    "GetCommandLineArgument", "GetCommandLineArgumentsCount", "GetConfiguration",
-    "GetConfigurationPath", "GetDicomForInstance", "GetErrorDescription",
-    "GetExpectedDatabaseVersion", "GetFontName", "GetFontSize", "GetFontsCount",
-    "GetGlobalProperty", "GetOrthancDirectory", "GetOrthancPath", "GetPeers", "GetTagName",
-    "HttpDelete", "HttpGet", "HttpPost", "HttpPut", "LogError", "LogInfo", "LogWarning",
-    "LookupDictionary", "LookupInstance", "LookupPatient", "LookupSeries", "LookupStudy",
-    "LookupStudyWithAccessionNumber", "ReadFile", "RegisterDictionaryTag",
-    "RegisterErrorCode", "RegisterPrivateDictionaryTag", "RestApiDelete",
-    "RestApiDeleteAfterPlugins", "RestApiGet", "RestApiGet2", "RestApiGetAfterPlugins",
-    "RestApiPost", "RestApiPostAfterPlugins", "RestApiPut", "RestApiPutAfterPlugins",
-    "SetDescription", "SetGlobalProperty", "SetMetricsValue", "SetRootUri",
-    "TranscodeDicomInstance", "UncompressImage", "WriteFile"]
+    "DecodeDicomImage", "DicomBufferToJson", "DicomInstanceToJson", "EncodeDicomWebJson",
+    "EncodeDicomWebXml", "ExtendOrthancExplorer", "GenerateRestApiAuthorizationToken",
+    "GenerateUuid", "GetCommandLineArgument", "GetCommandLineArgumentsCount",
+    "GetConfiguration", "GetConfigurationPath", "GetDicomForInstance",
+    "GetErrorDescription", "GetExpectedDatabaseVersion", "GetFontName", "GetFontSize",
+    "GetFontsCount", "GetGlobalProperty", "GetOrthancDirectory", "GetOrthancPath",
+    "GetPeers", "GetTagName", "HttpClient", "HttpDelete", "HttpGet", "HttpPost", "HttpPut",
+    "LogError", "LogInfo", "LogWarning", "LookupDictionary", "LookupInstance",
+    "LookupPatient", "LookupSeries", "LookupStudy", "LookupStudyWithAccessionNumber",
+    "ReadFile", "RegisterDictionaryTag", "RegisterErrorCode",
+    "RegisterPrivateDictionaryTag", "RestApiDelete", "RestApiDeleteAfterPlugins",
+    "RestApiGet", "RestApiGet2", "RestApiGetAfterPlugins", "RestApiPost",
+    "RestApiPostAfterPlugins", "RestApiPut", "RestApiPutAfterPlugins", "SetDescription",
+    "SetGlobalProperty", "SetMetricsValue", "SetRootUri", "TranscodeDicomInstance",
+    "UncompressImage", "WriteFile"]
 
 # Module functions a worker may call through the master: their arguments and
 # results are plain values. The others raise NotInOrthanc there.
 WORKER_CALLS = frozenset(["AutodetectMimeType", "BufferCompression", "CallRestApi", "CheckVersion",
     "CheckVersionAdvanced", "CompressJpegImage", "CompressPngImage", "ComputeMd5",
     "ComputeSha1", "CreateMemoryBuffer", "DicomBufferToJson", "DicomInstanceToJson",
-    "GenerateRestApiAuthorizationToken", "GenerateUuid", "GetCommandLineArgument",
-    "GetCommandLineArgumentsCount", "GetConfiguration", "GetConfigurationPath",
-    "GetDicomForInstance", "GetErrorDescription", "GetExpectedDatabaseVersion",
-    "GetFontName", "GetFontSize", "GetFontsCount", "GetGlobalProperty",
-    "GetOrthancDirectory", "GetOrthancPath", "GetTagName", "HttpDelete", "HttpGet",
-    "HttpPost", "HttpPut", "LogError", "LogInfo", "LogWarning", "LookupDictionary",
-    "LookupInstance", "LookupPatient", "LookupSeries", "LookupStudy",
-    "LookupStudyWithAccessionNumber", "ReadFile", "RestApiDelete",
-    "RestApiDeleteAfterPlugins", "RestApiGet", "RestApiGet2", "RestApiGetAfterPlugins",
-    "RestApiPost", "RestApiPostAfterPlugins", "RestApiPut", "RestApiPutAfterPlugins",
-    "SetGlobalProperty", "SetMetricsValue", "WriteFile"])
+    "EncodeDicomWebJson", "EncodeDicomWebXml", "GenerateRestApiAuthorizationToken",
+    "GenerateUuid", "GetCommandLineArgument", "GetCommandLineArgumentsCount",
+    "GetConfiguration", "GetConfigurationPath", "GetDicomForInstance",
+    "GetErrorDescription", "GetExpectedDatabaseVersion", "GetFontName", "GetFontSize",
+    "GetFontsCount", "GetGlobalProperty", "GetOrthancDirectory", "GetOrthancPath",
+    "GetTagName", "HttpClient", "HttpDelete", "HttpGet", "HttpPost", "HttpPut", "LogError",
+    "LogInfo", "LogWarning", "LookupDictionary", "LookupInstance", "LookupPatient",
+    "LookupSeries", "LookupStudy", "LookupStudyWithAccessionNumber", "ReadFile",
+    "RestApiDelete", "RestApiDeleteAfterPlugins", "RestApiGet", "RestApiGet2",
+    "RestApiGetAfterPlugins", "RestApiPost", "RestApiPostAfterPlugins", "RestApiPut",
+    "RestApiPutAfterPlugins", "SetGlobalProperty", "SetMetricsValue", "WriteFile"])
 
 # Functions and methods whose objects cross to a worker by value (runtime/objects.py).
-VALUE_CALLS = frozenset(["ConvertPixelFormat", "CreateDicom", "CreateDicom2", "CreateDicomInstance",
+VALUE_CALLS = frozenset(["CallPeerApi", "ConvertPixelFormat", "CreateDicom", "CreateDicom2", "CreateDicomInstance",
     "CreateFindMatcher", "CreateImage", "CreateImageFromBuffer", "DecodeDicomImage",
     "DrawText", "FindMatcherIsMatch", "GetImageBuffer", "GetImageHeight", "GetImagePitch",
     "GetImagePixelFormat", "GetImageWidth", "GetInstanceAdvancedJson", "GetInstanceData",
@@ -251,6 +252,10 @@ class Peers(SdkObject):
 
     __slots__ = ()
 
+    def CallPeerApi(self, peerIndex: int, method: int, uri: str, headers: dict[str, str], body: bytes | str, timeout: int) -> tuple[int, dict[str, str], bytes]:
+        """A call to the REST API of an Orthanc peer: (status, headers, body)."""
+        return backend.call("CallPeerApi", self._handle, peerIndex, method, uri, headers, body, timeout)  # type: ignore[no-any-return]
+
     def GetPeerName(self, peerIndex: int) -> str | None:
         """Get the symbolic name of an Orthanc peer."""
         return backend.call("GetPeerName", self._handle, peerIndex)  # type: ignore[no-any-return]
@@ -445,6 +450,16 @@ def DicomInstanceToJson(instanceId: str, format: int, flags: int, maxStringLengt
     return backend.call("DicomInstanceToJson", instanceId, format, flags, maxStringLength)  # type: ignore[no-any-return]
 
 
+def EncodeDicomWebJson(dicom: bytes) -> str:
+    """A DICOM file as DICOMweb JSON, binary values inline (base64)."""
+    return backend.call("EncodeDicomWebJson", dicom)  # type: ignore[no-any-return]
+
+
+def EncodeDicomWebXml(dicom: bytes) -> str:
+    """A DICOM file as DICOMweb XML, binary values inline (base64)."""
+    return backend.call("EncodeDicomWebXml", dicom)  # type: ignore[no-any-return]
+
+
 def ExtendOrthancExplorer(javascript: str) -> None:
     """Extend the JavaScript code of Orthanc Explorer."""
     backend.call("ExtendOrthancExplorer", javascript)
@@ -533,6 +548,11 @@ def GetPeers() -> Peers:
 def GetTagName(group: int, element: int, privateCreator: str | None) -> str:
     """Returns the symbolic name of a DICOM tag."""
     return backend.call("GetTagName", group, element, privateCreator)  # type: ignore[no-any-return]
+
+
+def HttpClient(method: int, url: str, headers: dict[str, str], body: bytes | str, username: str | None, password: str | None, timeout: int) -> tuple[int, dict[str, str], bytes]:
+    """An HTTP request from Orthanc: (status, headers, body), without raising on an HTTP error."""
+    return backend.call("HttpClient", method, url, headers, body, username, password, timeout)  # type: ignore[no-any-return]
 
 
 def HttpDelete(url: str, username: str | None, password: str | None) -> None:

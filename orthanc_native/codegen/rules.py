@@ -62,6 +62,12 @@ HAND_WRITTEN = {
                            "the buffer into a new image, as the official plugin",
     "CallRestApi": "arrays of headers: sdk.rest_* and orthanc.CallRestApi answer (status, headers, body)",
     "RestApiGet2": "arrays of headers: orthanc.RestApiGet2(uri, headers, afterPlugins)",
+    "HttpClient": "arrays of headers: orthanc.HttpClient(method, url, headers, body, username, "
+                  "password, timeout) answers (status, headers, body); no client certificates",
+    "CallPeerApi": "arrays of headers: Peers.CallPeerApi(index, method, uri, headers, body, timeout) "
+                   "answers (status, headers, body)",
+    "EncodeDicomWebJson": "a C callback decides bulk data: bound with binary values inline (base64)",
+    "EncodeDicomWebXml": "a C callback decides bulk data: bound with binary values inline (base64)",
 }
 
 # Left for issue 12, which builds on the classes generated here.
@@ -93,14 +99,10 @@ LEFT_OUT = {
     "RegisterChunkedRestCallback": "chunked uploads: C callbacks; not in the official plugin 4.0",
     "RegisterWebDavCollection": "WebDAV: a table of C callbacks; not in the official plugin 4.0",
     "ChunkedHttpClient": "C callbacks that feed and drain the body; HttpGet/HttpPost cover the use",
-    "EncodeDicomWebJson": "a C callback decides bulk data; EncodeDicomWebJson2 is its successor",
-    "EncodeDicomWebXml": "a C callback decides bulk data; EncodeDicomWebXml2 is its successor",
-    "EncodeDicomWebJson2": "a C callback decides bulk data; /instances/{id}/... of the REST API gives DICOMweb JSON",
-    "EncodeDicomWebXml2": "a C callback decides bulk data",
+    "EncodeDicomWebJson2": "a C callback decides bulk data: EncodeDicomWebJson covers it",
+    "EncodeDicomWebXml2": "a C callback decides bulk data: EncodeDicomWebXml covers it",
     "GetInstanceDicomWebJson": "a C callback decides bulk data",
     "GetInstanceDicomWebXml": "a C callback decides bulk data",
-    "HttpClient": "arrays of headers and many options: a later issue; HttpGet/Post/Put/Delete cover the common use",
-    "CallPeerApi": "arrays of headers: a later issue; Peers gives the URL and RestApi /peers/... the call",
     "SendMultipartItem2": "arrays of headers: a later issue; SendMultipartItem covers the common use",
 }
 
@@ -147,6 +149,21 @@ EXTRA: dict[str, tuple[str, list[tuple[str, str]], str, str]] = {
                               "A new image holding a copy of these pixels (pitch times height bytes)."),
     "RestApiGet2": ("", [("uri", "str"), ("headers", "dict[str, str]"), ("afterPlugins", "bool")],
                     "bytes", "GET on Orthanc's REST API with HTTP headers."),
+    "HttpClient": ("", [("method", "int"), ("url", "str"), ("headers", "dict[str, str]"),
+                        ("body", "bytes | str"), ("username", "str | None"),
+                        ("password", "str | None"), ("timeout", "int")],
+                   "tuple[int, dict[str, str], bytes]",
+                   "An HTTP request from Orthanc: (status, headers, body), without raising on an "
+                   "HTTP error."),
+    "CallPeerApi": ("Peers", [("peerIndex", "int"), ("method", "int"), ("uri", "str"),
+                              ("headers", "dict[str, str]"), ("body", "bytes | str"),
+                              ("timeout", "int")],
+                    "tuple[int, dict[str, str], bytes]",
+                    "A call to the REST API of an Orthanc peer: (status, headers, body)."),
+    "EncodeDicomWebJson": ("", [("dicom", "bytes")], "str",
+                           "A DICOM file as DICOMweb JSON, binary values inline (base64)."),
+    "EncodeDicomWebXml": ("", [("dicom", "bytes")], "str",
+                          "A DICOM file as DICOMweb XML, binary values inline (base64)."),
     "CallRestApi": ("", [("method", "int"), ("uri", "str"), ("headers", "dict[str, str]"),
                          ("body", "bytes"), ("afterPlugins", "bool")],
                     "tuple[int, dict[str, str], bytes]",

@@ -3,7 +3,10 @@
 // size comes from another call, output structures, arrays of headers.
 #include "handles.hpp"
 
+#include <pybind11/stl.h>
+
 #include <cstring>
+#include <optional>
 #include <vector>
 
 namespace ort {
@@ -37,6 +40,21 @@ class Headers {
   std::vector<std::string> keys_, values_;
   std::vector<const char*> key_pointers_, value_pointers_;
 };
+
+// (status, headers, body) of an HTTP answer: headers come as a JSON object.
+py::tuple http_answer(uint16_t status, const MemoryBuffer& headers, const MemoryBuffer& body) {
+  std::string text = headers.to_string();
+  py::object parsed = py::module_::import("json").attr("loads")(text.empty() ? std::string("{}") : text);
+  return py::make_tuple(static_cast<int>(status), parsed, body.to_bytes());
+}
+
+// Bulk data stays in the JSON or XML, base64-encoded: a Python caller has no
+// URI to serve it from.
+void inline_binary(OrthancPluginDicomWebNode* node, OrthancPluginDicomWebSetBinaryNode setter,
+                   uint32_t, const uint16_t*, const uint16_t*, const uint32_t*, uint16_t, uint16_t,
+                   OrthancPluginValueRepresentation, void*) {
+  setter(node, OrthancPluginDicomWebBinaryMode_InlineBinary, nullptr);
+}
 
 uint16_t find_query_tag(QueryHandle& query, uint32_t index, bool group) {
   uint16_t tag_group = 0, tag_element = 0;
@@ -163,11 +181,65 @@ void init_api_extra(py::module_& m) {
                                       static_cast<uint32_t>(data.size()), after_plugins ? 1 : 0);
     }
     if (code != OrthancPluginErrorCode_Success && status == 0) check(code);
-    py::object parsed = py::module_::import("json").attr("loads")(
-        answer_headers.to_string().empty() ? std::string("{}") : answer_headers.to_string());
-    return py::make_tuple(static_cast<int>(status), parsed, answer.to_bytes());
+    return http_answer(status, answer_headers, answer);
   }, py::arg("method"), py::arg("uri"), py::arg("headers"), py::arg("body"),
      py::arg("afterPlugins"));
+
+  m.def("HttpClient", [](int method, const std::string& url, const py::dict& headers,
+                         const py::object& body, const std::optional<std::string>& username,
+                         const std::optional<std::string>& password, uint32_t timeout) {
+    Headers h(headers);
+    std::string data = buffer_arg(body, "HttpClient", "body");
+    MemoryBuffer answer, answer_headers;
+    uint16_t status = 0;
+    OrthancPluginErrorCode code;
+    {
+      py::gil_scoped_release release;
+      code = OrthancPluginHttpClient(
+          context(), answer.get(), answer_headers.get(), &status,
+          static_cast<OrthancPluginHttpMethod>(method), url.c_str(), h.count(), h.keys(), h.values(),
+          data.data(), static_cast<uint32_t>(data.size()), username ? username->c_str() : nullptr,
+          password ? password->c_str() : nullptr, timeout, nullptr, nullptr, nullptr, 0);
+    }
+    if (code != OrthancPluginErrorCode_Success && status == 0) check(code);
+    return http_answer(status, answer_headers, answer);
+  }, py::arg("method"), py::arg("url"), py::arg("headers"), py::arg("body"), py::arg("username"),
+     py::arg("password"), py::arg("timeout"));
+
+  m.def("CallPeerApi", [](Handle<OrthancPluginPeers>& peers, uint32_t index, int method,
+                          const std::string& uri, const py::dict& headers, const py::object& body,
+                          uint32_t timeout) {
+    OrthancPluginPeers* pointer = peers.get();
+    Headers h(headers);
+    std::string data = buffer_arg(body, "CallPeerApi", "body");
+    MemoryBuffer answer, answer_headers;
+    uint16_t status = 0;
+    OrthancPluginErrorCode code;
+    {
+      py::gil_scoped_release release;
+      code = OrthancPluginCallPeerApi(
+          context(), answer.get(), answer_headers.get(), &status, pointer, index,
+          static_cast<OrthancPluginHttpMethod>(method), uri.c_str(), h.count(), h.keys(), h.values(),
+          data.data(), static_cast<uint32_t>(data.size()), timeout);
+    }
+    if (code != OrthancPluginErrorCode_Success && status == 0) check(code);
+    return http_answer(status, answer_headers, answer);
+  }, py::arg("peers"), py::arg("peerIndex"), py::arg("method"), py::arg("uri"), py::arg("headers"),
+     py::arg("body"), py::arg("timeout"));
+
+  for (bool xml : {false, true}) {
+    m.def(xml ? "EncodeDicomWebXml" : "EncodeDicomWebJson", [xml](const py::object& dicom) {
+      std::string data = buffer_arg(dicom, xml ? "EncodeDicomWebXml" : "EncodeDicomWebJson", "dicom");
+      char* result;
+      {
+        py::gil_scoped_release release;
+        auto size = static_cast<uint32_t>(data.size());
+        result = xml ? OrthancPluginEncodeDicomWebXml2(context(), data.data(), size, inline_binary, nullptr)
+                     : OrthancPluginEncodeDicomWebJson2(context(), data.data(), size, inline_binary, nullptr);
+      }
+      return take_string(result, xml ? "EncodeDicomWebXml" : "EncodeDicomWebJson");
+    }, py::arg("dicom"));
+  }
 }
 
 }  // namespace ort

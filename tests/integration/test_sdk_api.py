@@ -108,6 +108,8 @@ def test_create_dicom_makes_a_file_pydicom_reads(orthanc, where):
     assert result["serialized_equal"] is True
     assert result["short_json_patient_id"] == "GEN-1"
     assert result["stored_modality"] == "CT"
+    assert result["dicomweb_json"]["00100020"] == {"vr": "LO", "Value": ["GEN-1"]}
+    assert '<DicomAttribute tag="00100020" vr="LO" keyword="PatientID">' in result["dicomweb_xml"]
 
 
 @pytest.mark.parametrize("where", WHERE)
@@ -144,7 +146,9 @@ def test_hashes_compression_and_uuids(orthanc, where):
 def test_peers_are_listed_and_reached(orthanc, peer, where):
     result = call(orthanc, where, "peers")
     assert result["peers"] == [{"name": "second", "url": peer.url + "/",
-                                "custom": "a user property", "remote_name": "sdk-peer"}]
+                                "custom": "a user property", "remote_name": "sdk-peer",
+                                "peer_api": [200, "sdk-peer", "application/json; charset=utf-8"],
+                                "client_status": 404}]
 
 
 @pytest.mark.parametrize(("where", "value"), [("/sdk", 42), ("/sdk-offloaded", 43)])

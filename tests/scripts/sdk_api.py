@@ -57,7 +57,9 @@ def creation(instance_id, params):
             'serialized_equal': instance.SerializeDicomInstance() == dicom,
             'transfer_syntax': instance.GetInstanceTransferSyntaxUid(),
             'short_json_patient_id': as_json.get('0010,0020'),
-            'stored_modality': stored.get('Modality')}
+            'stored_modality': stored.get('Modality'),
+            'dicomweb_json': json.loads(orthanc.EncodeDicomWebJson(dicom)),
+            'dicomweb_xml': orthanc.EncodeDicomWebXml(dicom)}
 
 
 def lookups(instance_id, params):
@@ -92,9 +94,15 @@ def peers(instance_id, params):
     for i in range(found.GetPeersCount()):
         url = found.GetPeerUrl(i)
         system = json.loads(orthanc.HttpGet(url.rstrip('/') + '/system', None, None))
+        status, headers, body = found.CallPeerApi(i, orthanc.HttpMethod.GET, '/system', {}, b'', 10)
+        client = orthanc.HttpClient(orthanc.HttpMethod.GET, url.rstrip('/') + '/nope', {}, b'',
+                                    None, None, 10)
         result.append({'name': found.GetPeerName(i), 'url': url,
                        'custom': found.GetPeerUserProperty(i, 'Custom'),
-                       'remote_name': system['Name']})
+                       'remote_name': system['Name'],
+                       'peer_api': [status, json.loads(body)['Name'],
+                                    headers.get('Content-Type', headers.get('content-type'))],
+                       'client_status': client[0]})
     return {'peers': result}
 
 
