@@ -87,3 +87,31 @@ def test_enums_are_plain_ints_as_in_the_official_plugin():
     assert {compat.ChangeType.STABLE_STUDY: "x"}[9] == "x"
     assert compat.PixelFormat.RGB24 + 1 == 5
     assert compat.ErrorCode.NO_CFIND_HANDLER == 2010
+
+
+def test_the_stubs_type_a_script_for_the_official_plugin(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "orthanc.pyi").write_text((ROOT / OUTPUTS["stubs"]).read_text())
+    good = tmp_path / "good.py"
+    good.write_text(
+        "import orthanc\n"
+        "image = orthanc.DecodeDicomImage(orthanc.GetDicomForInstance('x'), 0)\n"
+        "width: int = image.GetImageWidth()\n"
+        "level: int = orthanc.ChangeType.STABLE_STUDY\n"
+        "def on_rest(output: orthanc.RestOutput, uri: str) -> None:\n"
+        "    output.AnswerBuffer(orthanc.ComputeMd5(b'x'), 'text/plain')\n")
+    bad = tmp_path / "bad.py"
+    bad.write_text("import orthanc\nname: int = orthanc.LookupStudy(3)\n")
+
+    def mypy(path):
+        return subprocess.run([sys.executable, "-m", "mypy", "--no-incremental", str(path)],
+                              capture_output=True, text=True, env={"MYPYPATH": str(tmp_path)},
+                              cwd=tmp_path)
+
+    assert mypy(good).returncode == 0, mypy(good).stdout
+    errors = mypy(bad).stdout
+    assert 'Argument 1 to "LookupStudy" has incompatible type "int"; expected "str"' in errors
+    assert 'Incompatible types in assignment (expression has type "str", variable has type "int")' \
+        in errors
