@@ -109,7 +109,8 @@ def _cpp_function(f: Function) -> str:
     elif f.result == "object":
         free = rules.FREE.get(f.result_cls)
         body.append(f'    return own(result, {free or "nullptr"}, "{f.result_cls}", "{f.name}");')
-    names = "".join(f', py::arg("{p.name}")' + (".none(true)" if p.kind == "object" else "")
+    receiver = f.python_params[0] if f.owner else None
+    names = "".join(f', py::arg("{p.name}")' + (".none(true)" if p.kind == "object" and p is not receiver else "")
                     for p in f.params if p.kind != "out_buffer")
     comment = f"  // {f.brief}\n" if f.brief else ""
     return (f'{comment}  m.def("{f.name}", []({", ".join(params)}) {{\n' + "\n".join(body)

@@ -22,8 +22,11 @@ class Handle {
   Handle(T* pointer, Free free, const char* what) : pointer_(pointer), free_(free), what_(what) {}
   Handle(const Handle&) = delete;
   Handle& operator=(const Handle&) = delete;
+  // Once the plugin is finalised, Orthanc may be tearing itself down: an object
+  // Python still holds then (a global, freed when the interpreter exits) is left
+  // to the process's end rather than handed to a dying Orthanc.
   virtual ~Handle() {
-    if (pointer_ && free_ && context()) free_(context(), pointer_);
+    if (pointer_ && free_ && context() && python_alive()) free_(context(), pointer_);
   }
 
   T* get() const {

@@ -94,7 +94,7 @@ void init_api(py::module_& m) {
       py::gil_scoped_release release;
       OrthancPluginCompressAndAnswerPngImage(context(), output_ptr, static_cast<OrthancPluginPixelFormat>(format), width, height, pitch, buffer_data.data());
     }
-  }, py::arg("output").none(true), py::arg("format"), py::arg("width"), py::arg("height"), py::arg("pitch"), py::arg("buffer"));
+  }, py::arg("output"), py::arg("format"), py::arg("width"), py::arg("height"), py::arg("pitch"), py::arg("buffer"));
 
   // Retrieve a DICOM instance using its Orthanc identifier.
   m.def("GetDicomForInstance", [](const std::string& instanceId) {
@@ -263,7 +263,7 @@ void init_api(py::module_& m) {
       result = OrthancPluginGetInstanceRemoteAet(context(), instance_ptr);
     }
     return result ? py::object(py::str(result)) : py::object(py::none());
-  }, py::arg("instance").none(true));
+  }, py::arg("instance"));
 
   // Get the size of a DICOM file.
   m.def("GetInstanceSize", [](Handle<OrthancPluginDicomInstance>& instance) {
@@ -274,7 +274,7 @@ void init_api(py::module_& m) {
       result = OrthancPluginGetInstanceSize(context(), instance_ptr);
     }
     return result;
-  }, py::arg("instance").none(true));
+  }, py::arg("instance"));
 
   // Get the DICOM tag hierarchy as a JSON file.
   m.def("GetInstanceJson", [](Handle<OrthancPluginDicomInstance>& instance) {
@@ -285,7 +285,7 @@ void init_api(py::module_& m) {
       result = OrthancPluginGetInstanceJson(context(), instance_ptr);
     }
     return take_string(result, "GetInstanceJson");
-  }, py::arg("instance").none(true));
+  }, py::arg("instance"));
 
   // Get the DICOM tag hierarchy as a JSON file (with simplification).
   m.def("GetInstanceSimplifiedJson", [](Handle<OrthancPluginDicomInstance>& instance) {
@@ -296,7 +296,7 @@ void init_api(py::module_& m) {
       result = OrthancPluginGetInstanceSimplifiedJson(context(), instance_ptr);
     }
     return take_string(result, "GetInstanceSimplifiedJson");
-  }, py::arg("instance").none(true));
+  }, py::arg("instance"));
 
   // Return the path to the Orthanc executable.
   m.def("GetOrthancPath", []() {
@@ -421,7 +421,7 @@ void init_api(py::module_& m) {
       error_code = OrthancPluginStartMultipartAnswer(context(), output_ptr, subType.c_str(), contentType.c_str());
     }
     check(error_code);
-  }, py::arg("output").none(true), py::arg("subType"), py::arg("contentType"));
+  }, py::arg("output"), py::arg("subType"), py::arg("contentType"));
 
   // Send an item as a part of some HTTP multipart answer.
   m.def("SendMultipartItem", [](Handle<OrthancPluginRestOutput>& output, const py::object& answer) {
@@ -433,7 +433,7 @@ void init_api(py::module_& m) {
       error_code = OrthancPluginSendMultipartItem(context(), output_ptr, answer_data.data(), static_cast<uint32_t>(answer_data.size()));
     }
     check(error_code);
-  }, py::arg("output").none(true), py::arg("answer"));
+  }, py::arg("output"), py::arg("answer"));
 
   // Compress or decompress a buffer.
   m.def("BufferCompression", [](const py::object& source, int compression, uint8_t uncompress) {
@@ -490,7 +490,7 @@ void init_api(py::module_& m) {
       result = OrthancPluginGetImagePixelFormat(context(), image_ptr);
     }
     return static_cast<int>(result);
-  }, py::arg("image").none(true));
+  }, py::arg("image"));
 
   // Return the width of an image.
   m.def("GetImageWidth", [](Handle<OrthancPluginImage>& image) {
@@ -501,7 +501,7 @@ void init_api(py::module_& m) {
       result = OrthancPluginGetImageWidth(context(), image_ptr);
     }
     return result;
-  }, py::arg("image").none(true));
+  }, py::arg("image"));
 
   // Return the height of an image.
   m.def("GetImageHeight", [](Handle<OrthancPluginImage>& image) {
@@ -512,7 +512,7 @@ void init_api(py::module_& m) {
       result = OrthancPluginGetImageHeight(context(), image_ptr);
     }
     return result;
-  }, py::arg("image").none(true));
+  }, py::arg("image"));
 
   // Return the pitch of an image.
   m.def("GetImagePitch", [](Handle<OrthancPluginImage>& image) {
@@ -523,7 +523,7 @@ void init_api(py::module_& m) {
       result = OrthancPluginGetImagePitch(context(), image_ptr);
     }
     return result;
-  }, py::arg("image").none(true));
+  }, py::arg("image"));
 
   // Decode a compressed image.
   m.def("UncompressImage", [](const py::object& data, int format) {
@@ -573,7 +573,7 @@ void init_api(py::module_& m) {
       py::gil_scoped_release release;
       OrthancPluginCompressAndAnswerJpegImage(context(), output_ptr, static_cast<OrthancPluginPixelFormat>(format), width, height, pitch, buffer_data.data(), quality);
     }
-  }, py::arg("output").none(true), py::arg("format"), py::arg("width"), py::arg("height"), py::arg("pitch"), py::arg("buffer"), py::arg("quality"));
+  }, py::arg("output"), py::arg("format"), py::arg("width"), py::arg("height"), py::arg("pitch"), py::arg("buffer"), py::arg("quality"));
 
   // Issue a HTTP GET call.
   m.def("HttpGet", [](const std::string& url, const std::optional<std::string>& username, const std::optional<std::string>& password) {
@@ -632,7 +632,7 @@ void init_api(py::module_& m) {
       result = OrthancPluginConvertPixelFormat(context(), source_ptr, static_cast<OrthancPluginPixelFormat>(targetFormat));
     }
     return own(result, OrthancPluginFreeImage, "Image", "ConvertPixelFormat");
-  }, py::arg("source").none(true), py::arg("targetFormat"));
+  }, py::arg("source"), py::arg("targetFormat"));
 
   // Return the number of available fonts.
   m.def("GetFontsCount", []() {
@@ -673,7 +673,7 @@ void init_api(py::module_& m) {
       error_code = OrthancPluginDrawText(context(), image_ptr, fontIndex, utf8Text.c_str(), x, y, r, g, b);
     }
     check(error_code);
-  }, py::arg("image").none(true), py::arg("fontIndex"), py::arg("utf8Text"), py::arg("x"), py::arg("y"), py::arg("r"), py::arg("g"), py::arg("b"));
+  }, py::arg("image"), py::arg("fontIndex"), py::arg("utf8Text"), py::arg("x"), py::arg("y"), py::arg("r"), py::arg("g"), py::arg("b"));
 
   // Create a file inside the storage area.
   m.def("StorageAreaCreate", [](Handle<OrthancPluginStorageArea>& storageArea, const std::string& uuid, const py::object& content, int type) {
@@ -685,7 +685,7 @@ void init_api(py::module_& m) {
       error_code = OrthancPluginStorageAreaCreate(context(), storageArea_ptr, uuid.c_str(), content_data.data(), static_cast<uint64_t>(content_data.size()), static_cast<OrthancPluginContentType>(type));
     }
     check(error_code);
-  }, py::arg("storageArea").none(true), py::arg("uuid"), py::arg("content"), py::arg("type"));
+  }, py::arg("storageArea"), py::arg("uuid"), py::arg("content"), py::arg("type"));
 
   // Read a file from the storage area.
   m.def("StorageAreaRead", [](Handle<OrthancPluginStorageArea>& storageArea, const std::string& uuid, int type) {
@@ -698,7 +698,7 @@ void init_api(py::module_& m) {
     }
     check(error_code);
     return target.to_bytes();
-  }, py::arg("storageArea").none(true), py::arg("uuid"), py::arg("type"));
+  }, py::arg("storageArea"), py::arg("uuid"), py::arg("type"));
 
   // Remove a file from the storage area.
   m.def("StorageAreaRemove", [](Handle<OrthancPluginStorageArea>& storageArea, const std::string& uuid, int type) {
@@ -709,7 +709,7 @@ void init_api(py::module_& m) {
       error_code = OrthancPluginStorageAreaRemove(context(), storageArea_ptr, uuid.c_str(), static_cast<OrthancPluginContentType>(type));
     }
     check(error_code);
-  }, py::arg("storageArea").none(true), py::arg("uuid"), py::arg("type"));
+  }, py::arg("storageArea"), py::arg("uuid"), py::arg("type"));
 
   // Declare a custom error code for this plugin.
   m.def("RegisterErrorCode", [](int32_t code, uint16_t httpStatus, const std::string& message) {
@@ -750,7 +750,7 @@ void init_api(py::module_& m) {
       error_code = OrthancPluginReconstructMainDicomTags(context(), storageArea_ptr, static_cast<OrthancPluginResourceType>(level));
     }
     check(error_code);
-  }, py::arg("storageArea").none(true), py::arg("level"));
+  }, py::arg("storageArea"), py::arg("level"));
 
   // Format a DICOM memory buffer as a JSON string.
   m.def("DicomBufferToJson", [](const py::object& buffer, int format, int flags, uint32_t maxStringLength) {
@@ -785,7 +785,7 @@ void init_api(py::module_& m) {
       error_code = OrthancPluginWorklistAddAnswer(context(), answers_ptr, query_ptr, dicom_data.data(), static_cast<uint32_t>(dicom_data.size()));
     }
     check(error_code);
-  }, py::arg("answers").none(true), py::arg("query").none(true), py::arg("dicom"));
+  }, py::arg("answers"), py::arg("query").none(true), py::arg("dicom"));
 
   // Mark the set of worklist answers as incomplete.
   m.def("WorklistMarkIncomplete", [](Handle<OrthancPluginWorklistAnswers>& answers) {
@@ -796,7 +796,7 @@ void init_api(py::module_& m) {
       error_code = OrthancPluginWorklistMarkIncomplete(context(), answers_ptr);
     }
     check(error_code);
-  }, py::arg("answers").none(true));
+  }, py::arg("answers"));
 
   // Test whether a worklist matches the query.
   m.def("WorklistIsMatch", [](Handle<OrthancPluginWorklistQuery>& query, const py::object& dicom) {
@@ -808,7 +808,7 @@ void init_api(py::module_& m) {
       result = OrthancPluginWorklistIsMatch(context(), query_ptr, dicom_data.data(), static_cast<uint32_t>(dicom_data.size()));
     }
     return result;
-  }, py::arg("query").none(true), py::arg("dicom"));
+  }, py::arg("query"), py::arg("dicom"));
 
   // Retrieve the worklist query as a DICOM file.
   m.def("WorklistGetDicomQuery", [](Handle<OrthancPluginWorklistQuery>& query) {
@@ -821,7 +821,7 @@ void init_api(py::module_& m) {
     }
     check(error_code);
     return target.to_bytes();
-  }, py::arg("query").none(true));
+  }, py::arg("query"));
 
   // Get the origin of a DICOM file.
   m.def("GetInstanceOrigin", [](Handle<OrthancPluginDicomInstance>& instance) {
@@ -832,7 +832,7 @@ void init_api(py::module_& m) {
       result = OrthancPluginGetInstanceOrigin(context(), instance_ptr);
     }
     return static_cast<int>(result);
-  }, py::arg("instance").none(true));
+  }, py::arg("instance"));
 
   // Create a DICOM instance from a JSON string and an image.
   m.def("CreateDicom", [](const std::string& json, Handle<OrthancPluginImage>* pixelData, int flags) {
@@ -910,7 +910,7 @@ void init_api(py::module_& m) {
       error_code = OrthancPluginFindAddAnswer(context(), answers_ptr, dicom_data.data(), static_cast<uint32_t>(dicom_data.size()));
     }
     check(error_code);
-  }, py::arg("answers").none(true), py::arg("dicom"));
+  }, py::arg("answers"), py::arg("dicom"));
 
   // Mark the set of C-Find answers as incomplete.
   m.def("FindMarkIncomplete", [](Handle<OrthancPluginFindAnswers>& answers) {
@@ -921,7 +921,7 @@ void init_api(py::module_& m) {
       error_code = OrthancPluginFindMarkIncomplete(context(), answers_ptr);
     }
     check(error_code);
-  }, py::arg("answers").none(true));
+  }, py::arg("answers"));
 
   // Get the number of tags in a C-Find query.
   m.def("GetFindQuerySize", [](Handle<OrthancPluginFindQuery>& query) {
@@ -932,7 +932,7 @@ void init_api(py::module_& m) {
       result = OrthancPluginGetFindQuerySize(context(), query_ptr);
     }
     return result;
-  }, py::arg("query").none(true));
+  }, py::arg("query"));
 
   // Get the symbolic name of one tag in a C-Find query.
   m.def("GetFindQueryTagName", [](Handle<OrthancPluginFindQuery>& query, uint32_t index) {
@@ -943,7 +943,7 @@ void init_api(py::module_& m) {
       result = OrthancPluginGetFindQueryTagName(context(), query_ptr, index);
     }
     return take_string(result, "GetFindQueryTagName");
-  }, py::arg("query").none(true), py::arg("index"));
+  }, py::arg("query"), py::arg("index"));
 
   // Get the value associated with one tag in a C-Find query.
   m.def("GetFindQueryValue", [](Handle<OrthancPluginFindQuery>& query, uint32_t index) {
@@ -954,7 +954,7 @@ void init_api(py::module_& m) {
       result = OrthancPluginGetFindQueryValue(context(), query_ptr, index);
     }
     return take_string(result, "GetFindQueryValue");
-  }, py::arg("query").none(true), py::arg("index"));
+  }, py::arg("query"), py::arg("index"));
 
   // Create a C-Find matcher.
   m.def("CreateFindMatcher", [](const py::object& query) {
@@ -977,7 +977,7 @@ void init_api(py::module_& m) {
       result = OrthancPluginFindMatcherIsMatch(context(), matcher_ptr, dicom_data.data(), static_cast<uint32_t>(dicom_data.size()));
     }
     return result;
-  }, py::arg("matcher").none(true), py::arg("dicom"));
+  }, py::arg("matcher"), py::arg("dicom"));
 
   // Return the list of available Orthanc peers.
   m.def("GetPeers", []() {
@@ -998,7 +998,7 @@ void init_api(py::module_& m) {
       result = OrthancPluginGetPeersCount(context(), peers_ptr);
     }
     return result;
-  }, py::arg("peers").none(true));
+  }, py::arg("peers"));
 
   // Get the symbolic name of an Orthanc peer.
   m.def("GetPeerName", [](Handle<OrthancPluginPeers>& peers, uint32_t peerIndex) {
@@ -1009,7 +1009,7 @@ void init_api(py::module_& m) {
       result = OrthancPluginGetPeerName(context(), peers_ptr, peerIndex);
     }
     return result ? py::object(py::str(result)) : py::object(py::none());
-  }, py::arg("peers").none(true), py::arg("peerIndex"));
+  }, py::arg("peers"), py::arg("peerIndex"));
 
   // Get the base URL of an Orthanc peer.
   m.def("GetPeerUrl", [](Handle<OrthancPluginPeers>& peers, uint32_t peerIndex) {
@@ -1020,7 +1020,7 @@ void init_api(py::module_& m) {
       result = OrthancPluginGetPeerUrl(context(), peers_ptr, peerIndex);
     }
     return result ? py::object(py::str(result)) : py::object(py::none());
-  }, py::arg("peers").none(true), py::arg("peerIndex"));
+  }, py::arg("peers"), py::arg("peerIndex"));
 
   // Get some user-defined property of an Orthanc peer.
   m.def("GetPeerUserProperty", [](Handle<OrthancPluginPeers>& peers, uint32_t peerIndex, const std::string& userProperty) {
@@ -1031,7 +1031,7 @@ void init_api(py::module_& m) {
       result = OrthancPluginGetPeerUserProperty(context(), peers_ptr, peerIndex, userProperty.c_str());
     }
     return result ? py::object(py::str(result)) : py::object(py::none());
-  }, py::arg("peers").none(true), py::arg("peerIndex"), py::arg("userProperty"));
+  }, py::arg("peers"), py::arg("peerIndex"), py::arg("userProperty"));
 
   // Submit a new job to the jobs engine of Orthanc.
   m.def("SubmitJob", [](Handle<OrthancPluginJob>& job, int priority) {
@@ -1042,7 +1042,7 @@ void init_api(py::module_& m) {
       result = OrthancPluginSubmitJob(context(), job_ptr, priority);
     }
     return take_string(result, "SubmitJob");
-  }, py::arg("job").none(true), py::arg("priority"));
+  }, py::arg("job"), py::arg("priority"));
 
   // Provide a detailed description for an HTTP error.
   m.def("SetHttpErrorDetails", [](Handle<OrthancPluginRestOutput>& output, const std::string& details, uint8_t log) {
@@ -1051,7 +1051,7 @@ void init_api(py::module_& m) {
       py::gil_scoped_release release;
       OrthancPluginSetHttpErrorDetails(context(), output_ptr, details.c_str(), log);
     }
-  }, py::arg("output").none(true), py::arg("details"), py::arg("log"));
+  }, py::arg("output"), py::arg("details"), py::arg("log"));
 
   // Detect the MIME type of a file.
   m.def("AutodetectMimeType", [](const std::string& path) {
@@ -1090,7 +1090,7 @@ void init_api(py::module_& m) {
       result = OrthancPluginGetInstanceTransferSyntaxUid(context(), instance_ptr);
     }
     return take_string(result, "GetInstanceTransferSyntaxUid");
-  }, py::arg("instance").none(true));
+  }, py::arg("instance"));
 
   // Parse a DICOM instance.
   m.def("CreateDicomInstance", [](const py::object& buffer) {
@@ -1112,7 +1112,7 @@ void init_api(py::module_& m) {
       result = OrthancPluginGetInstanceFramesCount(context(), instance_ptr);
     }
     return result;
-  }, py::arg("instance").none(true));
+  }, py::arg("instance"));
 
   // Get the raw content of a frame in a DICOM instance.
   m.def("GetInstanceRawFrame", [](Handle<OrthancPluginDicomInstance>& instance, uint32_t frameIndex) {
@@ -1125,7 +1125,7 @@ void init_api(py::module_& m) {
     }
     check(error_code);
     return target.to_bytes();
-  }, py::arg("instance").none(true), py::arg("frameIndex"));
+  }, py::arg("instance"), py::arg("frameIndex"));
 
   // Decode one frame from a DICOM instance.
   m.def("GetInstanceDecodedFrame", [](Handle<OrthancPluginDicomInstance>& instance, uint32_t frameIndex) {
@@ -1136,7 +1136,7 @@ void init_api(py::module_& m) {
       result = OrthancPluginGetInstanceDecodedFrame(context(), instance_ptr, frameIndex);
     }
     return own(result, OrthancPluginFreeImage, "Image", "GetInstanceDecodedFrame");
-  }, py::arg("instance").none(true), py::arg("frameIndex"));
+  }, py::arg("instance"), py::arg("frameIndex"));
 
   // Parse and transcode a DICOM instance.
   m.def("TranscodeDicomInstance", [](const py::object& buffer, const std::string& transferSyntax) {
@@ -1160,7 +1160,7 @@ void init_api(py::module_& m) {
     }
     check(error_code);
     return target.to_bytes();
-  }, py::arg("instance").none(true));
+  }, py::arg("instance"));
 
   // Format a DICOM memory buffer as a JSON string.
   m.def("GetInstanceAdvancedJson", [](Handle<OrthancPluginDicomInstance>& instance, int format, int flags, uint32_t maxStringLength) {
@@ -1171,7 +1171,7 @@ void init_api(py::module_& m) {
       result = OrthancPluginGetInstanceAdvancedJson(context(), instance_ptr, static_cast<OrthancPluginDicomToJsonFormat>(format), static_cast<OrthancPluginDicomToJsonFlags>(flags), maxStringLength);
     }
     return take_string(result, "GetInstanceAdvancedJson");
-  }, py::arg("instance").none(true), py::arg("format"), py::arg("flags"), py::arg("maxStringLength"));
+  }, py::arg("instance"), py::arg("format"), py::arg("flags"), py::arg("maxStringLength"));
 
   // Create a 32-bit memory buffer.
   m.def("CreateMemoryBuffer", [](uint32_t size) {

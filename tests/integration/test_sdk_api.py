@@ -235,3 +235,23 @@ def test_runtime_create_dicom_and_lookups(orthanc, where):
 def test_a_call_only_the_master_may_make_raises_not_in_orthanc_in_a_worker(orthanc, case, name):
     result = orthanc.get(f"/sdk-worker-refuses/{case}").json()
     assert result["error"] == "NotInOrthanc" and name in result["message"]
+
+
+def test_compress_and_answer_png_and_jpeg_send_images_pillow_reads(orthanc):
+    answer = orthanc.get("/sdk-answer/png")
+    assert answer.status == 200 and answer.headers["content-type"] == "image/png"
+    png = Image.open(io.BytesIO(answer.body))
+    assert png.size == (32, 32) and png.tobytes()[:256] == bytes(range(256))
+    answer = orthanc.get("/sdk-answer/jpeg")
+    assert answer.headers["content-type"] == "image/jpeg"
+    jpeg = Image.open(io.BytesIO(answer.body))
+    assert jpeg.size == (16, 8)
+    assert all(abs(a - b) <= 8 for a, b in zip(jpeg.convert("RGB").getpixel((4, 4)), (10, 200, 30)))
+
+
+def test_a_multipart_answer_carries_each_item(orthanc):
+    answer = orthanc.get("/sdk-answer/multipart")
+    assert answer.status == 200
+    assert answer.headers["content-type"].startswith("multipart/mixed")
+    assert b"first part" in answer.body and b"second part" in answer.body
+    assert answer.body.count(b"Content-Type: text/plain") == 2

@@ -216,3 +216,21 @@ def worker_refuses(request: Request):
     except Exception as e:
         return {'error': type(e).__name__, 'message': str(e)}
     return {'error': None}
+
+
+# Answers written by generated RestOutput methods.
+def answer(output, uri, **request):
+    kind = request['groups'][0]
+    if kind == 'png':
+        pixels = bytes(range(256)) * 4  # a 32 x 32 gradient, 8 bits
+        output.CompressAndAnswerPngImage(orthanc.PixelFormat.GRAYSCALE8, 32, 32, 32, pixels)
+    elif kind == 'jpeg':
+        pixels = bytes([10, 200, 30]) * (16 * 8)
+        output.CompressAndAnswerJpegImage(orthanc.PixelFormat.RGB24, 16, 8, 48, pixels, 95)
+    elif kind == 'multipart':
+        output.StartMultipartAnswer('mixed', 'text/plain')
+        output.SendMultipartItem(b'first part')
+        output.SendMultipartItem('second part')
+
+
+orthanc.RegisterRestCallback('/sdk-answer/([a-z]+)', answer)
