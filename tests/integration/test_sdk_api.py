@@ -246,7 +246,8 @@ def test_compress_and_answer_png_and_jpeg_send_images_pillow_reads(orthanc):
     assert answer.headers["content-type"] == "image/jpeg"
     jpeg = Image.open(io.BytesIO(answer.body))
     assert jpeg.size == (16, 8)
-    assert all(abs(a - b) <= 8 for a, b in zip(jpeg.convert("RGB").getpixel((4, 4)), (10, 200, 30)))
+    pixel = jpeg.convert("RGB").getpixel((4, 4))
+    assert all(abs(a - b) <= 8 for a, b in zip(pixel, (10, 200, 30), strict=True))
 
 
 def test_a_multipart_answer_carries_each_item(orthanc):
