@@ -87,7 +87,13 @@ class DicomInstance(SdkObject):
     __slots__ = ()
 
     def GetInstanceAdvancedJson(self, format: int, flags: int, maxStringLength: int) -> str:
-        """Format a DICOM memory buffer as a JSON string."""
+        """Format a DICOM memory buffer as a JSON string.
+
+        format: The output format.
+        flags: Flags governing the output.
+        maxStringLength: The maximum length of a field. Too long fields will be output as "null".
+            The 0 value means no maximum length.
+        """
         return backend.call("GetInstanceAdvancedJson", self._handle, format, flags, maxStringLength)  # type: ignore[no-any-return]
 
     def GetInstanceData(self) -> bytes:
@@ -95,7 +101,10 @@ class DicomInstance(SdkObject):
         return backend.call("GetInstanceData", self._handle)  # type: ignore[no-any-return]
 
     def GetInstanceDecodedFrame(self, frameIndex: int) -> Image:
-        """Decode one frame from a DICOM instance."""
+        """Decode one frame from a DICOM instance.
+
+        frameIndex: The index of the frame of interest.
+        """
         return Image(_handle=backend.call("GetInstanceDecodedFrame", self._handle, frameIndex))
 
     def GetInstanceFramesCount(self) -> int:
@@ -115,7 +124,10 @@ class DicomInstance(SdkObject):
         return backend.call("GetInstanceOrigin", self._handle)  # type: ignore[no-any-return]
 
     def GetInstanceRawFrame(self, frameIndex: int) -> bytes:
-        """Get the raw content of a frame in a DICOM instance."""
+        """Get the raw content of a frame in a DICOM instance.
+
+        frameIndex: The index of the frame of interest.
+        """
         return backend.call("GetInstanceRawFrame", self._handle, frameIndex)  # type: ignore[no-any-return]
 
     def GetInstanceRemoteAet(self) -> str | None:
@@ -159,7 +171,10 @@ class FindAnswers(SdkObject):
     __slots__ = ()
 
     def FindAddAnswer(self, dicom: bytes | str) -> None:
-        """Add one answer to some C-Find request."""
+        """Add one answer to some C-Find request.
+
+        dicom: The answer to be added, encoded as a DICOM file.
+        """
         backend.call("FindAddAnswer", self._handle, dicom)
 
     def FindMarkIncomplete(self) -> None:
@@ -173,7 +188,10 @@ class FindMatcher(SdkObject):
     __slots__ = ()
 
     def FindMatcherIsMatch(self, dicom: bytes | str) -> int:
-        """Test whether a DICOM instance matches a C-Find query."""
+        """Test whether a DICOM instance matches a C-Find query.
+
+        dicom: The DICOM instance to be matched.
+        """
         return backend.call("FindMatcherIsMatch", self._handle, dicom)  # type: ignore[no-any-return]
 
 
@@ -195,11 +213,17 @@ class FindQuery(SdkObject):
         return backend.call("GetFindQueryTagGroup", self._handle, index)  # type: ignore[no-any-return]
 
     def GetFindQueryTagName(self, index: int) -> str:
-        """Get the symbolic name of one tag in a C-Find query."""
+        """Get the symbolic name of one tag in a C-Find query.
+
+        index: The index of the tag of interest.
+        """
         return backend.call("GetFindQueryTagName", self._handle, index)  # type: ignore[no-any-return]
 
     def GetFindQueryValue(self, index: int) -> str:
-        """Get the value associated with one tag in a C-Find query."""
+        """Get the value associated with one tag in a C-Find query.
+
+        index: The index of the tag of interest.
+        """
         return backend.call("GetFindQueryValue", self._handle, index)  # type: ignore[no-any-return]
 
 
@@ -209,11 +233,23 @@ class Image(SdkObject):
     __slots__ = ()
 
     def ConvertPixelFormat(self, targetFormat: int) -> Image:
-        """Change the pixel format of an image."""
+        """Change the pixel format of an image.
+
+        targetFormat: The target pixel format.
+        """
         return Image(_handle=backend.call("ConvertPixelFormat", self._handle, targetFormat))
 
     def DrawText(self, fontIndex: int, utf8Text: str, x: int, y: int, r: int, g: int, b: int) -> None:
-        """Draw text on an image."""
+        """Draw text on an image.
+
+        fontIndex: The index of the font. This value must be less than OrthancPluginGetFontsCount().
+        utf8Text: The text to be drawn, encoded as an UTF-8 zero-terminated string.
+        x: The X position of the text over the image.
+        y: The Y position of the text over the image.
+        r: The value of the red color channel of the text.
+        g: The value of the green color channel of the text.
+        b: The value of the blue color channel of the text.
+        """
         backend.call("DrawText", self._handle, fontIndex, utf8Text, x, y, r, g, b)
 
     def GetImageBuffer(self) -> bytes:
@@ -243,7 +279,10 @@ class Job(SdkObject):
     __slots__ = ()
 
     def SubmitJob(self, priority: int) -> str:
-        """Submit a new job to the jobs engine of Orthanc."""
+        """Submit a new job to the jobs engine of Orthanc.
+
+        priority: The priority of the job.
+        """
         return backend.call("SubmitJob", self._handle, priority)  # type: ignore[no-any-return]
 
 
@@ -257,15 +296,28 @@ class Peers(SdkObject):
         return backend.call("CallPeerApi", self._handle, peerIndex, method, uri, headers, body, timeout)  # type: ignore[no-any-return]
 
     def GetPeerName(self, peerIndex: int) -> str | None:
-        """Get the symbolic name of an Orthanc peer."""
+        """Get the symbolic name of an Orthanc peer.
+
+        peerIndex: The index of the peer of interest. This value must be lower than
+            OrthancPluginGetPeersCount().
+        """
         return backend.call("GetPeerName", self._handle, peerIndex)  # type: ignore[no-any-return]
 
     def GetPeerUrl(self, peerIndex: int) -> str | None:
-        """Get the base URL of an Orthanc peer."""
+        """Get the base URL of an Orthanc peer.
+
+        peerIndex: The index of the peer of interest. This value must be lower than
+            OrthancPluginGetPeersCount().
+        """
         return backend.call("GetPeerUrl", self._handle, peerIndex)  # type: ignore[no-any-return]
 
     def GetPeerUserProperty(self, peerIndex: int, userProperty: str) -> str | None:
-        """Get some user-defined property of an Orthanc peer."""
+        """Get some user-defined property of an Orthanc peer.
+
+        peerIndex: The index of the peer of interest. This value must be lower than
+            OrthancPluginGetPeersCount().
+        userProperty: The user property of interest.
+        """
         return backend.call("GetPeerUserProperty", self._handle, peerIndex, userProperty)  # type: ignore[no-any-return]
 
     def GetPeersCount(self) -> int:
@@ -279,23 +331,52 @@ class RestOutputMethods(SdkObject):
     __slots__ = ()
 
     def CompressAndAnswerJpegImage(self, format: int, width: int, height: int, pitch: int, buffer: bytes, quality: int) -> None:
-        """Answer to a REST request with a JPEG image."""
+        """Answer to a REST request with a JPEG image.
+
+        format: The memory layout of the uncompressed image.
+        width: The width of the image.
+        height: The height of the image.
+        pitch: The pitch of the image (i.e. the number of bytes between 2 successive lines of the
+            image in the memory buffer).
+        buffer: The memory buffer containing the uncompressed image.
+        quality: The quality of the JPEG encoding, between 1 (worst quality, best compression) and
+            100 (best quality, worst compression).
+        """
         backend.call("CompressAndAnswerJpegImage", self._handle, format, width, height, pitch, buffer, quality)
 
     def CompressAndAnswerPngImage(self, format: int, width: int, height: int, pitch: int, buffer: bytes) -> None:
-        """Answer to a REST request with a PNG image."""
+        """Answer to a REST request with a PNG image.
+
+        format: The memory layout of the uncompressed image.
+        width: The width of the image.
+        height: The height of the image.
+        pitch: The pitch of the image (i.e. the number of bytes between 2 successive lines of the
+            image in the memory buffer).
+        buffer: The memory buffer containing the uncompressed image.
+        """
         backend.call("CompressAndAnswerPngImage", self._handle, format, width, height, pitch, buffer)
 
     def SendMultipartItem(self, answer: bytes | str) -> None:
-        """Send an item as a part of some HTTP multipart answer."""
+        """Send an item as a part of some HTTP multipart answer.
+
+        answer: Pointer to the memory buffer containing the item.
+        """
         backend.call("SendMultipartItem", self._handle, answer)
 
     def SetHttpErrorDetails(self, details: str, log: int) -> None:
-        """Provide a detailed description for an HTTP error."""
+        """Provide a detailed description for an HTTP error.
+
+        details: The details of the error message.
+        log: Whether to also write the detailed error to the Orthanc logs.
+        """
         backend.call("SetHttpErrorDetails", self._handle, details, log)
 
     def StartMultipartAnswer(self, subType: str, contentType: str) -> None:
-        """Start an HTTP multipart answer."""
+        """Start an HTTP multipart answer.
+
+        subType: The sub-type of the multipart answer ("mixed" or "related").
+        contentType: The MIME type of the items in the multipart answer.
+        """
         backend.call("StartMultipartAnswer", self._handle, subType, contentType)
 
 
@@ -311,19 +392,35 @@ class StorageArea(SdkObject):
     __slots__ = ()
 
     def ReconstructMainDicomTags(self, level: int) -> None:
-        """Reconstruct the main DICOM tags."""
+        """Reconstruct the main DICOM tags.
+
+        level: The type of the resources of interest.
+        """
         backend.call("ReconstructMainDicomTags", self._handle, level)
 
     def StorageAreaCreate(self, uuid: str, content: bytes | str, type: int) -> None:
-        """Create a file inside the storage area."""
+        """Create a file inside the storage area.
+
+        uuid: The identifier of the file to be created.
+        content: The content to store in the newly created file.
+        type: The type of the file content.
+        """
         backend.call("StorageAreaCreate", self._handle, uuid, content, type)
 
     def StorageAreaRead(self, uuid: str, type: int) -> bytes:
-        """Read a file from the storage area."""
+        """Read a file from the storage area.
+
+        uuid: The identifier of the file to be read.
+        type: The type of the file content.
+        """
         return backend.call("StorageAreaRead", self._handle, uuid, type)  # type: ignore[no-any-return]
 
     def StorageAreaRemove(self, uuid: str, type: int) -> None:
-        """Remove a file from the storage area."""
+        """Remove a file from the storage area.
+
+        uuid: The identifier of the file to be removed.
+        type: The type of the file content.
+        """
         backend.call("StorageAreaRemove", self._handle, uuid, type)
 
 
@@ -333,7 +430,11 @@ class WorklistAnswers(SdkObject):
     __slots__ = ()
 
     def WorklistAddAnswer(self, query: WorklistQuery, dicom: bytes | str) -> None:
-        """Add one answer to some modality worklist request."""
+        """Add one answer to some modality worklist request.
+
+        query: The worklist query, as received by the callback.
+        dicom: The worklist to answer, encoded as a DICOM file.
+        """
         backend.call("WorklistAddAnswer", self._handle, query._handle, dicom)
 
     def WorklistMarkIncomplete(self) -> None:
@@ -351,17 +452,29 @@ class WorklistQuery(SdkObject):
         return backend.call("WorklistGetDicomQuery", self._handle)  # type: ignore[no-any-return]
 
     def WorklistIsMatch(self, dicom: bytes | str) -> int:
-        """Test whether a worklist matches the query."""
+        """Test whether a worklist matches the query.
+
+        dicom: The worklist to answer, encoded as a DICOM file.
+        """
         return backend.call("WorklistIsMatch", self._handle, dicom)  # type: ignore[no-any-return]
 
 
 def AutodetectMimeType(path: str) -> str | None:
-    """Detect the MIME type of a file."""
+    """Detect the MIME type of a file.
+
+    path: Path to the file.
+    """
     return backend.call("AutodetectMimeType", path)  # type: ignore[no-any-return]
 
 
 def BufferCompression(source: bytes | str, compression: int, uncompress: int) -> bytes:
-    """Compress or decompress a buffer."""
+    """Compress or decompress a buffer.
+
+    source: The source buffer.
+    compression: The compression algorithm.
+    uncompress: If set to "0", the buffer must be compressed. If set to "1", the buffer must be
+        uncompressed.
+    """
     return backend.call("BufferCompression", source, compression, uncompress)  # type: ignore[no-any-return]
 
 
@@ -376,52 +489,106 @@ def CheckVersion() -> int:
 
 
 def CheckVersionAdvanced(expectedMajor: int, expectedMinor: int, expectedRevision: int) -> int:
-    """Check that the version of the hosting Orthanc is above a given version."""
+    """Check that the version of the hosting Orthanc is above a given version.
+
+    expectedMajor: Expected major version.
+    expectedMinor: Expected minor version.
+    expectedRevision: Expected revision.
+    """
     return backend.call("CheckVersionAdvanced", expectedMajor, expectedMinor, expectedRevision)  # type: ignore[no-any-return]
 
 
 def CompressJpegImage(format: int, width: int, height: int, pitch: int, buffer: bytes, quality: int) -> bytes:
-    """Encode a JPEG image."""
+    """Encode a JPEG image.
+
+    format: The memory layout of the uncompressed image.
+    width: The width of the image.
+    height: The height of the image.
+    pitch: The pitch of the image (i.e. the number of bytes between 2 successive lines of the
+        image in the memory buffer).
+    buffer: The memory buffer containing the uncompressed image.
+    quality: The quality of the JPEG encoding, between 1 (worst quality, best compression) and
+        100 (best quality, worst compression).
+    """
     return backend.call("CompressJpegImage", format, width, height, pitch, buffer, quality)  # type: ignore[no-any-return]
 
 
 def CompressPngImage(format: int, width: int, height: int, pitch: int, buffer: bytes) -> bytes:
-    """Encode a PNG image."""
+    """Encode a PNG image.
+
+    format: The memory layout of the uncompressed image.
+    width: The width of the image.
+    height: The height of the image.
+    pitch: The pitch of the image (i.e. the number of bytes between 2 successive lines of the
+        image in the memory buffer).
+    buffer: The memory buffer containing the uncompressed image.
+    """
     return backend.call("CompressPngImage", format, width, height, pitch, buffer)  # type: ignore[no-any-return]
 
 
 def ComputeMd5(buffer: bytes | str) -> str:
-    """Compute an MD5 hash."""
+    """Compute an MD5 hash.
+
+    buffer: The source memory buffer.
+    """
     return backend.call("ComputeMd5", buffer)  # type: ignore[no-any-return]
 
 
 def ComputeSha1(buffer: bytes | str) -> str:
-    """Compute a SHA-1 hash."""
+    """Compute a SHA-1 hash.
+
+    buffer: The source memory buffer.
+    """
     return backend.call("ComputeSha1", buffer)  # type: ignore[no-any-return]
 
 
 def CreateDicom(json: str, pixelData: Image | None, flags: int) -> bytes:
-    """Create a DICOM instance from a JSON string and an image."""
+    """Create a DICOM instance from a JSON string and an image.
+
+    json: The input JSON file.
+    pixelData: The image. Can be NULL, if the pixel data is encoded inside the JSON with the
+        data URI scheme.
+    flags: Flags governing the output.
+    """
     return backend.call("CreateDicom", json, _handle_of(pixelData), flags)  # type: ignore[no-any-return]
 
 
 def CreateDicom2(json: str, pixelData: Image | None, flags: int, privateCreator: str | None) -> bytes:
-    """Create a DICOM instance from a JSON string and an image, with a private creator."""
+    """Create a DICOM instance from a JSON string and an image, with a private creator.
+
+    json: The input JSON file.
+    pixelData: The image. Can be NULL, if the pixel data is encoded inside the JSON with the
+        data URI scheme.
+    flags: Flags governing the output.
+    privateCreator: The private creator to be used for the private DICOM tags. Check out the
+        global configuration option "Dictionary" of Orthanc.
+    """
     return backend.call("CreateDicom2", json, _handle_of(pixelData), flags, privateCreator)  # type: ignore[no-any-return]
 
 
 def CreateDicomInstance(buffer: bytes | str) -> DicomInstance:
-    """Parse a DICOM instance."""
+    """Parse a DICOM instance.
+
+    buffer: The memory buffer containing the DICOM instance.
+    """
     return DicomInstance(_handle=backend.call("CreateDicomInstance", buffer))
 
 
 def CreateFindMatcher(query: bytes | str) -> FindMatcher:
-    """Create a C-Find matcher."""
+    """Create a C-Find matcher.
+
+    query: The C-Find DICOM query.
+    """
     return FindMatcher(_handle=backend.call("CreateFindMatcher", query))
 
 
 def CreateImage(format: int, width: int, height: int) -> Image:
-    """Create an image."""
+    """Create an image.
+
+    format: The format of the pixels.
+    width: The width of the image.
+    height: The height of the image.
+    """
     return Image(_handle=backend.call("CreateImage", format, width, height))
 
 
@@ -431,22 +598,43 @@ def CreateImageFromBuffer(format: int, width: int, height: int, pitch: int, buff
 
 
 def CreateMemoryBuffer(size: int) -> bytes:
-    """Create a 32-bit memory buffer."""
+    """Create a 32-bit memory buffer.
+
+    size: Size of the memory buffer to be created.
+    """
     return backend.call("CreateMemoryBuffer", size)  # type: ignore[no-any-return]
 
 
 def DecodeDicomImage(buffer: bytes | str, frameIndex: int) -> Image:
-    """Decode one frame from a DICOM instance."""
+    """Decode one frame from a DICOM instance.
+
+    buffer: Pointer to a memory buffer containing the DICOM image.
+    frameIndex: The index of the frame of interest in a multi-frame image.
+    """
     return Image(_handle=backend.call("DecodeDicomImage", buffer, frameIndex))
 
 
 def DicomBufferToJson(buffer: bytes | str, format: int, flags: int, maxStringLength: int) -> str:
-    """Format a DICOM memory buffer as a JSON string."""
+    """Format a DICOM memory buffer as a JSON string.
+
+    buffer: The memory buffer containing the DICOM file.
+    format: The output format.
+    flags: Flags governing the output.
+    maxStringLength: The maximum length of a field. Too long fields will be output as "null".
+        The 0 value means no maximum length.
+    """
     return backend.call("DicomBufferToJson", buffer, format, flags, maxStringLength)  # type: ignore[no-any-return]
 
 
 def DicomInstanceToJson(instanceId: str, format: int, flags: int, maxStringLength: int) -> str:
-    """Format a DICOM instance as a JSON string."""
+    """Format a DICOM instance as a JSON string.
+
+    instanceId: The Orthanc identifier of the instance.
+    format: The output format.
+    flags: Flags governing the output.
+    maxStringLength: The maximum length of a field. Too long fields will be output as "null".
+        The 0 value means no maximum length.
+    """
     return backend.call("DicomInstanceToJson", instanceId, format, flags, maxStringLength)  # type: ignore[no-any-return]
 
 
@@ -461,7 +649,10 @@ def EncodeDicomWebXml(dicom: bytes) -> str:
 
 
 def ExtendOrthancExplorer(javascript: str) -> None:
-    """Extend the JavaScript code of Orthanc Explorer."""
+    """Extend the JavaScript code of Orthanc Explorer.
+
+    javascript: The custom JavaScript code.
+    """
     backend.call("ExtendOrthancExplorer", javascript)
 
 
@@ -476,7 +667,10 @@ def GenerateUuid() -> str:
 
 
 def GetCommandLineArgument(argument: int) -> str:
-    """Get the value of a command-line argument."""
+    """Get the value of a command-line argument.
+
+    argument: The index of the argument.
+    """
     return backend.call("GetCommandLineArgument", argument)  # type: ignore[no-any-return]
 
 
@@ -496,12 +690,18 @@ def GetConfigurationPath() -> str:
 
 
 def GetDicomForInstance(instanceId: str) -> bytes:
-    """Retrieve a DICOM instance using its Orthanc identifier."""
+    """Retrieve a DICOM instance using its Orthanc identifier.
+
+    instanceId: The Orthanc identifier of the DICOM instance of interest.
+    """
     return backend.call("GetDicomForInstance", instanceId)  # type: ignore[no-any-return]
 
 
 def GetErrorDescription(error: int) -> str | None:
-    """Get the description of a given error code."""
+    """Get the description of a given error code.
+
+    error: The error code of interest.
+    """
     return backend.call("GetErrorDescription", error)  # type: ignore[no-any-return]
 
 
@@ -511,12 +711,18 @@ def GetExpectedDatabaseVersion() -> int:
 
 
 def GetFontName(fontIndex: int) -> str | None:
-    """Return the name of a font."""
+    """Return the name of a font.
+
+    fontIndex: The index of the font. This value must be less than OrthancPluginGetFontsCount().
+    """
     return backend.call("GetFontName", fontIndex)  # type: ignore[no-any-return]
 
 
 def GetFontSize(fontIndex: int) -> int:
-    """Return the size of a font."""
+    """Return the size of a font.
+
+    fontIndex: The index of the font. This value must be less than OrthancPluginGetFontsCount().
+    """
     return backend.call("GetFontSize", fontIndex)  # type: ignore[no-any-return]
 
 
@@ -526,7 +732,11 @@ def GetFontsCount() -> int:
 
 
 def GetGlobalProperty(property: int, defaultValue: str) -> str:
-    """Get the value of a global property."""
+    """Get the value of a global property.
+
+    property: The global property of interest.
+    defaultValue: The value to return, if the global property is unset.
+    """
     return backend.call("GetGlobalProperty", property, defaultValue)  # type: ignore[no-any-return]
 
 
@@ -546,7 +756,12 @@ def GetPeers() -> Peers:
 
 
 def GetTagName(group: int, element: int, privateCreator: str | None) -> str:
-    """Returns the symbolic name of a DICOM tag."""
+    """Returns the symbolic name of a DICOM tag.
+
+    group: The group of the tag.
+    element: The element of the tag.
+    privateCreator: For private tags, the name of the private creator (can be NULL).
+    """
     return backend.call("GetTagName", group, element, privateCreator)  # type: ignore[no-any-return]
 
 
@@ -556,37 +771,68 @@ def HttpClient(method: int, url: str, headers: dict[str, str], body: bytes | str
 
 
 def HttpDelete(url: str, username: str | None, password: str | None) -> None:
-    """Issue a HTTP DELETE call."""
+    """Issue a HTTP DELETE call.
+
+    url: The URL of interest.
+    username: The username (can be <tt>NULL</tt> if no password protection).
+    password: The password (can be <tt>NULL</tt> if no password protection).
+    """
     backend.call("HttpDelete", url, username, password)
 
 
 def HttpGet(url: str, username: str | None, password: str | None) -> bytes:
-    """Issue a HTTP GET call."""
+    """Issue a HTTP GET call.
+
+    url: The URL of interest.
+    username: The username (can be <tt>NULL</tt> if no password protection).
+    password: The password (can be <tt>NULL</tt> if no password protection).
+    """
     return backend.call("HttpGet", url, username, password)  # type: ignore[no-any-return]
 
 
 def HttpPost(url: str, body: bytes | str, username: str | None, password: str | None) -> bytes:
-    """Issue a HTTP POST call."""
+    """Issue a HTTP POST call.
+
+    url: The URL of interest.
+    body: The content of the body of the request.
+    username: The username (can be <tt>NULL</tt> if no password protection).
+    password: The password (can be <tt>NULL</tt> if no password protection).
+    """
     return backend.call("HttpPost", url, body, username, password)  # type: ignore[no-any-return]
 
 
 def HttpPut(url: str, body: bytes | str, username: str | None, password: str | None) -> bytes:
-    """Issue a HTTP PUT call."""
+    """Issue a HTTP PUT call.
+
+    url: The URL of interest.
+    body: The content of the body of the request.
+    username: The username (can be <tt>NULL</tt> if no password protection).
+    password: The password (can be <tt>NULL</tt> if no password protection).
+    """
     return backend.call("HttpPut", url, body, username, password)  # type: ignore[no-any-return]
 
 
 def LogError(message: str) -> None:
-    """Log an error."""
+    """Log an error.
+
+    message: The message to be logged.
+    """
     backend.call("LogError", message)
 
 
 def LogInfo(message: str) -> None:
-    """Log an information."""
+    """Log an information.
+
+    message: The message to be logged.
+    """
     backend.call("LogInfo", message)
 
 
 def LogWarning(message: str) -> None:
-    """Log a warning."""
+    """Log a warning.
+
+    message: The message to be logged.
+    """
     backend.call("LogWarning", message)
 
 
@@ -596,62 +842,113 @@ def LookupDictionary(name: str) -> dict[str, int]:
 
 
 def LookupInstance(sopInstanceUID: str) -> str:
-    """Look for an instance."""
+    """Look for an instance.
+
+    sopInstanceUID: The SOP Instance UID of interest.
+    """
     return backend.call("LookupInstance", sopInstanceUID)  # type: ignore[no-any-return]
 
 
 def LookupPatient(patientID: str) -> str:
-    """Look for a patient."""
+    """Look for a patient.
+
+    patientID: The Patient ID of interest.
+    """
     return backend.call("LookupPatient", patientID)  # type: ignore[no-any-return]
 
 
 def LookupSeries(seriesUID: str) -> str:
-    """Look for a series."""
+    """Look for a series.
+
+    seriesUID: The Series Instance UID of interest.
+    """
     return backend.call("LookupSeries", seriesUID)  # type: ignore[no-any-return]
 
 
 def LookupStudy(studyUID: str) -> str:
-    """Look for a study."""
+    """Look for a study.
+
+    studyUID: The Study Instance UID of interest.
+    """
     return backend.call("LookupStudy", studyUID)  # type: ignore[no-any-return]
 
 
 def LookupStudyWithAccessionNumber(accessionNumber: str) -> str:
-    """Look for a study, using the accession number."""
+    """Look for a study, using the accession number.
+
+    accessionNumber: The Accession Number of interest.
+    """
     return backend.call("LookupStudyWithAccessionNumber", accessionNumber)  # type: ignore[no-any-return]
 
 
 def ReadFile(path: str) -> bytes:
-    """Read a file."""
+    """Read a file.
+
+    path: The path of the file to be read.
+    """
     return backend.call("ReadFile", path)  # type: ignore[no-any-return]
 
 
 def RegisterDictionaryTag(group: int, element: int, vr: int, name: str, minMultiplicity: int, maxMultiplicity: int) -> None:
-    """Register a new tag into the DICOM dictionary."""
+    """Register a new tag into the DICOM dictionary.
+
+    group: The group of the tag.
+    element: The element of the tag.
+    vr: The value representation of the tag.
+    name: The nickname of the tag.
+    minMultiplicity: The minimum multiplicity of the tag (must be above 0).
+    maxMultiplicity: The maximum multiplicity of the tag. A value of 0 means an arbitrary
+        multiplicity ("<tt>n</tt>").
+    """
     backend.call("RegisterDictionaryTag", group, element, vr, name, minMultiplicity, maxMultiplicity)
 
 
 def RegisterErrorCode(code: int, httpStatus: int, message: str) -> None:
-    """Declare a custom error code for this plugin."""
+    """Declare a custom error code for this plugin.
+
+    code: The error code that is internal to this plugin.
+    httpStatus: The HTTP status corresponding to this error.
+    message: The description of the error.
+    """
     backend.call("RegisterErrorCode", code, httpStatus, message)
 
 
 def RegisterPrivateDictionaryTag(group: int, element: int, vr: int, name: str, minMultiplicity: int, maxMultiplicity: int, privateCreator: str | None) -> None:
-    """Register a new private tag into the DICOM dictionary."""
+    """Register a new private tag into the DICOM dictionary.
+
+    group: The group of the tag.
+    element: The element of the tag.
+    vr: The value representation of the tag.
+    name: The nickname of the tag.
+    minMultiplicity: The minimum multiplicity of the tag (must be above 0).
+    maxMultiplicity: The maximum multiplicity of the tag. A value of 0 means an arbitrary
+        multiplicity ("<tt>n</tt>").
+    privateCreator: The private creator of this private tag.
+    """
     backend.call("RegisterPrivateDictionaryTag", group, element, vr, name, minMultiplicity, maxMultiplicity, privateCreator)
 
 
 def RestApiDelete(uri: str) -> None:
-    """Make a DELETE call to the built-in Orthanc REST API."""
+    """Make a DELETE call to the built-in Orthanc REST API.
+
+    uri: The URI to delete in the built-in Orthanc API.
+    """
     backend.call("RestApiDelete", uri)
 
 
 def RestApiDeleteAfterPlugins(uri: str) -> None:
-    """Make a DELETE call to the REST API, as tainted by the plugins."""
+    """Make a DELETE call to the REST API, as tainted by the plugins.
+
+    uri: The URI to delete in the built-in Orthanc API.
+    """
     backend.call("RestApiDeleteAfterPlugins", uri)
 
 
 def RestApiGet(uri: str) -> bytes:
-    """Make a GET call to the built-in Orthanc REST API."""
+    """Make a GET call to the built-in Orthanc REST API.
+
+    uri: The URI in the built-in Orthanc API.
+    """
     return backend.call("RestApiGet", uri)  # type: ignore[no-any-return]
 
 
@@ -661,60 +958,107 @@ def RestApiGet2(uri: str, headers: dict[str, str], afterPlugins: bool) -> bytes:
 
 
 def RestApiGetAfterPlugins(uri: str) -> bytes:
-    """Make a GET call to the REST API, as tainted by the plugins."""
+    """Make a GET call to the REST API, as tainted by the plugins.
+
+    uri: The URI in the built-in Orthanc API.
+    """
     return backend.call("RestApiGetAfterPlugins", uri)  # type: ignore[no-any-return]
 
 
 def RestApiPost(uri: str, body: bytes | str) -> bytes:
-    """Make a POST call to the built-in Orthanc REST API."""
+    """Make a POST call to the built-in Orthanc REST API.
+
+    uri: The URI in the built-in Orthanc API.
+    body: The body of the POST request.
+    """
     return backend.call("RestApiPost", uri, body)  # type: ignore[no-any-return]
 
 
 def RestApiPostAfterPlugins(uri: str, body: bytes | str) -> bytes:
-    """Make a POST call to the REST API, as tainted by the plugins."""
+    """Make a POST call to the REST API, as tainted by the plugins.
+
+    uri: The URI in the built-in Orthanc API.
+    body: The body of the POST request.
+    """
     return backend.call("RestApiPostAfterPlugins", uri, body)  # type: ignore[no-any-return]
 
 
 def RestApiPut(uri: str, body: bytes | str) -> bytes:
-    """Make a PUT call to the built-in Orthanc REST API."""
+    """Make a PUT call to the built-in Orthanc REST API.
+
+    uri: The URI in the built-in Orthanc API.
+    body: The body of the PUT request.
+    """
     return backend.call("RestApiPut", uri, body)  # type: ignore[no-any-return]
 
 
 def RestApiPutAfterPlugins(uri: str, body: bytes | str) -> bytes:
-    """Make a PUT call to the REST API, as tainted by the plugins."""
+    """Make a PUT call to the REST API, as tainted by the plugins.
+
+    uri: The URI in the built-in Orthanc API.
+    body: The body of the PUT request.
+    """
     return backend.call("RestApiPutAfterPlugins", uri, body)  # type: ignore[no-any-return]
 
 
 def SetDescription(description: str) -> None:
-    """Set a description for this plugin."""
+    """Set a description for this plugin.
+
+    description: The description.
+    """
     backend.call("SetDescription", description)
 
 
 def SetGlobalProperty(property: int, value: str) -> None:
-    """Set the value of a global property."""
+    """Set the value of a global property.
+
+    property: The global property of interest.
+    value: The value to be set in the global property.
+    """
     backend.call("SetGlobalProperty", property, value)
 
 
 def SetMetricsValue(name: str, value: float, type: int) -> None:
-    """Set the value of a metrics."""
+    """Set the value of a metrics.
+
+    name: The name of the metrics to be set.
+    value: The value of the metrics.
+    type: The type of the metrics. This parameter is only taken into consideration the first
+        time this metrics is set.
+    """
     backend.call("SetMetricsValue", name, value, type)
 
 
 def SetRootUri(uri: str) -> None:
-    """Set the URI where the plugin provides its Web interface."""
+    """Set the URI where the plugin provides its Web interface.
+
+    uri: The root URI for this plugin.
+    """
     backend.call("SetRootUri", uri)
 
 
 def TranscodeDicomInstance(buffer: bytes | str, transferSyntax: str) -> DicomInstance:
-    """Parse and transcode a DICOM instance."""
+    """Parse and transcode a DICOM instance.
+
+    buffer: The memory buffer containing the DICOM instance.
+    transferSyntax: The transfer syntax UID for the transcoding.
+    """
     return DicomInstance(_handle=backend.call("TranscodeDicomInstance", buffer, transferSyntax))
 
 
 def UncompressImage(data: bytes | str, format: int) -> Image:
-    """Decode a compressed image."""
+    """Decode a compressed image.
+
+    data: Pointer to a memory buffer containing the compressed image.
+    format: The file format of the compressed image.
+    """
     return Image(_handle=backend.call("UncompressImage", data, format))
 
 
 def WriteFile(path: str, data: bytes | str) -> None:
-    """Write a file."""
+    """Write a file.
+
+    path: The path of the file to be written.
+    data: The content of the memory buffer.
+    """
     backend.call("WriteFile", path, data)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import textwrap
 from typing import Any
 
 from . import rules
@@ -175,9 +176,10 @@ class _Signature:
     """One Python function of the `orthanc` module, bound or hand-written natively."""
 
     def __init__(self, name: str, owner: str, params: list[tuple[str, str, bool]], result: str,
-                 doc: str, result_cls: str = "") -> None:
+                 doc: str, result_cls: str = "", param_docs: dict[str, str] | None = None) -> None:
         self.name, self.owner, self.params, self.result = name, owner, params, result
         self.doc, self.result_cls = doc, result_cls  # params: (name, type, is_object)
+        self.param_docs = param_docs or {}
 
     def arguments(self) -> str:
         return ", ".join(f"{n}: {t}" for n, t, _ in self.params)
@@ -197,7 +199,8 @@ def signatures(model: Model) -> list[_Signature]:
     for f in bound(model):
         params = f.python_params[1:] if f.owner else f.python_params
         result.append(_Signature(f.name, f.owner, [(p.name, _py_type(p), p.kind == "object") for p in params],
-                                 _py_result(f), f.brief or f.c_name, f.result_cls))
+                                 _py_result(f), f.brief or f.c_name, f.result_cls,
+                                 {p.name: p.doc for p in params if p.doc}))
     for name, (owner, extra, result_type, doc) in rules.EXTRA.items():
         cls = result_type if result_type in rules.CLASSES.values() else ""
         result.append(_Signature(name, owner, [(n, t, False) for n, t in extra], result_type, doc, cls))
@@ -212,8 +215,14 @@ def _py_def(s: _Signature, indent: str) -> str:
     body = f"return {call}" if s.result != "None" else call
     ignore = "" if s.result in ("None",) or s.result_cls else "  # type: ignore[no-any-return]"
     arguments = f"{self_}{s.arguments()}".rstrip(", ")
+    docstring = s.doc
+    if s.param_docs:
+        lines = [f"{indent}    {n}: {d}" for n, d in s.param_docs.items()]
+        docstring += f"\n\n{indent}    " + f"\n{indent}    ".join(
+            textwrap.fill(line.strip(), 92, subsequent_indent="    ").replace("\n", f"\n{indent}    ")
+            for line in lines) + f"\n{indent}    "
     return (f"{indent}def {s.name}({arguments}) -> {s.result}:\n"
-            f'{indent}    """{s.doc}"""\n{indent}    {body}{ignore}\n')
+            f'{indent}    """{docstring}"""\n{indent}    {body}{ignore}\n')
 
 
 def python(model: Model) -> str:

@@ -39,6 +39,7 @@ class Param:
     cls: str = ""    # the class's Python name, for kind "object"
     size_name: str = ""  # for kind "bytes": the C name of the size parameter
     size_type: str = ""
+    doc: str = ""  # the header's @param text
 
 
 @dataclass
@@ -106,6 +107,15 @@ def brief_of(raw: str | None) -> str:
     return " ".join(match.group(1).split()) if match else ""
 
 
+def params_of(raw: str | None) -> dict[str, str]:
+    """The @param texts of a doxygen comment, by parameter name, each on one line."""
+    if not raw:
+        return {}
+    text = re.sub(r"^\s*(/\*\*|\*/|\*\*/|\*)", "", raw, flags=re.M)
+    return {m.group(1): " ".join(m.group(2).split())
+            for m in re.finditer(r"@param\s+(\w+)\s+(.*?)(?=\n\s*\n|@|\Z)", text, flags=re.S)}
+
+
 def _base_type(spelling: str) -> str:
     return spelling.replace("const ", "").replace("*", "").strip()
 
@@ -141,8 +151,12 @@ def parse(header: Path = HEADER, include: str | None = None) -> Model:
                 raw = raw[1:]
             else:
                 continue  # not an SDK call (OrthancPluginInitialize and the like)
-            functions.append(_function(cursor.spelling, cursor.result_type.spelling, raw,
-                                       brief_of(cursor.raw_comment), enum_names))
+            function = _function(cursor.spelling, cursor.result_type.spelling, raw,
+                                 brief_of(cursor.raw_comment), enum_names)
+            docs = params_of(cursor.raw_comment)
+            for param in function.params:
+                param.doc = docs.get(param.name, "")
+            functions.append(function)
     version = re.search(r"ORTHANC_PLUGINS_MINIMAL_MAJOR_NUMBER\s+(\d+).*?MINOR_NUMBER\s+(\d+)"
                         r".*?REVISION_NUMBER\s+(\d+)", header.read_text(), flags=re.S)
     return Model(str(header), ".".join(version.groups()) if version else "?", functions, enums,
