@@ -57,12 +57,13 @@ VALUE_CALLS = frozenset(["CallPeerApi", "ConvertPixelFormat", "CreateDicom", "Cr
     "CreateFindMatcher", "CreateImage", "CreateImageFromBuffer", "DecodeDicomImage",
     "DrawText", "FindMatcherIsMatch", "GetImageBuffer", "GetImageHeight", "GetImagePitch",
     "GetImagePixelFormat", "GetImageWidth", "GetInstanceAdvancedJson", "GetInstanceData",
-    "GetInstanceDecodedFrame", "GetInstanceFramesCount", "GetInstanceJson",
-    "GetInstanceMetadata", "GetInstanceOrigin", "GetInstanceRawFrame",
-    "GetInstanceRemoteAet", "GetInstanceSimplifiedJson", "GetInstanceSize",
-    "GetInstanceTransferSyntaxUid", "GetPeerName", "GetPeerUrl", "GetPeerUserProperty",
-    "GetPeers", "GetPeersCount", "HasInstanceMetadata", "HasInstancePixelData",
-    "SerializeDicomInstance", "TranscodeDicomInstance", "UncompressImage"])
+    "GetInstanceDecodedFrame", "GetInstanceDicomWebJson", "GetInstanceDicomWebXml",
+    "GetInstanceFramesCount", "GetInstanceJson", "GetInstanceMetadata",
+    "GetInstanceOrigin", "GetInstanceRawFrame", "GetInstanceRemoteAet",
+    "GetInstanceSimplifiedJson", "GetInstanceSize", "GetInstanceTransferSyntaxUid",
+    "GetPeerName", "GetPeerUrl", "GetPeerUserProperty", "GetPeers", "GetPeersCount",
+    "HasInstanceMetadata", "HasInstancePixelData", "SerializeDicomInstance",
+    "TranscodeDicomInstance", "UncompressImage"])
 
 
 class SdkObject:
@@ -106,6 +107,14 @@ class DicomInstance(SdkObject):
         frameIndex: The index of the frame of interest.
         """
         return Image(_handle=backend.call("GetInstanceDecodedFrame", self._handle, frameIndex))
+
+    def GetInstanceDicomWebJson(self) -> str:
+        """The instance as DICOMweb JSON, binary values inline (base64)."""
+        return backend.call("GetInstanceDicomWebJson", self._handle)  # type: ignore[no-any-return]
+
+    def GetInstanceDicomWebXml(self) -> str:
+        """The instance as DICOMweb XML, binary values inline (base64)."""
+        return backend.call("GetInstanceDicomWebXml", self._handle)  # type: ignore[no-any-return]
 
     def GetInstanceFramesCount(self) -> int:
         """Get the number of frames in a DICOM instance."""

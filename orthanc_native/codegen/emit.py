@@ -18,9 +18,13 @@ def header_line(comment: str, model: Model) -> str:
 
 
 def is_bound(f: Function) -> bool:
-    """Bound mechanically: every parameter and the result have a kind, and no rule says otherwise."""
+    """Bound mechanically: every parameter and the result have a kind, and no rule says otherwise.
+
+    A destructor (rules.FREE) is not a Python method: freeing twice would crash.
+    """
     return not f.unsupported and f.name not in rules.HAND_WRITTEN \
-        and f.name not in rules.LEFT_OUT and f.name not in rules.ISSUE_12
+        and f.name not in rules.LEFT_OUT and f.name not in rules.ISSUE_12 \
+        and f.c_name not in rules.FREE.values()
 
 
 def bound(model: Model) -> list[Function]:
@@ -404,9 +408,11 @@ def compat_md(model: Model, official: dict[str, Any], module: Any) -> str:
             state, why = "hand-written", rules.HAND_WRITTEN[f.name]
         elif f.name in rules.ISSUE_12:
             state, why = "issue 12", "a callback of DICOM services, filters or the storage area"
+        elif f.c_name in rules.FREE.values():
+            state, why = "destructor", f"called when Python drops the {f.owner}"
         else:
             state, why = "not bound", rules.LEFT_OUT.get(f.name, f.unsupported)
-        header_bound += state in ("generated", "hand-written")
+        header_bound += state in ("generated", "hand-written", "destructor")
         header_rows.append(f"| `{label}` | {state} | {why} |")
     extra = sorted(n for n in rules.EXTRA if n not in {f.name for f in model.functions} and n in sigs)
     return f"""# The `orthanc` module: coverage of the official plugin's API
@@ -435,7 +441,8 @@ worklists, C-MOVE, filters, received instances, storage area).
 ## The SDK header, function by function
 
 Bound: {header_bound} of {len(model.functions)} functions of `OrthancCPlugin.h` (generated from the
-model, or written by hand where the header cannot say enough); besides, the official plugin's
+model, written by hand where the header cannot say enough, or called as an object's
+destructor); besides, the official plugin's
 own {", ".join(f"`{n}`" for n in extra)}.
 
 | SDK function | state | why |

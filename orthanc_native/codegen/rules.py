@@ -68,6 +68,8 @@ HAND_WRITTEN = {
                    "answers (status, headers, body)",
     "EncodeDicomWebJson": "a C callback decides bulk data: bound with binary values inline (base64)",
     "EncodeDicomWebXml": "a C callback decides bulk data: bound with binary values inline (base64)",
+    "GetInstanceDicomWebJson": "a C callback decides bulk data: bound with binary values inline",
+    "GetInstanceDicomWebXml": "a C callback decides bulk data: bound with binary values inline",
 }
 
 # Left for issue 12, which builds on the classes generated here.
@@ -85,11 +87,6 @@ LEFT_OUT = {
     "FreeMemoryBuffer": "memory management: the binding frees every buffer itself",
     "FreeMemoryBuffer64": "memory management: the binding frees every buffer itself",
     "CreateMemoryBuffer64": "a 64-bit buffer only a storage-area callback returns (issue 12)",
-    "FreeImage": "the destructor of Image",
-    "FreeDicomInstance": "the destructor of DicomInstance",
-    "FreePeers": "the destructor of Peers",
-    "FreeJob": "the destructor of Job",
-    "FreeFindMatcher": "the destructor of FindMatcher",
     "RegisterRestCallbackNoLock": "RegisterRestCallback already registers without Orthanc's lock",
     "RegisterDecodeImageCallback": "a C callback on Orthanc's decoding path; not in the official plugin 4.0",
     "RegisterTranscoderCallback": "a C callback on Orthanc's transcoding path; not in the official plugin 4.0",
@@ -101,8 +98,6 @@ LEFT_OUT = {
     "ChunkedHttpClient": "C callbacks that feed and drain the body; HttpGet/HttpPost cover the use",
     "EncodeDicomWebJson2": "a C callback decides bulk data: EncodeDicomWebJson covers it",
     "EncodeDicomWebXml2": "a C callback decides bulk data: EncodeDicomWebXml covers it",
-    "GetInstanceDicomWebJson": "a C callback decides bulk data",
-    "GetInstanceDicomWebXml": "a C callback decides bulk data",
     "SendMultipartItem2": "arrays of headers: a later issue; SendMultipartItem covers the common use",
 }
 
@@ -164,6 +159,10 @@ EXTRA: dict[str, tuple[str, list[tuple[str, str]], str, str]] = {
                            "A DICOM file as DICOMweb JSON, binary values inline (base64)."),
     "EncodeDicomWebXml": ("", [("dicom", "bytes")], "str",
                           "A DICOM file as DICOMweb XML, binary values inline (base64)."),
+    "GetInstanceDicomWebJson": ("DicomInstance", [], "str",
+                                "The instance as DICOMweb JSON, binary values inline (base64)."),
+    "GetInstanceDicomWebXml": ("DicomInstance", [], "str",
+                               "The instance as DICOMweb XML, binary values inline (base64)."),
     "CallRestApi": ("", [("method", "int"), ("uri", "str"), ("headers", "dict[str, str]"),
                          ("body", "bytes"), ("afterPlugins", "bool")],
                     "tuple[int, dict[str, str], bytes]",

@@ -239,6 +239,16 @@ void init_api_extra(py::module_& m) {
       }
       return take_string(result, xml ? "EncodeDicomWebXml" : "EncodeDicomWebJson");
     }, py::arg("dicom"));
+    m.def(xml ? "GetInstanceDicomWebXml" : "GetInstanceDicomWebJson", [xml](InstanceHandle& instance) {
+      OrthancPluginDicomInstance* pointer = instance.get();
+      char* result;
+      {
+        py::gil_scoped_release release;
+        result = xml ? OrthancPluginGetInstanceDicomWebXml(context(), pointer, inline_binary, nullptr)
+                     : OrthancPluginGetInstanceDicomWebJson(context(), pointer, inline_binary, nullptr);
+      }
+      return take_string(result, xml ? "GetInstanceDicomWebXml" : "GetInstanceDicomWebJson");
+    }, py::arg("instance"));
   }
 }
 

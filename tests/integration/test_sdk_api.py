@@ -110,6 +110,8 @@ def test_create_dicom_makes_a_file_pydicom_reads(orthanc, where):
     assert result["stored_modality"] == "CT"
     assert result["dicomweb_json"]["00100020"] == {"vr": "LO", "Value": ["GEN-1"]}
     assert '<DicomAttribute tag="00100020" vr="LO" keyword="PatientID">' in result["dicomweb_xml"]
+    assert result["instance_dicomweb"]["00100020"] == {"vr": "LO", "Value": ["GEN-1"]}
+    assert 'keyword="PatientID"' in result["instance_dicomweb_xml"]
 
 
 @pytest.mark.parametrize("where", WHERE)

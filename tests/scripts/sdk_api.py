@@ -59,7 +59,9 @@ def creation(instance_id, params):
             'short_json_patient_id': as_json.get('0010,0020'),
             'stored_modality': stored.get('Modality'),
             'dicomweb_json': json.loads(orthanc.EncodeDicomWebJson(dicom)),
-            'dicomweb_xml': orthanc.EncodeDicomWebXml(dicom)}
+            'dicomweb_xml': orthanc.EncodeDicomWebXml(dicom),
+            'instance_dicomweb': json.loads(instance.GetInstanceDicomWebJson()),
+            'instance_dicomweb_xml': instance.GetInstanceDicomWebXml()}
 
 
 def lookups(instance_id, params):
