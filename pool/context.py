@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import threading
 from collections.abc import Sequence
 from multiprocessing import forkserver, resource_tracker
@@ -35,6 +36,9 @@ _tracker_is_ours = False
 # times instead of 8192. The fork server, hence every worker, inherits this
 # environment; the master's own allocator is untouched (it is already running).
 MALLOC_TUNABLE = "glibc.malloc.hugetlb=1"
+
+FORKSERVER_STOP_GRACE = 2.0
+"""Seconds the fork server has to exit once asked, before it is killed."""
 
 # The modules the fork server preloads, for forkserver_mark (the fork server
 # inherits the master's environment when it starts).
@@ -85,10 +89,36 @@ def release() -> None:
             return
         server = getattr(forkserver, "_forkserver", None)
         if server is not None and getattr(server, "_forkserver_pid", None) is not None:
-            server._stop()
+            _stop_forkserver(server)
         if _tracker_is_ours and _tracker_pid() is not None:
             resource_tracker._resource_tracker._stop()  # type: ignore[attr-defined]
         _tracker_is_ours = False
+
+
+def _stop_forkserver(server: object) -> None:
+    """Stop the fork server, killing it if it does not exit within FORKSERVER_STOP_GRACE.
+
+    multiprocessing waits for it without a limit, and a fork server that
+    imported a script starting a non-daemon thread never exits: its Python
+    waits for that thread at exit.
+    """
+    pid: int = server._forkserver_pid  # type: ignore[attr-defined]
+
+    def kill_if_still_there() -> None:
+        # Until _stop has reaped it, the pid is still the fork server's.
+        if getattr(server, "_forkserver_pid", None) == pid:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    killer = threading.Timer(FORKSERVER_STOP_GRACE, kill_if_still_there)
+    killer.daemon = True
+    killer.start()
+    try:
+        server._stop()  # type: ignore[attr-defined]
+    finally:
+        killer.cancel()
 
 
 def _tracker_pid() -> int | None:

@@ -3,6 +3,10 @@
 One thread owns a handle at a time: the supervisor while the worker starts,
 sits idle or retires, the caller of ``Pool.run`` while it runs a task. So a
 handle needs no lock; the pool's lock guards only the hand-overs.
+
+A worker leads its own process group (``pool.worker``), and the processes
+its tasks start belong to it: every signal goes to the group, and once the
+worker is seen dead, whatever is left of its group is killed.
 """
 
 from __future__ import annotations
@@ -87,18 +91,41 @@ class WorkerHandle:
         return False
 
     def join(self, timeout: float) -> int | None:
-        """Wait up to ``timeout`` for the process to end; its exit code, or None if it lives."""
+        """Wait up to ``timeout`` for the process to end; its exit code, or None if it lives.
+
+        When it has ended, what is left of its process group is killed.
+        """
         if self.exitcode is None and self.process is not None and not self._released:
             self.process.join(timeout)
             self.exitcode = self.process.exitcode
+            if self.exitcode is not None:
+                self._kill_group_remains()
         return self.exitcode
 
     def signal(self, signum: int) -> None:
-        if self.pid is not None and self.exitcode is None and not self._released:
+        """Send ``signum`` to the worker's process group (the worker, and what its tasks started)."""
+        if self.pid is None or self.exitcode is not None or self._released:
+            return
+        try:
+            os.killpg(self.pid, signum)
+        except ProcessLookupError:
+            # No such group yet: the worker has not reached setpgid. Only it exists.
             try:
                 os.kill(self.pid, signum)
             except ProcessLookupError:
                 pass
+
+    def _kill_group_remains(self) -> None:
+        # The kernel keeps a group's id from being reused as a pid while any
+        # member lives, so this reaches only what the worker left behind. An
+        # empty group's id may be reused; hitting a new group of that number
+        # would need the pids to wrap around between the worker's death and
+        # this call, which follows it at once.
+        assert self.pid is not None
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
 
     def kill_and_join(self) -> int | None:
         """SIGKILL, then reap."""

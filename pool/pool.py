@@ -55,13 +55,18 @@ from pool.handle import State, WorkerHandle
 from pool.messages import Task
 from pool.shm import remove_stale_segments
 from pool.stats import TaskStats
-from pool.supervisor import DEAD, KILL, STOP, TERM, Supervisor
+from pool.supervisor import Exit, Supervisor
 from pool.worker import WorkerConfig
 
 log = logging.getLogger(__name__)
 
 CRASH_REAP_TIMEOUT = 5.0
 """Seconds a caller waits for a dead worker's exit code."""
+
+
+# How a worker leaves after a task that ended so (the others are stopped politely).
+_EXITS = {Ending.TIMEOUT: Exit.TERM, Ending.DEAD: Exit.DEAD, Ending.GONE: Exit.DEAD,
+          Ending.KILL: Exit.KILL}
 
 
 class _Phase(enum.Enum):
@@ -421,15 +426,10 @@ class Pool:
             if self._phase is not _Phase.RUNNING:
                 self._changed.notify_all()
         assert self._supervisor is not None
-        if ending is Ending.TIMEOUT:
+        how = _EXITS.get(ending, Exit.STOP)
+        if how is Exit.TERM:
             handle.signal(signal.SIGTERM)
-            self._supervisor.retire(handle, TERM, replace)
-        elif ending is Ending.DEAD or ending is Ending.GONE:
-            self._supervisor.retire(handle, DEAD, replace)
-        elif ending is Ending.KILL:
-            self._supervisor.retire(handle, KILL, replace)
-        else:
-            self._supervisor.retire(handle, STOP, replace)
+        self._supervisor.retire(handle, how, replace)
 
     def _count(self, ending: Ending, latency: float, ok: bool) -> None:
         stats = self._stats
@@ -522,6 +522,10 @@ class Pool:
             self._idle.remove(handle)
             handle.state = State.RETIRING
             return True
+
+    def _mark_retiring(self, handle: WorkerHandle) -> None:
+        with self._lock:  # every change of a worker's state happens under the lock
+            handle.state = State.RETIRING
 
     def _worker_gone(self, handle: WorkerHandle) -> None:
         with self._lock:

@@ -109,12 +109,6 @@ def worker_segments(master_pid: int, serial: int) -> list[str]:
     return [name for name in _listdir() if name.startswith(prefix) and _ours(name)]
 
 
-def master_segments(master_pid: int) -> list[str]:
-    """Names of the current user's segments of one master's workers."""
-    prefix = f"{_PREFIX}-{master_pid}-"
-    return [name for name in _listdir() if name.startswith(prefix) and _ours(name)]
-
-
 def unlink(name: str) -> None:
     try:
         os.unlink(os.path.join(SHM_DIR, name))

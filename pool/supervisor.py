@@ -22,6 +22,7 @@ system call on the hot path.
 
 from __future__ import annotations
 
+import enum
 import logging
 import os
 import signal
@@ -32,7 +33,7 @@ from multiprocessing.connection import wait
 from typing import TYPE_CHECKING, NamedTuple
 
 from pool.errors import WorkerStartFailed
-from pool.handle import State, WorkerHandle
+from pool.handle import WorkerHandle
 from pool.messages import Ready, StartFailed, Stop
 
 if TYPE_CHECKING:
@@ -48,26 +49,34 @@ STOP_GRACE = 2.0
 """Seconds a worker asked to Stop has to exit before it is killed."""
 TERM_GRACE = 1.0
 """Seconds between SIGTERM and SIGKILL for a worker whose task timed out."""
-DRAIN_LIMIT = 10.0
-"""Seconds shutdown waits for callers to hand back the workers it killed."""
+DRAIN_LIMIT = 3.0
+"""Seconds shutdown waits for callers to hand back the workers it killed.
+
+A killed worker's caller notices at once, unless it is inside a master
+function that does not return; its worker is released without it. This
+counts in the few seconds a shutdown may take past its grace."""
 RETRY_DELAYS = (0.5, 1.0, 2.0, 5.0, 10.0)
 """Back-off between attempts to replace a worker when starting one fails."""
 
 
-class Retire(NamedTuple):
-    """How a worker leaves: STOP asks it, TERM has had SIGTERM, KILL has had SIGKILL, DEAD is dead."""
+class Exit(enum.Enum):
+    """How a worker leaves the pool."""
 
+    STOP = "stop"  # asked to exit; SIGKILL after STOP_GRACE
+    TERM = "term"  # has had SIGTERM; SIGKILL after TERM_GRACE
+    KILL = "kill"  # SIGKILL now
+    DEAD = "dead"  # already dead: only reaped
+
+
+class Retire(NamedTuple):
     handle: WorkerHandle
-    how: str
+    how: Exit
     replace: bool
 
 
 class Launch(NamedTuple):
     temporary: bool
     for_waiter: Waiter | None
-
-
-STOP, TERM, KILL, DEAD = "stop", "term", "kill", "dead"
 
 
 class _Starting(NamedTuple):
@@ -102,7 +111,7 @@ class Supervisor:
     def launch(self, temporary: bool = False, for_waiter: Waiter | None = None) -> None:
         self._request(Launch(temporary, for_waiter))
 
-    def retire(self, handle: WorkerHandle, how: str, replace: bool) -> None:
+    def retire(self, handle: WorkerHandle, how: Exit, replace: bool) -> None:
         self._request(Retire(handle, how, replace))
 
     def stop(self) -> None:
@@ -214,7 +223,7 @@ class Supervisor:
             if error is None:
                 self._failures = 0
                 if not self._pool._worker_ready(handle, starting.for_waiter):
-                    self._begin_retire(handle, STOP)
+                    self._begin_retire(handle, Exit.STOP)
             else:
                 handle.kill_and_join()
                 handle.release()
@@ -257,24 +266,24 @@ class Supervisor:
                 log.warning(
                     "pool %s: idle worker %s died (exit code %s)", self._pool.name, handle.pid, code
                 )
-                self._begin_retire(handle, DEAD)
+                self._begin_retire(handle, Exit.DEAD)
                 if not handle.temporary and not self._stopping:
                     self._owed += 1
 
-    def _begin_retire(self, handle: WorkerHandle, how: str) -> None:
-        handle.state = State.RETIRING
+    def _begin_retire(self, handle: WorkerHandle, how: Exit) -> None:
+        self._pool._mark_retiring(handle)
         now = time.monotonic()
-        if how == STOP:
+        if how is Exit.STOP:
             assert handle.channel is not None
             try:
                 handle.channel.send(Stop())
             except (OSError, EOFError):
                 pass
             self._retiring[handle] = now + STOP_GRACE
-        elif how == TERM:
+        elif how is Exit.TERM:
             self._retiring[handle] = now + TERM_GRACE
         else:
-            if how == KILL:
+            if how is Exit.KILL:
                 handle.signal(signal.SIGKILL)
             self._retiring[handle] = now
 
@@ -305,9 +314,9 @@ class Supervisor:
                 handle.signal(signal.SIGKILL)  # its caller notices and hands it back
             for handle in list(self._starting):
                 del self._starting[handle]
-                self._begin_retire(handle, KILL)
+                self._begin_retire(handle, Exit.KILL)
         for handle in self._pool._drain_idle():
-            self._begin_retire(handle, STOP)
+            self._begin_retire(handle, Exit.STOP)
 
     def _drained(self) -> bool:
         if self._starting or self._retiring:

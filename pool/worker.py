@@ -4,19 +4,23 @@ A worker is started by multiprocessing (fork server or spawn) with one end of
 its own duplex pipe. It lives through these steps::
 
     main(conn, config)
+      lead a process group of its own (what its tasks start joins it);
       ignore SIGINT; die with the parent (PR_SET_PDEATHSIG, and a thread
-          watching the parent's sentinel)
+          watching the parent's sentinel, which takes the group down too)
       import config.preload; run config.initializer
       send Ready(pid)                     or StartFailed(error), and exit 1
       loop:
         recv Task   -> fn(*args, **kwargs), meanwhile call_master() sends
                        Call and waits for Reply/ReplyError on the same pipe
                     -> send Result(value) or Failure(error)
-        recv Stop, or EOF -> leave the loop
+        recv Stop   -> leave the loop
+        EOF         -> the master died: unlink our segments, kill our group
       close the pipe, unlink our w2m segment
 
 The master owns the worker's life: it kills the worker on a timeout, and
-replaces it when it crashes or is recycled. The worker only answers.
+replaces it when it crashes or is recycled. The worker only answers. Every
+kill is sent to the worker's process group, so that the processes a task
+started (a ``subprocess.Popen`` in a handler) end with the worker.
 """
 
 from __future__ import annotations
@@ -127,6 +131,7 @@ def main(conn: Connection, config: WorkerConfig) -> None:
     """The worker's entry point (the target of its multiprocessing.Process)."""
     global _state, _in_worker
     _in_worker = True
+    _lead_a_process_group()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent(config)
     channel = Channel(conn, segment_prefix(config.master_pid, config.serial, "w2m"))
@@ -141,19 +146,23 @@ def main(conn: Connection, config: WorkerConfig) -> None:
             sys.exit(1)
         _state = _WorkerState(channel, config.measure_rss)
         channel.send(Ready(os.getpid()))
-        _serve(_state)
+        if not _serve(_state):
+            # EOF: the master closes our pipe only once we are dead, so it died.
+            # The watcher thread would end us too, but we may get here first.
+            _end_without_master(config)
     finally:
         _state = None
         channel.close()
 
 
-def _serve(state: _WorkerState) -> None:
+def _serve(state: _WorkerState) -> bool:
+    """Serve tasks until Stop (True) or the end of the pipe (False)."""
     channel = state.channel
     while True:
         try:
             msg = channel.recv()
         except (EOFError, OSError):
-            return  # the master closed our pipe
+            return False
         except Exception as exc:
             # A task that does not unpickle here (its function's module does not import).
             channel.send(Failure(NO_TASK, ExceptionInfo.capture(exc), state.rss()))
@@ -161,7 +170,7 @@ def _serve(state: _WorkerState) -> None:
         if type(msg) is Task:
             _run_task(state, msg)
         elif type(msg) is Stop:
-            return
+            return True
         else:
             error = PoolError(f"protocol error: a worker expects Task or Stop, got {msg!r:.200}")
             channel.send(Failure(NO_TASK, ExceptionInfo.capture(error), state.rss()))
@@ -193,6 +202,24 @@ def _describe(fn: Any) -> str:
     return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
 
 
+def _lead_a_process_group() -> None:
+    """Make this worker the leader of a new process group, before it runs any code of the caller's.
+
+    Children inherit the group, so the master's ``killpg`` reaches whatever a
+    task started, and so does our own ``_exit_when_ready``. Done here rather
+    than by the master: under forkserver the master is not our parent and may
+    not set our group.
+    """
+    try:
+        os.setpgid(0, 0)
+    except OSError:
+        pass  # a session leader cannot; the master then signals us alone (killpg finds no group)
+
+
+def _leads_its_group() -> bool:
+    return os.getpgrp() == os.getpid()
+
+
 def _die_with_parent(config: WorkerConfig) -> None:
     """Exit when the master dies, even by SIGKILL, so no worker outlives it.
 
@@ -218,7 +245,14 @@ def _die_with_parent(config: WorkerConfig) -> None:
 
 def _exit_when_ready(sentinel: int, config: WorkerConfig) -> None:
     multiprocessing.connection.wait([sentinel])
+    _end_without_master(config)
+
+
+def _end_without_master(config: WorkerConfig) -> None:
     # The master cannot clean up after us any more: remove the segments of
     # this worker (ours and the master's) ourselves.
     unlink_worker_segments(config.master_pid, config.serial)
+    if _leads_its_group():
+        # The master cannot kill our group any more: do it (we are in it).
+        os.killpg(0, signal.SIGKILL)
     os._exit(1)

@@ -7,9 +7,7 @@ Importing a recipe registers its handlers; each reads its settings from
 until rules are configured).
 """
 
-import recipes.autorouting
-import recipes.cpu_demo
-import recipes.pydicom_dump
+import recipes.autorouting  # noqa: F401
+import recipes.cpu_demo  # noqa: F401
+import recipes.pydicom_dump  # noqa: F401
 import recipes.thumbnails  # noqa: F401
-
-RECIPES = (recipes.autorouting, recipes.cpu_demo, recipes.pydicom_dump, recipes.thumbnails)

@@ -13,10 +13,11 @@ from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _version
 
 from . import sdk
-from .decorators import offload, on_change, on_stored_instance, route
+from .decorators import http_filter, offload, on_change, on_stored_instance, route
 from .enums import ChangeType, ErrorCode, InstanceOrigin, ResourceType
 from .errors import NotInOrthanc, OrthancError, OrthancException
 from .events import Change, StoredInstance
+from .gates import FilterRequest
 from .http import BadRequest, HTTPError, NotFound, Request, Response
 from .settings import config
 
@@ -26,7 +27,7 @@ except PackageNotFoundError:  # a source tree that was never installed
     __version__ = "0+unknown"
 
 __all__ = [
-    "route", "on_change", "on_stored_instance", "offload",
+    "route", "on_change", "on_stored_instance", "offload", "http_filter", "FilterRequest",
     "Request", "Response", "HTTPError", "BadRequest", "NotFound",
     "ChangeType", "ResourceType", "InstanceOrigin", "ErrorCode",
     "Change", "StoredInstance",

@@ -84,11 +84,6 @@ def set_native(module: Any) -> None:
     _native = module
 
 
-def native() -> Any:
-    """The embedded binding, or None outside the master."""
-    return _native
-
-
 def call(name: str, *args: Any, **kwargs: Any) -> Any:
     binding = _native
     if binding is not None:

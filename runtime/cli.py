@@ -8,9 +8,12 @@ import signal
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
+
+if TYPE_CHECKING:
+    from .launcher import OrthancProcess
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -28,6 +31,8 @@ def _run(args: argparse.Namespace) -> int:
         except (OSError, ValueError) as error:
             print(f"orthanc-runtime: cannot read {path}: {error}", file=sys.stderr)
             return 2
+    if args.reload:
+        extra.append({"PythonRuntime": {"Reload": True}})
     storage = Path(args.storage)
     storage.mkdir(parents=True, exist_ok=True)
     config = build_configuration(script=script, http_port=args.http_port,
@@ -37,11 +42,17 @@ def _run(args: argparse.Namespace) -> int:
         for problem in problems:
             print(f"orthanc-runtime: {problem.path}: {problem.message}", file=sys.stderr)
         return 1
-    folder = Path(tempfile.mkdtemp(prefix="orthanc-runtime-"))
-    config_path = write_configuration(folder / "orthanc.json", config)
-    url = f"http://localhost:{args.http_port}"
-    server = OrthancProcess(config_path, url)
-    server.start(verbose=args.verbose)
+    # Orthanc reads its configuration again on /tools/reset: the folder lives as long as it.
+    with tempfile.TemporaryDirectory(prefix="orthanc-runtime-run-") as folder:
+        config_path = write_configuration(Path(folder) / "orthanc.json", config)
+        return _serve(OrthancProcess(config_path, f"http://localhost:{args.http_port}"),
+                      script, args.verbose)
+
+
+def _serve(server: OrthancProcess, script: Path, verbose: bool) -> int:
+    """Runs Orthanc in the foreground until it exits; Ctrl-C and SIGTERM stop it cleanly."""
+    url = server.url
+    server.start(verbose=verbose)
 
     def forward(signum: int, frame: Any) -> None:
         if server.process is not None and server.process.poll() is None:
@@ -95,6 +106,23 @@ def _schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def _new(args: argparse.Namespace) -> int:
+    from orthanc_native import plugin_path
+
+    from .skeleton import create
+
+    folder = Path(args.name)
+    try:
+        written = create(folder, str(plugin_path()))
+    except (ValueError, FileExistsError, ImportError) as error:
+        print(f"orthanc-runtime: {error}", file=sys.stderr)
+        return 1
+    for path in written:
+        print(f"wrote {path}")
+    print(f"next: cd {folder} && pytest, then orthanc-runtime run {folder.name}.py")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="orthanc-runtime", description=__doc__)
     top.add_argument("--version", action="version", version=f"orthanc-runtime {__version__}")
@@ -107,6 +135,8 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--storage", default="./orthanc-data")
     run.add_argument("--config", action="append", help="extra Orthanc configuration (JSON), merged in order")
     run.add_argument("--verbose", action="store_true", help="Orthanc's verbose log")
+    run.add_argument("--reload", action="store_true",
+                     help="reload the script when it changes (a development setting)")
     run.set_defaults(func=_run)
 
     check = commands.add_parser("check-config", help="validate the PythonRuntime section of a configuration")
@@ -118,6 +148,11 @@ def parser() -> argparse.ArgumentParser:
 
     schema = commands.add_parser("schema", help="print the configuration's JSON Schema")
     schema.set_defaults(func=_schema)
+
+    new = commands.add_parser("new", help="create a folder with a script, its configuration "
+                                          "and its tests")
+    new.add_argument("name", help="the folder to create; its name names the script")
+    new.set_defaults(func=_new)
     return top
 
 

@@ -25,7 +25,7 @@ from .registry import registry
 __all__ = sorted({
     *_api.__all__, *enums.__all__, "OrthancException", "RestOutput",
     "RegisterRestCallback", "RegisterOnChangeCallback", "RegisterOnStoredInstanceCallback",
-    "GetOrthancVersion",
+    "RegisterIncomingHttpRequestFilter", "GetOrthancVersion",
 })
 
 
@@ -46,6 +46,11 @@ def RegisterRestCallback(pattern: str, callback: Callable[..., Any]) -> None:
 def RegisterOnChangeCallback(callback: Callable[..., Any]) -> None:
     """Calls ``callback(changeType, level, resourceId)`` on the change queue thread."""
     registry.add_change_listener(callback, style="compat")
+
+
+def RegisterIncomingHttpRequestFilter(callback: Callable[..., Any]) -> None:
+    """``callback(uri, method=, ip=, headers=, get=)`` returns True to let the request through."""
+    registry.add_http_filter(callback, style="compat")
 
 
 def RegisterOnStoredInstanceCallback(callback: Callable[..., Any]) -> None:

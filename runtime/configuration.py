@@ -174,13 +174,14 @@ def resolve(config: dict[str, Any]) -> dict[str, Any]:
         if key not in section and value is not None:
             section[key] = value
     recipes = section.get("Recipes", {})
-    if "Script" not in section and not any(r.get("Enabled") for r in recipes.values()):
+    if "Script" not in section and not section.get("Scripts") and \
+            not any(r.get("Enabled") for r in recipes.values()):
         raise ConfigurationError(
             [
                 ConfigProblem(
                     f"{_SECTION_PATH}.Script",
-                    'nothing to run: set "Script" in "PythonRuntime" (or the top-level '
-                    '"PythonScript"), or enable a recipe in "Recipes"',
+                    'nothing to run: set "Script" or "Scripts" in "PythonRuntime" (or the '
+                    'top-level "PythonScript"), or enable a recipe in "Recipes"',
                 )
             ]
         )

@@ -91,6 +91,21 @@ def on_stored_instance(handler: F) -> F:
     return handler
 
 
+def http_filter(handler: F) -> F:
+    """Ask the decorated function whether each incoming HTTP request may proceed.
+
+    It receives a ``FilterRequest`` (``method``, ``uri``, ``ip``, ``headers``,
+    ``query``) and returns True to let it through; False makes Orthanc answer
+    403. Several filters must all accept. A filter that raises refuses::
+
+        @http_filter
+        def only_tokens(request):
+            return request.headers.get('Authorization') == 'Bearer secret'
+    """
+    registry.add_http_filter(handler)
+    return handler
+
+
 @overload
 def offload(handler: F, /) -> F: ...
 @overload

@@ -48,7 +48,7 @@ from . import answers, backend, compat, executor
 from .enums import ChangeType, ResourceType
 from .errors import OrthancException
 from .events import Change, StoredInstance
-from .registry import ChangeListener, StoredListener, offload_of, registry
+from .registry import ChangeListener, Handler, StoredListener, registry
 
 CHECKPOINT_PROPERTY = 5467
 """The global property of Orthanc's database that holds every handler's checkpoint
@@ -415,9 +415,12 @@ class Hub:
         self.window = 4  # offloaded changes a feed may have running at once
         self.deadline = 0.0  # time.monotonic() by which a stop must be done
 
-    def start(self) -> None:
+    def start(self, *, orthanc_starts: bool = True) -> None:
+        """Starts a feed per handler; ``orthanc_starts`` False for a reload of the scripts,
+        when Orthanc runs already and says ORTHANC_STARTED no more."""
         self.stopping.clear()
-        self.started.clear()
+        if orthanc_starts:
+            self.started.clear()
         self.started_at = time.time()
         self.seen_last = 0
         checkpoints.forget_cache()
@@ -438,11 +441,11 @@ class Hub:
 
             return Feed(self, listener.name, listener.wants, call, None, stored=False)
         return Feed(self, listener.name, listener.wants, listener.handler,
-                    _offloaded(listener.handler), stored=False)
+                    _offloaded(listener), stored=False)
 
     def _feed_of_stored(self, listener: StoredListener) -> Feed:
         return Feed(self, listener.name, _wants_new_instance, listener.handler,
-                    _offloaded(listener.handler), stored=True)
+                    _offloaded(listener), stored=True)
 
     def signal(self, change_type: int, level: int, resource_id: str | None) -> None:
         """From Orthanc's change thread: wake the feeds, or queue a live event."""
@@ -519,9 +522,9 @@ class _Offloaded:
         self.timeout = timeout
 
 
-def _offloaded(handler: Callable[..., Any]) -> _Offloaded | None:
-    offload = offload_of(handler)
-    return None if offload is None else _Offloaded(handler, offload.timeout)
+def _offloaded(listener: Handler) -> _Offloaded | None:
+    offload = listener.offload
+    return None if offload is None else _Offloaded(listener.handler, offload.timeout)
 
 
 def _wants_new_instance(change_type: ChangeType, level: ResourceType) -> bool:

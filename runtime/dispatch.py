@@ -216,7 +216,7 @@ def on_change(change_type: int, level: int, resource_id: str | None) -> None:
     # the handlers catch up with the change log, they hear ORTHANC_STOPPED, and
     # their checkpoints are saved. Changes recorded after that are delivered
     # after the next start.
-    grace = float(settings.config.get("Pool", {}).get("ShutdownGrace", 10))
+    grace = settings.shutdown_grace()
     shutdown_deadline = time.monotonic() + grace
     if not in_flight.wait_idle(grace):
         _log_error(f"orthanc-runtime: {in_flight.count} request(s) still running after "

@@ -3,14 +3,22 @@
 It is started by runtime._plugin only when the script has offloaded
 handlers; routes wait for their answer on the Orthanc HTTP thread (which
 serves the worker's SDK calls meanwhile), events are fire-and-forget.
+
+Stopping keeps ShutdownGrace from the moment Orthanc says it stops
+(``orthanc_stopping``): Orthanc then waits for its HTTP threads, so a task
+still running at the end of the grace is ended there (its request answers
+503), not at its own timeout.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import re
 import shutil
 import tempfile
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
@@ -22,26 +30,74 @@ from .http import Request, Response
 
 _pool: Pool | None = None
 _context_folder: str | None = None
+_stop_deadline: float | None = None  # when the pool ends its tasks, once Orthanc stops
+_stop_timer: threading.Timer | None = None
+
+CONTEXT_PREFIX = "orthanc-runtime-"
+# orthanc-runtime-<pid of the master>-<random>: the pid tells a later start
+# whether the master that made it is gone.
+_CONTEXT_NAME = re.compile(re.escape(CONTEXT_PREFIX) + r"(\d+)-")
+
+ANSWER_TIME = 0.5
+"""Seconds of ShutdownGrace kept, at its end, for ended tasks to write their 503.
+
+Orthanc stops its HTTP server when the grace is over (runtime.dispatch),
+and an answer not written by then is cut."""
 
 
-def start(section: dict[str, Any], modules: list[str]) -> Pool:
+def start(section: dict[str, Any], modules: list[str], *, fresh: bool = False) -> Pool:
     """Starts the pool described by the ``Pool`` section; returns when its workers are ready.
 
     ``modules`` (the script, the enabled recipes) are preloaded by the fork
-    server, after runtime.worker, so that a new worker is ready at once.
+    server, after runtime.worker, so that a new worker is ready at once; with
+    ``fresh`` (scripts that may be reloaded), each worker imports them itself
+    when it starts, so that a new pool runs the code as it is on disk then.
     """
-    global _pool, _context_folder
+    global _pool, _stop_deadline
+    _stop_deadline = None
+    pool = _new_pool(section, modules, fresh)
+    pool.start()
+    _pool = pool
+    return pool
+
+
+def restart(section: dict[str, Any], modules: list[str]) -> Pool:
+    """A new pool for reloaded scripts; the old one finishes its tasks, then stops.
+
+    Requests go to the new pool as soon as it is ready: none waits for a
+    closed one. The fork server is shared, so both pools import the scripts in
+    their workers (``fresh``), never in the fork server.
+    """
+    global _pool
+    old = _pool
+    new = _new_pool(section, modules, True)
+    new.start()
+    _pool = new
+    if old is not None:
+        threading.Thread(target=old.shutdown, name="orthanc-runtime-old-pool", daemon=True,
+                         kwargs={"grace": section["Pool"]["ShutdownGrace"]}).start()
+    return new
+
+
+def _new_pool(section: dict[str, Any], modules: list[str], fresh: bool) -> Pool:
+    global _context_folder
+    if _context_folder is None:
+        for folder in remove_stale_context_folders():
+            backend.call("log_warning",
+                         f"orthanc-runtime: removed {folder}, left by a master that died")
+        # What a worker may read while it imports the script (Orthanc's configuration
+        # holds secrets: a private folder, a 0600 file, removed at shutdown, and by
+        # the next start if this process dies first).
+        _context_folder = tempfile.mkdtemp(prefix=f"{CONTEXT_PREFIX}{os.getpid()}-")
+        backend.write_worker_context(os.path.join(_context_folder, "context.json"))
     settings = section["Pool"]
-    preload = ["runtime.worker", *modules]
-    # What a worker may read while it imports the script (Orthanc's configuration
-    # holds secrets: a private folder, a 0600 file, removed at shutdown).
-    _context_folder = tempfile.mkdtemp(prefix="orthanc-runtime-")
-    backend.write_worker_context(os.path.join(_context_folder, "context.json"))
-    pool = Pool(
+    preload = ["runtime.worker"] if fresh else ["runtime.worker", *modules]
+    imports = tuple(modules) if fresh else ()
+    return Pool(
         workers=settings["Workers"],
         start_method=settings["StartMethod"],
         preload=preload,
-        initializer=functools.partial(worker.initialize, section),
+        initializer=functools.partial(worker.initialize, section, imports),
         master_functions=backend.master_functions(),
         task_timeout=settings["TaskTimeout"],
         queue_limit=settings["QueueLimit"],
@@ -50,9 +106,6 @@ def start(section: dict[str, Any], modules: list[str]) -> Pool:
         shutdown_grace=settings["ShutdownGrace"],
         name="orthanc-runtime",
     )
-    pool.start()
-    _pool = pool
-    return pool
 
 
 def current() -> Pool | None:
@@ -66,18 +119,53 @@ def _require() -> Pool:
 
 
 def run_route(handler: Callable[..., Any], request: Request, timeout: float | None) -> Response:
-    meta, body = _require().run(worker.run_route, (handler, request), timeout=timeout)
+    meta, body = _require().run(worker.run_route, (worker.HandlerRef.of(handler), request),
+                                timeout=timeout)
     status, content_type, headers = meta
     return Response(body, status=status, content_type=content_type, headers=headers)
 
 
+def run_call(handler: Callable[..., Any], argument: Any, timeout: float | None) -> Any:
+    """Runs ``handler(argument)`` in a worker and returns what it returns (a gate's answer)."""
+    return _require().run(worker.run_gate, (worker.HandlerRef.of(handler), argument),
+                          timeout=timeout)
+
+
 def submit_event(handler: Callable[..., Any], event: Any, timeout: float | None) -> Future[Any]:
-    return _require().submit(worker.run_event, (handler, event), timeout=timeout)
+    return _require().submit(worker.run_event, (worker.HandlerRef.of(handler), event),
+                             timeout=timeout)
+
+
+def orthanc_stopping(grace: float) -> None:
+    """Orthanc stops: tasks still running after ``grace`` seconds are ended, their callers get PoolClosed.
+
+    Called when Orthanc signals ORTHANC_STOPPED, which it does before it stops
+    its HTTP server (and waits, without limit, for the HTTP threads that wait
+    for a task). Returns at once.
+    """
+    global _stop_deadline, _stop_timer
+    pool = _pool
+    if pool is None or _stop_deadline is not None:
+        return
+    delay = max(0.0, grace - min(ANSWER_TIME, grace / 4))
+    _stop_deadline = time.monotonic() + delay
+    _stop_timer = threading.Timer(delay, pool.shutdown, kwargs={"grace": 0})
+    _stop_timer.name = "orthanc-runtime-grace"
+    _stop_timer.daemon = True
+    _stop_timer.start()
 
 
 def shutdown(grace: float | None = None) -> None:
-    global _pool, _context_folder
+    """Shut the pool down within ``grace`` (what is left of it, once Orthanc said it stops)."""
+    global _pool, _context_folder, _stop_timer, _stop_deadline
     pool, _pool = _pool, None
+    timer, _stop_timer = _stop_timer, None
+    if timer is not None:
+        timer.cancel()
+    if _stop_deadline is not None:
+        left = max(0.0, _stop_deadline - time.monotonic())
+        grace = left if grace is None else min(grace, left)
+        _stop_deadline = None
     try:
         if pool is not None:
             pool.shutdown(grace)
@@ -85,3 +173,43 @@ def shutdown(grace: float | None = None) -> None:
         if _context_folder is not None:
             shutil.rmtree(_context_folder, ignore_errors=True)
             _context_folder = None
+
+
+def remove_stale_context_folders(folder: str | None = None) -> list[str]:
+    """Remove the context folders of this user's masters that are gone; the paths removed.
+
+    A folder whose master's pid is alive is kept, even if the pid was reused:
+    a folder kept too long is better than one removed under a running master.
+    """
+    folder = folder or tempfile.gettempdir()
+    uid = os.getuid()
+    removed: list[str] = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        found = _CONTEXT_NAME.match(entry.name)
+        if found is None:
+            continue
+        pid = int(found.group(1))
+        try:
+            if not entry.is_dir(follow_symlinks=False) or entry.stat(follow_symlinks=False).st_uid != uid:
+                continue
+        except OSError:
+            continue
+        if pid == os.getpid() or _alive(pid):
+            continue
+        shutil.rmtree(entry.path, ignore_errors=True)
+        removed.append(entry.path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True

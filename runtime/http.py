@@ -24,7 +24,6 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
-from urllib.parse import parse_qsl
 
 __all__ = [
     "BadRequest",
@@ -36,7 +35,6 @@ __all__ = [
     "Response",
     "UnsupportedReturn",
     "error_response",
-    "parse_query",
     "to_response",
 ]
 
@@ -399,16 +397,3 @@ def error_response(
         body["type"] = type_name
     body.update(extra)
     return Response(body, status=status, headers=headers)
-
-
-def parse_query(raw: Mapping[str, str] | str) -> dict[str, str]:
-    """The GET arguments as a dict, from Orthanc's mapping or from a query string.
-
-        >>> parse_query("?q=a%20b&page=2&flag")
-        {'q': 'a b', 'page': '2', 'flag': ''}
-
-    When a name is repeated, its last value wins.
-    """
-    if isinstance(raw, str):
-        return dict(parse_qsl(raw.removeprefix("?"), keep_blank_values=True))
-    return {str(name): str(value) for name, value in raw.items()}

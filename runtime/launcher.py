@@ -21,7 +21,10 @@ from typing import IO, Any
 
 
 def orthanc_binary() -> str:
-    """The Orthanc executable of Debian's ``orthanc`` package."""
+    """The Orthanc executable: ``ORTHANC_BINARY`` if set, else that of Debian's ``orthanc``."""
+    chosen = os.environ.get("ORTHANC_BINARY")
+    if chosen:
+        return chosen
     found = shutil.which("Orthanc") or ("/usr/sbin/Orthanc" if Path("/usr/sbin/Orthanc").exists() else None)
     if not found:
         raise FileNotFoundError("Orthanc is not installed: `apt-get install orthanc` (or `make install`)")

@@ -8,7 +8,8 @@ script imports, records into its own registry, and nothing reaches Orthanc.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import contextlib
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -24,6 +25,12 @@ def handler_name(handler: Callable[..., Any]) -> str:
     return f"{module}.{getattr(handler, '__qualname__', repr(handler))}"
 
 
+def _described(entry: Handler) -> str:
+    """The handler's name and its file: what a clash between two scripts must say."""
+    code = getattr(entry.handler, "__code__", None)
+    return f"{entry.name} ({code.co_filename})" if code is not None else entry.name
+
+
 @dataclass(frozen=True)
 class Offload:
     """What @offload records on a handler: run it in the pool, with this timeout."""
@@ -36,7 +43,9 @@ def offload_of(handler: Callable[..., Any]) -> Offload | None:
 
 
 @dataclass
-class RouteHandler:
+class Handler:
+    """What every kind of handler records: the callable, its style, its name for the log."""
+
     handler: Callable[..., Any]
     style: Style
     name: str
@@ -44,6 +53,11 @@ class RouteHandler:
     @property
     def offload(self) -> Offload | None:
         return offload_of(self.handler)
+
+
+@dataclass
+class RouteHandler(Handler):
+    pass
 
 
 @dataclass
@@ -65,10 +79,7 @@ class Route:
 
 
 @dataclass
-class ChangeListener:
-    handler: Callable[..., Any]
-    style: Style
-    name: str
+class ChangeListener(Handler):
     types: frozenset[ChangeType] | None = None
     levels: frozenset[ResourceType] | None = None
 
@@ -79,19 +90,28 @@ class ChangeListener:
 
 
 @dataclass
-class StoredListener:
-    handler: Callable[..., Any]
-    style: Style
-    name: str
+class StoredListener(Handler):
+    pass
+
+
+@dataclass
+class HttpFilter(Handler):
+    pass
 
 
 class RegistryFrozen(RuntimeError):
     pass
 
 
-def _check_callable(handler: object) -> None:
+def _check_callable(handler: Any, style: Style = "runtime") -> None:
     if not callable(handler):
         raise TypeError(f"a handler must be callable, not {type(handler).__name__}")
+    if style == "compat" and offload_of(handler) is not None:
+        # Its arguments (a RestOutput, a DicomInstance) live only in the master.
+        raise TypeError(
+            f"{handler_name(handler)}: @offload works on handlers declared with @route, "
+            "@on_change or @on_stored_instance, not on callbacks given to orthanc.Register*"
+        )
 
 
 class Registry:
@@ -100,7 +120,11 @@ class Registry:
         self._routes_by_regex: dict[str, Route] = {}
         self.change_listeners: list[ChangeListener] = []
         self.stored_listeners: list[StoredListener] = []
+        self.http_filters: list[HttpFilter] = []
         self.frozen = False
+        # While a reload imports the script again, what it declares goes to a new
+        # registry, which replaces this one's handlers only if the import succeeds.
+        self._recording: Registry | None = None
 
     def _guard(self, what: str) -> None:
         if self.frozen:
@@ -117,7 +141,9 @@ class Registry:
         style: Style = "runtime",
     ) -> Route:
         """Records ``handler`` for ``pattern``; ``methods=None`` means every method (compat style)."""
-        _check_callable(handler)
+        if self._recording is not None:
+            return self._recording.add_route(pattern, handler, methods, style)
+        _check_callable(handler, style)
         self._guard(f"the route {pattern!r}")
         compiled = compile_pattern(pattern)
         route = self._routes_by_regex.get(compiled.regex)
@@ -130,8 +156,8 @@ class Registry:
             if route.any_method is not None or route.by_method:
                 other = route.any_method or next(iter(route.by_method.values()))
                 raise ValueError(
-                    f"route {pattern!r} is already handled by {other.name}; "
-                    f"cannot add {entry.name}"
+                    f"route {pattern!r} is already handled by {_described(other)}; "
+                    f"cannot add {_described(entry)}"
                 )
             route.any_method = entry
             return route
@@ -144,8 +170,8 @@ class Registry:
             taken = route.by_method.get(method) or route.any_method
             if taken is not None:
                 raise ValueError(
-                    f"route {pattern!r} {method} is already handled by {taken.name}; "
-                    f"cannot add {entry.name}"
+                    f"route {pattern!r} {method} is already handled by {_described(taken)}; "
+                    f"cannot add {_described(entry)}"
                 )
         for method in wanted:
             route.by_method[method] = entry
@@ -158,7 +184,9 @@ class Registry:
         levels: Iterable[int] | None = None,
         style: Style = "runtime",
     ) -> ChangeListener:
-        _check_callable(handler)
+        if self._recording is not None:
+            return self._recording.add_change_listener(handler, types, levels, style)
+        _check_callable(handler, style)
         self._guard("an on-change handler")
         listener = ChangeListener(
             handler,
@@ -173,11 +201,23 @@ class Registry:
     def add_stored_listener(
         self, handler: Callable[..., Any], style: Style = "runtime"
     ) -> StoredListener:
-        _check_callable(handler)
+        if self._recording is not None:
+            return self._recording.add_stored_listener(handler, style)
+        _check_callable(handler, style)
         self._guard("an on-stored-instance handler")
         listener = StoredListener(handler, style, handler_name(handler))
         self.stored_listeners.append(listener)
         return listener
+
+    def add_http_filter(self, handler: Callable[..., Any], style: Style = "runtime") -> HttpFilter:
+        """Records a filter that every incoming HTTP request must pass (all of them must accept)."""
+        if self._recording is not None:
+            return self._recording.add_http_filter(handler, style)
+        _check_callable(handler, style)
+        self._guard("an HTTP filter")
+        entry = HttpFilter(handler, style, handler_name(handler))
+        self.http_filters.append(entry)
+        return entry
 
     def match(self, path: str) -> tuple[Route, dict[str, Any], tuple[str, ...]] | None:
         """The first route whose pattern matches the whole path (Orthanc's order), with its values."""
@@ -190,10 +230,9 @@ class Registry:
         return None
 
     def has_offloaded(self) -> bool:
-        handlers: list[Callable[..., Any]] = [h.handler for h in self.route_handlers()]
-        handlers += [x.handler for x in self.change_listeners]
-        handlers += [x.handler for x in self.stored_listeners]
-        return any(offload_of(h) is not None for h in handlers)
+        handlers: list[Handler] = [*self.route_handlers(), *self.change_listeners,
+                                   *self.stored_listeners, *self.http_filters]
+        return any(h.offload is not None for h in handlers)
 
     def route_handlers(self) -> list[RouteHandler]:
         result: list[RouteHandler] = []
@@ -203,12 +242,49 @@ class Registry:
                 result.append(route.any_method)
         return result
 
+    @contextlib.contextmanager
+    def recording_into(self, other: Registry) -> Iterator[Registry]:
+        """What is declared meanwhile (a script imported again) goes to ``other``."""
+        self._recording = other
+        try:
+            yield other
+        finally:
+            self._recording = None
+
+    def keep_from(self, old: Registry, keep: Callable[[Handler], bool]) -> None:
+        """Records again the handlers of ``old`` that ``keep`` accepts (what a reload keeps)."""
+        for route in old.routes:
+            for method, entry in route.by_method.items():
+                if keep(entry):
+                    self.add_route(route.pattern.source, entry.handler, [method], entry.style)
+            if route.any_method is not None and keep(route.any_method):
+                self.add_route(route.pattern.source, route.any_method.handler, None,
+                               route.any_method.style)
+        for listener in old.change_listeners:
+            if keep(listener):
+                self.change_listeners.append(listener)
+        for stored in old.stored_listeners:
+            if keep(stored):
+                self.stored_listeners.append(stored)
+        for gate in old.http_filters:
+            if keep(gate):
+                self.http_filters.append(gate)
+
+    def take(self, new: Registry) -> None:
+        """Replaces every handler by ``new``'s; requests match one set or the other, whole."""
+        self._routes_by_regex = new._routes_by_regex
+        self.routes = new.routes  # what match() reads: one assignment
+        self.change_listeners = new.change_listeners
+        self.stored_listeners = new.stored_listeners
+        self.http_filters = new.http_filters
+
     def clear(self) -> None:
         """Forgets every handler and unfreezes (a restart of the plugin, tests)."""
         self.routes.clear()
         self._routes_by_regex.clear()
         self.change_listeners.clear()
         self.stored_listeners.clear()
+        self.http_filters.clear()
         self.frozen = False
 
 

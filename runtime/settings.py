@@ -35,3 +35,9 @@ config = ConfigView()
 
 def install(section: dict[str, Any]) -> None:
     config._section = copy.deepcopy(section)
+
+
+def shutdown_grace() -> float:
+    """``Pool.ShutdownGrace``, the seconds a stop may take (0 before the plugin started)."""
+    pool = config._section.get("Pool")
+    return float(pool["ShutdownGrace"]) if pool else 0.0

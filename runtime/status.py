@@ -24,6 +24,7 @@ def status() -> dict[str, Any]:
         ],
         "on_change": [x.name for x in registry.change_listeners],
         "on_stored_instance": [x.name for x in registry.stored_listeners],
+        "http_filters": [x.name for x in registry.http_filters],
         "events": delivery.hub.status(),
     }
 

@@ -42,6 +42,7 @@ HAND_WRITTEN = {
     "RegisterRestCallback": "a callback: recorded in the registry, routes dispatched by the runtime",
     "RegisterOnChangeCallback": "a callback: recorded in the registry; several allowed, fed from the change log",
     "RegisterOnStoredInstanceCallback": "a callback: recorded in the registry; several allowed",
+    "RegisterIncomingHttpRequestFilter": "a callback: recorded in the registry, as @http_filter",
     "AnswerBuffer": "answers are checked before Orthanc sees them (runtime/answers.py)",
     "SendHttpStatus": "answers are checked; both signatures of the official plugin (with and without the size)",
     "SendHttpStatusCode": "answers are checked (runtime/answers.py)",
@@ -75,7 +76,7 @@ HAND_WRITTEN = {
 # Left for issue 12, which builds on the classes generated here.
 ISSUE_12 = {
     "RegisterFindCallback", "RegisterWorklistCallback", "RegisterMoveCallback",
-    "RegisterIncomingHttpRequestFilter", "RegisterIncomingHttpRequestFilter2",
+    "RegisterIncomingHttpRequestFilter2",
     "RegisterIncomingCStoreInstanceFilter", "RegisterIncomingDicomInstanceFilter",
     "RegisterReceivedInstanceCallback", "RegisterStorageArea", "RegisterStorageArea2",
     "RegisterStorageCommitmentScpCallback",
@@ -202,5 +203,6 @@ PYI_FUNCTIONS = [
     "def RegisterRestCallback(pathRegularExpression: str, callback: Callable[..., None]) -> None: ...",
     "def RegisterOnChangeCallback(callback: Callable[[int, int, str], None]) -> None: ...",
     "def RegisterOnStoredInstanceCallback(callback: Callable[[DicomInstance, str], None]) -> None: ...",
+    "def RegisterIncomingHttpRequestFilter(callback: Callable[..., bool]) -> None: ...",
     "def GetOrthancVersion() -> str: ...",
 ]

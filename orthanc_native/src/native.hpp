@@ -34,6 +34,7 @@ struct Hooks {
   py::object on_change;
   py::object on_stored_instance;
   py::object refresh_metrics;
+  py::object http_filter;  // set by set_http_filter (sdk_gates.cpp)
 };
 Hooks* hooks();
 void clear_hooks();
@@ -137,6 +138,7 @@ void init_errors(py::module_& m);
 void init_rest(py::module_& m);
 void init_events(py::module_& m);
 void init_misc(py::module_& m);
+void init_gates(py::module_& m);
 void init_api(py::module_& m);        // generated (sdk_api.cpp)
 void init_api_extra(py::module_& m);  // hand-written SDK calls the generator leaves out
 

@@ -12,4 +12,5 @@ PYBIND11_EMBEDDED_MODULE(_orthanc_native, m) {
   ort::init_rest(m);
   ort::init_events(m);
   ort::init_misc(m);
+  ort::init_gates(m);
 }

@@ -176,3 +176,12 @@ def test_python_key_embeds_another_venv(tmp_path):
         info = orthanc.get("/embedded").json()
     assert Path(info["executable"]) == other / "bin" / "python"
     assert Path(info["prefix"]) == other
+
+
+def test_a_script_named_like_a_module_the_runtime_needs_refuses_to_start(tmp_path):
+    for name in ("pool", "json", "pydicom"):
+        script = write(tmp_path / name, f"{name}.py", "from runtime import route\n")
+        code, log = start_failure(tmp_path / name / "run", script)
+        assert code != 0
+        assert f"would be imported as the module '{name}', which is taken by" in log
+        assert "rename the file" in log

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import http.client
+import io
 import json
 import queue
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+
+import pydicom
+from pydicom.uid import generate_uid
+
+from tests.harness import PYDICOM_FILES
 
 
 @dataclass
@@ -69,3 +75,22 @@ def hammer(port: int, requests: Iterable[tuple[str, str, bytes | None]], clients
         t.join(timeout + 60)
     assert len(results) == count, f"{count - len(results)} request(s) never finished"
     return results
+
+
+def distinct_instances(count: int, per_study: int | None = None,
+                       template_name: str = "CT_small.dcm") -> list[bytes]:
+    """``count`` DICOM files made from one of pydicom's, each a new instance; a new study
+    (and series) every ``per_study`` instances, or one study for all."""
+    template = pydicom.dcmread(PYDICOM_FILES / template_name)
+    files = []
+    for index in range(count):
+        if index == 0 or (per_study and index % per_study == 0):
+            template.StudyInstanceUID = generate_uid()
+            template.SeriesInstanceUID = generate_uid()
+        template.SOPInstanceUID = generate_uid()
+        template.file_meta.MediaStorageSOPInstanceUID = template.SOPInstanceUID
+        buffer = io.BytesIO()
+        template.save_as(buffer)
+        files.append(buffer.getvalue())
+    return files
+

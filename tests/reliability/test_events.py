@@ -7,37 +7,19 @@ reach both, at least once, whatever happens to Orthanc in between.
 
 from __future__ import annotations
 
-import io
 import signal
 import threading
 import time
 from collections import Counter
 from pathlib import Path
 
-import pydicom
 import pytest
-from pydicom.uid import generate_uid
 
-from tests.harness import PYDICOM_FILES, prepare, running_orthanc, scripts_dir, wait_until
-from tests.reliability.load import Result, hammer
+from tests.harness import prepare, running_orthanc, scripts_dir, wait_until
+from tests.reliability.load import Result, distinct_instances, hammer
 
 SCRIPT = scripts_dir() / "events_durable.py"
 CLIENTS = 32
-
-
-def distinct_instances(count: int, per_study: int = 50) -> list[bytes]:
-    template = pydicom.dcmread(PYDICOM_FILES / "MR_small.dcm")
-    files = []
-    for index in range(count):
-        if index % per_study == 0:
-            template.StudyInstanceUID = generate_uid()
-            template.SeriesInstanceUID = generate_uid()
-        template.SOPInstanceUID = generate_uid()
-        template.file_meta.MediaStorageSOPInstanceUID = template.SOPInstanceUID
-        buffer = io.BytesIO()
-        template.save_as(buffer)
-        files.append(buffer.getvalue())
-    return files
 
 
 def config(folder: Path, **pool: object) -> dict[str, object]:
@@ -87,7 +69,7 @@ def upload_all(port: int, files: list[bytes]) -> list[Result]:
 def test_a_burst_delivers_every_event_to_every_handler(tmp_path):
     records = tmp_path / "records"
     records.mkdir()
-    files = distinct_instances(600)
+    files = distinct_instances(600, per_study=50, template_name="MR_small.dcm")
     with running_orthanc(tmp_path / "orthanc", SCRIPT, config(records)) as orthanc:
         started = time.monotonic()
         results = upload_all(orthanc.http_port, files)
@@ -106,7 +88,7 @@ def _burst_then(tmp_path: Path, stop: str, grace: float) -> None:
     """Uploads a burst, stops Orthanc 1.5 s into it (``term`` or ``kill``), starts it again."""
     records = tmp_path / "records"
     records.mkdir()
-    files = distinct_instances(600)
+    files = distinct_instances(600, per_study=50, template_name="MR_small.dcm")
     folder = tmp_path / "orthanc"
     first = prepare(folder, SCRIPT, config(records, ShutdownGrace=grace))
     first.process.start(verbose=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import random
 import statistics
 import threading
@@ -10,32 +9,16 @@ import time
 from collections import Counter
 
 import psutil
-import pydicom
 import pytest
-from pydicom.uid import generate_uid
 
-from tests.harness import PYDICOM_FILES, running_orthanc, scripts_dir
+from tests.harness import running_orthanc, scripts_dir
 from tests.reliability.conftest import wait_until
-from tests.reliability.load import hammer
+from tests.reliability.load import distinct_instances, hammer
 
 pytestmark = pytest.mark.soak
 
 TOTAL = 20_000
 CLIENTS = 32
-
-
-def distinct_instances(count: int) -> list[bytes]:
-    template = pydicom.dcmread(PYDICOM_FILES / "CT_small.dcm")
-    study = generate_uid()
-    files = []
-    for _ in range(count):
-        template.StudyInstanceUID = study
-        template.SOPInstanceUID = generate_uid()
-        template.file_meta.MediaStorageSOPInstanceUID = template.SOPInstanceUID
-        buffer = io.BytesIO()
-        template.save_as(buffer)
-        files.append(buffer.getvalue())
-    return files
 
 
 def test_soak(tmp_path):

@@ -9,6 +9,7 @@ import ctypes
 import hashlib
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -204,6 +205,18 @@ def worker_mappings() -> list[str]:
     with open("/proc/self/maps") as maps:
         return [line.split(None, 5)[5].strip() for line in maps
                 if "/dev/shm/ortpool" in line and line.rstrip().endswith("(deleted)")]
+
+
+def start_sleep(pid_file: str, then: str = "return") -> int:
+    """Start ``sleep 600``, write its pid to ``pid_file``, then return, hang or crash."""
+    child = subprocess.Popen(["sleep", "600"])
+    with open(pid_file, "w") as file:
+        file.write(str(child.pid))
+    if then == "hang":
+        time.sleep(600)
+    elif then == "crash":
+        os._exit(3)
+    return child.pid
 
 
 def nested(value: int) -> int:

@@ -232,7 +232,7 @@ def test_each_rule_reports_path_and_message(section: Any, path: str, message: st
         (
             {"Threads": 4},
             f"{ROOT}.Threads",
-            "unknown setting 'Threads'; known: Script, Verbose, Python, Pool, Recipes",
+            "unknown setting 'Threads'; known: Script, Scripts, Reload, Verbose, Python, Pool, Recipes",
         ),
         (
             {"Pool": {"Worker": 4}},
@@ -339,6 +339,7 @@ def test_with_defaults_fills_every_default_and_creates_objects(
     monkeypatch.setattr(config.os, "cpu_count", lambda: 6)
     assert with_defaults({"Script": "a.py"}) == {
         "Script": "a.py",
+        "Reload": False,
         "Verbose": False,
         "Pool": {
             "Workers": 6,
@@ -426,8 +427,8 @@ def test_resolve_needs_a_script_or_an_enabled_recipe() -> None:
     assert caught.value.problems == [
         ConfigProblem(
             "$.PythonRuntime.Script",
-            'nothing to run: set "Script" in "PythonRuntime" (or the top-level '
-            '"PythonScript"), or enable a recipe in "Recipes"',
+            'nothing to run: set "Script" or "Scripts" in "PythonRuntime" (or the '
+            'top-level "PythonScript"), or enable a recipe in "Recipes"',
         )
     ]
     section = resolve({"PythonRuntime": {"Recipes": {"CpuDemo": {"Enabled": True}}}})

@@ -21,7 +21,6 @@ from runtime.http import (
     Request,
     Response,
     error_response,
-    parse_query,
     to_response,
 )
 
@@ -349,30 +348,3 @@ def test_error_response_with_route_type_headers_and_extra() -> None:
     assert list(json.loads(response.body)) == ["error", "status", "route", "type", "queue"]
     assert response.headers == {"Retry-After": "1"}
     assert roundtrip(response) == response
-
-
-# --- parse_query ------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("raw", "parsed"),
-    [
-        ("", {}),
-        ("?", {}),
-        ("a=1&b=2", {"a": "1", "b": "2"}),
-        ("?q=a%20b+c&flag", {"q": "a b c", "flag": ""}),
-        ("a=1&a=2", {"a": "2"}),
-        ("x=%C3%A9&y=%2F", {"x": "é", "y": "/"}),
-        ({"a": "1", "b": "2"}, {"a": "1", "b": "2"}),
-        ({}, {}),
-    ],
-)
-def test_parse_query(raw: Any, parsed: dict[str, str]) -> None:
-    assert parse_query(raw) == parsed
-
-
-def test_parse_query_copies_a_mapping() -> None:
-    raw = {"a": "1"}
-    parsed = parse_query(raw)
-    parsed["b"] = "2"
-    assert raw == {"a": "1"}

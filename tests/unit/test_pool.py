@@ -23,6 +23,9 @@ from pool import (
     in_worker,
 )
 
+# These start worker processes: `pytest -m "not slow"` leaves them out for a quick loop.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def make_pool() -> Iterator[PoolFactory]:

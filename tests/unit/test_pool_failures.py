@@ -22,6 +22,9 @@ from pool import Pool, PoolClosed, TaskTimeout, WorkerCrashed
 from pool.shm import SHM_DIR
 from pool.supervisor import Supervisor
 
+# These start worker processes: `pytest -m "not slow"` leaves them out for a quick loop.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def make_pool() -> Iterator[PoolFactory]:
@@ -183,6 +186,7 @@ MASTER_SCRIPT = """
 import json, os, sys, time
 from pool import Pool, context
 import pool_tasks
+
 pool = Pool(workers=2, start_method=sys.argv[1])
 pool.start()
 pool.run(pool_tasks.describe, (pool_tasks.pattern(3 << 20),))
@@ -231,3 +235,97 @@ def test_an_infinite_timeout_is_no_timeout(make_pool: PoolFactory) -> None:
     pool = make_pool(workers=1, task_timeout=float("inf"))
     assert pool.run(tasks.sleep, (0.1,)) == pool.run(tasks.getpid)
     assert_healthy(pool)
+
+
+# -- a worker and what it starts are one process group --
+
+
+def read_pid(path: Any) -> int:
+    wait_until(lambda: os.path.exists(path) and open(path).read(), what="the child's pid")
+    with open(path) as file:
+        return int(file.read())
+
+
+def test_a_worker_leads_its_own_process_group(make_pool: PoolFactory) -> None:
+    pool = make_pool(workers=1)
+    pid = pool.run(tasks.getpid)
+    assert os.getpgid(pid) == pid
+    assert os.getpgid(pid) != os.getpgrp()
+
+
+def test_timeout_kills_what_the_task_started(make_pool: PoolFactory, tmp_path: Any) -> None:
+    pool = make_pool(workers=1)
+    pid_file = tmp_path / "child"
+    started = time.monotonic()
+    with pytest.raises(TaskTimeout):
+        pool.run(tasks.start_sleep, (str(pid_file), "hang"), timeout=1)
+    child = read_pid(pid_file)
+    wait_until(lambda: gone(child), timeout=5, what="the task's child to end")
+    print(f"the task's child gone {time.monotonic() - started:.2f} s after a 1 s timeout")
+    assert_healthy(pool)
+
+
+def test_a_crash_takes_what_the_task_started_with_it(make_pool: PoolFactory, tmp_path: Any) -> None:
+    pool = make_pool(workers=1)
+    pid_file = tmp_path / "child"
+    with pytest.raises(WorkerCrashed):
+        pool.run(tasks.start_sleep, (str(pid_file), "crash"))
+    child = read_pid(pid_file)
+    wait_until(lambda: gone(child), timeout=5, what="the crashed task's child to end")
+    assert_healthy(pool)
+
+
+@pytest.mark.parametrize("start_method", ["forkserver", "spawn"])
+def test_retiring_a_worker_ends_what_its_tasks_left_running(
+    make_pool: PoolFactory, tmp_path: Any, start_method: str
+) -> None:
+    pool = make_pool(workers=1, max_tasks_per_worker=1, start_method=start_method)
+    child = pool.run(tasks.start_sleep, (str(tmp_path / "recycled"),))
+    wait_until(lambda: gone(child), timeout=5, what="the recycled worker's child to end")
+    child = pool.run(tasks.start_sleep, (str(tmp_path / "shut"),))
+    pool.shutdown(grace=5)
+    assert gone(child)
+    tasks.assert_clean()
+
+
+def test_shutdown_ends_a_stuck_task_within_its_grace(make_pool: PoolFactory, tmp_path: Any) -> None:
+    """A task with a long timeout does not hold shutdown past its grace; its caller gets PoolClosed."""
+    grace = 1.0
+    pool = make_pool(workers=1, task_timeout=120)
+    running, outcome = run_in_thread(pool, tasks.start_sleep, str(tmp_path / "child"), "hang")
+    child = read_pid(tmp_path / "child")
+    waiting, refused = run_in_thread(pool, tasks.getpid)
+    wait_until(lambda: pool.status()["queue"] == 1, what="a waiting caller")
+    started = time.monotonic()
+    pool.shutdown(grace=grace)
+    took = time.monotonic() - started
+    running.join(10)
+    waiting.join(10)
+    print(f"shutdown with a stuck task (timeout 120 s, grace {grace:g} s) took {took:.2f} s")
+    assert took < grace + 5
+    assert isinstance(outcome[0], PoolClosed) and isinstance(refused[0], PoolClosed)
+    assert gone(child)
+    tasks.assert_clean()
+
+
+def test_a_killed_master_takes_what_its_workers_started_with_it(tmp_path: Any) -> None:
+    """Under forkserver (the default), a worker whose master dies kills its group before it exits."""
+    script = MASTER_SCRIPT.replace(
+        "pool.run(pool_tasks.describe, (pool_tasks.pattern(3 << 20),))",
+        f"pool.run(pool_tasks.start_sleep, ({str(tmp_path / 'child')!r},))",
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    master = subprocess.Popen([sys.executable, "-c", script, "forkserver"], stdout=subprocess.PIPE, env=env)
+    try:
+        assert master.stdout is not None
+        assert master.stdout.readline(), "the master script failed"
+        child = read_pid(tmp_path / "child")
+        assert not gone(child)
+        master.send_signal(signal.SIGKILL)
+        master.wait(10)
+        started = time.monotonic()
+        wait_until(lambda: gone(child), timeout=5, what="the worker's child to end")
+        print(f"a worker's child gone {time.monotonic() - started:.2f} s after its master's SIGKILL")
+    finally:
+        master.kill()
+        master.wait()

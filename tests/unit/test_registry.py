@@ -9,7 +9,7 @@ import pytest
 import runtime
 from runtime import ChangeType, ResourceType, compat, offload, on_change, on_stored_instance, route
 from runtime.errors import NotInOrthanc, OrthancError, OrthancException, http_status_of
-from runtime.registry import RegistryFrozen, registry
+from runtime.registry import Registry, RegistryFrozen, registry
 
 
 @pytest.fixture(autouse=True)
@@ -49,7 +49,7 @@ def test_several_methods_and_handlers_share_one_pattern():
 
 def test_duplicate_pattern_and_method_names_both_handlers():
     route("/dup")(hello)
-    with pytest.raises(ValueError, match=r"already handled by .*test_registry.hello; cannot add .*test_registry.other"):
+    with pytest.raises(ValueError, match=r"already handled by .*test_registry.hello .*test_registry.py.; cannot add .*test_registry.other"):
         route("/dup")(other)
 
 
@@ -136,3 +136,15 @@ def test_sdk_answer_parsing():
     with pytest.raises(OrthancError) as caught:
         _answer("GET", "/x", (404, 0, "{}", b'{"Message": "Unknown resource", "OrthancStatus": 17}'))
     assert caught.value.status == 404 and caught.value.code == 17
+
+
+def test_offload_on_a_compat_callback_is_refused_with_the_fix():
+    @offload
+    def callback(output, uri, **request):
+        pass
+
+    registry = Registry()
+    with pytest.raises(TypeError, match="@offload works on handlers declared with @route"):
+        registry.add_route("/x", callback, style="compat")
+    with pytest.raises(TypeError, match="not on callbacks given to orthanc.Register"):
+        registry.add_change_listener(callback, style="compat")

@@ -1,0 +1,143 @@
+"""Reload on save: a changed script answers without restarting Orthanc; a broken one changes nothing."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import psutil
+
+SCRIPT = '''
+import os
+from runtime import ChangeType, offload, on_change, route
+from helper import VALUE
+
+SEEN = []
+
+@route("/r/value")
+def value(request):
+    return {{"v": {v}, "helper": VALUE}}
+
+@route("/r/offloaded")
+@offload
+def offloaded(request):
+    return {{"v": {v}, "pid": os.getpid()}}
+
+@on_change(ChangeType.NEW_INSTANCE)
+def seen(change):
+    SEEN.append(change.resource_id)
+
+@route("/r/seen")
+def seen_route(request):
+    return SEEN
+'''
+
+CONFIG = {"PythonRuntime": {"Reload": True, "Pool": {"Workers": 2}}}
+
+
+def write(folder: Path, v: int, helper: str = "a") -> None:
+    (folder / "helper.py").write_text(f"VALUE = {helper!r}\n")
+    (folder / "reloaded.py").write_text(SCRIPT.format(v=v))
+
+
+def answers(orthanc, v: int) -> bool:
+    value = orthanc.get("/r/value").json()
+    offloaded = orthanc.get("/r/offloaded").json()
+    return value.get("v") == v and offloaded.get("v") == v
+
+
+def test_a_saved_change_answers_without_a_restart_and_nothing_in_flight_fails(
+        tmp_path, orthanc_factory, dicom_files):
+    write(tmp_path, 1)
+    orthanc = orthanc_factory(tmp_path / "reloaded.py", CONFIG)
+    pid = orthanc.process.process.pid
+    assert answers(orthanc, 1)
+    statuses: Counter[int] = Counter()
+    stop = threading.Event()
+
+    def load() -> None:  # light load across the reload
+        while not stop.is_set():
+            for path in ("/r/value", "/r/offloaded"):
+                statuses[orthanc.get(path).status] += 1
+
+    loader = threading.Thread(target=load)
+    loader.start()
+    saved = time.monotonic()
+    write(tmp_path, 2, helper="b")
+    orthanc.wait_for(lambda: answers(orthanc, 2), timeout=15, what="the new handlers")
+    took = time.monotonic() - saved
+    stop.set()
+    loader.join()
+    assert orthanc.get("/r/value").json() == {"v": 2, "helper": "b"}  # the module beside it too
+    assert orthanc.process.process.pid == pid
+    assert set(statuses) == {200}, statuses
+    # events keep flowing to the new handlers
+    instance = orthanc.upload(dicom_files / "CT_small.dcm")
+    orthanc.wait_for(lambda: instance in orthanc.get("/r/seen").json(), what="the event")
+    print(f"\nfrom save to the new handlers answering: {took:.2f} s (2 workers, the poll "
+          f"interval included); {sum(statuses.values())} requests across the reload, all 200")
+
+
+def test_a_script_that_fails_to_import_keeps_the_previous_handlers(tmp_path, orthanc_factory):
+    write(tmp_path, 1)
+    orthanc = orthanc_factory(tmp_path / "reloaded.py", CONFIG, allow_errors=True)
+    (tmp_path / "reloaded.py").write_text("from runtime import route\n\ndef broken(:\n")
+    orthanc.wait_for(lambda: "the previous handlers keep running" in orthanc.log(), timeout=15,
+                     what="the failed reload in the log")
+    assert "SyntaxError" in orthanc.log()
+    assert answers(orthanc, 1)
+    write(tmp_path, 3)  # fixed: reloads
+    orthanc.wait_for(lambda: answers(orthanc, 3), timeout=15, what="the fixed script")
+
+
+def test_fifty_reloads_leave_no_growth(tmp_path, orthanc_factory):
+    write(tmp_path, 0)
+    orthanc = orthanc_factory(tmp_path / "reloaded.py", CONFIG)
+    master = psutil.Process(orthanc.process.process.pid)
+
+    def sample() -> tuple[float, int, int]:
+        return (master.memory_info().rss / 2**20, master.num_fds(),
+                len(master.children(recursive=True)))
+
+    samples = []
+    for v in range(1, 51):
+        write(tmp_path, v)
+        orthanc.wait_for(lambda v=v: answers(orthanc, v), timeout=15, what=f"reload {v}")
+        if v in (5, 50):
+            time.sleep(1.0)  # the previous pool finishes stopping
+            samples.append(sample())
+    (rss5, fds5, procs5), (rss50, fds50, procs50) = samples
+    print(f"\nafter 5 and 50 reloads: master RSS {rss5:.1f} -> {rss50:.1f} MB, "
+          f"fds {fds5} -> {fds50}, processes below Orthanc {procs5} -> {procs50}")
+    assert procs50 <= procs5
+    assert fds50 <= fds5 + 2
+    assert rss50 <= rss5 * 1.10
+
+
+def test_a_changed_configuration_restarts_orthanc_in_its_process_when_valid(
+        tmp_path, orthanc_factory):
+    import json
+
+    write(tmp_path, 1)
+    orthanc = orthanc_factory(tmp_path / "reloaded.py", CONFIG)
+    pid = orthanc.process.process.pid
+    path = orthanc.folder / "orthanc.json"
+    configuration = json.loads(path.read_text())
+    bad = {**configuration, "PythonRuntime": {**configuration["PythonRuntime"], "Bogus": 1}}
+    path.write_text(json.dumps(bad))
+    orthanc.wait_for(lambda: "is invalid at $.PythonRuntime.Bogus" in orthanc.log(), timeout=15,
+                     what="the invalid configuration in the log")
+    assert answers(orthanc, 1)
+    path.write_text(json.dumps({**configuration, "Name": "renamed"}))
+
+    def renamed() -> bool:
+        try:
+            return bool(orthanc.get("/system").json()["Name"] == "renamed")
+        except OSError:
+            return False  # Orthanc restarting
+
+    orthanc.wait_for(renamed, timeout=30, what="Orthanc restarted with the new configuration")
+    assert orthanc.process.process.pid == pid
+    orthanc.wait_for(lambda: answers(orthanc, 1), timeout=15, what="the script served again")
