@@ -6,8 +6,11 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-# orthanc-python is the official plugin, which the benchmark compares with.
-DEBIAN_PACKAGES := orthanc orthanc-dev libboost-regex-dev nlohmann-json3-dev orthanc-python
+# orthanc-python is the official plugin, which the benchmark compares with; python3-pil and
+# python3-pydicom are what the seed's samples import in its interpreter (Debian's python);
+# wrk drives the benchmark's real-workload scenario (thumbnails of large images).
+DEBIAN_PACKAGES := orthanc orthanc-dev libboost-regex-dev nlohmann-json3-dev orthanc-python wrk \
+  python3-pil python3-pydicom
 NATIVE_SOURCES := $(wildcard orthanc_native/src/*) $(wildcard orthanc_native/codegen/*.py) CMakeLists.txt pyproject.toml config.schema.json
 
 .PHONY: install system demo test lint soak bench clean codegen
@@ -47,7 +50,7 @@ test: install lint
 soak: install
 	$(PY) -m pytest -q -s -m soak tests/reliability/test_soak.py
 
-# Benchmarks side by side with the official Python plugin: about 5 minutes; prints the
+# Benchmarks side by side with the official Python plugin: about 12 minutes; prints the
 # table and writes benchmarks/results/<date>_<time>.md and .json. BENCH_ARGS=--quick: a tiny run.
 BENCH_ARGS ?=
 bench: install

@@ -123,6 +123,28 @@ class Server:
             pass
         return total
 
+    def cpu_split(self) -> tuple[float, float]:
+        """CPU time so far of Orthanc's own process (the master) and of its live children.
+
+        A child that has exited takes its time with it: take the difference
+        over a run during which the workers stay up.
+        """
+        assert self.process is not None and self.process.process is not None
+        try:
+            orthanc = psutil.Process(self.process.process.pid)
+            times = orthanc.cpu_times()
+            master = times.user + times.system
+            children = 0.0
+            for child in orthanc.children(recursive=True):
+                try:
+                    child_times = child.cpu_times()
+                    children += child_times.user + child_times.system
+                except psutil.NoSuchProcess:
+                    pass
+        except psutil.NoSuchProcess:
+            return 0.0, 0.0
+        return master, children
+
     def stop(self, timeout: float = 20) -> None:
         """SIGTERM (SIGKILL after ``timeout``); then ends what is left of its children."""
         if self.process is None or self.process.process is None:

@@ -4,7 +4,7 @@
 module             configuration key               what it does
 =================  ==============================  =====================================
 ``autorouting``    ``Recipes.AutoRouting``         sends stable studies to modalities/peers
-``thumbnails``     ``Recipes.Thumbnails``          JPEG/PNG thumbnails, resized in a worker
+``thumbnails``     ``Recipes.Thumbnails``          JPEG/PNG thumbnails, made in a worker
 ``pydicom_dump``   ``Recipes.PydicomDump``         an instance's data set, parsed by pydicom
 ``cpu_demo``       ``Recipes.CpuDemo``             the seed's CPU-bound loop, inline or offloaded
 =================  ==============================  =====================================

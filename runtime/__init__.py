@@ -13,11 +13,18 @@ from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _version
 
 from . import sdk
-from .decorators import http_filter, offload, on_change, on_stored_instance, route
+from .decorators import (
+    http_filter,
+    offload,
+    on_change,
+    on_received_instance,
+    on_stored_instance,
+    route,
+)
 from .enums import ChangeType, ErrorCode, InstanceOrigin, ResourceType
 from .errors import NotInOrthanc, OrthancError, OrthancException
 from .events import Change, StoredInstance
-from .gates import FilterRequest
+from .gates import DISCARD, FilterRequest, ReceivedInstance, StorageArea, storage_area
 from .http import BadRequest, HTTPError, NotFound, Request, Response
 from .settings import config
 
@@ -28,6 +35,7 @@ except PackageNotFoundError:  # a source tree that was never installed
 
 __all__ = [
     "route", "on_change", "on_stored_instance", "offload", "http_filter", "FilterRequest",
+    "on_received_instance", "ReceivedInstance", "DISCARD", "StorageArea", "storage_area",
     "Request", "Response", "HTTPError", "BadRequest", "NotFound",
     "ChangeType", "ResourceType", "InstanceOrigin", "ErrorCode",
     "Change", "StoredInstance",

@@ -25,7 +25,8 @@ from .registry import registry
 __all__ = sorted({
     *_api.__all__, *enums.__all__, "OrthancException", "RestOutput",
     "RegisterRestCallback", "RegisterOnChangeCallback", "RegisterOnStoredInstanceCallback",
-    "RegisterIncomingHttpRequestFilter", "GetOrthancVersion",
+    "RegisterIncomingHttpRequestFilter", "RegisterReceivedInstanceCallback", "RegisterStorageArea",
+    "GetOrthancVersion",
 })
 
 
@@ -51,6 +52,17 @@ def RegisterOnChangeCallback(callback: Callable[..., Any]) -> None:
 def RegisterIncomingHttpRequestFilter(callback: Callable[..., Any]) -> None:
     """``callback(uri, method=, ip=, headers=, get=)`` returns True to let the request through."""
     registry.add_http_filter(callback, style="compat")
+
+
+def RegisterReceivedInstanceCallback(callback: Callable[..., Any]) -> None:
+    """``callback(receivedDicom)`` returns ``(action, modified DICOM or None)``."""
+    registry.set_received_instance(callback, style="compat")
+
+
+def RegisterStorageArea(create: Callable[..., Any], read: Callable[..., Any],
+                        remove: Callable[..., Any]) -> None:
+    """``create(uuid, contentType, data)``, ``read(uuid, contentType)``, ``remove(uuid, contentType)``."""
+    registry.set_storage_area(create, read, remove, style="compat")
 
 
 def RegisterOnStoredInstanceCallback(callback: Callable[..., Any]) -> None:

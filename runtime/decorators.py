@@ -106,6 +106,23 @@ def http_filter(handler: F) -> F:
     return handler
 
 
+def on_received_instance(handler: F) -> F:
+    """Keep, modify or discard each instance Orthanc receives, before it stores it.
+
+    The handler gets a ``ReceivedInstance`` (``data``, ``origin``, ``dataset()``)
+    and returns None to keep it, bytes or a pydicom ``Dataset`` to store that
+    instead, or ``DISCARD``. Orthanc allows one such handler::
+
+        @on_received_instance
+        def anonymise_name(received):
+            dataset = received.dataset()
+            dataset.PatientName = 'ANONYMOUS'
+            return dataset
+    """
+    registry.set_received_instance(handler)
+    return handler
+
+
 @overload
 def offload(handler: F, /) -> F: ...
 @overload

@@ -3,22 +3,27 @@
     Orthanc HTTP thread, before anything else --http_filter(method, uri, ip, headers, get)-->
         each filter in turn (inline, or @offload: in a worker, this thread waiting)
         all accept -> Orthanc serves the request;  one refuses -> Orthanc answers 403
+    Orthanc's thread receiving an instance (REST, C-STORE...), before it stores it
+        --received_instance(dicom, origin)--> the one handler (inline or @offload)
+        None: keep it;  bytes or a pydicom Dataset: store that;  DISCARD: drop it
 
-Gates fail closed: a filter that raises, times out, or whose worker crashes
-refuses the request, and the log names the filter and the cause. The first
-refusal wins; the filters after it are not asked.
+Gates fail closed: a gate that raises, times out, whose worker crashes, or that
+answers something it should not, refuses (403; the instance discarded), and
+the log names it and the cause. The first refusal among filters wins.
 """
 
 from __future__ import annotations
 
+import inspect
+import io
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
 
 from . import answers, executor
-from .enums import HttpMethod
+from .enums import HttpMethod, InstanceOrigin
 from .http import Headers
-from .registry import HttpFilter, registry
+from .registry import HttpFilter, ReceivedInstanceHandler, registry
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,8 +65,141 @@ def http_filter(method: str, uri: str, ip: str, headers: dict[str, str],
     return True
 
 
+# -- received instances -----------------------------------------------------------------
+
+KEEP_AS_IS, MODIFY, DISCARD_ACTION = 1, 2, 3  # OrthancPluginReceivedInstanceAction
+
+
+class _Discard:
+    def __repr__(self) -> str:
+        return "DISCARD"
+
+
+DISCARD = _Discard()
+"""What an ``@on_received_instance`` handler returns to drop the instance."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedInstance:
+    """A DICOM instance Orthanc has received and not stored yet."""
+
+    data: bytes
+    origin: InstanceOrigin
+
+    def dataset(self) -> Any:
+        """The instance parsed by pydicom."""
+        import pydicom
+
+        return pydicom.dcmread(io.BytesIO(self.data))
+
+
+def _as_answer(gate: ReceivedInstanceHandler, answer: Any) -> tuple[int, bytes | None]:
+    if answer is None:
+        return KEEP_AS_IS, None
+    if answer is DISCARD:
+        return DISCARD_ACTION, None
+    if isinstance(answer, (bytes, bytearray, memoryview)):
+        return MODIFY, bytes(answer)
+    if type(answer).__name__ in ("Dataset", "FileDataset") and hasattr(answer, "save_as"):
+        buffer = io.BytesIO()
+        answer.save_as(buffer)
+        return MODIFY, buffer.getvalue()
+    answers.log_error(f"orthanc-runtime: {gate.name} (received instance) returned "
+                      f"{type(answer).__name__}, not None, bytes, a pydicom Dataset or DISCARD: "
+                      "the instance is discarded")
+    return DISCARD_ACTION, None
+
+
+def _compat_received(gate: ReceivedInstanceHandler, data: bytes, origin: int) -> Any:
+    # The official plugin's callback: (receivedDicom) -> (action, bytes or None); newer
+    # ones take the origin too.
+    try:
+        takes_origin = len(inspect.signature(gate.handler).parameters) >= 2
+    except (TypeError, ValueError):
+        takes_origin = False
+    answer = gate.handler(data, InstanceOrigin(origin)) if takes_origin else gate.handler(data)
+    action, modified = answer
+    action = int(action)
+    if action == MODIFY:
+        return MODIFY, bytes(modified)
+    return (action if action in (KEEP_AS_IS, DISCARD_ACTION) else DISCARD_ACTION), None
+
+
+def received_instance(data: bytes, origin: int) -> tuple[int, bytes | None]:
+    """Called by the native trampoline for each received instance: (action, modified DICOM)."""
+    gate = registry.received_instance
+    if gate is None:
+        return KEEP_AS_IS, None
+    try:
+        if gate.style == "compat":
+            return _compat_received(gate, data, origin)  # type: ignore[no-any-return]
+        received = ReceivedInstance(data, InstanceOrigin(origin))
+        offload = gate.offload
+        if offload is None:
+            answer = gate.handler(received)
+        else:
+            answer = executor.run_call(gate.handler, received, offload.timeout)
+        return _as_answer(gate, answer)
+    except BaseException as error:  # fail closed: not stored if its gate could not say yes
+        answers.log_exception(f"{gate.name} (received instance): the instance is discarded",
+                              error, answers.new_error_id())
+        return DISCARD_ACTION, None
+
+
+# -- the storage area -----------------------------------------------------------------
+
+class StorageArea:
+    """Where Orthanc keeps its files, written in Python: subclass it and register an instance
+    with ``storage_area(MyArea(...))``. Orthanc calls it for every file it stores (DICOM
+    files, and its JSON summaries), reads or deletes; ``content_type`` is 1 for a DICOM file,
+    2 for its JSON summary, 3 for a DICOM file cut before its pixel data. A method that raises
+    makes that one operation fail (an upload answers an error), never the others."""
+
+    def create(self, uuid: str, content_type: int, data: bytes) -> None:
+        raise NotImplementedError
+
+    def read(self, uuid: str, content_type: int) -> bytes:
+        raise NotImplementedError
+
+    def remove(self, uuid: str, content_type: int) -> None:
+        raise NotImplementedError
+
+
+def storage_area(area: StorageArea) -> StorageArea:
+    """Registers ``area`` as Orthanc's storage area (one per Orthanc; while it starts)."""
+    registry.set_storage_area(area.create, area.read, area.remove,
+                              name=f"{type(area).__module__}.{type(area).__qualname__}")
+    return area
+
+
+def _storage() -> Any:
+    area = registry.storage_area
+    if area is None:
+        raise RuntimeError("no storage area is registered")
+    return area
+
+
+# The official plugin's callbacks take the same arguments, in the same order.
+def storage_create(uuid: str, content_type: int, data: bytes) -> None:
+    _storage().create(uuid, content_type, data)
+
+
+def storage_read(uuid: str, content_type: int) -> bytes:
+    return bytes(_storage().read(uuid, content_type))
+
+
+def storage_remove(uuid: str, content_type: int) -> None:
+    _storage().remove(uuid, content_type)
+
+
 def install(native: Any) -> None:
-    """Registers the filter with Orthanc, if the script has one (only while Orthanc starts)."""
+    """Registers the gates the script has with Orthanc (only while Orthanc starts)."""
     if registry.http_filters:
         native.set_http_filter(http_filter)
         native.register_http_filter()
+    if registry.received_instance is not None:
+        native.set_received_instance(received_instance)
+        native.register_received_instance()
+    if registry.storage_area is not None:
+        native.set_storage_area(storage_create, storage_read, storage_remove)
+        native.register_storage_area()

@@ -99,6 +99,22 @@ class HttpFilter(Handler):
     pass
 
 
+@dataclass
+class ReceivedInstanceHandler(Handler):
+    pass
+
+
+@dataclass
+class StorageAreaEntry:
+    """Where Orthanc keeps its files: three callables (create, read, remove)."""
+
+    create: Callable[..., Any]
+    read: Callable[..., Any]
+    remove: Callable[..., Any]
+    style: Style
+    name: str
+
+
 class RegistryFrozen(RuntimeError):
     pass
 
@@ -121,6 +137,8 @@ class Registry:
         self.change_listeners: list[ChangeListener] = []
         self.stored_listeners: list[StoredListener] = []
         self.http_filters: list[HttpFilter] = []
+        self.received_instance: ReceivedInstanceHandler | None = None
+        self.storage_area: StorageAreaEntry | None = None
         self.frozen = False
         # While a reload imports the script again, what it declares goes to a new
         # registry, which replaces this one's handlers only if the import succeeds.
@@ -219,6 +237,37 @@ class Registry:
         self.http_filters.append(entry)
         return entry
 
+    def set_received_instance(self, handler: Callable[..., Any],
+                              style: Style = "runtime") -> ReceivedInstanceHandler:
+        """Records the one handler that may keep, modify or discard each received instance."""
+        if self._recording is not None:
+            return self._recording.set_received_instance(handler, style)
+        _check_callable(handler, style)
+        self._guard("a received-instance handler")
+        entry = ReceivedInstanceHandler(handler, style, handler_name(handler))
+        if self.received_instance is not None:
+            raise ValueError(
+                f"Orthanc allows one received-instance handler: {_described(self.received_instance)}"
+                f" is one already; cannot add {_described(entry)}")
+        self.received_instance = entry
+        return entry
+
+    def set_storage_area(self, create: Callable[..., Any], read: Callable[..., Any],
+                         remove: Callable[..., Any], style: Style = "runtime",
+                         name: str | None = None) -> StorageAreaEntry:
+        """Records the storage area; Orthanc allows one."""
+        if self._recording is not None:
+            return self._recording.set_storage_area(create, read, remove, style, name)
+        for function in (create, read, remove):
+            _check_callable(function, style)
+        self._guard("a storage area")
+        entry = StorageAreaEntry(create, read, remove, style, name or handler_name(create))
+        if self.storage_area is not None:
+            raise ValueError(f"Orthanc allows one storage area: {self.storage_area.name} is one "
+                             f"already; cannot add {entry.name}")
+        self.storage_area = entry
+        return entry
+
     def match(self, path: str) -> tuple[Route, dict[str, Any], tuple[str, ...]] | None:
         """The first route whose pattern matches the whole path (Orthanc's order), with its values."""
         for route in self.routes:
@@ -231,7 +280,8 @@ class Registry:
 
     def has_offloaded(self) -> bool:
         handlers: list[Handler] = [*self.route_handlers(), *self.change_listeners,
-                                   *self.stored_listeners, *self.http_filters]
+                                   *self.stored_listeners, *self.http_filters,
+                                   *([self.received_instance] if self.received_instance else [])]
         return any(h.offload is not None for h in handlers)
 
     def route_handlers(self) -> list[RouteHandler]:
@@ -269,6 +319,11 @@ class Registry:
         for gate in old.http_filters:
             if keep(gate):
                 self.http_filters.append(gate)
+        if old.received_instance is not None and keep(old.received_instance):
+            self.received_instance = old.received_instance
+        if old.storage_area is not None and self.storage_area is None and \
+                keep(Handler(old.storage_area.create, old.storage_area.style, old.storage_area.name)):
+            self.storage_area = old.storage_area
 
     def take(self, new: Registry) -> None:
         """Replaces every handler by ``new``'s; requests match one set or the other, whole."""
@@ -277,6 +332,8 @@ class Registry:
         self.change_listeners = new.change_listeners
         self.stored_listeners = new.stored_listeners
         self.http_filters = new.http_filters
+        self.received_instance = new.received_instance
+        self.storage_area = new.storage_area
 
     def clear(self) -> None:
         """Forgets every handler and unfreezes (a restart of the plugin, tests)."""
@@ -285,6 +342,8 @@ class Registry:
         self.change_listeners.clear()
         self.stored_listeners.clear()
         self.http_filters.clear()
+        self.received_instance = None
+        self.storage_area = None
         self.frozen = False
 
 

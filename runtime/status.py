@@ -25,6 +25,8 @@ def status() -> dict[str, Any]:
         "on_change": [x.name for x in registry.change_listeners],
         "on_stored_instance": [x.name for x in registry.stored_listeners],
         "http_filters": [x.name for x in registry.http_filters],
+        "received_instance": registry.received_instance.name if registry.received_instance else None,
+        "storage_area": registry.storage_area.name if registry.storage_area else None,
         "events": delivery.hub.status(),
     }
 

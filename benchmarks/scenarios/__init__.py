@@ -1,4 +1,5 @@
-"""The scenarios of issue 6, one module each, run in this order by benchmarks.run.
+"""The scenarios of issues 6 (P1-P7) and 17 (P8-P10, real workloads), one module each, run in
+this order by benchmarks.run.
 
 Each module has ``ID``, ``TITLE``, ``TARGET`` and ``run(context) -> Result``.
 Every figure a target is judged on is a ratio or a difference of medians
@@ -10,14 +11,17 @@ same run's Orthanc-alone start-up beside it.
 from __future__ import annotations
 
 from . import (
+    autorouting,
     cpu_parallelism,
     head_of_line,
     large_instance,
     offload_latency,
     overload,
+    pydicom_dump,
     startup,
     throughput,
+    thumbnails,
 )
 
 SCENARIOS = [cpu_parallelism, offload_latency, throughput, large_instance, head_of_line, startup,
-             overload]
+             overload, thumbnails, pydicom_dump, autorouting]

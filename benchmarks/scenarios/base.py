@@ -29,16 +29,28 @@ class Settings:
     hol_loaded_seconds: float
     startup_repetitions: int  # P6
     overload_rounds: int      # P7
+    workload_seconds: float   # P8: one wrk run
+    workload_rounds: int      # P8: rounds on the 2048 x 2048 radiograph (the other images: one)
+    workload_connections: tuple[int, ...]
+    workload_images: tuple[str, ...]  # names in benchmarks.images.IMAGES
+    dump_megabytes: int       # P9: the instance's size
+    routing_studies: int      # P10: studies a round, each of routing_instances slices
+    routing_instances: int
 
 
 FULL = Settings("full", cpu_seconds=0.3, cpu_repetitions=11, latency_pairs=5000,
                 throughput_seconds=3.0, throughput_rounds=5, dicom_pairs=25, hol_rounds=3,
                 hol_idle_requests=300, hol_loaded_seconds=4.0, startup_repetitions=6,
-                overload_rounds=3)
+                overload_rounds=3, workload_seconds=5.0, workload_rounds=3,
+                workload_connections=(1, 4),
+                workload_images=("radiograph", "ct", "ultrasound", "multiframe"),
+                dump_megabytes=32, routing_studies=20, routing_instances=4)
 QUICK = Settings("quick", cpu_seconds=0.05, cpu_repetitions=1, latency_pairs=100,
                  throughput_seconds=0.5, throughput_rounds=1, dicom_pairs=2, hol_rounds=1,
                  hol_idle_requests=20, hol_loaded_seconds=1.2, startup_repetitions=1,
-                 overload_rounds=1)
+                 overload_rounds=1, workload_seconds=1.0, workload_rounds=1,
+                 workload_connections=(4,), workload_images=("ct",),
+                 dump_megabytes=2, routing_studies=2, routing_instances=2)
 
 
 @dataclass

@@ -43,6 +43,8 @@ HAND_WRITTEN = {
     "RegisterOnChangeCallback": "a callback: recorded in the registry; several allowed, fed from the change log",
     "RegisterOnStoredInstanceCallback": "a callback: recorded in the registry; several allowed",
     "RegisterIncomingHttpRequestFilter": "a callback: recorded in the registry, as @http_filter",
+    "RegisterReceivedInstanceCallback": "a callback: recorded in the registry (issue 12)",
+    "RegisterStorageArea": "callbacks: recorded in the registry (issue 12)",
     "AnswerBuffer": "answers are checked before Orthanc sees them (runtime/answers.py)",
     "SendHttpStatus": "answers are checked; both signatures of the official plugin (with and without the size)",
     "SendHttpStatusCode": "answers are checked (runtime/answers.py)",
@@ -78,7 +80,7 @@ ISSUE_12 = {
     "RegisterFindCallback", "RegisterWorklistCallback", "RegisterMoveCallback",
     "RegisterIncomingHttpRequestFilter2",
     "RegisterIncomingCStoreInstanceFilter", "RegisterIncomingDicomInstanceFilter",
-    "RegisterReceivedInstanceCallback", "RegisterStorageArea", "RegisterStorageArea2",
+    "RegisterStorageArea2",
     "RegisterStorageCommitmentScpCallback",
 }
 
@@ -204,5 +206,8 @@ PYI_FUNCTIONS = [
     "def RegisterOnChangeCallback(callback: Callable[[int, int, str], None]) -> None: ...",
     "def RegisterOnStoredInstanceCallback(callback: Callable[[DicomInstance, str], None]) -> None: ...",
     "def RegisterIncomingHttpRequestFilter(callback: Callable[..., bool]) -> None: ...",
+    "def RegisterReceivedInstanceCallback(callback: Callable[..., Any]) -> None: ...",
+    "def RegisterStorageArea(create: Callable[..., Any], read: Callable[..., Any], "
+    "remove: Callable[..., Any]) -> None: ...",
     "def GetOrthancVersion() -> str: ...",
 ]

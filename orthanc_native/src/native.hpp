@@ -35,6 +35,10 @@ struct Hooks {
   py::object on_stored_instance;
   py::object refresh_metrics;
   py::object http_filter;  // set by set_http_filter (sdk_gates.cpp)
+  py::object received_instance;  // set by set_received_instance (sdk_gates.cpp)
+  py::object storage_create;  // set by set_storage_area (sdk_gates.cpp)
+  py::object storage_read;
+  py::object storage_remove;
 };
 Hooks* hooks();
 void clear_hooks();

@@ -3,6 +3,8 @@
 // refused (an HTTP filter that cannot be asked must not let everything in).
 #include "native.hpp"
 
+#include <cstring>
+
 namespace ort {
 
 namespace {
@@ -46,9 +48,99 @@ int32_t http_filter_trampoline(OrthancPluginHttpMethod method, const char* uri, 
   return allowed;
 }
 
+// The received DICOM goes to Python as bytes; the answer is (action, bytes or
+// None). A failure discards the instance: it was not accepted by its gate.
+OrthancPluginReceivedInstanceAction received_trampoline(OrthancPluginMemoryBuffer64* modified,
+                                                        const void* data, uint64_t size,
+                                                        OrthancPluginInstanceOrigin origin) {
+  if (!python_alive()) return OrthancPluginReceivedInstanceAction_Discard;
+  auto action = OrthancPluginReceivedInstanceAction_Discard;
+  protect("orthanc-runtime: the received-instance handler failed, the instance is discarded",
+          nullptr, OrthancPluginErrorCode_Plugin, [&]() {
+            CallbackGil gil;
+            Hooks* h = hooks();
+            if (!h->received_instance) return OrthancPluginErrorCode_Plugin;
+            py::tuple answer = h->received_instance(
+                py::bytes(static_cast<const char*>(data), static_cast<size_t>(size)),
+                static_cast<int>(origin));
+            int chosen = answer[0].cast<int>();
+            if (chosen == OrthancPluginReceivedInstanceAction_Modify) {
+              std::string dicom = buffer_from(answer[1]);
+              check(OrthancPluginCreateMemoryBuffer64(context(), modified, dicom.size()));
+              std::memcpy(modified->data, dicom.data(), dicom.size());
+              action = OrthancPluginReceivedInstanceAction_Modify;
+            } else if (chosen == OrthancPluginReceivedInstanceAction_KeepAsIs) {
+              action = OrthancPluginReceivedInstanceAction_KeepAsIs;
+            }
+            return OrthancPluginErrorCode_Success;
+          });
+  return action;
+}
+
+// The storage area: Orthanc's files go through Python. A failure answers
+// OrthancPluginErrorCode_StorageAreaPlugin: Orthanc then fails that operation
+// (an upload answers an error) and goes on with the others.
+OrthancPluginErrorCode storage_create(const char* uuid, const void* content, int64_t size,
+                                      OrthancPluginContentType type) {
+  if (!python_alive()) return OrthancPluginErrorCode_StorageAreaPlugin;
+  return protect("orthanc-runtime: the storage area failed to write", uuid,
+                 OrthancPluginErrorCode_StorageAreaPlugin, [&]() {
+    CallbackGil gil;
+    Hooks* h = hooks();
+    if (!h->storage_create) return OrthancPluginErrorCode_StorageAreaPlugin;
+    h->storage_create(py::str(uuid), static_cast<int>(type),
+                      py::bytes(static_cast<const char*>(content), static_cast<size_t>(size)));
+    return OrthancPluginErrorCode_Success;
+  });
+}
+
+OrthancPluginErrorCode storage_read(OrthancPluginMemoryBuffer64* target, const char* uuid,
+                                    OrthancPluginContentType type) {
+  if (!python_alive()) return OrthancPluginErrorCode_StorageAreaPlugin;
+  return protect("orthanc-runtime: the storage area failed to read", uuid,
+                 OrthancPluginErrorCode_StorageAreaPlugin, [&]() {
+    CallbackGil gil;
+    Hooks* h = hooks();
+    if (!h->storage_read) return OrthancPluginErrorCode_StorageAreaPlugin;
+    std::string data = buffer_from(h->storage_read(py::str(uuid), static_cast<int>(type)));
+    check(OrthancPluginCreateMemoryBuffer64(context(), target, data.size()));
+    if (!data.empty()) std::memcpy(target->data, data.data(), data.size());
+    return OrthancPluginErrorCode_Success;
+  });
+}
+
+OrthancPluginErrorCode storage_remove(const char* uuid, OrthancPluginContentType type) {
+  if (!python_alive()) return OrthancPluginErrorCode_StorageAreaPlugin;
+  return protect("orthanc-runtime: the storage area failed to remove", uuid,
+                 OrthancPluginErrorCode_StorageAreaPlugin, [&]() {
+    CallbackGil gil;
+    Hooks* h = hooks();
+    if (!h->storage_remove) return OrthancPluginErrorCode_StorageAreaPlugin;
+    h->storage_remove(py::str(uuid), static_cast<int>(type));
+    return OrthancPluginErrorCode_Success;
+  });
+}
+
 }  // namespace
 
 void init_gates(py::module_& m) {
+  m.def("set_storage_area", [](py::object create, py::object read, py::object remove) {
+    Hooks* h = hooks();
+    h->storage_create = create;
+    h->storage_read = read;
+    h->storage_remove = remove;
+  });
+  m.def("register_storage_area", []() {
+    // Whole reads only: Orthanc reads a range through them when no range reader is given.
+    OrthancPluginRegisterStorageArea2(context(), storage_create, storage_read, nullptr,
+                                      storage_remove);
+  });
+  m.def("set_received_instance", [](py::object handler) {
+    hooks()->received_instance = handler;
+  });
+  m.def("register_received_instance", []() {
+    check(OrthancPluginRegisterReceivedInstanceCallback(context(), received_trampoline));
+  });
   m.def("set_http_filter", [](py::object filter) { hooks()->http_filter = filter; });
   m.def("register_http_filter", []() {
     check(OrthancPluginRegisterIncomingHttpRequestFilter2(context(), http_filter_trampoline));

@@ -13,7 +13,8 @@ ROOT = "$.PythonRuntime.Recipes"
 
 DEFAULTS = {
     "Thumbnails": {"Enabled": False, "DefaultSize": 64, "MaxSize": 1024, "DefaultFormat": "jpeg",
-                   "JpegQuality": 80, "Rendering": "rendered", "CacheMaxAge": 3600},
+                   "JpegQuality": 80, "Rendering": "rendered", "Pixels": "raw",
+                   "CacheMaxAge": 3600},
     "PydicomDump": {"Enabled": False, "DefaultFormat": "text", "BulkDataThreshold": 1024,
                     "Strict": False},
     "CpuDemo": {"Enabled": False, "DefaultIterations": 1000, "MaxIterations": 10000},
@@ -23,7 +24,8 @@ DEFAULTS = {
 
 FULL = {
     "Thumbnails": {"Enabled": True, "DefaultSize": 128, "MaxSize": 256, "DefaultFormat": "png",
-                   "JpegQuality": 95, "Rendering": "preview", "CacheMaxAge": 0},
+                   "JpegQuality": 95, "Rendering": "preview", "Pixels": "full",
+                   "CacheMaxAge": 0},
     "PydicomDump": {"Enabled": True, "DefaultFormat": "json", "BulkDataThreshold": 0,
                     "Strict": True},
     "CpuDemo": {"Enabled": True, "DefaultIterations": 0, "MaxIterations": 0},
@@ -94,6 +96,8 @@ RULE = f"{ROUTING}.Rules[0]"
      "100 is greater than the maximum of 95"),
     ({"Thumbnails": {"Rendering": "raw"}}, f"{THUMBS}.Rendering",
      "'raw' is not one of ['rendered', 'preview']"),
+    ({"Thumbnails": {"Pixels": "gpu"}}, f"{THUMBS}.Pixels",
+     "'gpu' is not one of ['raw', 'scaled', 'full']"),
     ({"Thumbnails": {"CacheMaxAge": -1}}, f"{THUMBS}.CacheMaxAge",
      "-1 is less than the minimum of 0"),
     ({"PydicomDump": {"DefaultFormat": "xml"}}, f"{DUMP}.DefaultFormat",
