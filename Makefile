@@ -11,9 +11,9 @@ STAMP := $(VENV)/.installed
 # wrk drives the benchmark's real-workload scenario (thumbnails of large images).
 DEBIAN_PACKAGES := orthanc orthanc-dev libboost-regex-dev nlohmann-json3-dev orthanc-python wrk \
   python3-pil python3-pydicom
-NATIVE_SOURCES := $(wildcard orthanc_native/src/*) CMakeLists.txt pyproject.toml config.schema.json
+NATIVE_SOURCES := $(wildcard orthanc_native/src/*) $(wildcard orthanc_native/codegen/*.py) CMakeLists.txt pyproject.toml config.schema.json
 
-.PHONY: install system demo test lint soak bench clean
+.PHONY: install system demo test lint soak bench clean codegen
 
 install: $(STAMP)
 
@@ -32,6 +32,12 @@ $(STAMP): $(NATIVE_SOURCES) | system $(PY)
 	$(PY) -m pip install -q $$($(PY) -c "import tomllib; print(' '.join(tomllib.load(open('pyproject.toml', 'rb'))['build-system']['requires']))")
 	$(PY) -m pip install -q --no-build-isolation -e '.[test]'
 	@touch $(STAMP)
+
+# Regenerates the SDK layer from OrthancCPlugin.h (see orthanc_native/codegen): the
+# bindings, runtime/_api.py, runtime/enums.py, the stubs and docs/compat.md.
+codegen: install
+	$(PY) -m pip install -q $$($(PY) -c "import tomllib; print(' '.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['codegen']))")
+	$(PY) -m orthanc_native.codegen
 
 lint: install
 	$(VENV)/bin/ruff check runtime pool recipes orthanc_native tests examples benchmarks docs

@@ -2,13 +2,15 @@
 
 Inside Orthanc, runtime._plugin hands this module the embedded binding
 ``_orthanc_native``. In a worker of the pool there is no binding: the calls
-listed in PROXIED travel back to the master (pool.call_master), which serves
+listed in proxied() travel back to the master (pool.call_master), which serves
 them with the binding; nothing else can be called from a worker. Outside both,
-every call raises NotInOrthanc.
+every call raises NotInOrthanc. The SDK functions of the ``orthanc`` module
+that a worker may call come from the generated model (runtime._api.WORKER_CALLS).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -17,11 +19,12 @@ from typing import Any
 
 from pool import call_master, in_task, in_worker
 
+from . import objects
 from .errors import NotInOrthanc
 
-# The SDK functions a worker may call through the master. Registration,
-# answers to a request and metrics belong to the master alone.
-PROXIED = frozenset(
+# The runtime's own calls a worker may make through the master. Registration
+# and answers to a request belong to the master alone.
+RUNTIME_PROXIED = frozenset(
     {
         "rest_api_get",
         "rest_api_post",
@@ -49,9 +52,31 @@ PROXIED = frozenset(
 WORKER_CONTEXT_VARIABLE = "ORTHANC_RUNTIME_WORKER_CONTEXT"
 _LOCAL_IN_WORKER = {"get_configuration", "get_configuration_path", "orthanc_version"}
 _LOG_LEVELS = {"log_info": "I", "log_warning": "W", "log_error": "E"}
+# The `orthanc` module's names of the same calls.
+_RUNTIME_NAMES = {"LogInfo": "log_info", "LogWarning": "log_warning", "LogError": "log_error",
+                  "GetConfiguration": "get_configuration",
+                  "GetConfigurationPath": "get_configuration_path"}
 
 _native: Any = None
 _worker_context: dict[str, str] | None = None
+
+
+@functools.cache
+def proxied() -> frozenset[str]:
+    """Every call a worker may make: the runtime's, and the generated model's.
+
+    Read on first use: runtime._api (generated) imports this module.
+    """
+    from ._api import VALUE_CALLS, WORKER_CALLS
+
+    return RUNTIME_PROXIED | WORKER_CALLS | VALUE_CALLS
+
+
+@functools.cache
+def _value_calls() -> frozenset[str]:
+    from ._api import VALUE_CALLS
+
+    return VALUE_CALLS
 
 
 def set_native(module: Any) -> None:
@@ -64,12 +89,14 @@ def call(name: str, *args: Any, **kwargs: Any) -> Any:
     if binding is not None:
         return getattr(binding, name)(*args, **kwargs)
     if in_worker():
-        if name not in PROXIED:
+        if name not in proxied():
             raise NotInOrthanc(
                 f"{name} cannot be called from a worker process: only the master, inside "
                 "Orthanc, can; move this call out of the offloaded handler"
             )
         if in_task():
+            if name in _value_calls():
+                return _call_with_values(name, args)
             return call_master(name, *args, **kwargs)
         return _outside_task(name, *args)
     raise NotInOrthanc(
@@ -82,11 +109,26 @@ def master_functions() -> dict[str, Callable[..., Any]]:
     """The functions the pool serves to its workers."""
     if _native is None:
         raise NotInOrthanc("the pool's master functions exist only inside Orthanc")
-    return {name: getattr(_native, name) for name in PROXIED}
+    values = _value_calls()
+    return {name: objects.serve(_native, name) if name in values else getattr(_native, name)
+            for name in proxied()}
+
+
+def _call_with_values(name: str, args: tuple[Any, ...]) -> Any:
+    """A call on SDK objects from a worker, which holds them by value (runtime.objects)."""
+    local, answer = objects.answer_locally(name, args)
+    if local:
+        return answer
+    result = call_master(name, *args)
+    if name in objects.MUTATING:
+        result, changed = result
+        objects.update_from(args[0], changed)
+    return result
 
 
 def _outside_task(name: str, *args: Any) -> Any:
     """An SDK call in a worker while no task runs: at import of the script, for instance."""
+    name = _RUNTIME_NAMES.get(name, name)
     if name in _LOG_LEVELS:
         print(f"{_LOG_LEVELS[name]} orthanc-runtime worker {os.getpid()}: {args[0]}",
               file=sys.stderr, flush=True)

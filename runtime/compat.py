@@ -1,11 +1,13 @@
 """The ``orthanc`` module: the official Python plugin's API, on this runtime.
 
 Inside the plugin (and in its workers) ``import orthanc`` gives this module,
-so scripts written for the official plugin run unchanged. It is a thin layer
-of adapters: registrations go to the runtime's registry (one dispatch path),
-SDK calls to runtime.backend (the native binding in the master, the master
-from a worker). Where the official plugin allows one callback of a kind,
-this module allows several.
+so scripts written for the official plugin run unchanged. Most of it is
+generated from the SDK header (runtime._api: functions, classes and their
+methods; runtime.enums); what is written here by hand is what the header
+cannot say: registrations, which go to the runtime's registry (one dispatch
+path), and the answers of RestOutput, checked before Orthanc sees them.
+Where the official plugin allows one callback of a kind, this module allows
+several. ``dir(orthanc)`` lists the API and nothing else.
 """
 
 from __future__ import annotations
@@ -13,23 +15,26 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from . import answers, backend
-from .compat_jobs import *  # noqa: F403  (the SDK's jobs: CreateJob, SubmitJob...)
-from .enums import ChangeType, ErrorCode, HttpMethod, InstanceOrigin, ResourceType
-from .errors import OrthancException
+from . import _api, answers, backend, compat_jobs, enums
+from ._api import *  # noqa: F403  (the generated API is this module's API)
+
+# The SDK's jobs, hand-written: their Job (Python callbacks) stands in for the generated one.
+from .compat_jobs import *  # type: ignore[assignment]  # noqa: F403
+from .enums import *  # noqa: F403
+from .errors import OrthancException as OrthancException
 from .http import Response
 from .registry import registry
 
-__all__ = [
-    "ChangeType", "ErrorCode", "HttpMethod", "InstanceOrigin", "ResourceType", "OrthancException",
+__all__ = sorted({
+    *_api.__all__, *enums.__all__, *compat_jobs.__all__, "OrthancException", "RestOutput",
     "RegisterRestCallback", "RegisterOnChangeCallback", "RegisterOnStoredInstanceCallback",
     "RegisterIncomingHttpRequestFilter", "RegisterReceivedInstanceCallback", "RegisterStorageArea",
-    "RestApiGet", "RestApiGetAfterPlugins", "RestApiPost", "RestApiPostAfterPlugins",
-    "RestApiPut", "RestApiPutAfterPlugins", "RestApiDelete", "RestApiDeleteAfterPlugins",
-    "GetDicomForInstance", "LogInfo", "LogWarning", "LogError", "GetConfiguration",
-    "GenerateRestApiAuthorizationToken", "GetErrorDescription", "GetOrthancVersion",
-    "GetConfigurationPath", "RestOutput", "DicomInstance",
-]
+    "GetOrthancVersion",
+})
+
+
+def __dir__() -> list[str]:
+    return list(__all__)
 
 
 # -- registration ------------------------------------------------------------
@@ -68,72 +73,7 @@ def RegisterOnStoredInstanceCallback(callback: Callable[..., Any]) -> None:
     registry.add_stored_listener(callback, style="compat")
 
 
-# -- REST API and other SDK calls -------------------------------------------
-
-def RestApiGet(uri: str) -> bytes:
-    return backend.call("rest_api_get", uri, False)  # type: ignore[no-any-return]
-
-
-def RestApiGetAfterPlugins(uri: str) -> bytes:
-    return backend.call("rest_api_get", uri, True)  # type: ignore[no-any-return]
-
-
-def RestApiPost(uri: str, body: bytes | str) -> bytes:
-    return backend.call("rest_api_post", uri, body, False)  # type: ignore[no-any-return]
-
-
-def RestApiPostAfterPlugins(uri: str, body: bytes | str) -> bytes:
-    return backend.call("rest_api_post", uri, body, True)  # type: ignore[no-any-return]
-
-
-def RestApiPut(uri: str, body: bytes | str) -> bytes:
-    return backend.call("rest_api_put", uri, body, False)  # type: ignore[no-any-return]
-
-
-def RestApiPutAfterPlugins(uri: str, body: bytes | str) -> bytes:
-    return backend.call("rest_api_put", uri, body, True)  # type: ignore[no-any-return]
-
-
-def RestApiDelete(uri: str) -> None:
-    backend.call("rest_api_delete", uri, False)
-
-
-def RestApiDeleteAfterPlugins(uri: str) -> None:
-    backend.call("rest_api_delete", uri, True)
-
-
-def GetDicomForInstance(instanceId: str) -> bytes:
-    return backend.call("get_dicom_for_instance", instanceId)  # type: ignore[no-any-return]
-
-
-def LogInfo(message: str) -> None:
-    backend.call("log_info", str(message))
-
-
-def LogWarning(message: str) -> None:
-    backend.call("log_warning", str(message))
-
-
-def LogError(message: str) -> None:
-    backend.call("log_error", str(message))
-
-
-def GetConfiguration() -> str:
-    """Orthanc's whole configuration as JSON text."""
-    return backend.call("get_configuration")  # type: ignore[no-any-return]
-
-
-def GetConfigurationPath() -> str:
-    return backend.call("get_configuration_path")  # type: ignore[no-any-return]
-
-
-def GenerateRestApiAuthorizationToken() -> str:
-    return backend.call("generate_rest_api_authorization_token")  # type: ignore[no-any-return]
-
-
-def GetErrorDescription(code: int) -> str:
-    return backend.call("get_error_description", int(code))  # type: ignore[no-any-return]
-
+# -- SDK calls the header does not have -----------------------------------
 
 def GetOrthancVersion() -> str:
     return backend.call("orthanc_version")  # type: ignore[no-any-return]
@@ -141,7 +81,7 @@ def GetOrthancVersion() -> str:
 
 # -- objects valid only during a callback ----------------------------------
 
-class RestOutput:
+class RestOutput(_api.RestOutputMethods):
     """The answer of one REST request, as the official plugin names its methods.
 
     What Orthanc cannot send is refused here, before Orthanc sees it (see
@@ -150,10 +90,10 @@ class RestOutput:
     JSON naming it instead of whatever the callback answers next.
     """
 
-    __slots__ = ("_output", "_where", "answered", "refused")
+    __slots__ = ("_where", "answered", "refused")
 
     def __init__(self, output: Any, where: str = "") -> None:
-        self._output = output
+        super().__init__(output)
         self._where = where
         self.answered = False
         self.refused: Response | None = None
@@ -166,8 +106,8 @@ class RestOutput:
         return False
 
     def _send(self, response: Response) -> None:
-        self._output.set_http_header("Content-Type", response.content_type)
-        self._output.send_http_status(response.status, response.body)
+        self._handle.set_http_header("Content-Type", response.content_type)
+        self._handle.send_http_status(response.status, response.body)
         self.answered = True
 
     def _refuse(self, response: Response) -> None:
@@ -189,93 +129,72 @@ class RestOutput:
         if answers.unsafe_header("Content-Type", mimeType):
             self._refuse(answers.header_refusal("Content-Type"))
         if self._answer():
-            self._output.answer_buffer(data, mimeType)
+            self._handle.answer_buffer(data, mimeType)
             self.answered = True
 
     def SendMethodNotAllowed(self, allowedMethods: str) -> None:
         if answers.unsafe_header("Allow", allowedMethods):
             self._refuse(answers.header_refusal("Allow"))
         if self._answer():
-            self._output.send_method_not_allowed(allowedMethods)
+            self._handle.send_method_not_allowed(allowedMethods)
             self.answered = True
 
     def SendHttpStatusCode(self, status: int) -> None:
         if self._check_status(status) and self._answer():
-            self._output.send_http_status_code(status)
+            self._handle.send_http_status_code(status)
             self.answered = True
 
-    def SendHttpStatus(self, status: int, body: bytes | str) -> None:
+    def SendHttpStatus(self, status: int, body: bytes | str, bodySize: int | None = None) -> None:
+        """Answers ``status`` with ``body``; official 4.0 also passes the body's size."""
+        if bodySize is not None:
+            body = (body.encode() if isinstance(body, str) else bytes(body))[:bodySize]
         if self._check_status(status) and self._answer():
             if status in answers.NO_BODY_STATUSES:
                 body = b""  # Orthanc would send it, and the client read it as the next answer
-            self._output.send_http_status(status, body)
+            self._handle.send_http_status(status, body)
             self.answered = True
 
     def Redirect(self, redirection: str) -> None:
         if answers.unsafe_header("Location", redirection):
             self._refuse(answers.header_refusal("Location"))
         if self._answer():
-            self._output.redirect(redirection)
+            self._handle.redirect(redirection)
             self.answered = True
 
     def SendUnauthorized(self, realm: str) -> None:
         if answers.unsafe_header("WWW-Authenticate", realm):
             self._refuse(answers.header_refusal("WWW-Authenticate"))
         if self._answer():
-            self._output.send_unauthorized(realm)
+            self._handle.send_unauthorized(realm)
             self.answered = True
 
     def SetHttpHeader(self, key: str, value: str) -> None:
         if answers.unsafe_header(key, value):
             self._refuse(answers.header_refusal(key))
             return
-        self._output.set_http_header(key, value)
+        self._handle.set_http_header(key, value)
 
     def SetCookie(self, cookie: str, value: str) -> None:
         # Orthanc writes "Set-Cookie: <cookie>=<value>"; both parts are checked.
         if answers.unsafe_header(cookie, value):
             self._refuse(answers.header_refusal(f"Set-Cookie ({cookie})"))
             return
-        self._output.set_cookie(cookie, value)
+        self._handle.set_cookie(cookie, value)
 
+    # Answers written by generated methods: they count as the callback's answer.
+    def CompressAndAnswerPngImage(self, format: int, width: int, height: int, pitch: int,
+                                  buffer: bytes) -> None:
+        if self._answer():
+            super().CompressAndAnswerPngImage(format, width, height, pitch, buffer)
+            self.answered = True
 
-class DicomInstance:
-    """An instance being stored, as the official plugin names its accessors."""
+    def CompressAndAnswerJpegImage(self, format: int, width: int, height: int, pitch: int,
+                                   buffer: bytes, quality: int) -> None:
+        if self._answer():
+            super().CompressAndAnswerJpegImage(format, width, height, pitch, buffer, quality)
+            self.answered = True
 
-    __slots__ = ("_instance",)
-
-    def __init__(self, instance: Any) -> None:
-        self._instance = instance
-
-    def GetInstanceSize(self) -> int:
-        return self._instance.size()  # type: ignore[no-any-return]
-
-    def GetInstanceData(self) -> bytes:
-        return self._instance.data()  # type: ignore[no-any-return]
-
-    def GetInstanceMetadata(self, key: str) -> str | None:
-        return self._instance.metadata(key)  # type: ignore[no-any-return]
-
-    def HasInstanceMetadata(self, key: str) -> bool:
-        return self._instance.has_metadata(key)  # type: ignore[no-any-return]
-
-    def GetInstanceOrigin(self) -> InstanceOrigin:
-        return InstanceOrigin(self._instance.origin())
-
-    def GetInstanceRemoteAet(self) -> str | None:
-        return self._instance.remote_aet()  # type: ignore[no-any-return]
-
-    def GetInstanceSimplifiedJson(self) -> str:
-        return self._instance.simplified_json()  # type: ignore[no-any-return]
-
-    def GetInstanceJson(self) -> str:
-        return self._instance.json()  # type: ignore[no-any-return]
-
-    def GetInstanceTransferSyntaxUid(self) -> str:
-        return self._instance.transfer_syntax_uid()  # type: ignore[no-any-return]
-
-    def HasInstancePixelData(self) -> bool:
-        return self._instance.has_pixel_data()  # type: ignore[no-any-return]
-
-    def GetInstanceFramesCount(self) -> int:
-        return self._instance.frames_count()  # type: ignore[no-any-return]
+    def StartMultipartAnswer(self, subType: str, contentType: str) -> None:
+        if self._answer():
+            super().StartMultipartAnswer(subType, contentType)
+            self.answered = True

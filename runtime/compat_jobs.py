@@ -32,34 +32,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from enum import IntEnum
 from typing import Any
 
 from pool import in_worker
 
 from . import backend
+from .enums import JobStepStatus, JobStopReason
 from .errors import NotInOrthanc
 from .registry import registry
 
-__all__ = ["JobStepStatus", "JobStopReason", "Job", "CreateJob", "SubmitJob", "FreeJob",
-           "RegisterJobsUnserializer"]
-
-
-class JobStepStatus(IntEnum):
-    """OrthancPluginJobStepStatus: what a step returns."""
-
-    SUCCESS = 1
-    FAILURE = 2
-    CONTINUE = 3
-
-
-class JobStopReason(IntEnum):
-    """OrthancPluginJobStopReason: why a job leaves the running state."""
-
-    SUCCESS = 1
-    PAUSED = 2
-    FAILURE = 3
-    CANCELED = 4
+__all__ = ["Job", "CreateJob", "SubmitJob", "FreeJob", "RegisterJobsUnserializer"]
 
 
 def _json_object(value: Any, what: str) -> str:

@@ -13,8 +13,9 @@ or returns the section with every default filled in::
                                     "Recipes": {...}}
 
 The official plugin's top-level ``"PythonScript"`` and ``"PythonVerbose"``
-are accepted too: they stand in for ``Script`` and ``Verbose`` when the section
-does not set them.
+are accepted too, and its section ``"Python": {"Path", "Verbose"}`` (official
+4.1 on): they stand in for ``Script`` and ``Verbose`` when the section does not
+set them.
 
 :func:`load_config_file` reads a configuration file as Orthanc does, comments
 included, for tools that run outside Orthanc.
@@ -65,6 +66,10 @@ _LEGACY_SCHEMA: dict[str, Any] = {
     "properties": {
         "PythonScript": {"type": "string"},
         "PythonVerbose": {"type": "boolean"},
+        "Python": {
+            "type": "object",
+            "properties": {"Path": {"type": "string"}, "Verbose": {"type": "boolean"}},
+        },
     },
 }
 
@@ -162,10 +167,12 @@ def resolve(config: dict[str, Any]) -> dict[str, Any]:
     if problems:
         raise ConfigurationError(problems)
     section = dict(config.get(SECTION, {}))
-    if "Script" not in section and "PythonScript" in config:
-        section["Script"] = config["PythonScript"]
-    if "Verbose" not in section and "PythonVerbose" in config:
-        section["Verbose"] = config["PythonVerbose"]
+    official = config.get("Python", {})  # the official plugin's section, from 4.1 on
+    for key, fallbacks in (("Script", [official.get("Path"), config.get("PythonScript")]),
+                           ("Verbose", [official.get("Verbose"), config.get("PythonVerbose")])):
+        value = next((v for v in fallbacks if v is not None), None)
+        if key not in section and value is not None:
+            section[key] = value
     recipes = section.get("Recipes", {})
     if "Script" not in section and not section.get("Scripts") and \
             not any(r.get("Enabled") for r in recipes.values()):

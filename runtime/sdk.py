@@ -5,6 +5,9 @@
     dicom = sdk.get_dicom(instance_id)                # bytes
     sdk.rest_post('/modalities/sample/store', study_id)
     sdk.log.info('done')
+    image = sdk.decode_image(instance_id)             # a Pillow image of frame 0
+    dicom = sdk.create_dicom({'PatientID': 'X'}, image)
+    study_id = sdk.lookup_study(study_instance_uid)   # Orthanc's id, or None
 
 REST calls answer parsed JSON when Orthanc answers JSON, bytes otherwise, and
 raise OrthancError (with the HTTP status and Orthanc's error code) when
@@ -17,11 +20,12 @@ import json
 from typing import Any
 
 from . import backend
-from .enums import ErrorCode
+from .enums import CreateDicomFlags, ErrorCode, PixelFormat
 from .errors import OrthancError, OrthancException, http_status_of
 
 __all__ = ["rest_get", "rest_post", "rest_put", "rest_delete", "get_dicom", "log", "configuration",
-           "get_global_property", "set_global_property"]
+           "get_global_property", "set_global_property", "decode_image", "create_dicom",
+           "lookup_patient", "lookup_study", "lookup_series", "lookup_instance"]
 
 
 def _encode(body: Any) -> bytes:
@@ -115,6 +119,87 @@ def get_global_property(property: int, default: str = "") -> str:
 def set_global_property(property: int, value: str) -> None:
     """Stores ``value`` in Orthanc's database, durably, under ``property`` (1024 or more)."""
     backend.call("set_global_property", property, value)
+
+
+# Orthanc's pixel formats as Pillow reads them: (mode, raw decoder mode).
+_PILLOW_FORMATS = {
+    PixelFormat.GRAYSCALE8: ("L", "L"),
+    PixelFormat.GRAYSCALE16: ("I", "I;16"),
+    PixelFormat.SIGNED_GRAYSCALE16: ("I", "I;16S"),
+    PixelFormat.RGB24: ("RGB", "RGB"),
+    PixelFormat.RGBA32: ("RGBA", "RGBA"),
+    PixelFormat.BGRA32: ("RGBA", "BGRA"),
+    PixelFormat.FLOAT32: ("F", "F"),
+}
+# And back, for create_dicom: Pillow's mode -> Orthanc's format and bytes per pixel.
+_ORTHANC_FORMATS = {"L": (PixelFormat.GRAYSCALE8, 1), "RGB": (PixelFormat.RGB24, 3),
+                    "RGBA": (PixelFormat.RGBA32, 4), "I;16": (PixelFormat.GRAYSCALE16, 2)}
+
+
+def decode_image(instance_id: str, frame: int = 0) -> Any:
+    """A frame of an instance, decoded by Orthanc, as a Pillow image.
+
+    16-bit frames come as mode ``I`` (their values kept), colour as ``RGB``.
+    """
+    from PIL import Image
+
+    from ._api import Image as SdkImage
+
+    dicom = get_dicom(instance_id)
+    image = SdkImage(_handle=backend.call("DecodeDicomImage", dicom, frame))
+    pixel_format = image.GetImagePixelFormat()
+    if pixel_format not in _PILLOW_FORMATS:
+        raise ValueError(f"decode_image: Orthanc's pixel format {PixelFormat(pixel_format).name} "
+                         "has no Pillow mode; use orthanc.DecodeDicomImage")
+    mode, raw = _PILLOW_FORMATS[PixelFormat(pixel_format)]
+    return Image.frombuffer(mode, (image.GetImageWidth(), image.GetImageHeight()),
+                            image.GetImageBuffer(), "raw", raw, image.GetImagePitch(), 1)
+
+
+def create_dicom(tags: dict[str, Any], image: Any = None, *, generate_identifiers: bool = True,
+                 decode_data_uri: bool = False) -> bytes:
+    """A new DICOM file from its tags (keyword: value), with a Pillow image as its pixels.
+
+    Nothing is stored: post the bytes to ``/instances`` for that.
+    """
+    flags = (CreateDicomFlags.GENERATE_IDENTIFIERS if generate_identifiers else 0) | \
+        (CreateDicomFlags.DECODE_DATA_URI_SCHEME if decode_data_uri else 0)
+    pixels = None
+    if image is not None:
+        if image.mode not in _ORTHANC_FORMATS:
+            image = image.convert("RGB" if image.mode in ("P", "CMYK", "YCbCr", "LA") else "L")
+        pixel_format, size = _ORTHANC_FORMATS[image.mode]
+        raw = image.tobytes("raw", "I;16") if image.mode == "I;16" else image.tobytes()
+        pixels = backend.call("CreateImageFromBuffer", int(pixel_format), image.width,
+                              image.height, image.width * size, raw)
+    return backend.call("CreateDicom", json.dumps(tags), pixels, int(flags))  # type: ignore[no-any-return]
+
+
+def _lookup(function: str, value: str) -> str | None:
+    try:
+        return backend.call(function, value)  # type: ignore[no-any-return]
+    except OrthancException:  # Orthanc answers a null pointer when nothing matches
+        return None
+
+
+def lookup_patient(patient_id: str) -> str | None:
+    """Orthanc's identifier of the patient with this PatientID, or None."""
+    return _lookup("LookupPatient", patient_id)
+
+
+def lookup_study(study_instance_uid: str) -> str | None:
+    """Orthanc's identifier of the study with this StudyInstanceUID, or None."""
+    return _lookup("LookupStudy", study_instance_uid)
+
+
+def lookup_series(series_instance_uid: str) -> str | None:
+    """Orthanc's identifier of the series with this SeriesInstanceUID, or None."""
+    return _lookup("LookupSeries", series_instance_uid)
+
+
+def lookup_instance(sop_instance_uid: str) -> str | None:
+    """Orthanc's identifier of the instance with this SOPInstanceUID, or None."""
+    return _lookup("LookupInstance", sop_instance_uid)
 
 
 class _Log:

@@ -11,6 +11,9 @@ std::string error_description(OrthancPluginErrorCode code) {
 
 SdkError::SdkError(OrthancPluginErrorCode code) : code_(code), message_(error_description(code)) {}
 
+SdkError::SdkError(OrthancPluginErrorCode code, const std::string& detail)
+    : code_(code), message_(detail + ": " + error_description(code)) {}
+
 void init_errors(py::module_& m) {
   (void)m;
   py::register_exception_translator([](std::exception_ptr pointer) {

@@ -49,6 +49,8 @@ void clear_hooks();
 class SdkError : public std::exception {
  public:
   explicit SdkError(OrthancPluginErrorCode code);
+  // With what failed, for a call whose failure Orthanc reports as a null result.
+  SdkError(OrthancPluginErrorCode code, const std::string& detail);
   OrthancPluginErrorCode code() const { return code_; }
   const char* what() const noexcept override { return message_.c_str(); }
 
@@ -143,6 +145,8 @@ void init_events(py::module_& m);
 void init_misc(py::module_& m);
 void init_gates(py::module_& m);
 void init_jobs(py::module_& m);
+void init_api(py::module_& m);        // generated (sdk_api.cpp)
+void init_api_extra(py::module_& m);  // hand-written SDK calls the generator leaves out
 
 // The embedded interpreter (interpreter.cpp): started once, finalised at
 // process exit, and reused when Orthanc restarts its plugins.

@@ -47,7 +47,8 @@ std::string orthanc_configuration() {
 
 // Which python to embed: "PythonRuntime": {"Python": ...}, else the venv the
 // plugin was built from. Whether the plugin is configured at all (a
-// "PythonRuntime" section, or the official plugin's "PythonScript").
+// "PythonRuntime" section, or the official plugin's "PythonScript" or, from its
+// 4.1 on, "Python": {"Path": ...}).
 void read_bootstrap(const std::string& json, std::string& python, bool& configured) {
   python = ORT_PYTHON_EXECUTABLE;
   configured = false;
@@ -60,6 +61,10 @@ void read_bootstrap(const std::string& json, std::string& python, bool& configur
     configured = true;
   }
   if (config.contains("PythonScript")) configured = true;
+  auto official = config.find("Python");
+  if (official != config.end() && official->is_object() && official->contains("Path")) {
+    configured = true;
+  }
 }
 
 }  // namespace

@@ -7,6 +7,8 @@
 PYBIND11_EMBEDDED_MODULE(_orthanc_native, m) {
   m.doc() = "Thin binding of the Orthanc plugin SDK for orthanc-runtime (only inside Orthanc)";
   ort::init_errors(m);
+  ort::init_api(m);  // first: the handle classes that RestOutput and DicomInstance extend
+  ort::init_api_extra(m);
   ort::init_rest(m);
   ort::init_events(m);
   ort::init_misc(m);

@@ -1,6 +1,6 @@
 // REST: the route trampoline, RestOutput (valid only during its callback),
 // and calls to Orthanc's own REST API.
-#include "native.hpp"
+#include "handles.hpp"
 
 #include <boost/regex.hpp>
 
@@ -32,13 +32,12 @@ OrthancPluginHttpMethod method_from(const std::string& name) {
 
 // The answer channel of one REST request. Orthanc's pointer is valid only
 // while the callback runs; afterwards every method raises.
-class RestOutput {
+class RestOutput : public Handle<OrthancPluginRestOutput> {
  public:
   static constexpr size_t kLargeAnswer = 64 * 1024;
 
-  explicit RestOutput(OrthancPluginRestOutput* output) : output_(output) {}
-  void invalidate() { output_ = nullptr; }
-  bool valid() const { return output_ != nullptr; }
+  explicit RestOutput(OrthancPluginRestOutput* output)
+      : Handle<OrthancPluginRestOutput>(output, nullptr, "RestOutput") {}
 
   void answer_buffer(const py::object& data, const std::string& mime) {
     std::string body = buffer_from(data);
@@ -77,15 +76,6 @@ class RestOutput {
   void send_unauthorized(const std::string& realm) {
     OrthancPluginSendUnauthorized(context(), get(), realm.c_str());
   }
-
- private:
-  OrthancPluginRestOutput* get() const {
-    if (!output_) {
-      throw py::value_error("this RestOutput belongs to a request that has already been answered");
-    }
-    return output_;
-  }
-  OrthancPluginRestOutput* output_;
 };
 
 // Text from the client, which need not be UTF-8 (a header may hold any
@@ -239,7 +229,7 @@ py::tuple call_rest_api(const std::string& method, const std::string& uri, const
 }  // namespace
 
 void init_rest(py::module_& m) {
-  py::class_<RestOutput, std::shared_ptr<RestOutput>>(m, "RestOutput")
+  py::class_<RestOutput, Handle<OrthancPluginRestOutput>, std::shared_ptr<RestOutput>>(m, "RestOutput")
       .def("answer_buffer", &RestOutput::answer_buffer, py::arg("data"), py::arg("mime_type"))
       .def("send_method_not_allowed", &RestOutput::send_method_not_allowed)
       .def("send_http_status_code", &RestOutput::send_http_status_code)
@@ -247,8 +237,7 @@ void init_rest(py::module_& m) {
       .def("redirect", &RestOutput::redirect)
       .def("set_http_header", &RestOutput::set_http_header)
       .def("set_cookie", &RestOutput::set_cookie)
-      .def("send_unauthorized", &RestOutput::send_unauthorized)
-      .def_property_readonly("valid", &RestOutput::valid);
+      .def("send_unauthorized", &RestOutput::send_unauthorized);
 
   m.def("register_rest_route", &register_rest_route, py::arg("regex"));
   m.def("check_regex", [](const std::string& pattern) -> py::object {

@@ -69,6 +69,12 @@ def test_send_http_status_code_and_status(orthanc):
     assert answer.body == b"Forbidden here"
 
 
+def test_send_http_status_with_the_size_of_official_4_0_sends_that_many_bytes(orthanc):
+    answer = orthanc.get("/compat/answers/status-sized")
+    assert answer.status == 403
+    assert answer.body == b"Forbidden here"
+
+
 def test_redirect_and_unauthorized(orthanc):
     answer = orthanc.get("/compat/answers/redirect")
     assert answer.status == 301 and answer.headers["location"] == "/app/explorer.html"

@@ -30,6 +30,8 @@ def Answers(output, uri, **request):
         output.SendHttpStatusCode(404)
     elif kind == 'status':
         output.SendHttpStatus(403, 'Forbidden here')
+    elif kind == 'status-sized':  # official 4.0's signature: the body's size too
+        output.SendHttpStatus(403, 'Forbidden here, and more', 14)
     elif kind == 'redirect':
         output.Redirect('/app/explorer.html')
     elif kind == 'unauthorized':

@@ -516,3 +516,15 @@ def test_config_file_round_trip_through_resolve(tmp_path: Path) -> None:
     text = json.dumps({"PythonRuntime": {"Script": "x.py", "Pool": {"Workers": 2}}}, indent=2)
     section = resolve(load_config_file(write(tmp_path, "// comment\n" + text)))
     assert section["Pool"]["Workers"] == 2
+
+
+def test_the_official_python_section_of_4_1_stands_in_for_script_and_verbose() -> None:
+    section = resolve({"Python": {"Path": "rest.py", "Verbose": True}})
+    assert section["Script"] == "rest.py" and section["Verbose"] is True
+    # The section of this plugin wins, then "Python", then the top-level keys of 4.0.
+    section = resolve({"Python": {"Path": "new.py"}, "PythonScript": "old.py",
+                       "PythonRuntime": {"Verbose": False}})
+    assert section["Script"] == "new.py" and section["Verbose"] is False
+    assert check_orthanc_config({"Python": {"Path": 3}}) == [
+        ConfigProblem("$.Python.Path", "3 is not of type 'string'")
+    ]

@@ -1,0 +1,68 @@
+"""The generator of the SDK layer: OrthancCPlugin.h -> model -> bindings, enums, stubs, docs.
+
+    .venv/bin/python -m orthanc_native.codegen            # rewrites the generated files
+    .venv/bin/python -m orthanc_native.codegen --out DIR  # writes them under DIR instead
+
+model.py reads the header with libclang (the optional dependency group
+``codegen``); rules.py lists every hand-written or left-out function with its
+reason; emit.py holds the templates. The output is committed, so building the
+plugin needs no parser; tests/unit/test_codegen.py regenerates into a temporary
+folder and fails when the committed files are stale.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from . import emit, model, rules
+
+ROOT = Path(__file__).resolve().parents[2]
+OUTPUTS = {
+    "cpp": "orthanc_native/src/sdk_api.cpp",
+    "python": "runtime/_api.py",
+    "enums": "runtime/enums.py",
+    "stubs": "stubs/orthanc-stubs/__init__.pyi",
+    "model": "orthanc_native/codegen/sdk_model.json",
+    "compat": "docs/compat.md",
+}
+
+
+def gcc_include() -> str:
+    """GCC's own include folder, for stddef.h and stdint.h as the header includes them."""
+    answer = subprocess.run(["gcc", "-print-file-name=include"], capture_output=True, text=True,
+                            check=True)
+    return answer.stdout.strip()
+
+
+def generate(out: Path = ROOT, header: Path = model.HEADER) -> dict[str, Path]:
+    parsed = model.parse(header, gcc_include())
+    missing = emit.unclassified(parsed)
+    if missing:
+        raise SystemExit("functions neither bound nor listed in rules.py: "
+                         + ", ".join(f"{f.name} ({f.unsupported})" for f in missing))
+    texts = {
+        "cpp": lambda: emit.cpp(parsed),
+        "python": lambda: emit.python(parsed),
+        "enums": lambda: emit.enums(parsed),
+        "stubs": lambda: emit.stubs(parsed),
+        "model": lambda: emit.model_json(parsed),
+        "compat": lambda: emit.compat_md(parsed, json.loads(rules.OFFICIAL_API.read_text()),
+                                         _compat_module()),
+    }
+    written = {}
+    for key, relative in OUTPUTS.items():  # the coverage table last: it imports the others
+        path = out / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(texts[key]())
+        written[key] = path
+    return written
+
+
+def _compat_module() -> Any:
+    """The `orthanc` module as the repository's code makes it (hand-written and generated)."""
+    from runtime import compat
+
+    return compat

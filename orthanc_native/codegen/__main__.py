@@ -1,0 +1,14 @@
+"""`python -m orthanc_native.codegen [--out DIR]`: see the package docstring."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from . import ROOT, generate
+
+parser = argparse.ArgumentParser(prog="python -m orthanc_native.codegen")
+parser.add_argument("--out", type=Path, default=ROOT, help="root folder to write under")
+arguments = parser.parse_args()
+for path in generate(arguments.out).values():
+    print(path)

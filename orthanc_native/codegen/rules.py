@@ -1,0 +1,213 @@
+"""What the generator cannot read from the header: the one place for every exception.
+
+Each hand-written or left-out SDK function is listed here with the reason.
+Everything else in OrthancCPlugin.h is bound mechanically from the model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+# The opaque SDK objects, as Python classes (the official plugin's names).
+CLASSES = {
+    "OrthancPluginRestOutput": "RestOutput",
+    "OrthancPluginDicomInstance": "DicomInstance",
+    "OrthancPluginImage": "Image",
+    "OrthancPluginFindQuery": "FindQuery",
+    "OrthancPluginFindAnswers": "FindAnswers",
+    "OrthancPluginWorklistQuery": "WorklistQuery",
+    "OrthancPluginWorklistAnswers": "WorklistAnswers",
+    "OrthancPluginPeers": "Peers",
+    "OrthancPluginJob": "Job",
+    "OrthancPluginFindMatcher": "FindMatcher",
+    "OrthancPluginServerChunkedRequestReader": "ServerChunkedRequestReader",
+    "OrthancPluginDicomWebNode": "DicomWebNode",
+    "OrthancPluginStorageArea": "StorageArea",
+}
+
+# Classes that runtime/compat.py extends by hand: generated as <Name>Methods.
+EXTENDED_BY_HAND = {"RestOutput"}
+
+# The destructor of each object the plugin may own: called when Python drops it.
+FREE = {
+    "Image": "OrthancPluginFreeImage",
+    "DicomInstance": "OrthancPluginFreeDicomInstance",
+    "Peers": "OrthancPluginFreePeers",
+    "Job": "OrthancPluginFreeJob",
+    "FindMatcher": "OrthancPluginFreeFindMatcher",
+}
+
+# Written by hand, in runtime/compat.py (Python) or orthanc_native/src/sdk_api_extra.cpp (C++).
+HAND_WRITTEN = {
+    "RegisterRestCallback": "a callback: recorded in the registry, routes dispatched by the runtime",
+    "RegisterOnChangeCallback": "a callback: recorded in the registry; several allowed, fed from the change log",
+    "RegisterOnStoredInstanceCallback": "a callback: recorded in the registry; several allowed",
+    "RegisterIncomingHttpRequestFilter": "a callback: recorded in the registry, as @http_filter",
+    "RegisterReceivedInstanceCallback": "a callback: recorded in the registry (issue 12)",
+    "RegisterStorageArea": "callbacks: recorded in the registry (issue 12)",
+    "RegisterStorageArea2": "sdk_gates.cpp: the storage area of orthanc.RegisterStorageArea and StorageArea",
+    "RegisterIncomingHttpRequestFilter2": "sdk_gates.cpp: the filters of orthanc.RegisterIncomingHttpRequestFilter and @http_filter",
+    "CreateJob": "sdk_jobs.cpp: a job whose callbacks are Python's (runtime/compat_jobs.py, @job)",
+    "RegisterJobsUnserializer": "sdk_jobs.cpp: Python jobs come back after a restart (runtime/compat_jobs.py, @job)",
+    "AnswerBuffer": "answers are checked before Orthanc sees them (runtime/answers.py)",
+    "SendHttpStatus": "answers are checked; both signatures of the official plugin (with and without the size)",
+    "SendHttpStatusCode": "answers are checked (runtime/answers.py)",
+    "SendMethodNotAllowed": "headers are checked for CR/LF/NUL",
+    "Redirect": "headers are checked for CR/LF/NUL",
+    "SendUnauthorized": "headers are checked for CR/LF/NUL",
+    "SetCookie": "headers are checked for CR/LF/NUL",
+    "SetHttpHeader": "headers are checked for CR/LF/NUL",
+    "GetImageBuffer": "a raw pointer: its size is the pitch times the height",
+    "GetInstanceData": "a raw pointer: its size is GetInstanceSize()",
+    "GetInstanceMetadata": "hand-written since the first release of the runtime",
+    "HasInstanceMetadata": "answers a bool",
+    "HasInstancePixelData": "answers a bool",
+    "GetFindQueryTag": "two output integers: bound as GetFindQueryTagGroup and GetFindQueryTagElement, "
+                       "the official plugin's names",
+    "LookupDictionary": "fills a structure: answers a dict, as the official plugin",
+    "CreateImageAccessor": "a pointer Orthanc does not own: bound as CreateImageFromBuffer, which copies "
+                           "the buffer into a new image, as the official plugin",
+    "CallRestApi": "arrays of headers: sdk.rest_* and orthanc.CallRestApi answer (status, headers, body)",
+    "RestApiGet2": "arrays of headers: orthanc.RestApiGet2(uri, headers, afterPlugins)",
+    "HttpClient": "arrays of headers: orthanc.HttpClient(method, url, headers, body, username, "
+                  "password, timeout) answers (status, headers, body); no client certificates",
+    "CallPeerApi": "arrays of headers: Peers.CallPeerApi(index, method, uri, headers, body, timeout) "
+                   "answers (status, headers, body)",
+    "EncodeDicomWebJson": "a C callback decides bulk data: bound with binary values inline (base64)",
+    "EncodeDicomWebXml": "a C callback decides bulk data: bound with binary values inline (base64)",
+    "GetInstanceDicomWebJson": "a C callback decides bulk data: bound with binary values inline",
+    "GetInstanceDicomWebXml": "a C callback decides bulk data: bound with binary values inline",
+}
+
+# Left for issue 12, which builds on the classes generated here.
+ISSUE_12 = {
+    "RegisterFindCallback", "RegisterWorklistCallback", "RegisterMoveCallback",
+    "RegisterIncomingCStoreInstanceFilter", "RegisterIncomingDicomInstanceFilter",
+    "RegisterStorageCommitmentScpCallback",
+}
+
+# Not bound, with the reason.
+LEFT_OUT = {
+    "FreeString": "memory management: the binding frees every string itself",
+    "FreeMemoryBuffer": "memory management: the binding frees every buffer itself",
+    "FreeMemoryBuffer64": "memory management: the binding frees every buffer itself",
+    "CreateMemoryBuffer64": "a 64-bit buffer only a storage-area callback returns (issue 12)",
+    "RegisterRestCallbackNoLock": "RegisterRestCallback already registers without Orthanc's lock",
+    "RegisterDecodeImageCallback": "a C callback on Orthanc's decoding path; not in the official plugin 4.0",
+    "RegisterTranscoderCallback": "a C callback on Orthanc's transcoding path; not in the official plugin 4.0",
+    "RegisterRefreshMetricsCallback": "used by the runtime itself for its metrics; not in the official plugin 4.0",
+    "RegisterChunkedRestCallback": "chunked uploads: C callbacks; not in the official plugin 4.0",
+    "RegisterWebDavCollection": "WebDAV: a table of C callbacks; not in the official plugin 4.0",
+    "ChunkedHttpClient": "C callbacks that feed and drain the body; HttpGet/HttpPost cover the use",
+    "EncodeDicomWebJson2": "a C callback decides bulk data: EncodeDicomWebJson covers it",
+    "EncodeDicomWebXml2": "a C callback decides bulk data: EncodeDicomWebXml covers it",
+    "SendMultipartItem2": "arrays of headers: a later issue; SendMultipartItem covers the common use",
+}
+
+# Functions that only the master may call, even though their arguments cross:
+# they configure this plugin or Orthanc's registries, once, at start-up.
+MASTER_ONLY = {
+    "SetDescription": "describes this plugin to Orthanc",
+    "SetRootUri": "sets this plugin's root URI",
+    "ExtendOrthancExplorer": "extends Orthanc Explorer for this plugin",
+    "RegisterErrorCode": "registers with Orthanc at start-up",
+    "RegisterDictionaryTag": "registers with Orthanc at start-up",
+    "RegisterPrivateDictionaryTag": "registers with Orthanc at start-up",
+}
+
+# Objects that can cross to a worker by value (runtime/objects.py): a worker
+# holds a copy, and the master rebuilds the object for each call it serves.
+BY_VALUE = {"Image", "DicomInstance", "Peers", "FindMatcher"}
+
+# Python default values of trailing parameters, where the official plugin has one.
+DEFAULTS: dict[str, dict[str, str]] = {}
+
+OFFICIAL_API = Path(__file__).with_name("official_api.json")
+
+# The hand-written native calls (orthanc_native/src/sdk_api_extra.cpp), described
+# here so that their Python wrappers, stubs and coverage are generated with the rest:
+# name -> (class or "", [(parameter, Python type)], Python result type, summary).
+EXTRA: dict[str, tuple[str, list[tuple[str, str]], str, str]] = {
+    "GetImageBuffer": ("Image", [], "bytes", "The pixels of the image, pitch times height bytes."),
+    "GetInstanceData": ("DicomInstance", [], "bytes", "The DICOM file of the instance."),
+    "GetInstanceMetadata": ("DicomInstance", [("metadata", "str")], "str | None",
+                            "A metadata of the instance, None if it has none of that name."),
+    "HasInstanceMetadata": ("DicomInstance", [("metadata", "str")], "bool",
+                            "Whether the instance has a metadata of that name."),
+    "HasInstancePixelData": ("DicomInstance", [], "bool", "Whether the instance has pixel data."),
+    "GetFindQueryTagGroup": ("FindQuery", [("index", "int")], "int",
+                             "The group of the index-th tag of a C-FIND query."),
+    "GetFindQueryTagElement": ("FindQuery", [("index", "int")], "int",
+                               "The element of the index-th tag of a C-FIND query."),
+    "LookupDictionary": ("", [("name", "str")], "dict[str, int]",
+                         "The entry of Orthanc's DICOM dictionary for a tag name: Group, Element, "
+                         "ValueRepresentation, MinMultiplicity, MaxMultiplicity."),
+    "CreateImageFromBuffer": ("", [("format", "int"), ("width", "int"), ("height", "int"),
+                                   ("pitch", "int"), ("buffer", "bytes")], "Image",
+                              "A new image holding a copy of these pixels (pitch times height bytes)."),
+    "RestApiGet2": ("", [("uri", "str"), ("headers", "dict[str, str]"), ("afterPlugins", "bool")],
+                    "bytes", "GET on Orthanc's REST API with HTTP headers."),
+    "HttpClient": ("", [("method", "int"), ("url", "str"), ("headers", "dict[str, str]"),
+                        ("body", "bytes | str"), ("username", "str | None"),
+                        ("password", "str | None"), ("timeout", "int")],
+                   "tuple[int, dict[str, str], bytes]",
+                   "An HTTP request from Orthanc: (status, headers, body), without raising on an "
+                   "HTTP error."),
+    "CallPeerApi": ("Peers", [("peerIndex", "int"), ("method", "int"), ("uri", "str"),
+                              ("headers", "dict[str, str]"), ("body", "bytes | str"),
+                              ("timeout", "int")],
+                    "tuple[int, dict[str, str], bytes]",
+                    "A call to the REST API of an Orthanc peer: (status, headers, body)."),
+    "EncodeDicomWebJson": ("", [("dicom", "bytes")], "str",
+                           "A DICOM file as DICOMweb JSON, binary values inline (base64)."),
+    "EncodeDicomWebXml": ("", [("dicom", "bytes")], "str",
+                          "A DICOM file as DICOMweb XML, binary values inline (base64)."),
+    "GetInstanceDicomWebJson": ("DicomInstance", [], "str",
+                                "The instance as DICOMweb JSON, binary values inline (base64)."),
+    "GetInstanceDicomWebXml": ("DicomInstance", [], "str",
+                               "The instance as DICOMweb XML, binary values inline (base64)."),
+    "CallRestApi": ("", [("method", "int"), ("uri", "str"), ("headers", "dict[str, str]"),
+                         ("body", "bytes"), ("afterPlugins", "bool")],
+                    "tuple[int, dict[str, str], bytes]",
+                    "Any call to Orthanc's REST API: (HTTP status, headers, body), without raising "
+                    "on an HTTP error."),
+}
+
+# Parameters that may be None (a null pointer the SDK accepts).
+NULLABLE = {"username", "password", "privateCreator", "pixelData"}
+
+# Notes of the coverage table, by official name.
+NOTES = {
+    "RegisterRestCallback": "one callback per pattern: a second raises ValueError naming both",
+    "RegisterOnChangeCallback": "several callbacks allowed; fed from Orthanc's change log",
+    "RegisterOnStoredInstanceCallback": "several callbacks allowed",
+    "GetConfiguration": "JSON text, as the official plugin",
+    "SendHttpStatus": "both signatures: (status, body) and (status, body, size); a status Orthanc "
+                      "cannot send answers 500 JSON naming it",
+    "SetCookie": "CR, LF or NUL in the name or value: the request answers 500 JSON naming it",
+    "SetHttpHeader": "CR, LF or NUL in the name or value: the request answers 500 JSON naming it",
+}
+
+# Stubs of what is written by hand in runtime/compat.py.
+PYI_METHODS = {
+    "RestOutput": [
+        "def AnswerBuffer(self, answer: bytes | str, mimeType: str) -> None: ...",
+        "def SendHttpStatus(self, status: int, body: bytes | str, bodySize: int | None = None) -> None: ...",
+        "def SendHttpStatusCode(self, status: int) -> None: ...",
+        "def SendMethodNotAllowed(self, allowedMethods: str) -> None: ...",
+        "def Redirect(self, redirection: str) -> None: ...",
+        "def SendUnauthorized(self, realm: str) -> None: ...",
+        "def SetCookie(self, cookie: str, value: str) -> None: ...",
+        "def SetHttpHeader(self, key: str, value: str) -> None: ...",
+    ],
+}
+PYI_FUNCTIONS = [
+    "def RegisterRestCallback(pathRegularExpression: str, callback: Callable[..., None]) -> None: ...",
+    "def RegisterOnChangeCallback(callback: Callable[[int, int, str], None]) -> None: ...",
+    "def RegisterOnStoredInstanceCallback(callback: Callable[[DicomInstance, str], None]) -> None: ...",
+    "def RegisterIncomingHttpRequestFilter(callback: Callable[..., bool]) -> None: ...",
+    "def RegisterReceivedInstanceCallback(callback: Callable[..., Any]) -> None: ...",
+    "def RegisterStorageArea(create: Callable[..., Any], read: Callable[..., Any], "
+    "remove: Callable[..., Any]) -> None: ...",
+    "def GetOrthancVersion() -> str: ...",
+]
