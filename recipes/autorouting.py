@@ -337,9 +337,11 @@ class Router:
         with self._lock:
             existing = self._pending.get(delivery.key)
             if existing is not None:
-                # Already on its way: send once more when this attempt ends, so that
-                # what arrived since the job started goes too.
-                existing.again = existing.again or existing.job is not None
+                # Already on its way: send once more when this attempt ends if instances
+                # arrived since the job started (the same study announced twice, by a
+                # restart's recovery and a redelivered event, is not sent twice).
+                changed = delivery.last_update != existing.last_update
+                existing.again = existing.again or (existing.job is not None and changed)
                 return
             if job is not None:  # sent before a restart: follow that job
                 delivery.job, delivery.attempts = job, 1
