@@ -131,6 +131,16 @@ def test_a_restart_with_a_stuck_offloaded_task_keeps_the_grace(tmp_path):
         assert took < grace + PROMISE
         assert answers[0].status == 503 and answers[0].json()["error"] == "Orthanc is stopping"
 
+        def serving() -> bool:
+            try:
+                return orthanc.get("/system").status == 200
+            except OSError:
+                return False
+
+        # Orthanc installs its SIGTERM handler again only once it has restarted: the
+        # harness's SIGTERM at the end must not arrive before (a loaded machine is slow).
+        wait_for(serving, timeout=60)
+
 
 THREAD = '''
 import multiprocessing, threading, time
