@@ -99,6 +99,9 @@ OrthancPluginErrorCode protect(const char* where, const char* detail,
   return on_error;
 }
 
+// "GET", "POST", "PUT", "DELETE" (sdk_rest.cpp).
+const char* method_name(OrthancPluginHttpMethod method);
+
 // Copies a Python str (as UTF-8) or bytes-like object into a std::string.
 std::string buffer_from(const py::handle& value);
 

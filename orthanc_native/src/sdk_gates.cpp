@@ -9,16 +9,6 @@ namespace ort {
 
 namespace {
 
-const char* method_name(OrthancPluginHttpMethod method) {
-  switch (method) {
-    case OrthancPluginHttpMethod_Get: return "GET";
-    case OrthancPluginHttpMethod_Post: return "POST";
-    case OrthancPluginHttpMethod_Put: return "PUT";
-    case OrthancPluginHttpMethod_Delete: return "DELETE";
-    default: return "UNKNOWN";
-  }
-}
-
 py::dict pairs(uint32_t count, const char* const* keys, const char* const* values) {
   py::dict result;
   for (uint32_t i = 0; i < count; i++) {

@@ -10,8 +10,6 @@
 
 namespace ort {
 
-namespace {
-
 const char* method_name(OrthancPluginHttpMethod method) {
   switch (method) {
     case OrthancPluginHttpMethod_Get: return "GET";
@@ -21,6 +19,8 @@ const char* method_name(OrthancPluginHttpMethod method) {
     default: return "UNKNOWN";
   }
 }
+
+namespace {
 
 OrthancPluginHttpMethod method_from(const std::string& name) {
   if (name == "GET") return OrthancPluginHttpMethod_Get;
