@@ -9,10 +9,14 @@ from __future__ import annotations
 
 
 class OrthancException(Exception):
-    """An Orthanc SDK call failed. ``args`` are ``(code, message)``, as in the official plugin."""
+    """An Orthanc SDK call failed. ``args`` are ``(code, message)``, as in the official plugin.
+
+    ``str()`` is that tuple, ``(17, 'Unknown resource')``, which is what the official plugin
+    prints (the Orthanc Book's exception.py shows it).
+    """
 
     def __init__(self, code: int, message: str = "") -> None:
-        super().__init__(code, message)
+        super().__init__(int(code), message)
 
     @property
     def code(self) -> int:
@@ -21,9 +25,6 @@ class OrthancException(Exception):
     @property
     def message(self) -> str:
         return str(self.args[1])
-
-    def __str__(self) -> str:
-        return f"{self.args[1]} (Orthanc error {self.args[0]})"
 
 
 class OrthancError(OrthancException):

@@ -38,8 +38,8 @@ class FilterRequest:
 
 
 def _ask(gate: HttpFilter, request: FilterRequest) -> bool:
-    if gate.style == "compat":  # the official plugin's signature
-        return bool(gate.handler(request.uri, method=HttpMethod[request.method], ip=request.ip,
+    if gate.style == "compat":  # the official plugin's signature; its method is a plain int
+        return bool(gate.handler(request.uri, method=int(HttpMethod[request.method]), ip=request.ip,
                                  headers=dict(request.headers.items()), get=request.query))
     offload = gate.offload
     if offload is None:

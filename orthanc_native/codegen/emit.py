@@ -254,6 +254,7 @@ runtime.compat adds what is written by hand (callbacks, answers).
 
 from __future__ import annotations
 
+from types import FunctionType, MethodType
 from typing import Any
 
 from . import backend
@@ -268,10 +269,34 @@ WORKER_CALLS = frozenset({_list(worker)})
 VALUE_CALLS = frozenset({_list(by_value)})
 
 
+class SdkMethod:
+    """A method of an SDK object. ``inspect`` lists it as a method (``ismethoddescriptor``),
+    as it does the official plugin's C methods, and not a plain function: the Orthanc
+    Book's inspect-api.py prints the API that way."""
+
+    def __init__(self, function: Any) -> None:
+        self.function = function
+        self.__doc__ = function.__doc__
+        self.__name__ = function.__name__
+        self.__qualname__ = function.__qualname__
+
+    def __get__(self, instance: Any, owner: Any = None) -> Any:
+        return self if instance is None else MethodType(self.function, instance)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:  # Image.GetImageWidth(image)
+        return self.function(*args, **kwargs)
+
+
 class SdkObject:
     """An SDK object: a handle to Orthanc's, which only the master can use."""
 
     __slots__ = ("_handle",)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name, value in list(vars(cls).items()):
+            if not name.startswith("_") and isinstance(value, FunctionType):
+                setattr(cls, name, SdkMethod(value))
 
     def __init__(self, _handle: Any) -> None:
         self._handle = _handle
