@@ -151,9 +151,11 @@ class Orthanc:
 
 
 def prepare(folder: Path, script: str | Path | None, config: Mapping[str, Any] | None = None,
-            *, name: str = "orthanc-runtime", script_key: str = "PythonRuntime") -> Orthanc:
+            *, name: str = "orthanc-runtime", script_key: str = "PythonRuntime",
+            http_port: int | None = None) -> Orthanc:
+    """``http_port``: a fixed port (a script that calls ``localhost:8042``), else a free one."""
     folder.mkdir(parents=True, exist_ok=True)
-    http_port, dicom_port = free_port(), free_port()
+    http_port, dicom_port = http_port or free_port(), free_port()
     storage = folder / "storage"
     extra: list[Mapping[str, Any]] = [{"DicomAet": name.upper()[:16].replace("-", "_")}]
     if config:
@@ -192,8 +194,9 @@ def stop_and_check(server: Orthanc, timeout: float = 30) -> None:
 @contextlib.contextmanager
 def running_orthanc(folder: Path, script: str | Path | None, config: Mapping[str, Any] | None = None,
                     *, name: str = "orthanc-runtime", script_key: str = "PythonRuntime",
-                    verbose: bool = True, timeout: float = 60) -> Iterator[Orthanc]:
-    server = prepare(folder, script, config, name=name, script_key=script_key)
+                    verbose: bool = True, timeout: float = 60,
+                    http_port: int | None = None) -> Iterator[Orthanc]:
+    server = prepare(folder, script, config, name=name, script_key=script_key, http_port=http_port)
     server.process.start(verbose=verbose)
     try:
         server.process.wait_ready(timeout)

@@ -6,8 +6,11 @@ package); what is here is only for this project's own tests.
 
 from __future__ import annotations
 
+import contextlib
+import shutil
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -52,3 +55,31 @@ def overlapping(server: Orthanc, path: str) -> tuple[Any, Any]:
 def scripts_dir() -> Path:
     return Path(__file__).parent / "scripts"
 
+
+BOOK = scripts_dir() / "book"
+"""The Orthanc Book's Python samples (tests/scripts/book/SOURCE.md)."""
+
+
+def book_script(folder: Path, name: str) -> Path:
+    """A copy of the sample under an importable module name that shadows nothing."""
+    stem = name.removesuffix(".py").replace("-", "_").replace(".", "_")
+    target = folder / f"book_{stem}.py"
+    shutil.copyfile(BOOK / name, target)
+    return target
+
+
+@contextlib.contextmanager
+def book_orthanc(folder: Path, samples: list[str], config: dict[str, Any] | None = None,
+                 *, before: list[Path] | None = None, **kw: Any) -> Iterator[Orthanc]:
+    """An Orthanc running ``samples`` (the first as ``PythonScript``), its working folder
+    ``folder``, where the samples' relative paths go. Stopped and checked at the end
+    unless a test stopped it already."""
+    folder.mkdir(parents=True, exist_ok=True)
+    scripts = [*(before or []), *(book_script(folder, name) for name in samples)]
+    merged = {"PythonRuntime": {"Scripts": [str(s) for s in scripts[1:]]}, **(config or {})}
+    with contextlib.chdir(folder), \
+            running_orthanc(folder / "orthanc", scripts[0], merged, script_key="PythonScript",
+                            **kw) as server:
+        yield server
+        if server.process.process is not None and server.process.process.poll() is None:
+            check_log(server)
