@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # orthanc-python is the official plugin, which the benchmark compares with; python3-pil and
 # python3-pydicom are what the seed's samples import in its interpreter (Debian's python);
 # wrk drives the benchmark's real-workload scenario (thumbnails of large images).
-DEBIAN_PACKAGES := orthanc orthanc-dev libboost-regex-dev nlohmann-json3-dev orthanc-python wrk \
+DEBIAN_PACKAGES := orthanc orthanc-dev libboost-regex-dev nlohmann-json3-dev orthanc-python wrk dcmtk \
   python3-pil python3-pydicom
 NATIVE_SOURCES := $(wildcard orthanc_native/src/*) $(wildcard orthanc_native/codegen/*.py) CMakeLists.txt pyproject.toml config.schema.json
 
