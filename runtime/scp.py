@@ -295,13 +295,14 @@ def _instances_of(resource: str) -> list[str]:
                         "Orthanc id (str)")
     for level in ("instances", "series", "studies", "patients"):
         try:
-            if level == "instances":
-                sdk.rest_get(f"/instances/{resource}")
-                return [resource]
-            return [i["ID"] for i in sdk.rest_get(f"/{level}/{resource}/instances")]
+            sdk.rest_get(f"/{level}/{resource}")
         except OrthancError as error:
-            if error.status != 404:
-                raise
+            if error.status == 404:
+                continue
+            raise
+        if level == "instances":
+            return [resource]
+        return [i["ID"] for i in sdk.rest_get(f"/{level}/{resource}/instances")]
     raise LookupError(f"answered {resource!r} among the ids to move: Orthanc has no such "
                       "patient, study, series or instance")
 
