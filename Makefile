@@ -57,7 +57,7 @@ bench: install
 	$(PY) -m benchmarks.run $(BENCH_ARGS)
 
 demo: install
-	$(VENV)/bin/orthanc-runtime run examples/demo.py --storage ./orthanc-data
+	$(VENV)/bin/orthanc-runtime run examples/demo.py --storage ./orthanc-data --config examples/demo.json
 
 clean:
 	rm -rf build $(VENV) orthanc-data

@@ -11,7 +11,7 @@ import pydicom
 import pytest
 from pydicom.uid import generate_uid
 
-from tests.harness import PYDICOM_FILES, running_orthanc, scripts_dir
+from tests.harness import running_orthanc, scripts_dir
 from tests.integration.test_dicom_services import (
     CLIENTS,
     CT_IMAGE_STORAGE,

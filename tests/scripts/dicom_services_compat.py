@@ -17,7 +17,7 @@ def OnFind(answers, query, issuerAet, calledAet):
         raise Exception("asked to fail")
     for patient in ("C1", "C2"):
         answers.FindAddAnswer(orthanc.CreateDicom(json.dumps({
-            "PatientID": patient, "PatientName": "COMPAT^%s" % patient,
+            "PatientID": patient, "PatientName": f"COMPAT^{patient}",
             "QueryRetrieveLevel": "PATIENT"}), None, orthanc.CreateDicomFlags.NONE))
 
 
@@ -51,13 +51,13 @@ def ApplyMove(driver):
     driver.next += 1
     modalities = json.loads(orthanc.RestApiGet("/modalities?expand"))
     name = [n for n, m in modalities.items() if m["AET"] == driver.target][0]
-    orthanc.RestApiPost("/modalities/%s/store" % name, json.dumps({"Resources": [instance],
+    orthanc.RestApiPost(f"/modalities/{name}/store", json.dumps({"Resources": [instance],
                                                                    "Synchronous": True}))
     return orthanc.ErrorCode.SUCCESS
 
 
 def FreeMove(driver):
-    orthanc.LogWarning("C-MOVE done: %d of %d sent" % (driver.next, len(driver.instances)))
+    orthanc.LogWarning(f"C-MOVE done: {driver.next} of {len(driver.instances)} sent")
 
 
 def CommitmentFactory(jobId, transactionUid, sopClassUids, sopInstanceUids, remoteAet, calledAet):
