@@ -70,6 +70,15 @@ def final_status(output: str) -> str:
     return found[-1]
 
 
+def test_status_lists_the_dicom_services(servers):
+    status = servers.scp.get("/runtime/status").json()
+    assert status["dicom_services"] == {
+        kind: {"handler": f"dicom_services.{name}", "offloaded": servers.offloaded}
+        for kind, name in (("find", "find_patients"), ("worklist", "worklist"), ("move", "move"),
+                           ("storage_commitment", "commitment"))}
+    assert status["cstore_filters"] == ["dicom_services.no_mr"]
+
+
 # -- C-FIND ---------------------------------------------------------------------------
 
 def test_cfind_answers_the_handlers_datasets(servers):
