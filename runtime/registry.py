@@ -160,8 +160,9 @@ def _check_callable(handler: Any, style: Style = "runtime") -> None:
     if style == "compat" and offload_of(handler) is not None:
         # Its arguments (a RestOutput, a DicomInstance) live only in the master.
         raise TypeError(
-            f"{handler_name(handler)}: @offload works on handlers declared with @route, "
-            "@on_change or @on_stored_instance, not on callbacks given to orthanc.Register*"
+            f"{handler_name(handler)}: @offload works on handlers declared with the runtime's "
+            "decorators (@route, @on_change, @on_find...), not on callbacks given to "
+            "orthanc.Register*: their arguments are Orthanc's objects, which live in the master"
         )
 
 
