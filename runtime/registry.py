@@ -369,8 +369,11 @@ class Registry:
                                    *self.stored_listeners, *self.http_filters,
                                    *([self.received_instance] if self.received_instance else []),
                                    *self.dicom_services.values(), *self.cstore_filters]
+        area = self.storage_area
         return (any(h.offload is not None for h in handlers)
-                or any(t.offload is not None for t in self.job_types.values()))
+                or any(t.offload is not None for t in self.job_types.values())
+                or (area is not None and any(offload_of(f) is not None
+                                             for f in (area.create, area.read, area.remove))))
 
     def route_handlers(self) -> list[RouteHandler]:
         result: list[RouteHandler] = []
