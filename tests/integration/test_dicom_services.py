@@ -101,6 +101,19 @@ def test_cfind_with_no_match_answers_none(servers):
     assert answers == []
 
 
+def test_cfind_odd_query_reaches_the_handler_as_orthanc_parsed_it(servers):
+    long_name = "X" * 64
+    output, answers = find(servers, "QueryRetrieveLevel=PATIENT", "PatientID=ECHO",
+                           "PatientBirthDate=not-a-date", f"PatientName={long_name}*",
+                           "(0009,0010)=PRIVATE", "PatientComments")
+    assert final_status(output) == "Success"
+    assert len(answers) == 1
+    echoed = answers[0].PatientComments
+    assert "PatientBirthDate=not-a-date" in echoed and f"PatientName={long_name}*" in echoed
+    output, answers = find(servers, "QueryRetrieveLevel=PATIENT", "PatientID=P1")
+    assert final_status(output) == "Success" and len(answers) == 1
+
+
 def test_cfind_handler_that_raises_fails_the_query_and_orthanc_goes_on(servers):
     output, answers = find(servers, "QueryRetrieveLevel=PATIENT", "PatientID=RAISE")
     assert final_status(output).startswith("Failed")
