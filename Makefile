@@ -8,10 +8,11 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # orthanc-python is the official plugin, which the benchmark compares with; python3-pil and
 # python3-pydicom are what the seed's samples import in its interpreter (Debian's python);
-# wrk drives the benchmark's real-workload scenario (thumbnails of large images); the Orthanc
-# Book's samples need the DICOMweb plugin and DCMTK's findscu, movescu and storescu.
-DEBIAN_PACKAGES := orthanc orthanc-dev libboost-regex-dev nlohmann-json3-dev orthanc-python wrk \
-  python3-pil python3-pydicom orthanc-dicomweb dcmtk
+# wrk drives the benchmark's real-workload scenario (thumbnails of large images); dcmtk's
+# findscu, movescu and storescu drive the DICOM services' tests; the Orthanc Book's samples
+# (tests/scripts/book) need the DICOMweb plugin too.
+DEBIAN_PACKAGES := orthanc orthanc-dev libboost-regex-dev nlohmann-json3-dev orthanc-python wrk dcmtk \
+  python3-pil python3-pydicom orthanc-dicomweb
 NATIVE_SOURCES := $(wildcard orthanc_native/src/*) $(wildcard orthanc_native/codegen/*.py) CMakeLists.txt pyproject.toml config.schema.json
 
 .PHONY: install system demo test lint soak bench clean codegen
@@ -58,7 +59,7 @@ bench: install
 	$(PY) -m benchmarks.run $(BENCH_ARGS)
 
 demo: install
-	$(VENV)/bin/orthanc-runtime run examples/demo.py --storage ./orthanc-data
+	$(VENV)/bin/orthanc-runtime run examples/demo.py --storage ./orthanc-data --config examples/demo.json
 
 clean:
 	rm -rf build $(VENV) orthanc-data

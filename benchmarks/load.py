@@ -1,19 +1,17 @@
-"""HTTP clients on loopback: one keep-alive connection, concurrent bursts, closed loops.
+"""HTTP clients on loopback: one keep-alive connection, concurrent bursts.
 
 Threads serve where the client waits far longer than it computes (CPU-bound
-routes, bursts, one-client latency). Throughput with many clients uses one
-process per client (``closed_loop_processes``): with threads, the benchmark's
-own GIL would cap the request rate and hide differences between servers.
+routes, bursts, one-client latency). Throughput is driven by ``wrk``
+(benchmarks/wrk.py): with Python clients, the benchmark's own cost per
+request would cap the rate and hide differences between servers.
 """
 
 from __future__ import annotations
 
 import http.client
-import multiprocessing
 import threading
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import NamedTuple
 
 # What a server may do to a kept-alive connection between two requests.
@@ -103,68 +101,3 @@ def burst(port: int, path: str, clients: int, timeout: float = 120) -> tuple[flo
         client.close()
     wall = max(o.ended for o in outcomes) - min(o.started for o in outcomes)
     return wall, outcomes
-
-
-@dataclass
-class LoopResult:
-    requests: int = 0
-    errors: int = 0
-    latencies: list[float] = field(default_factory=list)
-
-
-def _closed_loop(args: tuple[int, str, float, float]) -> LoopResult:
-    """One client: requests back to back on one connection from ``start`` to ``end``.
-
-    ``start`` and ``end`` are time.monotonic() values, the same clock in every
-    process; a request still running at ``end`` is not counted.
-    """
-    port, path, start, end = args
-    result = LoopResult()
-    client = Client(port, timeout=30)
-    client.connect()
-    while time.monotonic() < start:
-        time.sleep(0.001)
-    while True:
-        try:
-            reply = client.get(path)
-        except Exception:
-            result.errors += 1
-            client.close()
-            client = Client(port, timeout=30)
-            continue
-        if time.monotonic() > end:
-            break
-        if reply.status == 200:
-            result.requests += 1
-            result.latencies.append(reply.seconds)
-        else:
-            result.errors += 1
-    client.close()
-    return result
-
-
-class ClientProcesses:
-    """A set of client processes, started once and reused for every closed-loop run."""
-
-    def __init__(self, clients: int) -> None:
-        self.clients = clients
-        # spawn: the benchmark process has threads (the slow peer), never fork it.
-        self._pool = multiprocessing.get_context("spawn").Pool(clients)
-
-    def closed_loop(self, port: int, path: str, seconds: float,
-                    lead: float = 0.3) -> list[LoopResult]:
-        """Every client runs requests on ``path`` for ``seconds``, starting together."""
-        start = time.monotonic() + lead
-        jobs: Sequence[tuple[int, str, float, float]] = [
-            (port, path, start, start + seconds)] * self.clients
-        return self._pool.map(_closed_loop, jobs, chunksize=1)
-
-    def close(self) -> None:
-        self._pool.close()
-        self._pool.join()
-
-    def __enter__(self) -> ClientProcesses:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

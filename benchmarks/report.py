@@ -16,8 +16,8 @@ Every figure is measured in this run, with the configurations' repetitions
 interleaved, and medians are quoted; targets are judged on ratios or
 differences of medians (P6, a start-up time, is a duration by nature).
 Clients run on the same machine, over loopback: threads with one keep-alive
-connection each (P1, P2, P4, P5, P7), one process per client for throughput
-(P3). Raw figures are in the JSON file beside this one."""
+connection each (P1, P2, P4, P5, P7); wrk for throughput (P3) and the real
+workloads (P8, P9). Raw figures are in the JSON file beside this one."""
 
 
 def _cell(text: str) -> str:

@@ -13,16 +13,18 @@ lists the study as sent.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from demo_upload import demo_files
 
 import recipes.all  # noqa: F401  (registers every recipe)
-from recipes import autorouting
+from recipes import autorouting, worklists
 from runtime import Change, ChangeType, on_change, sdk
 
 LOOPBACK = "demo-loopback"
 
+worklists.configure(Folder=str(Path(__file__).parent / "worklists"))
 autorouting.configure(Rules=[
     {"Name": "demo: MR studies to this Orthanc", "Match": {"Modality": "MR"}, "Peers": [LOOPBACK]},
 ])
@@ -62,6 +64,9 @@ def started(change: Change) -> None:
         f"  curl -X POST {base}/recipes/study-export/{study}   # a job; then:",
         f"  curl {base}/jobs?expand                          # its progress, per instance",
         f"  curl -o study.zip {base}/recipes/study-export/{study}/archive",
+        f"  curl {base}/worklists                            # the worklist items, from examples/worklists",
+        f"  findscu -W -k 'ScheduledProcedureStepSequence[0].Modality=CT' -k PatientName "
+        f"localhost {sdk.configuration().get('DicomPort', 4242)}   # a modality's query (DCMTK)",
         f"  curl {base}/runtime/status",
     ):
         _say(line)

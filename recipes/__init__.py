@@ -8,6 +8,7 @@ module             configuration key               what it does
 ``pydicom_dump``   ``Recipes.PydicomDump``         an instance's data set, parsed by pydicom
 ``cpu_demo``       ``Recipes.CpuDemo``             the seed's CPU-bound loop, inline or offloaded
 ``study_export``   ``Recipes.StudyExport``         a study's PNG previews as a ZIP, in a job
+``worklists``      ``Recipes.Worklists``           modality worklists from files or SQLite
 =================  ==============================  =====================================
 
 A recipe registers its handlers when its module is imported, so there are

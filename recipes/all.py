@@ -12,3 +12,4 @@ import recipes.cpu_demo  # noqa: F401
 import recipes.pydicom_dump  # noqa: F401
 import recipes.study_export  # noqa: F401
 import recipes.thumbnails  # noqa: F401
+import recipes.worklists  # noqa: F401

@@ -28,6 +28,7 @@ from . import (
     jobs,
     leftovers,
     reload,
+    scp,
     settings,
     status,
 )
@@ -176,6 +177,7 @@ def register_with_orthanc(native: Any) -> None:
         native.register_on_stored_instance()
     native.register_refresh_metrics()
     gates.install(native)
+    scp.install(native)
     native.set_job_unserializer(jobs.unserialize)
     native.register_jobs_unserializer()
 

@@ -29,6 +29,9 @@ __all__ = sorted({
     *_api.__all__, *enums.__all__, *compat_jobs.__all__, "OrthancException", "RestOutput",
     "RegisterRestCallback", "RegisterOnChangeCallback", "RegisterOnStoredInstanceCallback",
     "RegisterIncomingHttpRequestFilter", "RegisterReceivedInstanceCallback", "RegisterStorageArea",
+    "RegisterFindCallback", "RegisterWorklistCallback", "RegisterMoveCallback",
+    "RegisterMoveCallback2", "RegisterStorageCommitmentScpCallback",
+    "RegisterIncomingCStoreInstanceFilter",
     "GetOrthancVersion",
 })
 
@@ -66,6 +69,49 @@ def RegisterStorageArea(create: Callable[..., Any], read: Callable[..., Any],
                         remove: Callable[..., Any]) -> None:
     """``create(uuid, contentType, data)``, ``read(uuid, contentType)``, ``remove(uuid, contentType)``."""
     registry.set_storage_area(create, read, remove, style="compat")
+
+
+def RegisterFindCallback(callback: Callable[..., Any]) -> None:
+    """``callback(answers: FindAnswers, query: FindQuery, issuerAet, calledAet)`` answers C-FIND."""
+    registry.set_dicom_service("find", callback, style="compat")
+
+
+def RegisterWorklistCallback(callback: Callable[..., Any]) -> None:
+    """``callback(answers: WorklistAnswers, query: WorklistQuery, issuerAet, calledAet)``."""
+    registry.set_dicom_service("worklist", callback, style="compat")
+
+
+def RegisterMoveCallback(callback: Callable[..., Any]) -> None:
+    """``callback(**request)`` carries out a whole C-MOVE (counted as one sub-operation);
+    ``request`` has Level, PatientID, AccessionNumber, StudyInstanceUID, SeriesInstanceUID,
+    SOPInstanceUID, OriginatorAET, SourceAET, TargetAET and OriginatorID."""
+    registry.set_dicom_service("move", callback, style="compat")
+
+
+def RegisterMoveCallback2(createMoveCallback: Callable[..., Any],
+                          getMoveSizeCallback: Callable[[Any], int],
+                          applyMoveCallback: Callable[[Any], Any],
+                          freeMoveCallback: Callable[[Any], None]) -> None:
+    """A C-MOVE in sub-operations: ``createMoveCallback(**request)`` makes a driver,
+    ``getMoveSizeCallback(driver)`` counts its sub-operations, ``applyMoveCallback(driver)``
+    carries out the next one (an ErrorCode, or None for success), ``freeMoveCallback(driver)``
+    ends it."""
+    registry.set_dicom_service("move", createMoveCallback, style="compat",
+                               helpers=(getMoveSizeCallback, applyMoveCallback, freeMoveCallback))
+
+
+def RegisterStorageCommitmentScpCallback(factory: Callable[..., Any],
+                                         lookup: Callable[[str, str, Any], int]) -> None:
+    """``factory(jobId, transactionUid, sopClassUids, sopInstanceUids, remoteAet, calledAet)``
+    makes the data of one request; ``lookup(sopClassUid, sopInstanceUid, data)`` answers a
+    StorageCommitmentFailureReason for each instance."""
+    registry.set_dicom_service("storage_commitment", factory, style="compat", helpers=(lookup,))
+
+
+def RegisterIncomingCStoreInstanceFilter(callback: Callable[..., Any]) -> None:
+    """``callback(receivedDicom: DicomInstance)`` answers 0 to store an instance received by
+    C-STORE, or the DIMSE status that refuses it."""
+    registry.add_cstore_filter(callback, style="compat")
 
 
 def RegisterOnStoredInstanceCallback(callback: Callable[..., Any]) -> None:

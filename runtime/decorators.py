@@ -106,6 +106,72 @@ def http_filter(handler: F) -> F:
     return handler
 
 
+def on_find(handler: F) -> F:
+    """Answer the C-FIND queries Orthanc receives (in place of its own database).
+
+    The handler gets a ``FindRequest`` (``query``: keyword -> value asked,
+    ``dataset()``, ``level``, ``issuer_aet``, ``called_aet``) and returns a list
+    (or any iterable) of pydicom ``Dataset``s or DICOM bytes, one per match::
+
+        @on_find
+        def patients(request):
+            return [Dataset(PatientID=p, PatientName=n, QueryRetrieveLevel='PATIENT')
+                    for p, n in lookup(request.query.get('PatientID', ''))]
+    """
+    registry.set_dicom_service("find", handler)
+    return handler
+
+
+def on_worklist(handler: F) -> F:
+    """Answer the modality worklist queries (C-FIND against worklists).
+
+    The handler gets a ``WorklistRequest`` (``dataset()``, ``data``,
+    ``issuer_aet``, ``called_aet``) and returns the worklist items that may
+    match, as pydicom ``Dataset``s or DICOM bytes: the runtime keeps those
+    that match the query by Orthanc's rules.
+    """
+    registry.set_dicom_service("worklist", handler)
+    return handler
+
+
+def on_move(handler: F) -> F:
+    """Answer the C-MOVE requests Orthanc receives.
+
+    The handler gets a ``MoveRequest`` (``level``, ``study_instance_uid``...,
+    ``target_aet``) and returns the Orthanc ids to send (patients, studies,
+    series or instances). The runtime sends each instance by C-STORE to the
+    modality of ``DicomModalities`` whose AET is the target: one sub-operation
+    each, so the client sees the right counts.
+    """
+    registry.set_dicom_service("move", handler)
+    return handler
+
+
+def on_storage_commitment(handler: F) -> F:
+    """Answer storage commitment requests (N-ACTION) for instances Orthanc should keep.
+
+    The handler gets a ``CommitmentRequest`` (``instances``: (SOPClassUID,
+    SOPInstanceUID) pairs, ``transaction_uid``, ``remote_aet``) and returns
+    ``{SOPInstanceUID: StorageCommitmentFailureReason}`` (True for SUCCESS)
+    or a reason per instance, in order.
+    """
+    registry.set_dicom_service("storage_commitment", handler)
+    return handler
+
+
+def cstore_filter(handler: F) -> F:
+    """Ask the decorated function whether each instance received by C-STORE may be stored.
+
+    It receives an ``IncomingInstance`` (``data``, ``remote_aet``,
+    ``transfer_syntax``, ``dataset()``) and returns True to accept it, False
+    to refuse it (the modality gets 0x0124, "not authorized"), or a DIMSE
+    status to refuse it with. Several filters must all accept. Orthanc calls
+    it while it holds its storage: do not call its REST API from here.
+    """
+    registry.add_cstore_filter(handler)
+    return handler
+
+
 def on_received_instance(handler: F) -> F:
     """Keep, modify or discard each instance Orthanc receives, before it stores it.
 

@@ -20,10 +20,12 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
 
+from pool import PoolClosed
+
 from . import answers, executor
 from .enums import HttpMethod, InstanceOrigin
 from .http import Headers
-from .registry import HttpFilter, ReceivedInstanceHandler, registry
+from .registry import HttpFilter, ReceivedInstanceHandler, offload_of, registry
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +155,11 @@ class StorageArea:
     with ``storage_area(MyArea(...))``. Orthanc calls it for every file it stores (DICOM
     files, and its JSON summaries), reads or deletes; ``content_type`` is 1 for a DICOM file,
     2 for its JSON summary, 3 for a DICOM file cut before its pixel data. A method that raises
-    makes that one operation fail (an upload answers an error), never the others."""
+    makes that one operation fail (an upload answers an error), never the others.
+
+    A method marked ``@offload`` (compression, say) runs in a worker, on the worker's own
+    instance of the area (the script is imported there too); while Orthanc starts or
+    stops, without a pool, it runs in Orthanc's process."""
 
     def create(self, uuid: str, content_type: int, data: bytes) -> None:
         raise NotImplementedError
@@ -179,17 +185,37 @@ def _storage() -> Any:
     return area
 
 
+def _area_call(method: str, *args: Any) -> Any:
+    """Calls a method of the storage area: in a worker if it is ``@offload``ed and the pool
+    runs; in the master otherwise (while Orthanc starts or stops, without a pool)."""
+    function = getattr(_storage(), method)
+    offload = offload_of(function)
+    if offload is not None and executor.current() is not None:
+        try:
+            return executor.run_call(run_in_worker, (method, args), offload.timeout)
+        except PoolClosed:  # Orthanc is stopping: its last operations run here
+            pass
+    return function(*args)
+
+
+def run_in_worker(call: tuple[str, tuple[Any, ...]]) -> Any:
+    """In a worker: the same method of the worker's own storage area (the script, imported
+    there too, registered one)."""
+    method, args = call
+    return getattr(_storage(), method)(*args)
+
+
 # The official plugin's callbacks take the same arguments, in the same order.
 def storage_create(uuid: str, content_type: int, data: bytes) -> None:
-    _storage().create(uuid, content_type, data)
+    _area_call("create", uuid, content_type, data)
 
 
 def storage_read(uuid: str, content_type: int) -> bytes:
-    return bytes(_storage().read(uuid, content_type))
+    return bytes(_area_call("read", uuid, content_type))
 
 
 def storage_remove(uuid: str, content_type: int) -> None:
-    _storage().remove(uuid, content_type)
+    _area_call("remove", uuid, content_type)
 
 
 def install(native: Any) -> None:

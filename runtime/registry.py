@@ -105,6 +105,26 @@ class ReceivedInstanceHandler(Handler):
 
 
 @dataclass
+class DicomService(Handler):
+    """The one handler of a DICOM service (``kind``: a key of DICOM_SERVICES).
+
+    ``helpers`` are the other callables of a service the official plugin
+    registers as several (C-MOVE's size, apply and free; storage commitment's
+    lookup)."""
+
+    kind: str = ""
+    helpers: tuple[Callable[..., Any], ...] = ()
+
+
+DICOM_SERVICES = {
+    "find": "C-FIND handler",
+    "worklist": "worklist handler",
+    "move": "C-MOVE handler",
+    "storage_commitment": "storage-commitment handler",
+}
+
+
+@dataclass
 class StorageAreaEntry:
     """Where Orthanc keeps its files: three callables (create, read, remove)."""
 
@@ -140,8 +160,9 @@ def _check_callable(handler: Any, style: Style = "runtime") -> None:
     if style == "compat" and offload_of(handler) is not None:
         # Its arguments (a RestOutput, a DicomInstance) live only in the master.
         raise TypeError(
-            f"{handler_name(handler)}: @offload works on handlers declared with @route, "
-            "@on_change or @on_stored_instance, not on callbacks given to orthanc.Register*"
+            f"{handler_name(handler)}: @offload works on handlers declared with the runtime's "
+            "decorators (@route, @on_change, @on_find...), not on callbacks given to "
+            "orthanc.Register*: their arguments are Orthanc's objects, which live in the master"
         )
 
 
@@ -153,6 +174,8 @@ class Registry:
         self.stored_listeners: list[StoredListener] = []
         self.http_filters: list[HttpFilter] = []
         self.received_instance: ReceivedInstanceHandler | None = None
+        self.dicom_services: dict[str, DicomService] = {}
+        self.cstore_filters: list[Handler] = []
         self.storage_area: StorageAreaEntry | None = None
         self.job_types: dict[str, JobType] = {}
         self.job_unserializers: list[Callable[[str, str], Any]] = []  # orthanc.RegisterJobsUnserializer
@@ -269,6 +292,33 @@ class Registry:
         self.received_instance = entry
         return entry
 
+    def set_dicom_service(self, kind: str, handler: Callable[..., Any], style: Style = "runtime",
+                          helpers: tuple[Callable[..., Any], ...] = ()) -> DicomService:
+        """Records the one handler of a DICOM service (Orthanc allows one of each)."""
+        if self._recording is not None:
+            return self._recording.set_dicom_service(kind, handler, style, helpers)
+        what = DICOM_SERVICES[kind]
+        for function in (handler, *helpers):
+            _check_callable(function, style)
+        self._guard(f"a {what}")
+        entry = DicomService(handler, style, handler_name(handler), kind, helpers)
+        taken = self.dicom_services.get(kind)
+        if taken is not None:
+            raise ValueError(f"Orthanc allows one {what}: {_described(taken)} is one already; "
+                             f"cannot add {_described(entry)}")
+        self.dicom_services[kind] = entry
+        return entry
+
+    def add_cstore_filter(self, handler: Callable[..., Any], style: Style = "runtime") -> Handler:
+        """Records a filter that every instance received by C-STORE must pass (all must accept)."""
+        if self._recording is not None:
+            return self._recording.add_cstore_filter(handler, style)
+        _check_callable(handler, style)
+        self._guard("a C-STORE filter")
+        entry = Handler(handler, style, handler_name(handler))
+        self.cstore_filters.append(entry)
+        return entry
+
     def add_job_type(self, job_type: JobType) -> JobType:
         if self._recording is not None:
             return self._recording.add_job_type(job_type)
@@ -317,9 +367,13 @@ class Registry:
     def has_offloaded(self) -> bool:
         handlers: list[Handler] = [*self.route_handlers(), *self.change_listeners,
                                    *self.stored_listeners, *self.http_filters,
-                                   *([self.received_instance] if self.received_instance else [])]
+                                   *([self.received_instance] if self.received_instance else []),
+                                   *self.dicom_services.values(), *self.cstore_filters]
+        area = self.storage_area
         return (any(h.offload is not None for h in handlers)
-                or any(t.offload is not None for t in self.job_types.values()))
+                or any(t.offload is not None for t in self.job_types.values())
+                or (area is not None and any(offload_of(f) is not None
+                                             for f in (area.create, area.read, area.remove))))
 
     def route_handlers(self) -> list[RouteHandler]:
         result: list[RouteHandler] = []
@@ -358,6 +412,10 @@ class Registry:
                 self.http_filters.append(gate)
         if old.received_instance is not None and keep(old.received_instance):
             self.received_instance = old.received_instance
+        for kind, service in old.dicom_services.items():
+            if keep(service) and kind not in self.dicom_services:
+                self.dicom_services[kind] = service
+        self.cstore_filters.extend(gate for gate in old.cstore_filters if keep(gate))
         if old.storage_area is not None and self.storage_area is None and \
                 keep(Handler(old.storage_area.create, old.storage_area.style, old.storage_area.name)):
             self.storage_area = old.storage_area
@@ -373,6 +431,8 @@ class Registry:
         self.stored_listeners = new.stored_listeners
         self.http_filters = new.http_filters
         self.received_instance = new.received_instance
+        self.dicom_services = new.dicom_services
+        self.cstore_filters = new.cstore_filters
         self.storage_area = new.storage_area
         self.job_types = new.job_types  # jobs under way finish their run with the old handler
         self.job_unserializers = new.job_unserializers
@@ -385,6 +445,8 @@ class Registry:
         self.stored_listeners.clear()
         self.http_filters.clear()
         self.received_instance = None
+        self.dicom_services.clear()
+        self.cstore_filters.clear()
         self.storage_area = None
         self.job_types.clear()
         self.job_unserializers.clear()

@@ -111,6 +111,16 @@ def configuration() -> dict[str, Any]:
     return json.loads(backend.call("get_configuration"))  # type: ignore[no-any-return]
 
 
+def configuration_path() -> str:
+    """The path of Orthanc's configuration file (or folder), as Orthanc was started with it."""
+    return backend.call("get_configuration_path")  # type: ignore[no-any-return]
+
+
+def log_warning(message: str) -> None:
+    """A warning in Orthanc's log (from a worker too)."""
+    backend.call("log_warning", message)
+
+
 def get_global_property(property: int, default: str = "") -> str:
     """A global property of Orthanc's database (plugins use identifiers from 1024 on)."""
     return backend.call("get_global_property", property, default)  # type: ignore[no-any-return]

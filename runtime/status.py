@@ -27,6 +27,9 @@ def status() -> dict[str, Any]:
         "http_filters": [x.name for x in registry.http_filters],
         "received_instance": registry.received_instance.name if registry.received_instance else None,
         "storage_area": registry.storage_area.name if registry.storage_area else None,
+        "dicom_services": {kind: {"handler": entry.name, "offloaded": entry.offload is not None}
+                           for kind, entry in registry.dicom_services.items()},
+        "cstore_filters": [x.name for x in registry.cstore_filters],
         "events": delivery.hub.status(),
     }
 

@@ -23,7 +23,7 @@ def is_bound(f: Function) -> bool:
     A destructor (rules.FREE) is not a Python method: freeing twice would crash.
     """
     return not f.unsupported and f.name not in rules.HAND_WRITTEN \
-        and f.name not in rules.LEFT_OUT and f.name not in rules.ISSUE_12 \
+        and f.name not in rules.LEFT_OUT \
         and f.c_name not in rules.FREE.values()
 
 
@@ -33,7 +33,7 @@ def bound(model: Model) -> list[Function]:
 
 def unclassified(model: Model) -> list[Function]:
     """Functions neither bound nor listed in rules: the generator refuses to write until they are."""
-    listed = set(rules.HAND_WRITTEN) | set(rules.LEFT_OUT) | rules.ISSUE_12
+    listed = set(rules.HAND_WRITTEN) | set(rules.LEFT_OUT)
     return [f for f in model.functions if f.unsupported and f.name not in listed]
 
 
@@ -431,8 +431,6 @@ def compat_md(model: Model, official: dict[str, Any], module: Any) -> str:
             state, why = "generated", ""
         elif f.name in rules.HAND_WRITTEN:
             state, why = "hand-written", rules.HAND_WRITTEN[f.name]
-        elif f.name in rules.ISSUE_12:
-            state, why = "issue 12", "a callback of DICOM services, filters or the storage area"
         elif f.c_name in rules.FREE.values():
             state, why = "destructor", f"called when Python drops the {f.owner}"
         else:
@@ -450,8 +448,8 @@ The official Python plugin 4.0 (Debian's `orthanc-python`) exposes {total} calla
 `tests/integration/test_official_api.py` compares it with the real plugin, in a real Orthanc).
 
 **Covered: {covered} of {total}** callables; enumerations with the official names and values:
-{enums_ok} of {len(official["enums"])}. The callbacks not covered yet are issue 12's (C-FIND,
-worklists, C-MOVE, filters, received instances, storage area).
+{enums_ok} of {len(official["enums"])}. Beyond 4.0, `RegisterMoveCallback2` (4.2) and
+`RegisterStorageCommitmentScpCallback` (4.1) exist too.
 
 | official name | covered | notes |
 | --- | --- | --- |
@@ -477,6 +475,4 @@ own {", ".join(f"`{n}`" for n in extra)}.
 
 
 def _state(name: str, ok: bool) -> str:
-    if ok:
-        return "yes"
-    return "issue 12" if name in rules.ISSUE_12 else "no"
+    return "yes" if ok else "no"

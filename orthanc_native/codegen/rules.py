@@ -43,10 +43,17 @@ HAND_WRITTEN = {
     "RegisterOnChangeCallback": "a callback: recorded in the registry; several allowed, fed from the change log",
     "RegisterOnStoredInstanceCallback": "a callback: recorded in the registry; several allowed",
     "RegisterIncomingHttpRequestFilter": "a callback: recorded in the registry, as @http_filter",
-    "RegisterReceivedInstanceCallback": "a callback: recorded in the registry (issue 12)",
-    "RegisterStorageArea": "callbacks: recorded in the registry (issue 12)",
+    "RegisterReceivedInstanceCallback": "a callback: recorded in the registry, as @on_received_instance",
+    "RegisterStorageArea": "callbacks: recorded in the registry, as storage_area()",
     "RegisterStorageArea2": "sdk_gates.cpp: the storage area of orthanc.RegisterStorageArea and StorageArea",
     "RegisterIncomingHttpRequestFilter2": "sdk_gates.cpp: the filters of orthanc.RegisterIncomingHttpRequestFilter and @http_filter",
+    "RegisterFindCallback": "sdk_scp.cpp: orthanc.RegisterFindCallback and @on_find",
+    "RegisterWorklistCallback": "sdk_scp.cpp: orthanc.RegisterWorklistCallback and @on_worklist",
+    "RegisterMoveCallback": "sdk_scp.cpp: orthanc.RegisterMoveCallback(2) and @on_move",
+    "RegisterStorageCommitmentScpCallback": "sdk_scp.cpp: orthanc.RegisterStorageCommitmentScpCallback "
+                                            "and @on_storage_commitment",
+    "RegisterIncomingCStoreInstanceFilter": "sdk_scp.cpp: orthanc.RegisterIncomingCStoreInstanceFilter "
+                                            "and @cstore_filter",
     "CreateJob": "sdk_jobs.cpp: a job whose callbacks are Python's (runtime/compat_jobs.py, @job)",
     "RegisterJobsUnserializer": "sdk_jobs.cpp: Python jobs come back after a restart (runtime/compat_jobs.py, @job)",
     "AnswerBuffer": "answers are checked before Orthanc sees them (runtime/answers.py)",
@@ -79,20 +86,15 @@ HAND_WRITTEN = {
     "GetInstanceDicomWebXml": "a C callback decides bulk data: bound with binary values inline",
 }
 
-# Left for issue 12, which builds on the classes generated here.
-ISSUE_12 = {
-    "RegisterFindCallback", "RegisterWorklistCallback", "RegisterMoveCallback",
-    "RegisterIncomingCStoreInstanceFilter", "RegisterIncomingDicomInstanceFilter",
-    "RegisterStorageCommitmentScpCallback",
-}
-
 # Not bound, with the reason.
 LEFT_OUT = {
     "FreeString": "memory management: the binding frees every string itself",
     "FreeMemoryBuffer": "memory management: the binding frees every buffer itself",
     "FreeMemoryBuffer64": "memory management: the binding frees every buffer itself",
-    "CreateMemoryBuffer64": "a 64-bit buffer only a storage-area callback returns (issue 12)",
+    "CreateMemoryBuffer64": "a 64-bit buffer only a storage-area callback returns: sdk_gates.cpp makes it",
     "RegisterRestCallbackNoLock": "RegisterRestCallback already registers without Orthanc's lock",
+    "RegisterIncomingDicomInstanceFilter": "RegisterReceivedInstanceCallback keeps, modifies or discards "
+                                           "every received instance; not in the official plugin 4.0",
     "RegisterDecodeImageCallback": "a C callback on Orthanc's decoding path; not in the official plugin 4.0",
     "RegisterTranscoderCallback": "a C callback on Orthanc's transcoding path; not in the official plugin 4.0",
     "RegisterRefreshMetricsCallback": "used by the runtime itself for its metrics; not in the official plugin 4.0",
@@ -209,5 +211,13 @@ PYI_FUNCTIONS = [
     "def RegisterReceivedInstanceCallback(callback: Callable[..., Any]) -> None: ...",
     "def RegisterStorageArea(create: Callable[..., Any], read: Callable[..., Any], "
     "remove: Callable[..., Any]) -> None: ...",
+    "def RegisterFindCallback(callback: Callable[[FindAnswers, FindQuery, str, str], None]) -> None: ...",
+    "def RegisterWorklistCallback(callback: Callable[[WorklistAnswers, WorklistQuery, str, str], None]) -> None: ...",
+    "def RegisterMoveCallback(callback: Callable[..., None]) -> None: ...",
+    "def RegisterMoveCallback2(createMoveCallback: Callable[..., Any], getMoveSizeCallback: Callable[[Any], int], "
+    "applyMoveCallback: Callable[[Any], Any], freeMoveCallback: Callable[[Any], None]) -> None: ...",
+    "def RegisterStorageCommitmentScpCallback(factory: Callable[..., Any], "
+    "lookup: Callable[[str, str, Any], int]) -> None: ...",
+    "def RegisterIncomingCStoreInstanceFilter(callback: Callable[[DicomInstance], int]) -> None: ...",
     "def GetOrthancVersion() -> str: ...",
 ]

@@ -46,6 +46,23 @@ class Handle {
   const char* what_;
 };
 
+// An object Orthanc lends a callback: Python sees it as a Handle while the
+// callback runs, and every use after the callback returns raises (Python may
+// keep a reference; the object itself is gone by then).
+template <typename T>
+class Borrowed {
+ public:
+  Borrowed(const T* pointer, const char* what)
+      : handle_(std::make_shared<Handle<T>>(const_cast<T*>(pointer), nullptr, what)) {}
+  Borrowed(const Borrowed&) = delete;
+  Borrowed& operator=(const Borrowed&) = delete;
+  ~Borrowed() { handle_->invalidate(); }
+  py::object object() const { return py::cast(handle_); }
+
+ private:
+  std::shared_ptr<Handle<T>> handle_;
+};
+
 // Wraps a new object that Python owns; a null pointer is Orthanc's failure.
 template <typename T>
 std::shared_ptr<Handle<T>> own(T* pointer, typename Handle<T>::Free free, const char* what,

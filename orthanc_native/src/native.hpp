@@ -40,6 +40,16 @@ struct Hooks {
   py::object storage_read;
   py::object storage_remove;
   py::object unserialize_job;  // sdk_jobs.cpp: a saved job back to a Python object
+  // sdk_scp.cpp: the DICOM services (runtime/scp.py)
+  py::object find;
+  py::object worklist;
+  py::object move_create;
+  py::object move_size;
+  py::object move_apply;
+  py::object move_free;
+  py::object commitment_create;
+  py::object commitment_lookup;
+  py::object cstore_filter;
 };
 Hooks* hooks();
 void clear_hooks();
@@ -148,6 +158,7 @@ void init_events(py::module_& m);
 void init_misc(py::module_& m);
 void init_gates(py::module_& m);
 void init_jobs(py::module_& m);
+void init_scp(py::module_& m);
 void init_api(py::module_& m);        // generated (sdk_api.cpp)
 void init_api_extra(py::module_& m);  // hand-written SDK calls the generator leaves out
 

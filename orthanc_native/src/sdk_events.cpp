@@ -2,8 +2,6 @@
 // during its callback; its methods are generated) and the refresh of metrics.
 #include "handles.hpp"
 
-#include <memory>
-
 namespace ort {
 
 namespace {
@@ -34,14 +32,8 @@ OrthancPluginErrorCode stored_trampoline(const OrthancPluginDicomInstance* insta
     Hooks* h = hooks();
     if (!h->on_stored_instance) return OrthancPluginErrorCode_Success;
     // Orthanc's pointer is const; the SDK calls on it only read.
-    auto wrapped = std::make_shared<Handle<OrthancPluginDicomInstance>>(
-        const_cast<OrthancPluginDicomInstance*>(instance), nullptr, "DicomInstance");
-    // Python may keep the object: once the callback returns, the instance is gone.
-    struct Invalidate {
-      Handle<OrthancPluginDicomInstance>& instance;
-      ~Invalidate() { instance.invalidate(); }
-    } invalidate{*wrapped};
-    h->on_stored_instance(py::cast(wrapped), py::str(instance_id));
+    Borrowed<OrthancPluginDicomInstance> wrapped(instance, "DicomInstance");
+    h->on_stored_instance(wrapped.object(), py::str(instance_id));
     return OrthancPluginErrorCode_Success;
   });
 }

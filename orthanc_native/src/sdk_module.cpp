@@ -14,4 +14,5 @@ PYBIND11_EMBEDDED_MODULE(_orthanc_native, m) {
   ort::init_misc(m);
   ort::init_gates(m);
   ort::init_jobs(m);
+  ort::init_scp(m);
 }

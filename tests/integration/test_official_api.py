@@ -52,10 +52,8 @@ def test_the_recorded_official_api_is_the_real_plugins(official):
     assert callables == 133
 
 
-def test_ours_has_every_official_function_but_issue_12s_callbacks(official, ours):
-    missing = set(official["functions"]) - set(ours["functions"])
-    assert missing == rules.ISSUE_12 & set(official["functions"])
-    assert len(missing) == 4
+def test_ours_has_every_official_function(official, ours):
+    assert set(official["functions"]) - set(ours["functions"]) == set()
 
 
 def test_ours_has_every_official_class_and_method(official, ours):

@@ -65,3 +65,25 @@ def test_the_official_plugins_storage_area_runs_unchanged(tmp_path):
         assert orthanc.get(f"/instances/{instance}/file").body == original
         assert orthanc.delete(f"/instances/{instance}").status == 200
         assert not [p for p in area.iterdir() if p.name.startswith("attachment-1-")]
+
+
+def test_an_offloaded_storage_area_compresses_in_workers(tmp_path):
+    import zlib
+
+    area = tmp_path / "area"
+    area.mkdir()
+    config = {"StorageAreaTestFolder": str(area)}
+    original = (PYDICOM_FILES / "CT_small.dcm").read_bytes()
+    script = scripts_dir() / "storage_area_offloaded.py"
+    with running_orthanc(tmp_path / "orthanc", script, config) as orthanc:
+        instance = orthanc.upload("CT_small.dcm")
+        compressed = [p for p in area.glob("*.1.z")]
+        assert len(compressed) == 1 and zlib.decompress(compressed[0].read_bytes()) == original
+        writer = int(compressed[0].with_suffix(".pid").read_text())
+        workers = {c.pid for c in orthanc.children()}
+        assert writer != orthanc.process.process.pid and writer in workers
+        assert orthanc.get(f"/instances/{instance}/file").body == original
+    with running_orthanc(tmp_path / "orthanc", script, config) as orthanc:
+        assert orthanc.get(f"/instances/{instance}/file").body == original
+        assert orthanc.delete(f"/instances/{instance}").status == 200
+        assert not list(area.glob("*.1.z"))

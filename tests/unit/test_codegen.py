@@ -36,7 +36,7 @@ def test_every_header_function_is_bound_or_listed_with_a_reason(parsed):
     for f in parsed.functions:
         if not emit.is_bound(f):
             assert f.name in rules.HAND_WRITTEN or f.name in rules.LEFT_OUT or \
-                f.name in rules.ISSUE_12 or f.c_name in rules.FREE.values()
+                f.c_name in rules.FREE.values()
     assert "FreeImage" not in dir(__import__("runtime").compat.Image)  # never freed twice
 
 

@@ -144,7 +144,40 @@ def test_offload_on_a_compat_callback_is_refused_with_the_fix():
         pass
 
     registry = Registry()
-    with pytest.raises(TypeError, match="@offload works on handlers declared with @route"):
+    with pytest.raises(TypeError, match="@offload works on handlers declared with the runtime"):
         registry.add_route("/x", callback, style="compat")
     with pytest.raises(TypeError, match="not on callbacks given to orthanc.Register"):
         registry.add_change_listener(callback, style="compat")
+
+
+@pytest.mark.parametrize("decorator, compat_register, what", [
+    ("on_find", "RegisterFindCallback", "C-FIND handler"),
+    ("on_worklist", "RegisterWorklistCallback", "worklist handler"),
+    ("on_move", "RegisterMoveCallback", "C-MOVE handler"),
+])
+def test_a_second_dicom_service_handler_is_refused_naming_both(decorator, compat_register, what):
+    getattr(runtime, decorator)(hello)
+    with pytest.raises(ValueError, match=f"Orthanc allows one {what}: .*hello .* cannot add "
+                                         ".*other"):
+        getattr(compat, compat_register)(other)
+
+
+def test_cstore_filters_combine_and_the_services_start_a_pool_only_when_offloaded():
+    runtime.cstore_filter(hello)
+    compat.RegisterIncomingCStoreInstanceFilter(other)
+    assert [f.name.rsplit(".", 1)[1] for f in registry.cstore_filters] == ["hello", "other"]
+    assert not registry.has_offloaded()
+
+    def commit(request):
+        return {}
+
+    runtime.on_storage_commitment(offload(commit))
+    assert registry.has_offloaded()
+
+
+def test_an_offloaded_compat_dicom_callback_is_refused():
+    def on_worklist(answers, query, issuer, called):
+        pass
+
+    with pytest.raises(TypeError, match="@offload works on handlers declared with the runtime"):
+        compat.RegisterWorklistCallback(offload(on_worklist))

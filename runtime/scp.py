@@ -1,0 +1,550 @@
+"""The DICOM services a script answers: C-FIND, worklists, C-MOVE, storage commitment, C-STORE filters.
+
+    Orthanc's DICOM thread --find(answers, query, issuer, called)--> the @on_find handler
+        (inline, or @offload: in a worker, this thread waiting) -> pydicom Datasets or DICOM
+        bytes -> FindAddAnswer, on this thread
+    --worklist(...)--> the @on_worklist handler -> Datasets or bytes -> those that match the
+        query (Orthanc's matching) -> WorklistAddAnswer
+    --move_create(level, uids, AETs)--> the @on_move handler -> Orthanc ids -> their instances;
+        move_size: how many; move_apply: C-STORE of the next one to the target modality
+    --commitment_create(job, transaction, uids)--> the @on_storage_commitment handler -> a
+        reason for each instance; commitment_lookup answers them one by one
+    --cstore_filter(instance)--> each @cstore_filter: True accepts; False, or a DIMSE status,
+        refuses (the first refusal wins)
+
+A handler that raises, times out, whose worker crashes or that answers the wrong
+type makes Orthanc answer the DICOM client a failure status (the association
+goes on), and the log names the handler and the cause. The official plugin's
+callbacks (``orthanc.RegisterFindCallback``...) get Orthanc's objects as it
+hands them over, and run in the master.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from . import answers, executor, sdk
+from .enums import ErrorCode, ResourceType, StorageCommitmentFailureReason
+from .errors import OrthancError
+from .registry import DicomService, Handler, registry
+
+# -- answers as DICOM -----------------------------------------------------------------
+
+IMPLICIT_LITTLE_ENDIAN = "1.2.840.10008.1.2"
+EXPLICIT_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
+# What a file of a C-FIND or worklist answer claims to be, when the dataset does not say.
+FIND_MODEL = "1.2.840.10008.5.1.4.1.2.2.1"  # Study Root Query/Retrieve - FIND
+WORKLIST_MODEL = "1.2.840.10008.5.1.4.31"  # Modality Worklist Information Model - FIND
+
+
+def dicom_bytes(answer: Any, sop_class: str, who: str) -> bytes:
+    """A handler's answer as a DICOM file: DICOM bytes as they are, a pydicom Dataset written.
+
+    Any other type raises TypeError naming ``who`` and the type.
+    """
+    if isinstance(answer, (bytes, bytearray, memoryview)):
+        return bytes(answer)
+    if type(answer).__name__ not in ("Dataset", "FileDataset") or not hasattr(answer, "save_as"):
+        raise TypeError(f"{who} answered {type(answer).__name__}, not a pydicom Dataset or "
+                        "DICOM bytes")
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import UID, generate_uid
+
+    meta = FileMetaDataset()
+    for keyword, value in (getattr(answer, "file_meta", None) or {}).items():
+        meta[keyword] = value
+    meta.TransferSyntaxUID = UID(EXPLICIT_LITTLE_ENDIAN)
+    meta.MediaStorageSOPClassUID = UID(answer.get("SOPClassUID", sop_class))
+    meta.MediaStorageSOPInstanceUID = UID(answer.get("SOPInstanceUID") or generate_uid())
+    copy = Dataset(answer)  # the handler's dataset stays as it was
+    copy.file_meta = meta
+    buffer = io.BytesIO()
+    copy.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+def _listed(who: str, result: Any) -> list[Any]:
+    if result is None:
+        return []
+    if isinstance(result, (bytes, bytearray, memoryview, str, Mapping)) or \
+            type(result).__name__ in ("Dataset", "FileDataset") or \
+            not isinstance(result, Iterable):
+        raise TypeError(f"{who} answered {type(result).__name__}: a handler answers a list "
+                        "(or any iterable) of answers, or None for none")
+    return list(result)
+
+
+def collect(call: tuple[Any, Any, str, str]) -> list[bytes]:
+    """Runs a C-FIND or worklist handler and writes its answers as DICOM (in a worker, when
+    offloaded, so that the master only hands them to Orthanc)."""
+    handler, request, sop_class, who = call
+    from .worker import HandlerRef
+
+    if isinstance(handler, HandlerRef):
+        handler = handler.resolve()
+    return [dicom_bytes(a, sop_class, who) for a in _listed(who, handler(request))]
+
+
+def _run(service: Handler, function: Callable[[Any], Any], argument: Any) -> Any:
+    """``function(argument)``, in a worker if the service's handler is offloaded."""
+    offload = service.offload
+    if offload is None:
+        return function(argument)
+    return executor.run_call(function, argument, offload.timeout)
+
+
+def _failed(entry: Handler, what: str, error: BaseException) -> int:
+    answers.log_exception(f"{entry.name} ({what})", error, answers.new_error_id())
+    return int(ErrorCode.PLUGIN)
+
+
+# -- C-FIND ---------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class FindRequest:
+    """An incoming C-FIND query, as Orthanc parsed it: what an ``@on_find`` handler gets.
+
+    ``query`` maps each tag's keyword (or its ``gggg,eeee`` when the dictionary
+    does not know it) to the value asked, an empty string meaning "return it";
+    ``dataset`` is the same query as a pydicom Dataset.
+    """
+
+    query: dict[str, str]
+    tags: tuple[tuple[int, int, str], ...]  # (group, element, value), in the query's order
+    issuer_aet: str
+    called_aet: str
+
+    @property
+    def level(self) -> str:
+        """The QueryRetrieveLevel (``PATIENT``, ``STUDY``, ``SERIES``, ``IMAGE``), or ``""``."""
+        return self.query.get("QueryRetrieveLevel", "")
+
+    def dataset(self) -> Any:
+        """The query as a pydicom Dataset (values Orthanc parsed, with the dictionary's VR)."""
+        from pydicom.datadict import dictionary_VR
+        from pydicom.dataset import Dataset
+        from pydicom.tag import Tag
+
+        dataset = Dataset()
+        for group, element, value in self.tags:
+            tag = Tag(group, element)
+            try:
+                vr = dictionary_VR(tag)
+            except KeyError:
+                vr = "LO"
+            if vr == "SQ":
+                dataset.add_new(tag, vr, [])
+            else:
+                dataset.add_new(tag, vr, value or None)
+        return dataset
+
+
+def _keyword(group: int, element: int) -> str:
+    from pydicom.datadict import keyword_for_tag
+
+    return keyword_for_tag((group << 16) | element) or f"{group:04x},{element:04x}"
+
+
+def find(answers_handle: Any, query_handle: Any, issuer_aet: str, called_aet: str) -> int:
+    """Called by the native trampoline for each C-FIND; answers an ErrorCode."""
+    service = registry.dicom_services.get("find")
+    if service is None:
+        return int(ErrorCode.PLUGIN)
+    from . import compat
+
+    found = compat.FindAnswers(answers_handle)
+    query = compat.FindQuery(query_handle)
+    try:
+        if service.style == "compat":
+            service.handler(found, query, issuer_aet, called_aet)
+            return int(ErrorCode.SUCCESS)
+        tags = tuple((query.GetFindQueryTagGroup(i), query.GetFindQueryTagElement(i),
+                      query.GetFindQueryValue(i)) for i in range(query.GetFindQuerySize()))
+        request = FindRequest({_keyword(g, e): v for g, e, v in tags}, tags, issuer_aet,
+                              called_aet)
+        call = (_reference(service), request, FIND_MODEL, f"{service.name} (C-FIND)")
+        for answer in _run(service, collect, call):
+            found.FindAddAnswer(answer)
+        return int(ErrorCode.SUCCESS)
+    except BaseException as error:
+        return _failed(service, f"C-FIND from {issuer_aet}", error)
+
+
+def _reference(service: Handler) -> Any:
+    if service.offload is None:
+        return service.handler
+    from .worker import HandlerRef
+
+    return HandlerRef.of(service.handler)
+
+
+# -- worklists ------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class WorklistRequest:
+    """An incoming modality worklist query: what an ``@on_worklist`` handler gets.
+
+    Answer every worklist item that may match: the runtime keeps those that
+    match the query by Orthanc's rules, and Orthanc keeps of each the tags asked.
+    """
+
+    data: bytes  # the query, as a DICOM file
+    issuer_aet: str
+    called_aet: str
+
+    def dataset(self) -> Any:
+        """The query as a pydicom Dataset."""
+        import pydicom
+
+        return pydicom.dcmread(io.BytesIO(self.data), force=True)
+
+
+def worklist(answers_handle: Any, query_handle: Any, issuer_aet: str, called_aet: str) -> int:
+    """Called by the native trampoline for each worklist C-FIND; answers an ErrorCode."""
+    service = registry.dicom_services.get("worklist")
+    if service is None:
+        return int(ErrorCode.PLUGIN)
+    from . import compat
+
+    found = compat.WorklistAnswers(answers_handle)
+    query = compat.WorklistQuery(query_handle)
+    try:
+        if service.style == "compat":
+            service.handler(found, query, issuer_aet, called_aet)
+            return int(ErrorCode.SUCCESS)
+        request = WorklistRequest(query.WorklistGetDicomQuery(), issuer_aet, called_aet)
+        call = (_reference(service), request, WORKLIST_MODEL, f"{service.name} (worklist)")
+        for answer in _run(service, collect, call):
+            if query.WorklistIsMatch(answer):
+                found.WorklistAddAnswer(query, answer)
+        return int(ErrorCode.SUCCESS)
+    except BaseException as error:
+        return _failed(service, f"worklist C-FIND from {issuer_aet}", error)
+
+
+# -- C-MOVE ---------------------------------------------------------------------------
+
+_LEVELS = {int(ResourceType.PATIENT): "PATIENT", int(ResourceType.STUDY): "STUDY",
+           int(ResourceType.SERIES): "SERIES", int(ResourceType.INSTANCE): "INSTANCE"}
+
+
+@dataclass(frozen=True, slots=True)
+class MoveRequest:
+    """An incoming C-MOVE: what an ``@on_move`` handler gets.
+
+    The handler answers the Orthanc ids (of patients, studies, series or
+    instances) to send to ``target_aet``; each of their instances is one
+    sub-operation, sent by C-STORE to the modality of ``DicomModalities``
+    whose AET is ``target_aet``.
+    """
+
+    level: str  # PATIENT, STUDY, SERIES, INSTANCE, or "" when the client did not say
+    patient_id: str
+    accession_number: str
+    study_instance_uid: str
+    series_instance_uid: str
+    sop_instance_uid: str
+    originator_aet: str  # who asked
+    source_aet: str  # the AET the client called (Orthanc's)
+    target_aet: str  # where the instances go
+    originator_id: int  # the Message ID of the request
+
+    def compat_arguments(self) -> dict[str, Any]:
+        """The keyword arguments of the official plugin's C-MOVE callbacks."""
+        return {"Level": self.level, "PatientID": self.patient_id,
+                "AccessionNumber": self.accession_number,
+                "StudyInstanceUID": self.study_instance_uid,
+                "SeriesInstanceUID": self.series_instance_uid,
+                "SOPInstanceUID": self.sop_instance_uid, "OriginatorAET": self.originator_aet,
+                "SourceAET": self.source_aet, "TargetAET": self.target_aet,
+                "OriginatorID": self.originator_id}
+
+
+@dataclass
+class _Move:
+    """The driver of one C-MOVE of an ``@on_move`` handler: the instances left to send."""
+
+    service: DicomService
+    modality: str
+    instances: list[str]
+    sent: int = 0
+
+
+@dataclass
+class _CompatMove:
+    service: DicomService
+    driver: Any  # what the official plugin's create callback made (the request, for the legacy one)
+
+
+def _modality_of(aet: str) -> str:
+    """The name in DicomModalities of the modality whose AET is ``aet``."""
+    known = sdk.rest_get("/modalities?expand")
+    for name, description in known.items():
+        if description.get("AET") == aet:
+            return str(name)
+    raise LookupError(f"no modality of DicomModalities has the AET {aet!r}: Orthanc cannot "
+                      "send it the instances")
+
+
+def _instances_of(resource: str) -> list[str]:
+    if not isinstance(resource, str):
+        raise TypeError(f"answered {type(resource).__name__} among the ids to move, not an "
+                        "Orthanc id (str)")
+    for level in ("instances", "series", "studies", "patients"):
+        try:
+            sdk.rest_get(f"/{level}/{resource}")
+        except OrthancError as error:
+            if error.status == 404:
+                continue
+            raise
+        if level == "instances":
+            return [resource]
+        return [i["ID"] for i in sdk.rest_get(f"/{level}/{resource}/instances")]
+    raise LookupError(f"answered {resource!r} among the ids to move: Orthanc has no such "
+                      "patient, study, series or instance")
+
+
+def move_create(level: int, patient_id: str, accession_number: str, study_uid: str,
+                series_uid: str, sop_uid: str, originator_aet: str, source_aet: str,
+                target_aet: str, originator_id: int) -> Any:
+    """A driver for one C-MOVE, or None to refuse it (the client gets a failure)."""
+    service = registry.dicom_services.get("move")
+    if service is None:
+        return None
+    request = MoveRequest(_LEVELS.get(level, ""), patient_id, accession_number, study_uid,
+                          series_uid, sop_uid, originator_aet, source_aet, target_aet,
+                          originator_id)
+    where = f"C-MOVE from {originator_aet} to {target_aet}"
+    try:
+        if service.style == "compat":
+            if service.helpers:  # RegisterMoveCallback2: the script makes the driver
+                return _CompatMove(service, service.handler(**request.compat_arguments()))
+            return _CompatMove(service, request.compat_arguments())
+        modality = _modality_of(target_aet)
+        ids = _listed(f"{service.name} (C-MOVE)", _run(service, _ids_of, (_reference(service),
+                                                                            request)))
+        instances = [i for resource in ids for i in _instances_of(resource)]
+        return _Move(service, modality, list(dict.fromkeys(instances)))
+    except BaseException as error:
+        _failed(service, where, error)
+        return None
+
+
+def _ids_of(call: tuple[Any, MoveRequest]) -> list[str]:
+    handler, request = call
+    from .worker import HandlerRef
+
+    if isinstance(handler, HandlerRef):
+        handler = handler.resolve()
+    return _listed("the C-MOVE handler", handler(request))
+
+
+def move_size(driver: _Move | _CompatMove) -> int:
+    """The number of sub-operations of a C-MOVE."""
+    if isinstance(driver, _Move):
+        return len(driver.instances)
+    if not driver.service.helpers:
+        return 1  # the official plugin's legacy callback: the whole move is one operation
+    try:
+        size = driver.service.helpers[0](driver.driver)
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            raise TypeError(f"answered {size!r} as the number of sub-operations, not an int >= 0")
+        return size
+    except BaseException as error:
+        _failed(driver.service, "C-MOVE, its number of sub-operations", error)
+        return 0
+
+
+def move_apply(driver: _Move | _CompatMove) -> int:
+    """Applies the next sub-operation; answers an ErrorCode."""
+    service = driver.service
+    try:
+        if isinstance(driver, _Move):
+            instance = driver.instances[driver.sent]
+            driver.sent += 1
+            sdk.rest_post(f"/modalities/{driver.modality}/store",
+                          {"Resources": [instance], "Synchronous": True})
+            return int(ErrorCode.SUCCESS)
+        if not service.helpers:
+            service.handler(**driver.driver)
+            return int(ErrorCode.SUCCESS)
+        code = service.helpers[1](driver.driver)
+        return int(ErrorCode.SUCCESS) if code is None else int(code)
+    except BaseException as error:
+        return _failed(service, "a C-MOVE sub-operation", error)
+
+
+def move_free(driver: _Move | _CompatMove) -> None:
+    if isinstance(driver, _CompatMove) and driver.service.helpers:
+        try:
+            driver.service.helpers[2](driver.driver)
+        except BaseException as error:
+            _failed(driver.service, "ending a C-MOVE", error)
+
+
+# -- storage commitment ---------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class CommitmentRequest:
+    """A storage commitment request: what an ``@on_storage_commitment`` handler gets.
+
+    The handler answers, for the instances it was asked about, whether Orthanc
+    keeps them: a mapping from SOPInstanceUID to a StorageCommitmentFailureReason
+    (``SUCCESS`` when kept; True stands for ``SUCCESS``), or a sequence of
+    reasons in the order of ``instances``. An instance it does not answer for
+    is reported ``NO_SUCH_OBJECT_INSTANCE``.
+    """
+
+    job_id: str
+    transaction_uid: str
+    instances: tuple[tuple[str, str], ...]  # (SOPClassUID, SOPInstanceUID)
+    remote_aet: str
+    called_aet: str
+
+
+def _reasons_of(call: tuple[Any, CommitmentRequest]) -> dict[str, int]:
+    handler, request = call
+    from .worker import HandlerRef
+
+    if isinstance(handler, HandlerRef):
+        handler = handler.resolve()
+    answer = handler(request)
+    uids = [uid for _, uid in request.instances]
+    if isinstance(answer, Mapping):
+        pairs = list(answer.items())
+    else:
+        values = _listed("the storage-commitment handler", answer)
+        if len(values) != len(uids):
+            raise ValueError(f"answered {len(values)} reasons for {len(uids)} instances")
+        pairs = list(zip(uids, values, strict=True))
+    reasons: dict[str, int] = {}
+    for uid, reason in pairs:
+        if reason is True:
+            reason = StorageCommitmentFailureReason.SUCCESS
+        if isinstance(reason, bool) or not isinstance(reason, int) or \
+                reason not in StorageCommitmentFailureReason._value2member_map_:
+            raise TypeError(f"answered {reason!r} for {uid}, not a "
+                            "StorageCommitmentFailureReason")
+        reasons[str(uid)] = int(reason)
+    return reasons
+
+
+@dataclass
+class _Commitment:
+    service: DicomService
+    reasons: dict[str, int] | None = None  # the decorator API: every answer at once
+    data: Any = None  # the official plugin's: what its factory made
+
+
+def commitment_create(job_id: str, transaction_uid: str, class_uids: list[str],
+                      instance_uids: list[str], remote_aet: str, called_aet: str) -> _Commitment:
+    service = registry.dicom_services["storage_commitment"]
+    if service.style == "compat":
+        try:
+            return _Commitment(service, data=service.handler(
+                job_id, transaction_uid, class_uids, instance_uids, remote_aet, called_aet))
+        except BaseException as error:  # Orthanc fails the whole request
+            _failed(service, f"storage commitment {transaction_uid} from {remote_aet}", error)
+            raise
+    request = CommitmentRequest(job_id, transaction_uid, tuple(zip(class_uids, instance_uids, strict=True)),
+                                remote_aet, called_aet)
+    try:
+        reasons = _run(service, _reasons_of, (_reference(service), request))
+    except BaseException as error:
+        _failed(service, f"storage commitment {transaction_uid} from {remote_aet}", error)
+        failure = int(StorageCommitmentFailureReason.PROCESSING_FAILURE)
+        reasons = {uid: failure for uid in instance_uids}
+    return _Commitment(service, reasons=reasons)
+
+
+def commitment_lookup(commitment: _Commitment, class_uid: str, instance_uid: str) -> int:
+    if commitment.reasons is not None:
+        return commitment.reasons.get(
+            instance_uid, int(StorageCommitmentFailureReason.NO_SUCH_OBJECT_INSTANCE))
+    try:
+        return int(commitment.service.helpers[0](class_uid, instance_uid, commitment.data))
+    except BaseException as error:
+        _failed(commitment.service, f"storage commitment of {instance_uid}", error)
+        return int(StorageCommitmentFailureReason.PROCESSING_FAILURE)
+
+
+# -- C-STORE filters ------------------------------------------------------------------
+
+REFUSED = 0x0124  # DIMSE "Refused: Not authorized", what a filter answering False sends
+PROCESSING_FAILURE = 0x0110  # a filter that failed
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingInstance:
+    """An instance a modality sends by C-STORE, before Orthanc stores it: what a
+    ``@cstore_filter`` gets."""
+
+    data: bytes
+    remote_aet: str
+    transfer_syntax: str
+
+    def dataset(self) -> Any:
+        """The instance parsed by pydicom."""
+        import pydicom
+
+        return pydicom.dcmread(io.BytesIO(self.data))
+
+
+def _status_of(gate: Handler, answer: Any) -> int:
+    if answer is True:
+        return 0
+    if answer is False:
+        return REFUSED
+    if isinstance(answer, int) and 0 <= answer <= 0xFFFF:
+        return int(answer)
+    answers.log_error(f"orthanc-runtime: {gate.name} (C-STORE filter) answered "
+                      f"{type(answer).__name__}, not True, False or a DIMSE status: the "
+                      "instance is refused")
+    return PROCESSING_FAILURE
+
+
+def cstore_filter(instance_handle: Any) -> int:
+    """Called by the native trampoline for each instance received by C-STORE: 0 stores it,
+    another value is the DIMSE status that refuses it."""
+    from . import compat
+
+    dicom = compat.DicomInstance(instance_handle)
+    incoming: IncomingInstance | None = None
+    for gate in registry.cstore_filters:
+        try:
+            if gate.style == "compat":
+                status = _status_of(gate, gate.handler(dicom))
+            else:
+                if incoming is None:
+                    incoming = IncomingInstance(dicom.GetInstanceData(),
+                                                dicom.GetInstanceRemoteAet() or "",
+                                                dicom.GetInstanceTransferSyntaxUid())
+                status = _status_of(gate, _run(gate, gate.handler, incoming))
+        except BaseException as error:  # fail closed
+            answers.log_exception(f"{gate.name} (C-STORE filter): the instance is refused",
+                                  error, answers.new_error_id())
+            return PROCESSING_FAILURE
+        if status != 0:
+            answers.log_error(f"orthanc-runtime: {gate.name} refused an instance from "
+                              f"{dicom.GetInstanceRemoteAet()} (DIMSE status 0x{status:04X})")
+            return status
+    return 0
+
+
+def install(native: Any) -> None:
+    """Registers the DICOM services the script answers with Orthanc (only while Orthanc starts)."""
+    services = registry.dicom_services
+    if "find" in services:
+        native.register_find(find)
+    if "worklist" in services:
+        native.register_worklist(worklist)
+    if "move" in services:
+        native.register_move(move_create, move_size, move_apply, move_free)
+    if "storage_commitment" in services:
+        native.register_storage_commitment(commitment_create, commitment_lookup)
+    if registry.cstore_filters:
+        native.register_cstore_filter(cstore_filter)
+
