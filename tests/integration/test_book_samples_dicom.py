@@ -5,6 +5,8 @@ incoming-cstore-filter.py (C-STORE filter), from tests/scripts/book/ (test_book_
 says which samples apply and how they run), each in a real Orthanc with this plugin,
 driven by DCMTK's findscu, movescu and storescu as the Book shows. What each test
 expects is what the official plugin 4.0 does with the same sample and the same command.
+storage-commitment-default.py needs the official plugin 4.1, whose storage commitment
+callback ours has too: a second Orthanc asks for the commitment.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import pytest
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-from tests.harness import PYDICOM_FILES, Orthanc, book_orthanc, wait_for
+from tests.harness import PYDICOM_FILES, Orthanc, book_orthanc, running_orthanc, wait_for
 
 # Orthanc answers C-FIND, worklist and C-MOVE requests of AETs it does not know.
 ANY_SCU = {"DicomAlwaysAllowFind": True, "DicomAlwaysAllowFindWorklist": True,
@@ -154,3 +156,38 @@ def test_cstore_of_another_patient_accepted(cstore_filter):
     assert "Received Store Response (Success)" in sent.stderr
     uid = pydicom.dcmread(file).SOPInstanceUID
     wait_for(lambda: cstore_filter.post("/tools/lookup", uid).json(), what="the stored instance")
+
+
+# -- storage-commitment-default.py ----------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def commitment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Orthanc, Orthanc]]:
+    folder = tmp_path_factory.mktemp("book-commitment")
+    with running_orthanc(folder / "peer", None, name="PEER") as peer, \
+            book_orthanc(folder, ["storage-commitment-default.py"], name="SCP") as scp:
+        # The peer asks the SCP; the SCP sends its report back to the peer.
+        assert scp.put("/modalities/peer", f'["PEER", "127.0.0.1", {peer.dicom_port}]').status == 200
+        assert peer.put("/modalities/scp", f'["SCP", "127.0.0.1", {scp.dicom_port}]').status == 200
+        yield scp, peer
+
+
+def test_storage_commitment_looked_up_by_the_script(commitment):
+    scp, peer = commitment
+    ct, mr = (pydicom.dcmread(PYDICOM_FILES / name) for name in ("CT_small.dcm", "MR_small.dcm"))
+    scp.upload("CT_small.dcm")
+    scp.upload("MR_small.dcm")
+    missing = generate_uid()
+    asked = [[ct.SOPClassUID, ct.SOPInstanceUID], [ct.SOPClassUID, missing],
+             [ct.SOPClassUID, mr.SOPInstanceUID]]  # stored as an MR image: a class conflict
+    answer = peer.post("/modalities/scp/storage-commitment", json.dumps({"DicomInstances": asked}))
+    assert answer.status == 200, answer.text
+    path = answer.json()["Path"]
+    report = wait_for(lambda: (r := peer.get(path).json())["Status"] != "Pending" and r,
+                      what="the storage commitment report")
+    assert report["Status"] == "Failure"
+    assert [s["SOPInstanceUID"] for s in report["Success"]] == [ct.SOPInstanceUID]
+    reasons = {f["SOPInstanceUID"]: f["FailureReason"] for f in report["Failures"]}
+    assert reasons == {missing: 0x0112, mr.SOPInstanceUID: 0x0119}  # no such instance, conflict
+    log = scp.wait_for_log(f"Storage commitment SCP job: Success while looking for "
+                           f"{ct.SOPClassUID} / {ct.SOPInstanceUID}")
+    assert f"Failure while looking for {ct.SOPClassUID} / {missing}" in log
