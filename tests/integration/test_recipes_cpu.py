@@ -68,7 +68,7 @@ def test_the_demo_serves_every_recipe(tmp_path):
         log = orthanc.wait_for_log(f"demo:   curl http://localhost:{orthanc.http_port}/runtime/status")
         assert "orthanc-runtime demo: uploaded" in log
         urls = [line.split("curl ", 1)[1] for line in log.splitlines() if "demo:   curl" in line]
-        assert len(urls) == 15
+        assert len(urls) == 16
         for url in urls:
             target = next(part for part in url.split() if part.strip("'").startswith("http"))
             path = target.strip("'").split(str(orthanc.http_port), 1)[1]

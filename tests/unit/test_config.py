@@ -66,6 +66,7 @@ def test_every_object_refuses_unknown_keys() -> None:
         "$.Recipes",
         "$.Recipes.Thumbnails",
         "$.Recipes.PydicomDump",
+        "$.Recipes.Worklists",
         "$.Recipes.CpuDemo",
         "$.Recipes.StudyExport",
         "$.Recipes.AutoRouting",
@@ -331,7 +332,7 @@ def test_configuration_error_lists_every_problem_and_pickles() -> None:
 # Every recipe setting and its default is checked in test_recipes_config.py.
 DEFAULT_RECIPES = {
     key: with_defaults({})["Recipes"][key]
-    for key in ("Thumbnails", "PydicomDump", "CpuDemo", "AutoRouting", "StudyExport")
+    for key in ("Thumbnails", "PydicomDump", "Worklists", "CpuDemo", "AutoRouting", "StudyExport")
 }
 
 

@@ -54,7 +54,7 @@ def test_the_readme_example_is_the_file_a_test_runs():
 
 
 SECTIONS = {"AutoRouting": "Auto-routing", "Thumbnails": "Thumbnails", "PydicomDump": "pydicom dump",
-            "CpuDemo": "CPU demo", "StudyExport": "Study export"}
+            "CpuDemo": "CPU demo", "StudyExport": "Study export", "Worklists": "Worklists"}
 
 
 def test_every_recipe_setting_is_documented_in_the_readme():

@@ -17,6 +17,7 @@ DEFAULTS = {
                    "CacheMaxAge": 3600},
     "PydicomDump": {"Enabled": False, "DefaultFormat": "text", "BulkDataThreshold": 1024,
                     "Strict": False},
+    "Worklists": {"Enabled": False, "Table": "worklist"},
     "CpuDemo": {"Enabled": False, "DefaultIterations": 1000, "MaxIterations": 10000},
     "StudyExport": {"Enabled": False, "Folder": "", "Priority": 0},
     "AutoRouting": {"Enabled": False, "Level": "Study", "Rules": [], "Retries": 3,
@@ -29,6 +30,8 @@ FULL = {
                    "CacheMaxAge": 0},
     "PydicomDump": {"Enabled": True, "DefaultFormat": "json", "BulkDataThreshold": 0,
                     "Strict": True},
+    "Worklists": {"Enabled": True, "Folder": "worklists", "Database": "/var/lib/ris.sqlite",
+                  "Table": "orders"},
     "CpuDemo": {"Enabled": True, "DefaultIterations": 0, "MaxIterations": 0},
     "StudyExport": {"Enabled": True, "Folder": "/var/lib/exports", "Priority": 5},
     "AutoRouting": {
@@ -69,9 +72,10 @@ def test_every_recipe_has_a_module_that_names_its_key() -> None:
     import recipes.pydicom_dump
     import recipes.study_export
     import recipes.thumbnails
+    import recipes.worklists
 
     modules = [autorouting, recipes.cpu_demo, recipes.pydicom_dump, recipes.study_export,
-               recipes.thumbnails]
+               recipes.thumbnails, recipes.worklists]
     assert sorted(m.CONFIG_KEY for m in modules) == sorted(recipes_schema()["properties"])
 
 
