@@ -91,6 +91,8 @@ def check_module_name(name: str, path: Path) -> None:
         existing = sys.modules.get(name)
         origin = getattr(existing, "__file__", None) if existing is not None else None
         if existing is None:
+            if not name.isidentifier():
+                return  # "changes-deadlock-3.0": no installed module has such a name
             spec = importlib.util.find_spec(name)
             origin = spec.origin if spec is not None else None
             if spec is None:
@@ -224,6 +226,12 @@ def start(configuration_json: str, configuration_path: str, orthanc_version: str
     try:
         register_with_orthanc(native)
         if registry.has_offloaded():
+            odd = [m for m in modules if not all(p.isidentifier() for p in m.split("."))]
+            if odd:
+                raise ModuleNameClash(
+                    f"the script(s) {', '.join(odd)} have offloaded handlers, which workers find "
+                    "by module name: rename the file to a Python module name (letters, digits, "
+                    "underscores)")
             pool = executor.start(section, modules, fresh=bool(section.get("Reload")))
             pool.master_functions.update(jobs.master_functions())
             if verbose:

@@ -185,3 +185,19 @@ def test_a_script_named_like_a_module_the_runtime_needs_refuses_to_start(tmp_pat
         assert code != 0
         assert f"would be imported as the module '{name}', which is taken by" in log
         assert "rename the file" in log
+
+
+def test_a_file_name_that_is_no_module_name_loads_and_refuses_only_to_offload(tmp_path):
+    # The official plugin runs any file; so do we, unless workers must import it by name.
+    script = tmp_path / "my-script.v2.py"
+    script.write_text("import orthanc\n\ndef hello(output, uri, **request):\n"
+                      "    output.AnswerBuffer('hi', 'text/plain')\n\n"
+                      "orthanc.RegisterRestCallback('/dotted', hello)\n")
+    with running_orthanc(tmp_path / "run", script) as orthanc:
+        assert orthanc.get("/dotted").text == "hi"
+    offloaded = tmp_path / "off-loaded.py"
+    offloaded.write_text("from runtime import offload, route\n\n"
+                         "@route('/off')\n@offload\ndef off(request):\n    return 'hi'\n")
+    code, log = start_failure(tmp_path / "run2", offloaded)
+    assert code != 0
+    assert "the script(s) off-loaded have offloaded handlers, which workers find by module name" in log
