@@ -148,29 +148,43 @@ def _keyword(group: int, element: int) -> str:
     return keyword_for_tag((group << 16) | element) or f"{group:04x},{element:04x}"
 
 
-def find(answers_handle: Any, query_handle: Any, issuer_aet: str, called_aet: str) -> int:
-    """Called by the native trampoline for each C-FIND; answers an ErrorCode."""
-    service = registry.dicom_services.get("find")
+def _serve_query(kind: str, what: str, answers: Any, query: Any, issuer_aet: str,
+                 called_aet: str, answer: Callable[[DicomService], None]) -> int:
+    """A C-FIND or worklist query: the official plugin's callback gets Orthanc's objects,
+    a handler of the decorator API is run by ``answer``. Answers an ErrorCode."""
+    service = registry.dicom_services.get(kind)
     if service is None:
         return int(ErrorCode.PLUGIN)
-    from . import compat
-
-    found = compat.FindAnswers(answers_handle)
-    query = compat.FindQuery(query_handle)
     try:
         if service.style == "compat":
-            service.handler(found, query, issuer_aet, called_aet)
-            return int(ErrorCode.SUCCESS)
+            service.handler(answers, query, issuer_aet, called_aet)
+        else:
+            answer(service)
+        return int(ErrorCode.SUCCESS)
+    except BaseException as error:
+        return _failed(service, f"{what} from {issuer_aet}", error)
+
+
+def _answers(service: DicomService, request: Any, sop_class: str, what: str) -> list[bytes]:
+    return _run(service, collect, (_reference(service), request, sop_class,  # type: ignore[no-any-return]
+                                   f"{service.name} ({what})"))
+
+
+def find(answers_handle: Any, query_handle: Any, issuer_aet: str, called_aet: str) -> int:
+    """Called by the native trampoline for each C-FIND; answers an ErrorCode."""
+    from . import compat
+
+    found, query = compat.FindAnswers(answers_handle), compat.FindQuery(query_handle)
+
+    def answer(service: DicomService) -> None:
         tags = tuple((query.GetFindQueryTagGroup(i), query.GetFindQueryTagElement(i),
                       query.GetFindQueryValue(i)) for i in range(query.GetFindQuerySize()))
         request = FindRequest({_keyword(g, e): v for g, e, v in tags}, tags, issuer_aet,
                               called_aet)
-        call = (_reference(service), request, FIND_MODEL, f"{service.name} (C-FIND)")
-        for answer in _run(service, collect, call):
-            found.FindAddAnswer(answer)
-        return int(ErrorCode.SUCCESS)
-    except BaseException as error:
-        return _failed(service, f"C-FIND from {issuer_aet}", error)
+        for dicom in _answers(service, request, FIND_MODEL, "C-FIND"):
+            found.FindAddAnswer(dicom)
+
+    return _serve_query("find", "C-FIND", found, query, issuer_aet, called_aet, answer)
 
 
 def _reference(service: Handler) -> Any:
@@ -204,25 +218,18 @@ class WorklistRequest:
 
 def worklist(answers_handle: Any, query_handle: Any, issuer_aet: str, called_aet: str) -> int:
     """Called by the native trampoline for each worklist C-FIND; answers an ErrorCode."""
-    service = registry.dicom_services.get("worklist")
-    if service is None:
-        return int(ErrorCode.PLUGIN)
     from . import compat
 
-    found = compat.WorklistAnswers(answers_handle)
-    query = compat.WorklistQuery(query_handle)
-    try:
-        if service.style == "compat":
-            service.handler(found, query, issuer_aet, called_aet)
-            return int(ErrorCode.SUCCESS)
+    found, query = compat.WorklistAnswers(answers_handle), compat.WorklistQuery(query_handle)
+
+    def answer(service: DicomService) -> None:
         request = WorklistRequest(query.WorklistGetDicomQuery(), issuer_aet, called_aet)
-        call = (_reference(service), request, WORKLIST_MODEL, f"{service.name} (worklist)")
-        for answer in _run(service, collect, call):
-            if query.WorklistIsMatch(answer):
-                found.WorklistAddAnswer(query, answer)
-        return int(ErrorCode.SUCCESS)
-    except BaseException as error:
-        return _failed(service, f"worklist C-FIND from {issuer_aet}", error)
+        for dicom in _answers(service, request, WORKLIST_MODEL, "worklist"):
+            if query.WorklistIsMatch(dicom):
+                found.WorklistAddAnswer(query, dicom)
+
+    return _serve_query("worklist", "worklist C-FIND", found, query, issuer_aet, called_aet,
+                        answer)
 
 
 # -- C-MOVE ---------------------------------------------------------------------------

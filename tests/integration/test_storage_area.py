@@ -53,20 +53,6 @@ def test_a_failing_write_fails_that_upload_cleanly_and_not_the_others(tmp_path):
         assert len(orthanc.get("/instances").json()) == 2
 
 
-def test_the_official_plugins_storage_area_runs_unchanged(tmp_path):
-    area = tmp_path / "area"
-    area.mkdir()
-    original = (PYDICOM_FILES / "CT_small.dcm").read_bytes()
-    with running_orthanc(tmp_path / "orthanc", scripts_dir() / "storage_area_compat.py",
-                         {"StorageAreaTestFolder": str(area)}) as orthanc:
-        instance = orthanc.upload("CT_small.dcm")
-        dicom = [p for p in area.iterdir() if p.name.startswith("attachment-1-")]
-        assert len(dicom) == 1 and dicom[0].read_bytes() == original
-        assert orthanc.get(f"/instances/{instance}/file").body == original
-        assert orthanc.delete(f"/instances/{instance}").status == 200
-        assert not [p for p in area.iterdir() if p.name.startswith("attachment-1-")]
-
-
 def test_an_offloaded_storage_area_compresses_in_workers(tmp_path):
     import zlib
 
