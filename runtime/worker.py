@@ -40,7 +40,7 @@ class HandlerRef:
         return HandlerRef, (self.module, self.qualname)
 
     def resolve(self) -> Callable[..., Any]:
-        found: Any = importlib.import_module(self.module)
+        found: Any = sys.modules.get(self.module) or importlib.import_module(self.module)
         for part in self.qualname.split("."):
             found = getattr(found, part)
         return found  # type: ignore[no-any-return]
