@@ -26,18 +26,22 @@ class DaskCluster:
     """``workers`` workers of one thread each around one scheduler; ``address`` is tcp://..."""
 
     def __init__(self, folder: Path, workers: int = 2, *, env: dict[str, str] | None = None,
-                 scheduler_args: list[str] | None = None, worker_args: list[str] | None = None,
-                 scheme: str = "tcp") -> None:
+                 tls: dict[str, str] | None = None) -> None:
         self.folder = folder
         self.folder.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
-        self.address = f"{scheme}://127.0.0.1:{self.port}"
+        # tls: {"ca": ..., "cert": ..., "key": ...}, PEM files the scheduler, the workers and
+        # the clients all use.
+        self.tls = tls
+        self.address = f"{'tls' if tls else 'tcp'}://127.0.0.1:{self.port}"
         # Tasks wait at the scheduler for a free worker thread rather than in a busy
         # worker's queue (what the README advises for Orthanc's short handlers).
         self.env = {**os.environ, "DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION": "1.0",
                     **(env or {})}
-        self.scheduler_args = scheduler_args or []
-        self.worker_args = worker_args or []
+        files = ["--tls-ca-file", tls["ca"], "--tls-cert", tls["cert"], "--tls-key", tls["key"]] \
+            if tls else []
+        self.scheduler_args = files
+        self.worker_args = files
         self.count = workers
         self.scheduler: subprocess.Popen[bytes] | None = None
         self.workers: list[subprocess.Popen[bytes]] = []
@@ -54,12 +58,16 @@ class DaskCluster:
 
     def start(self, timeout: float = 60) -> DaskCluster:
         self.start_scheduler()
+        self.start_workers(timeout)
+        return self
+
+    def start_workers(self, timeout: float = 60) -> None:
+        """Starts the workers (again: a worker whose scheduler is lost exits)."""
         self.workers = [self._spawn(["worker", self.address, "--nthreads", "1", "--nworkers", "1",
                                      "--no-dashboard", "--name", f"w{i}", *self.worker_args],
                                     f"worker{i}.log")
                         for i in range(self.count)]
         self.wait_for_workers(self.count, timeout)
-        return self
 
     def wait_for_workers(self, count: int, timeout: float = 60) -> None:
         """Until ``count`` workers are registered with the scheduler (its log says so)."""
@@ -79,7 +87,12 @@ class DaskCluster:
                              + self.logs())
 
     def security(self) -> object | None:
-        return None
+        if not self.tls:
+            return None
+        from distributed.security import Security
+
+        return Security(tls_ca_file=self.tls["ca"], tls_client_cert=self.tls["cert"],
+                        tls_client_key=self.tls["key"], require_encryption=True)
 
     def worker_pids(self) -> list[int]:
         """The PIDs of the worker processes (the nannies' children)."""

@@ -104,6 +104,14 @@ def marked_sleep(request: Request):
     return {"pid": os.getpid()}
 
 
+@route("/off/sleep-then-call")
+@offload
+def sleep_then_call(request: Request):
+    """Waits, then calls Orthanc back: over HTTP from a Dask worker, on one of its threads."""
+    time.sleep(float(request.query.get("s", "1")))
+    return {"version": sdk.rest_get("/system")["Version"], "pid": os.getpid()}
+
+
 @route("/off/nested")
 @offload
 def nested(request: Request):
