@@ -43,8 +43,11 @@ def test_worker_killed_mid_task_answers_502_and_the_handler_ran_once(dask_cluste
         thread, answers = in_background(lambda: orthanc.get("/off/marked-sleep?tag=killed&s=5"))
         pid = int(wait_for(lambda: runs.exists() and runs.read_text().strip(), timeout=20))
         assert pid in dask_cluster.worker_pids()  # a dask worker process this test started
+        killed = time.monotonic()
         os.kill(pid, signal.SIGKILL)
         thread.join(30)
+        print(f"worker SIGKILL: answered {answers[0].status} "
+              f"{time.monotonic() - killed:.2f} s after the kill")
         [answer] = answers
         assert answer.status == 502, answer.text
         assert answer.json()["type"] == "WorkerCrashed"
@@ -65,14 +68,20 @@ def test_lost_scheduler_answers_503_then_the_backend_reconnects_by_itself(tmp_pa
             assert orthanc.get("/off/pid").status == 200
             thread, answers = in_background(lambda: orthanc.get("/off/sleep?s=5"))
             wait_for(lambda: pool_status(orthanc)["tasks"]["in_flight"] == 1)
+            killed = time.monotonic()
             cluster.kill_scheduler()
             thread.join(30)
+            print(f"scheduler SIGKILL: the running request answered {answers[0].status} "
+                  f"{time.monotonic() - killed:.2f} s after the kill")
             [lost] = answers
             assert lost.status == 503, lost.text
             assert lost.json()["type"] == "ClusterUnavailable" and "retry-after" in lost.headers
             status = wait_for(lambda: (s := pool_status(orthanc))["connected"] is False and s)
             assert status["tasks"]["lost"] == 1
+            asked = time.monotonic()
             refused = orthanc.get("/off/pid")
+            print(f"scheduler down: a new request answered {refused.status} in "
+                  f"{(time.monotonic() - asked) * 1000:.1f} ms")
             assert refused.status == 503 and refused.headers["retry-after"] == "5"
             assert "orthanc_runtime_dask_connected 0" in orthanc.get("/tools/metrics-prometheus").text
             # A new scheduler on the same address; the workers, which exit with their
@@ -132,6 +141,7 @@ def test_routes_waiting_for_the_cluster_are_capped_below_orthancs_http_threads(
         assert all(a.json()["version"] == "1.10.1" for a in answers[:2])
         assert all(a.json()["type"] == "ClusterBusy" and a.headers["retry-after"] == "1"
                    for a in answers[2:])
+        print(f"HTTP-thread cap: {[a.status for a in answers]} in {took:.2f} s")
         assert took < 10  # no request waited for a timeout
         assert pool_status(orthanc)["tasks"]["refused_busy"] == 2
 
