@@ -104,6 +104,12 @@ class DaskBackend:
         self.connect_timeout = float(dask["ConnectTimeout"])
         self.resources: dict[str, float] | None = dict(dask.get("Resources") or {}) or None
         self.max_waiting_routes = max_waiting_routes(dask, configuration)
+        threads = int(configuration.get("HttpThreadsCount", 50))
+        if self.max_waiting_routes >= threads:
+            backend.call("log_warning", f"orthanc-runtime: Pool.Dask.MaxWaitingRoutes "
+                         f"({self.max_waiting_routes}) is not below HttpThreadsCount ({threads}): "
+                         "offloaded requests may hold every HTTP thread while their workers wait "
+                         "for one to call Orthanc back, until their timeout")
         self.orthanc_url: str = dask.get("OrthancUrl") or default_orthanc_url(configuration)
         self.security: Security | None = None
         if self.address.startswith("tls://"):
