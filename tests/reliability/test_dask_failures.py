@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from distributed import Client
 
 from runtime.errors import OrthancError
 from runtime.remote_sdk import RemoteOrthanc
@@ -58,6 +59,27 @@ def test_worker_killed_mid_task_answers_502_and_the_handler_ran_once(dask_cluste
         assert runs.read_text().split() == [str(pid)]
         assert pool_status(orthanc)["tasks"]["crashed"] == 1
         assert orthanc.get("/off/pid").status == 200
+        with Client(dask_cluster.address, timeout=10) as client:  # set by the backend
+            assert client.run_on_scheduler(allowed_failures) == 0
+
+
+def allowed_failures(dask_scheduler) -> int:
+    return int(dask_scheduler.allowed_failures)
+
+
+def orthanc_plugins(dask_scheduler) -> list[str]:
+    return sorted(n for n in dask_scheduler.worker_plugins if n.startswith("orthanc-runtime-"))
+
+
+def deployments_on_workers(client) -> set[str]:
+    """The Orthancs each worker is set up for (runtime.dask_worker), all workers together."""
+    return {name for names in client.run(_deployments).values() for name in names}
+
+
+def _deployments() -> list[str]:
+    from runtime import dask_worker
+
+    return list(dask_worker._deployments)
 
 
 def test_lost_scheduler_answers_503_then_the_backend_reconnects_by_itself(tmp_path):
@@ -110,6 +132,8 @@ def test_the_token_opens_an_orthanc_with_authentication_and_a_bad_one_is_reporte
         dask_cluster, tmp_path):
     config = {**dask_config(dask_cluster, tmp_path), "AuthenticationEnabled": True,
               "RegisteredUsers": {"alice": PASSWORD}}
+    with Client(dask_cluster.address, timeout=10) as client:
+        before = client.run_on_scheduler(orthanc_plugins)
     with running_orthanc(tmp_path / "o", SCRIPT, config) as orthanc:
         assert orthanc.get("/system").status == 401
         # The worker reaches this Orthanc's REST API with the plugin's token.
@@ -121,6 +145,13 @@ def test_the_token_opens_an_orthanc_with_authentication_and_a_bad_one_is_reporte
             RemoteOrthanc(orthanc.url, "Bearer not-the-token").call("RestApiGet", "/system")
         assert refused.value.status == 401 and refused.value.code == 29
         assert "refused this worker's token" in refused.value.message
+        with Client(dask_cluster.address, timeout=10) as client:
+            [plugin] = set(client.run_on_scheduler(orthanc_plugins)) - set(before)
+            assert plugin.removeprefix("orthanc-runtime-") in deployments_on_workers(client)
+    # Orthanc stopped: its worker plugin, and the token with it, left the cluster.
+    with Client(dask_cluster.address, timeout=10) as client:
+        assert plugin not in client.run_on_scheduler(orthanc_plugins)
+        assert plugin.removeprefix("orthanc-runtime-") not in deployments_on_workers(client)
 
 
 def test_routes_waiting_for_the_cluster_are_capped_below_orthancs_http_threads(
