@@ -26,6 +26,7 @@ from __future__ import annotations
 import copy
 import difflib
 import functools
+import ipaddress
 import json
 import os
 from collections.abc import Iterable
@@ -125,7 +126,16 @@ LOCAL_ONLY = {
     "MaxTasksPerWorker": "the cluster recycles its workers itself (dask worker --lifetime)",
     "MaxWorkerMemoryMB": "the cluster bounds its workers' memory itself (dask worker --memory-limit)",
 }
-_LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
+
+
+def _is_loopback(host: str) -> bool:
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _backend_problems(pool: dict[str, Any]) -> list[ConfigProblem]:
@@ -144,8 +154,7 @@ def _backend_problems(pool: dict[str, Any]) -> list[ConfigProblem]:
                                       '"tls://scheduler.example:8786"'))
     elif scheduler.startswith("tcp://"):
         host = scheduler[len("tcp://"):].rsplit(":", 1)[0]
-        if host not in _LOOPBACK_HOSTS and not host.startswith("127.") and \
-                not dask.get("AllowInsecure", False):
+        if not _is_loopback(host) and not dask.get("AllowInsecure", False):
             problems.append(ConfigProblem(
                 f"{where}.Dask.Scheduler",
                 f"{scheduler} is plain tcp to another machine: the workers' token, which grants "

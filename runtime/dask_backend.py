@@ -24,14 +24,13 @@ chosen.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import secrets
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -61,8 +60,6 @@ class _Task:
     timeout: float
     deadline: float
     dask_future: Any = None
-    worker: str | None = None
-    started: float = field(default_factory=time.monotonic)
 
 
 def default_orthanc_url(configuration: dict[str, Any]) -> str:
@@ -76,16 +73,6 @@ def max_waiting_routes(dask: dict[str, Any], configuration: dict[str, Any]) -> i
     if "MaxWaitingRoutes" in dask:
         return int(dask["MaxWaitingRoutes"])
     return max(1, int(configuration.get("HttpThreadsCount", 50)) // 2)
-
-
-def is_loopback(address: str) -> bool:
-    host = address.split("://", 1)[-1].rsplit(":", 1)[0].strip("[]")
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class DaskBackend:
@@ -256,7 +243,7 @@ class DaskBackend:
             with self._lock:
                 late = [t for t in self._pending.values() if t.deadline <= now]
             for task in late:
-                if self._settle(task, TaskMayStillRun(task.timeout, _who_runs(task)), "timed_out"):
+                if self._settle(task, TaskMayStillRun(task.timeout), "timed_out"):
                     backend.call("log_warning", f"orthanc-runtime: task {task.key} did not finish "
                                  f"within {task.timeout:g} s; it may still be running on the "
                                  "cluster (Dask cannot stop a running task)")
@@ -479,10 +466,6 @@ def _at_most_once() -> Callable[[Any], int]:
         return before
 
     return at_most_once
-
-
-def _who_runs(task: _Task) -> str | None:
-    return task.worker
 
 
 def _describe(error: BaseException) -> str:

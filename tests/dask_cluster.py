@@ -45,6 +45,7 @@ class DaskCluster:
         self.count = workers
         self.scheduler: subprocess.Popen[bytes] | None = None
         self.workers: list[subprocess.Popen[bytes]] = []
+        self.extra: list[subprocess.Popen[bytes]] = []
 
     def _spawn(self, args: list[str], log: str) -> subprocess.Popen[bytes]:
         with open(self.folder / log, "ab") as out:
@@ -68,6 +69,24 @@ class DaskCluster:
                                     f"worker{i}.log")
                         for i in range(self.count)]
         self.wait_for_workers(self.count, timeout)
+
+    def add_worker(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+        """One more worker (its own options, such as ``--resources GPU=1``); stop it with
+        stop_worker."""
+        worker = self._spawn(["worker", self.address, "--nthreads", "1", "--nworkers", "1",
+                              "--no-dashboard", "--name", name, *self.worker_args, *args],
+                             f"{name}.log")
+        self.extra.append(worker)
+        return worker
+
+    def stop_worker(self, worker: subprocess.Popen[bytes]) -> None:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(15)
+        except subprocess.TimeoutExpired:
+            worker.send_signal(signal.SIGKILL)
+            worker.wait(5)
+        self.extra.remove(worker)
 
     def wait_for_workers(self, count: int, timeout: float = 60) -> None:
         """Until ``count`` workers are registered with the scheduler (its log says so)."""
@@ -114,7 +133,7 @@ class DaskCluster:
                          for p in sorted(self.folder.glob("*.log")))
 
     def stop(self) -> None:
-        processes = [*self.workers, *([self.scheduler] if self.scheduler else [])]
+        processes = [*self.workers, *self.extra, *([self.scheduler] if self.scheduler else [])]
         children = []
         for process in processes:
             try:

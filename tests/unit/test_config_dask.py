@@ -54,7 +54,9 @@ def test_plain_tcp_to_another_machine_is_refused_unless_allowed() -> None:
     [problem] = messages(dask_pool(Dask=remote))
     assert "plain tcp to another machine" in problem and "AllowInsecure" in problem
     assert messages(dask_pool(Dask={**remote, "AllowInsecure": True})) == []
-    assert messages(dask_pool(Dask={"Scheduler": "tcp://localhost:8786"})) == []
+    for loopback in ("localhost", "127.0.0.1", "127.0.0.2", "[::1]"):
+        assert messages(dask_pool(Dask={"Scheduler": f"tcp://{loopback}:8786"})) == []
+    assert messages(dask_pool(Dask={"Scheduler": "tcp://scheduler.example:8786"}))
 
 
 def test_tls_needs_its_three_files() -> None:
