@@ -25,11 +25,12 @@ chosen.
 from __future__ import annotations
 
 import json
+import pickle
 import secrets
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,14 @@ from distributed.security import Security
 from pool import PoolClosed, PoolFull
 
 from . import backend, worker
-from .dask_worker import LOG_TOPIC, OrthancWorkerPlugin, run
+from .dask_worker import (
+    JOB_TOPIC,
+    LOG_TOPIC,
+    OrthancWorkerPlugin,
+    run,
+    run_job,
+    stop_event_name,
+)
 from .http import Request, Response
 from .offload_backend import (
     ClusterBusy,
@@ -116,6 +124,9 @@ class DaskBackend:
         self._cluster: dict[str, Any] = {"workers": {}, "connected": False}
         self._last_error = ""
         self._stop_timer: threading.Timer | None = None
+        # Jobs' reports, in order, off Dask's event loop (they may ask it to set an Event).
+        self._job_reports = ThreadPoolExecutor(1, thread_name_prefix="orthanc-runtime-dask-jobs")
+        self._stopped_runs: set[int] = set()
         self.counts = {"submitted": 0, "done": 0, **dict.fromkeys(FAILURE_KINDS, 0)}
         self.reconnects = 0
 
@@ -176,6 +187,7 @@ class DaskBackend:
                          "with DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES=0 to make it so)")
         client.register_plugin(self._plugin, name=self._plugin.name)
         client.subscribe_topic(LOG_TOPIC, self._log_from_worker)
+        client.subscribe_topic(JOB_TOPIC, self._job_from_worker)
         info = client.scheduler_info(n_workers=-1)
         self._scheduler_id = info.get("id")
         self._set_cluster(info, connected=True)
@@ -194,6 +206,29 @@ class DaskBackend:
         text = f"dask worker {message.get('worker')}: {message.get('message')}"
         backend.call({"warning": "log_warning", "error": "log_error"}.get(level, "log_info"),
                      text)
+
+    def _job_from_worker(self, event: Any) -> None:
+        _, message = event
+        if isinstance(message, dict) and message.get("deployment") == self.deployment:
+            self._job_reports.submit(self._job_report, int(message["run"]), message["value"])
+
+    def _job_report(self, run_id: int, pickled: bytes) -> None:
+        """A report of a job's run (runtime.job_runs); "stop" goes back as the run's Event."""
+        from . import job_runs
+
+        value = pickle.loads(pickled)  # from the cluster's workers, as trusted as Orthanc
+        go_on = job_runs.job_report(run_id, None, value)
+        client = self._client
+        if client is None or client.status != "running":
+            return
+        stop = distributed.Event(stop_event_name(self.deployment, run_id), client=client)
+        if value == job_runs.FINISHED:
+            if run_id in self._stopped_runs:
+                self._stopped_runs.discard(run_id)
+                stop.clear()  # the scheduler forgets it
+        elif not go_on and run_id not in self._stopped_runs:
+            self._stopped_runs.add(run_id)
+            stop.set()
 
     def _supervise(self) -> None:
         """Watches the connection: a lost scheduler fails what was running (503), a new
@@ -370,10 +405,10 @@ class DaskBackend:
 
     def submit_job_run(self, handler: Callable[..., Any], args: tuple[Any, ...],
                        timeout: float) -> Future[Any]:
-        from .errors import NotInOrthanc
-
-        raise NotInOrthanc("offloaded jobs report their progress to the master through the local "
-                           "pool: with \"Backend\": \"dask\", run the job's steps without @offload")
+        """One run of an offloaded job; its reports come back on JOB_TOPIC."""
+        job_handler, *rest = args
+        return self._submit(run_job, (handler, worker.HandlerRef.of(job_handler), *rest),
+                            timeout).future
 
     def add_master_functions(self, functions: dict[str, Callable[..., Any]]) -> None:
         """Nothing to add: a worker of the cluster reaches Orthanc over REST, not the master."""
@@ -452,13 +487,14 @@ class DaskBackend:
                 pass
         for thread in self._threads:
             thread.join(2)
+        self._job_reports.shutdown(wait=False)
 
 
 def _at_most_once() -> Callable[[Any], int]:
     """What runs on the scheduler so that a task whose worker dies is not run again.
 
-    A closure, which cloudpickle sends by value: the scheduler needs nothing of
-    orthanc-runtime installed. It answers the scheduler's setting before.
+    A closure, which cloudpickle sends by value. It answers the scheduler's
+    setting before.
     """
     def at_most_once(dask_scheduler: Any) -> int:
         before = int(dask_scheduler.allowed_failures)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
+import pickle
 import sys
 from collections.abc import Callable
 from contextvars import ContextVar
@@ -27,12 +28,14 @@ from typing import Any
 
 from distributed.diagnostics.plugin import WorkerPlugin
 
-from . import backend, compat, settings
+from . import backend, compat, job_runs, settings
 from .errors import NotInOrthanc
 from .registry import Registry, registry
 from .remote_sdk import RemoteOrthanc
+from .worker import HandlerRef
 
 LOG_TOPIC = "orthanc-runtime-log"
+JOB_TOPIC = "orthanc-runtime-job"
 
 _deployments: dict[str, RemoteOrthanc] = {}
 _current: ContextVar[str | None] = ContextVar("orthanc_runtime_deployment", default=None)
@@ -80,6 +83,7 @@ class OrthancWorkerPlugin(WorkerPlugin):
                                log_sink=partial(_send_log, worker, self.deployment))
         _deployments[self.deployment] = remote
         backend.set_remote(_resolve)
+        job_runs.remote_report = _report_job
         settings.install(self.section)
         entered = _current.set(self.deployment)
         try:
@@ -121,6 +125,35 @@ def _import_source(module_name: str, source: str, filename: str) -> None:
 def _send_log(worker: Any, deployment: str, level: str, message: str) -> None:
     worker.log_event(LOG_TOPIC, {"deployment": deployment, "level": level,
                                  "message": message, "worker": worker.address})
+
+
+def stop_event_name(deployment: str, run_id: int) -> str:
+    """The Dask Event by which the master asks a job's run to stop at its next yield."""
+    return f"orthanc-runtime-stop-{deployment}-{run_id}"
+
+
+def _report_job(run_id: int, value: Any) -> bool:
+    """A job's run reports a step (runtime.job_runs) on the event channel; go on unless the
+    master set the run's stop Event (it does when it answers a report "stop")."""
+    from distributed import Event, get_worker
+
+    deployment = _current.get()
+    if deployment is None:
+        raise NotInOrthanc("a job's run reports from the thread of its task only")
+    get_worker().log_event(JOB_TOPIC, {"deployment": deployment, "run": run_id,
+                                       "value": pickle.dumps(value)})
+    return not Event(stop_event_name(deployment, run_id)).is_set()
+
+
+def run_job(function: Callable[..., Any], handler: Any, *args: Any) -> Any:
+    """A job's run (runtime.job_runs.run_in_worker) with its handler found by name here.
+
+    The scheduler unpickles what is submitted: a function of the user's script,
+    which only the workers import, must cross by name (runtime.worker.HandlerRef).
+    """
+    if isinstance(handler, HandlerRef):
+        handler = handler.resolve()
+    return function(handler, *args)
 
 
 def run(deployment: str, function: Callable[..., Any], *args: Any) -> Any:
