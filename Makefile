@@ -72,7 +72,7 @@ demo-dask: install
 	  > $(DASK_DEMO)/scheduler.log 2>&1 & pids=$$!; \
 	for i in 1 2; do \
 	  $(VENV)/bin/dask worker tcp://127.0.0.1:$(DASK_PORT) --nthreads 1 --no-dashboard \
-	    --name demo-$$i > $(DASK_DEMO)/worker$$i.log 2>&1 & pids="$$pids $$!"; \
+	    --local-directory $(DASK_DEMO) --name demo-$$i > $(DASK_DEMO)/worker$$i.log 2>&1 & pids="$$pids $$!"; \
 	done; \
 	trap 'kill $$pids 2>/dev/null; wait' EXIT INT TERM; \
 	echo "Dask scheduler tcp://127.0.0.1:$(DASK_PORT) and 2 workers (pids $$pids); logs in $(DASK_DEMO)/"; \

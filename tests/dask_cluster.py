@@ -41,7 +41,8 @@ class DaskCluster:
         files = ["--tls-ca-file", tls["ca"], "--tls-cert", tls["cert"], "--tls-key", tls["key"]] \
             if tls else []
         self.scheduler_args = files
-        self.worker_args = files
+        # The workers' scratch space in the test's folder, not /tmp/dask-scratch-space.
+        self.worker_args = [*files, "--local-directory", str(folder / "scratch")]
         self.count = workers
         self.scheduler: subprocess.Popen[bytes] | None = None
         self.workers: list[subprocess.Popen[bytes]] = []
