@@ -27,9 +27,9 @@ def pool_section(backend: str, cluster, **settings) -> dict:
 
 
 @pytest.fixture(scope="module", params=["local", "dask"])
-def orthanc(request, tmp_path_factory):
+def orthanc(request, tmp_path_factory, dask_cluster):
     backend = request.param
-    cluster = request.getfixturevalue("dask_cluster") if backend == "dask" else None
+    cluster = dask_cluster if backend == "dask" else None
     folder = tmp_path_factory.mktemp(f"offload-{backend}")
     markers = folder / "markers"
     markers.mkdir()
@@ -158,8 +158,8 @@ def test_worker_killed_mid_request_answers_502_then_serves_again(orthanc):
     assert all_workers_ready(orthanc)["tasks"]["crashed"] == before + 1
 
 
-def test_past_the_queue_limit_answers_503_with_retry_after(orthanc, tmp_path, request):
-    cluster = request.getfixturevalue("dask_cluster") if orthanc.backend == "dask" else None
+def test_past_the_queue_limit_answers_503_with_retry_after(orthanc, tmp_path, dask_cluster):
+    cluster = dask_cluster if orthanc.backend == "dask" else None
     config = {"OffloadMarkerDir": str(tmp_path),
               "PythonRuntime": {"Pool": pool_section(orthanc.backend, cluster, QueueLimit=0)}}
     with running_orthanc(tmp_path / "full", SCRIPT, config) as full:
