@@ -15,7 +15,7 @@ DEBIAN_PACKAGES := orthanc orthanc-dev libboost-regex-dev nlohmann-json3-dev ort
   python3-pil python3-pydicom orthanc-dicomweb
 NATIVE_SOURCES := $(wildcard orthanc_native/src/*) $(wildcard orthanc_native/codegen/*.py) CMakeLists.txt pyproject.toml config.schema.json
 
-.PHONY: install system demo test lint soak bench clean codegen
+.PHONY: install system demo demo-dask test lint soak bench clean codegen
 
 install: $(STAMP)
 
@@ -32,7 +32,7 @@ $(PY):
 # isolation so that the plugin embeds this venv's python.
 $(STAMP): $(NATIVE_SOURCES) | system $(PY)
 	$(PY) -m pip install -q $$($(PY) -c "import tomllib; print(' '.join(tomllib.load(open('pyproject.toml', 'rb'))['build-system']['requires']))")
-	$(PY) -m pip install -q --no-build-isolation -e '.[test]'
+	$(PY) -m pip install -q --no-build-isolation -e '.[test,dask]'
 	@touch $(STAMP)
 
 # Regenerates the SDK layer from OrthancCPlugin.h (see orthanc_native/codegen): the
@@ -61,6 +61,25 @@ bench: install
 
 demo: install
 	$(VENV)/bin/orthanc-runtime run examples/demo.py --storage ./orthanc-data --config examples/demo.json
+
+# The same demo with every offloaded handler on a Dask cluster: a scheduler and two workers
+# started here on loopback (logs in orthanc-data/dask/), stopped with Orthanc (Ctrl-C).
+DASK_PORT ?= 8786
+DASK_DEMO := orthanc-data/dask
+demo-dask: install
+	@mkdir -p $(DASK_DEMO)
+	@printf '{"PythonRuntime": {"Pool": {"Backend": "dask", "Dask": {"Scheduler": "tcp://127.0.0.1:%s"}}}}\n' \
+	  $(DASK_PORT) > $(DASK_DEMO)/config.json
+	@export DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION=1.0; \
+	$(VENV)/bin/dask scheduler --host 127.0.0.1 --port $(DASK_PORT) --no-dashboard --no-show \
+	  > $(DASK_DEMO)/scheduler.log 2>&1 & pids=$$!; \
+	for i in 1 2; do \
+	  $(VENV)/bin/dask worker tcp://127.0.0.1:$(DASK_PORT) --nthreads 1 --no-dashboard \
+	    --local-directory $(DASK_DEMO) --name demo-$$i > $(DASK_DEMO)/worker$$i.log 2>&1 & pids="$$pids $$!"; \
+	done; \
+	trap 'kill $$pids 2>/dev/null; wait' EXIT INT TERM; \
+	echo "Dask scheduler tcp://127.0.0.1:$(DASK_PORT) and 2 workers (pids $$pids); logs in $(DASK_DEMO)/"; \
+	$(VENV)/bin/orthanc-runtime run examples/demo.py --storage ./orthanc-data --config $(DASK_DEMO)/config.json
 
 clean:
 	rm -rf build $(VENV) orthanc-data

@@ -232,10 +232,10 @@ def start(configuration_json: str, configuration_path: str, orthanc_version: str
                     f"the script(s) {', '.join(odd)} have offloaded handlers, which workers find "
                     "by module name: rename the file to a Python module name (letters, digits, "
                     "underscores)")
-            pool = executor.start(section, modules, fresh=bool(section.get("Reload")))
-            pool.master_functions.update(jobs.master_functions())
+            offload = executor.start(section, modules, fresh=bool(section.get("Reload")))
+            offload.add_master_functions(jobs.master_functions())
             if verbose:
-                _log("info", f"pool started: {pool.status()['workers']}")
+                _log("info", f"{offload.name} pool started: {offload.status()['workers']}")
         delivery.hub.start()
         jobs.start()
         _Session.section, _Session.scripts, _Session.native = section, scripts, native

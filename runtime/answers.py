@@ -30,6 +30,7 @@ from pool.errors import describe_exitcode
 from . import backend
 from .errors import HandlerAborted, NotInOrthanc, OrthancException, http_status_of
 from .http import HTTPError, Response, UnsupportedReturn, error_response
+from .offload_backend import ClusterBusy, ClusterUnavailable, ClusterWorkerDied, TaskMayStillRun
 
 # The statuses Orthanc 1.10.1 sends through OrthancPluginSendHttpStatus: those
 # its EnumerationToString(HttpStatus) names (OrthancFramework/Sources/
@@ -141,6 +142,14 @@ def error_to_response(error: BaseException, where: str, route: str) -> Response:
     if isinstance(error, HTTPError):
         return error_response(error.status, error.message, route=route, type_name=kind,
                               headers=error.headers, **error.extra)
+    if isinstance(error, ClusterUnavailable):
+        log_error(f"{where}: {safe_str(error)}")
+        return error_response(503, "the cluster that runs this handler cannot be reached; "
+                              "retry later", route=route, type_name=kind,
+                              headers={"Retry-After": "5"})
+    if isinstance(error, ClusterBusy):
+        return error_response(503, "too many requests wait for the cluster; retry later",
+                              route=route, type_name=kind, headers={"Retry-After": "1"})
     if isinstance(error, PoolFull):
         return error_response(503, "all workers are busy and the queue is full; retry later",
                               route=route, type_name=kind, headers={"Retry-After": "1"})
@@ -155,6 +164,17 @@ def error_to_response(error: BaseException, where: str, route: str) -> Response:
                                   orthanc_code=error.code, error_id=error_id)
         return error_response(status, error.message, route=route, type_name=kind,
                               orthanc_code=error.code)
+    if isinstance(error, TaskMayStillRun):
+        log_error(f"{where}: {safe_str(error)} [error id {error_id}]")
+        return error_response(
+            504, f"the handler did not finish within {error.seconds:g} s; it may still be "
+                 "running on the cluster", route=route, type_name="TaskTimeout",
+            error_id=error_id)
+    if isinstance(error, ClusterWorkerDied):
+        log_error(f"{where}: {safe_str(error)}; the task is not run again [error id {error_id}]")
+        return error_response(
+            502, "the cluster's worker running the handler died; the handler was not run again",
+            route=route, type_name="WorkerCrashed", error_id=error_id)
     if isinstance(error, TaskTimeout):
         log_error(f"{where}: {safe_str(error)}; its worker was replaced [error id {error_id}]")
         return error_response(

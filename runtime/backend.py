@@ -6,6 +6,8 @@ listed in proxied() travel back to the master (pool.call_master), which serves
 them with the binding; nothing else can be called from a worker. Outside both,
 every call raises NotInOrthanc. The SDK functions of the ``orthanc`` module
 that a worker may call come from the generated model (runtime._api.WORKER_CALLS).
+In a worker of a Dask cluster (runtime.dask_worker), calls go to Orthanc's
+REST API instead (runtime.remote_sdk), through the resolver of set_remote.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ _RUNTIME_NAMES = {"LogInfo": "log_info", "LogWarning": "log_warning", "LogError"
 
 _native: Any = None
 _worker_context: dict[str, str] | None = None
+_remote: Callable[[], Any] | None = None
 
 
 @functools.cache
@@ -84,10 +87,24 @@ def set_native(module: Any) -> None:
     _native = module
 
 
+def set_remote(resolver: Callable[[], Any] | None) -> None:
+    """In a process with no plugin: ``resolver()`` gives the runtime.remote_sdk.RemoteOrthanc
+    that serves SDK calls now (None: none does)."""
+    global _remote
+    _remote = resolver
+
+
 def call(name: str, *args: Any, **kwargs: Any) -> Any:
     binding = _native
     if binding is not None:
         return getattr(binding, name)(*args, **kwargs)
+    remote = _remote() if _remote is not None else None
+    if remote is not None:
+        if name in _value_calls():
+            local, answer = objects.answer_locally(name, args)
+            if local:
+                return answer
+        return remote.call(name, *args, **kwargs)
     if in_worker():
         if name not in proxied():
             raise NotInOrthanc(

@@ -26,6 +26,7 @@ from __future__ import annotations
 import copy
 import difflib
 import functools
+import ipaddress
 import json
 import os
 from collections.abc import Iterable
@@ -111,7 +112,60 @@ class ConfigurationError(Exception):
 
 def check_section(section: object) -> list[ConfigProblem]:
     """Every problem of a ``PythonRuntime`` section, ordered by path; empty when it is valid."""
-    return _problems(_validator(), section, _SECTION_PATH)
+    problems = _problems(_validator(), section, _SECTION_PATH)
+    if not problems and isinstance(section, dict):
+        problems = _backend_problems(section.get("Pool", {}))
+    return problems
+
+
+# Settings of the local pool that mean nothing to a Dask cluster, whose workers are
+# started, sized and recycled by whoever runs the cluster.
+LOCAL_ONLY = {
+    "Workers": "the cluster's workers are started by `dask worker` (--nworkers, --nthreads)",
+    "StartMethod": "the cluster's workers are processes of their own, started by `dask worker`",
+    "MaxTasksPerWorker": "the cluster recycles its workers itself (dask worker --lifetime)",
+    "MaxWorkerMemoryMB": "the cluster bounds its workers' memory itself (dask worker --memory-limit)",
+}
+
+
+def _is_loopback(host: str) -> bool:
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _backend_problems(pool: dict[str, Any]) -> list[ConfigProblem]:
+    """What the JSON Schema cannot say: which keys go with which backend, and a safe scheduler."""
+    where = f"{_SECTION_PATH}.Pool"
+    if pool.get("Backend", "local") != "dask":
+        return []
+    problems = [ConfigProblem(f"{where}.{key}", f'applies to the local pool only, not with '
+                              f'"Backend": "dask": {why}; remove it')
+                for key, why in LOCAL_ONLY.items() if key in pool]
+    dask = pool.get("Dask", {})
+    scheduler = dask.get("Scheduler")
+    if scheduler is None:
+        problems.append(ConfigProblem(f"{where}.Dask.Scheduler", 'required with "Backend": '
+                                      '"dask": the address of the scheduler, such as '
+                                      '"tls://scheduler.example:8786"'))
+    elif scheduler.startswith("tcp://"):
+        host = scheduler[len("tcp://"):].rsplit(":", 1)[0]
+        if not _is_loopback(host) and not dask.get("AllowInsecure", False):
+            problems.append(ConfigProblem(
+                f"{where}.Dask.Scheduler",
+                f"{scheduler} is plain tcp to another machine: the workers' token, which grants "
+                'full access to Orthanc, would cross the network in clear; use tls:// with '
+                '"TlsCaFile", "TlsCertFile" and "TlsKeyFile", or set "AllowInsecure": true'))
+    elif scheduler.startswith("tls://"):
+        missing = [k for k in ("TlsCaFile", "TlsCertFile", "TlsKeyFile") if k not in dask]
+        if missing:
+            problems.append(ConfigProblem(f"{where}.Dask", f"{scheduler} is a tls:// scheduler: "
+                                          f"set {', '.join(missing)} as well"))
+    return problems
 
 
 def check_orthanc_config(config: dict[str, Any]) -> list[ConfigProblem]:
@@ -137,7 +191,7 @@ def with_defaults(section: dict[str, Any]) -> dict[str, Any]:
     filled = copy.deepcopy(section)
     _fill(load_schema(), filled)
     pool = filled["Pool"]
-    if isinstance(pool, dict) and "Workers" not in pool:
+    if isinstance(pool, dict) and "Workers" not in pool and pool.get("Backend") != "dask":
         pool["Workers"] = os.cpu_count() or 1
     return filled
 

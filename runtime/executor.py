@@ -1,13 +1,11 @@
-"""The master's side of @offload: one pool of workers for the script's offloaded handlers.
+"""The master's side of @offload: the backend that runs the script's offloaded handlers.
 
 It is started by runtime._plugin only when the script has offloaded
-handlers; routes wait for their answer on the Orthanc HTTP thread (which
-serves the worker's SDK calls meanwhile), events are fire-and-forget.
-
-Stopping keeps ShutdownGrace from the moment Orthanc says it stops
-(``orthanc_stopping``): Orthanc then waits for its HTTP threads, so a task
-still running at the end of the grace is ended there (its request answers
-503), not at its own timeout.
+handlers. ``Pool.Backend`` chooses the backend (runtime.offload_backend):
+the local pool of worker processes below (the default), or a Dask cluster
+(runtime.dask_backend, imported only then). Routes wait for their answer on
+the Orthanc HTTP thread (which serves the worker's SDK calls meanwhile),
+events are fire-and-forget.
 """
 
 from __future__ import annotations
@@ -27,11 +25,10 @@ from pool import Pool
 
 from . import backend, worker
 from .http import Request, Response
+from .offload_backend import OffloadBackend
 
-_pool: Pool | None = None
+_backend: OffloadBackend | None = None
 _context_folder: str | None = None
-_stop_deadline: float | None = None  # when the pool ends its tasks, once Orthanc stops
-_stop_timer: threading.Timer | None = None
 
 CONTEXT_PREFIX = "orthanc-runtime-"
 # orthanc-runtime-<pid of the master>-<random>: the pid tells a later start
@@ -45,38 +42,135 @@ Orthanc stops its HTTP server when the grace is over (runtime.dispatch),
 and an answer not written by then is cut."""
 
 
-def start(section: dict[str, Any], modules: list[str], *, fresh: bool = False) -> Pool:
-    """Starts the pool described by the ``Pool`` section; returns when its workers are ready.
+def start(section: dict[str, Any], modules: list[str], *, fresh: bool = False) -> OffloadBackend:
+    """Starts the backend that ``Pool.Backend`` names; returns when it can run handlers.
 
-    ``modules`` (the script, the enabled recipes) are preloaded by the fork
-    server, after runtime.worker, so that a new worker is ready at once; with
-    ``fresh`` (scripts that may be reloaded), each worker imports them itself
-    when it starts, so that a new pool runs the code as it is on disk then.
+    ``modules`` (the script, the enabled recipes) are what the workers import.
+    For the local pool they are preloaded by the fork server, after
+    runtime.worker, so that a new worker is ready at once; with ``fresh``
+    (scripts that may be reloaded), each worker imports them itself when it
+    starts, so that a new pool runs the code as it is on disk then.
     """
-    global _pool, _stop_deadline
-    _stop_deadline = None
-    pool = _new_pool(section, modules, fresh)
-    pool.start()
-    _pool = pool
-    return pool
+    global _backend
+    started: OffloadBackend
+    if section["Pool"].get("Backend", "local") == "dask":
+        from .dask_backend import DaskBackend  # distributed is imported only when chosen
+
+        dask = DaskBackend(section, modules)
+        dask.start()
+        started = dask
+    else:
+        pool = _new_pool(section, modules, fresh)
+        pool.start()
+        started = LocalBackend(pool)
+    _backend = started
+    return started
 
 
-def restart(section: dict[str, Any], modules: list[str]) -> Pool:
-    """A new pool for reloaded scripts; the old one finishes its tasks, then stops.
+def restart(section: dict[str, Any], modules: list[str]) -> OffloadBackend:
+    """The backend that runs reloaded scripts; the old one finishes its tasks, then stops."""
+    global _backend
+    _backend = _require().restart(section, modules)
+    return _backend
 
-    Requests go to the new pool as soon as it is ready: none waits for a
-    closed one. The fork server is shared, so both pools import the scripts in
-    their workers (``fresh``), never in the fork server.
+
+class LocalBackend:
+    """Offloaded handlers in a pool of worker processes on this machine (pool.Pool).
+
+    Stopping keeps ShutdownGrace from the moment Orthanc says it stops
+    (``orthanc_stopping``): Orthanc then waits for its HTTP threads, so a task
+    still running at the end of the grace is ended there (its request answers
+    503), not at its own timeout.
     """
-    global _pool
-    old = _pool
-    new = _new_pool(section, modules, True)
-    new.start()
-    _pool = new
-    if old is not None:
-        threading.Thread(target=old.shutdown, name="orthanc-runtime-old-pool", daemon=True,
+
+    name = "local"
+
+    def __init__(self, pool: Pool) -> None:
+        self.pool = pool
+        self._stop_deadline: float | None = None  # when the pool ends its tasks, once Orthanc stops
+        self._stop_timer: threading.Timer | None = None
+
+    @property
+    def workers(self) -> int:
+        return self.pool.workers
+
+    def restart(self, section: dict[str, Any], modules: list[str]) -> LocalBackend:
+        """A new pool for reloaded scripts; the old one finishes its tasks, then stops.
+
+        Requests go to the new pool as soon as it is ready: none waits for a
+        closed one. The fork server is shared, so both pools import the scripts in
+        their workers (``fresh``), never in the fork server.
+        """
+        new = _new_pool(section, modules, True)
+        new.start()
+        threading.Thread(target=self.pool.shutdown, name="orthanc-runtime-old-pool", daemon=True,
                          kwargs={"grace": section["Pool"]["ShutdownGrace"]}).start()
-    return new
+        return LocalBackend(new)
+
+    def run_route(self, handler: Callable[..., Any], request: Request,
+                  timeout: float | None) -> Response:
+        meta, body = self.pool.run(worker.run_route, (worker.HandlerRef.of(handler), request),
+                                   timeout=timeout)
+        status, content_type, headers = meta
+        return Response(body, status=status, content_type=content_type, headers=headers)
+
+    def run_call(self, handler: Callable[..., Any], argument: Any, timeout: float | None) -> Any:
+        return self.pool.run(worker.run_gate, (worker.HandlerRef.of(handler), argument),
+                             timeout=timeout)
+
+    def submit_event(self, handler: Callable[..., Any], event: Any,
+                     timeout: float | None) -> Future[Any]:
+        return self.pool.submit(worker.run_event, (worker.HandlerRef.of(handler), event),
+                                timeout=timeout)
+
+    def submit_job_run(self, handler: Callable[..., Any], args: tuple[Any, ...],
+                       timeout: float) -> Future[Any]:
+        return self.pool.submit(handler, args, timeout=timeout)
+
+    def add_master_functions(self, functions: dict[str, Callable[..., Any]]) -> None:
+        self.pool.master_functions.update(functions)
+
+    def status(self) -> dict[str, Any]:
+        return {"backend": self.name, **self.pool.status()}
+
+    def metrics(self) -> dict[str, float]:
+        state = self.pool.status()
+        values = {
+            "orthanc_runtime_workers_busy": state["workers"]["busy"],
+            "orthanc_runtime_workers_idle": state["workers"]["idle"],
+            "orthanc_runtime_queue_depth": state["queue"],
+        }
+        for key, value in state["tasks"].items():
+            values[f"orthanc_runtime_tasks_{key}"] = value
+        return {name: float(value) for name, value in values.items()}
+
+    def orthanc_stopping(self, grace: float) -> None:
+        """Orthanc stops: tasks still running after ``grace`` seconds are ended, their callers
+        get PoolClosed.
+
+        Called when Orthanc signals ORTHANC_STOPPED, which it does before it stops
+        its HTTP server (and waits, without limit, for the HTTP threads that wait
+        for a task). Returns at once.
+        """
+        if self._stop_deadline is not None:
+            return
+        delay = max(0.0, grace - min(ANSWER_TIME, grace / 4))
+        self._stop_deadline = time.monotonic() + delay
+        self._stop_timer = threading.Timer(delay, self.pool.shutdown, kwargs={"grace": 0})
+        self._stop_timer.name = "orthanc-runtime-grace"
+        self._stop_timer.daemon = True
+        self._stop_timer.start()
+
+    def shutdown(self, grace: float | None = None) -> None:
+        """Shut the pool down within ``grace`` (what is left of it, once Orthanc said it stops)."""
+        timer, self._stop_timer = self._stop_timer, None
+        if timer is not None:
+            timer.cancel()
+        if self._stop_deadline is not None:
+            left = max(0.0, self._stop_deadline - time.monotonic())
+            grace = left if grace is None else min(grace, left)
+            self._stop_deadline = None
+        self.pool.shutdown(grace)
 
 
 def _new_pool(section: dict[str, Any], modules: list[str], fresh: bool) -> Pool:
@@ -108,72 +202,47 @@ def _new_pool(section: dict[str, Any], modules: list[str], fresh: bool) -> Pool:
     )
 
 
-def current() -> Pool | None:
-    return _pool
+def current() -> OffloadBackend | None:
+    return _backend
 
 
-def _require() -> Pool:
-    if _pool is None:
+def _require() -> OffloadBackend:
+    if _backend is None:
         raise RuntimeError("the worker pool is not running")
-    return _pool
+    return _backend
 
 
 def run_route(handler: Callable[..., Any], request: Request, timeout: float | None) -> Response:
-    meta, body = _require().run(worker.run_route, (worker.HandlerRef.of(handler), request),
-                                timeout=timeout)
-    status, content_type, headers = meta
-    return Response(body, status=status, content_type=content_type, headers=headers)
+    return _require().run_route(handler, request, timeout)
 
 
 def run_call(handler: Callable[..., Any], argument: Any, timeout: float | None) -> Any:
     """Runs ``handler(argument)`` in a worker and returns what it returns (a gate's answer)."""
-    return _require().run(worker.run_gate, (worker.HandlerRef.of(handler), argument),
-                          timeout=timeout)
+    return _require().run_call(handler, argument, timeout)
 
 
 def submit_event(handler: Callable[..., Any], event: Any, timeout: float | None) -> Future[Any]:
-    return _require().submit(worker.run_event, (worker.HandlerRef.of(handler), event),
-                             timeout=timeout)
+    return _require().submit_event(handler, event, timeout)
 
 
 def submit_job_run(handler: Callable[..., Any], args: tuple[Any, ...], timeout: float) -> Future[Any]:
     """One run of an offloaded job (runtime.jobs): the pool's thread serves its reports."""
-    return _require().submit(handler, args, timeout=timeout)
+    return _require().submit_job_run(handler, args, timeout)
 
 
 def orthanc_stopping(grace: float) -> None:
-    """Orthanc stops: tasks still running after ``grace`` seconds are ended, their callers get PoolClosed.
-
-    Called when Orthanc signals ORTHANC_STOPPED, which it does before it stops
-    its HTTP server (and waits, without limit, for the HTTP threads that wait
-    for a task). Returns at once.
-    """
-    global _stop_deadline, _stop_timer
-    pool = _pool
-    if pool is None or _stop_deadline is not None:
-        return
-    delay = max(0.0, grace - min(ANSWER_TIME, grace / 4))
-    _stop_deadline = time.monotonic() + delay
-    _stop_timer = threading.Timer(delay, pool.shutdown, kwargs={"grace": 0})
-    _stop_timer.name = "orthanc-runtime-grace"
-    _stop_timer.daemon = True
-    _stop_timer.start()
+    """Orthanc stops: tasks still running after ``grace`` seconds are ended (see LocalBackend)."""
+    if _backend is not None:
+        _backend.orthanc_stopping(grace)
 
 
 def shutdown(grace: float | None = None) -> None:
-    """Shut the pool down within ``grace`` (what is left of it, once Orthanc said it stops)."""
-    global _pool, _context_folder, _stop_timer, _stop_deadline
-    pool, _pool = _pool, None
-    timer, _stop_timer = _stop_timer, None
-    if timer is not None:
-        timer.cancel()
-    if _stop_deadline is not None:
-        left = max(0.0, _stop_deadline - time.monotonic())
-        grace = left if grace is None else min(grace, left)
-        _stop_deadline = None
+    """Shut the backend down within ``grace`` (what is left of it, once Orthanc said it stops)."""
+    global _backend, _context_folder
+    stopping, _backend = _backend, None
     try:
-        if pool is not None:
-            pool.shutdown(grace)
+        if stopping is not None:
+            stopping.shutdown(grace)
     finally:
         if _context_folder is not None:
             shutil.rmtree(_context_folder, ignore_errors=True)

@@ -16,6 +16,10 @@ way: again after a pause, a retry or a restart, from the last checkpoint::
                   advance() waits at most a tick for the run's future; a stop that
                   the handler does not honour within cancel_grace, or a step longer
                   than @offload(timeout=...), ends the worker's process group.
+
+On a Dask cluster (runtime.dask_worker) the reports travel on Dask's event
+channel and the answer "stop" comes back as a Dask Event: the run learns of a
+stop one yield later, and a worker of the cluster cannot be ended (no pid).
 """
 
 from __future__ import annotations
@@ -50,6 +54,9 @@ FINISHED = ("finished",)
 
 stopping = threading.Event()
 """Set when Orthanc stops: runs end at their next yield, and no run starts."""
+
+remote_report: Callable[[int, Any], bool] | None = None
+"""Set by runtime.dask_worker in a worker of a Dask cluster: how a run reports there."""
 
 
 @dataclass(frozen=True)
@@ -213,7 +220,7 @@ def run_in_worker(handler: Callable[..., Any], arguments: dict[str, Any], checkp
                   takes_checkpoint: bool, run_id: int) -> Any:
     """Runs the handler in a worker; at each yield the master says whether to go on."""
     pid = os.getpid()
-    if not call_master("job_report", run_id, pid, STARTED):
+    if not _report(run_id, pid, STARTED):
         raise JobStopped()
     extra = {"checkpoint": checkpoint} if takes_checkpoint else {}
     try:
@@ -225,7 +232,7 @@ def run_in_worker(handler: Callable[..., Any], arguments: dict[str, Any], checkp
                 value = next(result)
             except StopIteration as end:
                 return end.value
-            if not call_master("job_report", run_id, pid, _portable(value)):
+            if not _report(run_id, pid, _portable(value)):
                 result.close()
                 raise JobStopped()
     except (Exception, JobStopped):
@@ -234,9 +241,16 @@ def run_in_worker(handler: Callable[..., Any], arguments: dict[str, Any], checkp
         raise HandlerAborted(type(error).__name__) from error
     finally:
         try:
-            call_master("job_report", run_id, pid, FINISHED)
+            _report(run_id, pid, FINISHED)
         except Exception:
             pass  # the master is going away: nothing to tell it
+
+
+def _report(run_id: int, pid: int, value: Any) -> bool:
+    """Tells the master where the run is; its answer: go on?"""
+    if remote_report is not None:
+        return remote_report(run_id, value)
+    return bool(call_master("job_report", run_id, pid, value))
 
 
 def _portable(value: Any) -> Any:
@@ -254,8 +268,10 @@ def _unportable(value: Any) -> Any:
     return value
 
 
-def job_report(run_id: int, pid: int, value: Any) -> bool:
+def job_report(run_id: int, pid: int | None, value: Any) -> bool:
     """The master's side of a report: record it; False asks the worker to stop.
+
+    ``pid`` None: the run is on a Dask cluster, where the master cannot end it.
 
     A step that ended is recorded even when a stop was asked meanwhile: its
     checkpoint is what the job resumes from.

@@ -47,20 +47,12 @@ def refresh_metrics() -> None:
                      float(max(behind, default=0)))
         backend.call("set_metrics_value", "orthanc_runtime_events_backlog_age_seconds",
                      float(max(ages, default=0)))
-    pool = executor.current()
-    if pool is None:
+    offload = executor.current()
+    if offload is None:
         return
-    state = pool.status()
-    values = {
-        "orthanc_runtime_workers_busy": state["workers"]["busy"],
-        "orthanc_runtime_workers_idle": state["workers"]["idle"],
-        "orthanc_runtime_queue_depth": state["queue"],
-    }
-    for key, value in state["tasks"].items():
-        values[f"orthanc_runtime_tasks_{key}"] = value
-    for name, value in values.items():
-        backend.call("set_metrics_value", name, float(value))
-    latency = state.get("latency_ms", {})
+    for name, value in offload.metrics().items():
+        backend.call("set_metrics_value", name, value)
+    latency = offload.status().get("latency_ms", {})
     if latency.get("p50") is not None:
         backend.call("set_metrics_value", "orthanc_runtime_task_latency_p50_ms",
                      float(latency["p50"]), True)

@@ -1,5 +1,5 @@
-"""The scenarios of issues 6 (P1-P7) and 17 (P8-P10, real workloads), one module each, run in
-this order by benchmarks.run.
+"""The scenarios of issues 6 (P1-P7), 17 (P8-P10, real workloads) and 14 (P11, the dask
+backend), one module each, run in this order by benchmarks.run.
 
 Each module has ``ID``, ``TITLE``, ``TARGET`` and ``run(context) -> Result``.
 Every figure a target is judged on is a ratio or a difference of medians
@@ -13,6 +13,7 @@ from __future__ import annotations
 from . import (
     autorouting,
     cpu_parallelism,
+    dask_backend,
     head_of_line,
     large_instance,
     offload_latency,
@@ -24,4 +25,4 @@ from . import (
 )
 
 SCENARIOS = [cpu_parallelism, offload_latency, throughput, large_instance, head_of_line, startup,
-             overload, thumbnails, pydicom_dump, autorouting]
+             overload, thumbnails, pydicom_dump, autorouting, dask_backend]

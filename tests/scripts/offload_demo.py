@@ -88,6 +88,30 @@ def hang(request: Request):
     time.sleep(60)
 
 
+@route("/off/slow-timeout")
+@offload(timeout=1)
+def slow_timeout(request: Request):
+    time.sleep(3)  # past its timeout, briefly: a Dask worker cannot be stopped mid-task
+
+
+@route("/off/marked-sleep")
+@offload
+def marked_sleep(request: Request):
+    """Appends its pid to a marker file, then sleeps: the tests count how often it ran."""
+    with open(marker_dir() / f"runs-{request.query['tag']}", "a") as runs:
+        runs.write(f"{os.getpid()}\n")
+    time.sleep(float(request.query.get("s", "5")))
+    return {"pid": os.getpid()}
+
+
+@route("/off/sleep-then-call")
+@offload
+def sleep_then_call(request: Request):
+    """Waits, then calls Orthanc back: over HTTP from a Dask worker, on one of its threads."""
+    time.sleep(float(request.query.get("s", "1")))
+    return {"version": sdk.rest_get("/system")["Version"], "pid": os.getpid()}
+
+
 @route("/off/nested")
 @offload
 def nested(request: Request):

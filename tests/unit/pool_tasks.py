@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -247,11 +248,24 @@ def _owner(path: str) -> int | None:
         return None
 
 
+def _of_a_dask_cluster(process: psutil.Process) -> bool:
+    """A process of the session's Dask cluster (tests/dask_cluster.py), or one of its children:
+    with pytest-xdist it may outlive its tests in the worker that runs these."""
+    try:
+        for ancestor in [process, *process.parents()]:
+            # ".venv/bin/dask scheduler": the script, run by its interpreter
+            if any(Path(part).name == "dask" for part in ancestor.cmdline()[:2]):
+                return True
+    except psutil.Error:
+        pass
+    return False
+
+
 def live_children() -> set[int]:
     pids = set()
     for child in psutil.Process().children(recursive=True):
         try:
-            if child.status() != psutil.STATUS_ZOMBIE:
+            if child.status() != psutil.STATUS_ZOMBIE and not _of_a_dask_cluster(child):
                 pids.add(child.pid)
         except psutil.NoSuchProcess:
             pass

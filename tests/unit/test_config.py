@@ -63,6 +63,8 @@ def test_every_object_refuses_unknown_keys() -> None:
     assert [path for path, _ in objects] == [
         "$",
         "$.Pool",
+        "$.Pool.Dask",
+        "$.Pool.Dask.Resources",
         "$.Recipes",
         "$.Recipes.Thumbnails",
         "$.Recipes.PydicomDump",
@@ -72,6 +74,9 @@ def test_every_object_refuses_unknown_keys() -> None:
         "$.Recipes.AutoRouting",
     ]
     for path, sub in objects:
+        if path == "$.Pool.Dask.Resources":  # a map: the names of the cluster's resources
+            assert sub["additionalProperties"]["type"] == "number"
+            continue
         assert sub.get("additionalProperties") is False, path
 
 
@@ -249,8 +254,8 @@ def test_each_rule_reports_path_and_message(section: Any, path: str, message: st
         (
             {"Pool": {"Size": 1}},
             f"{ROOT}.Pool.Size",
-            "unknown setting 'Size'; known: Workers, StartMethod, TaskTimeout, QueueLimit, "
-            "MaxTasksPerWorker, MaxWorkerMemoryMB, ShutdownGrace",
+            "unknown setting 'Size'; known: Backend, Workers, StartMethod, TaskTimeout, "
+            "QueueLimit, MaxTasksPerWorker, MaxWorkerMemoryMB, ShutdownGrace, Dask",
         ),
         (
             {"Recipes": {"Thumbnail": {}}},
@@ -345,6 +350,7 @@ def test_with_defaults_fills_every_default_and_creates_objects(
         "Reload": False,
         "Verbose": False,
         "Pool": {
+            "Backend": "local",
             "Workers": 6,
             "StartMethod": "forkserver",
             "TaskTimeout": 30,
@@ -352,6 +358,7 @@ def test_with_defaults_fills_every_default_and_creates_objects(
             "MaxTasksPerWorker": 0,
             "MaxWorkerMemoryMB": 0,
             "ShutdownGrace": 10,
+            "Dask": {"ConnectTimeout": 10, "Resources": {}, "AllowInsecure": False},
         },
         "Recipes": DEFAULT_RECIPES,
     }
