@@ -20,6 +20,7 @@ Two concerns meet here, both about the last step before Orthanc's RestOutput:
 
 from __future__ import annotations
 
+import re
 import secrets
 import traceback
 from collections.abc import Mapping
@@ -79,15 +80,21 @@ def unsendable_status(status: int, *, send_status_only: bool = False) -> str | N
     return f"Orthanc cannot answer HTTP status {status} (Orthanc 1.10.1 does not know it)"
 
 
+_UNSAFE_IN_HEADERS = re.compile("[\r\n\0]")
+
+
 def unsafe_header(name: str, value: str) -> bool:
     """True if a header name or value holds CR, LF or NUL (it would split the header)."""
-    return any(c in name or c in value for c in _FORBIDDEN_IN_HEADERS)
+    return _UNSAFE_IN_HEADERS.search(name) is not None or \
+        _UNSAFE_IN_HEADERS.search(value) is not None
 
 
 def refusal(response: Response) -> Response | None:
     """The 500 JSON that stands for ``response`` when Orthanc cannot send it, else None."""
+    if _UNSAFE_IN_HEADERS.search(response.content_type) is not None:
+        return header_refusal("Content-Type")
     headers: Mapping[str, str] = response.headers
-    for name, value in (("Content-Type", response.content_type), *headers.items()):
+    for name, value in headers.items():
         if unsafe_header(name, value):
             return header_refusal(name)
     reason = unsendable_status(response.status)

@@ -101,7 +101,6 @@ def _decoded(query: dict[str, str] | None) -> dict[str, str]:
 def _call_runtime(route: Route, entry: RouteHandler, url: str, request: dict[str, Any],
                   params: dict[str, Any], groups: tuple[str, ...]) -> Response:
     method = request["method"]
-    where = f"{entry.name} ({method} {url})"
     try:
         req = Request(
             method=method,
@@ -120,7 +119,7 @@ def _call_runtime(route: Route, entry: RouteHandler, url: str, request: dict[str
     except BaseException as error:
         # Whatever a handler raises, SystemExit and KeyboardInterrupt included,
         # answers: nothing a handler does may stop Orthanc or drop its answer.
-        return error_to_response(error, where, route.pattern.source)
+        return error_to_response(error, f"{entry.name} ({method} {url})", route.pattern.source)
 
 
 def _call_compat(route: Route, entry: RouteHandler, output: Any, url: str,

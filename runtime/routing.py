@@ -131,6 +131,8 @@ class CompiledPattern:
         found = self._compiled.fullmatch(path)
         if found is None:
             return None
+        if not self.param_names and self._compiled.groups == 0:
+            return {}, ()
         groups = tuple(g if g is not None else "" for g in found.groups())
         params = {
             name: CONVERTERS[conv].convert(text)
