@@ -45,9 +45,9 @@ lint: install
 	$(VENV)/bin/ruff check runtime pool recipes orthanc_native tests examples benchmarks docs
 	$(VENV)/bin/mypy
 
-# Three test files at a time: most of a test waits for Orthanc servers, not for a core.
+# Four test files at a time: most of a test waits for Orthanc servers, not for a core.
 test: install lint
-	$(PY) -m pytest -q -n 3 --dist loadfile
+	$(PY) -m pytest -q -n 4 --dist loadfile
 
 # 20,000 mixed requests from 32 clients against a real Orthanc (a few minutes).
 soak: install
