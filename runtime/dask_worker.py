@@ -87,13 +87,17 @@ class OrthancWorkerPlugin(WorkerPlugin):
         settings.install(self.section)
         entered = _current.set(self.deployment)
         try:
-            # The decorators record into a registry of their own: nothing registers here,
-            # and a script imported again (a reload, a new scheduler) claims no route twice.
-            with registry.recording_into(Registry()):
+            # The decorators record into a registry of their own, which then replaces this
+            # worker's whole: nothing registers here, a script imported again (a reload, a
+            # new scheduler) claims no route twice, and what a handler run here looks up in
+            # the registry (the storage area's instance) is the script's, as in a pool worker.
+            recorded = Registry()
+            with registry.recording_into(recorded):
                 for module_name, source, filename in self.scripts:
                     _import_source(module_name, source, filename)
                 for module_name in self.recipes:
                     importlib.import_module(module_name)
+            registry.take(recorded)
         finally:
             _current.reset(entered)
 

@@ -208,3 +208,20 @@ def test_status_and_metrics_show_the_backend(orthanc):
         assert "orthanc_runtime_dask_workers 2" in metrics
         assert "orthanc_runtime_dask_connected 1" in metrics
         assert "orthanc_runtime_tasks_crashed" in metrics
+
+
+def test_an_offloaded_storage_area_runs_on_the_cluster(tmp_path, dask_cluster):
+    import zlib
+
+    area = tmp_path / "area"
+    area.mkdir()
+    config = {"StorageAreaTestFolder": str(area),
+              "PythonRuntime": {"Pool": pool_section("dask", dask_cluster)}}
+    original = (PYDICOM_FILES / "CT_small.dcm").read_bytes()
+    with running_orthanc(tmp_path / "orthanc", scripts_dir() / "storage_area_offloaded.py",
+                         config) as server:
+        instance = server.upload("CT_small.dcm")
+        compressed = list(area.glob("*.1.z"))
+        assert len(compressed) == 1 and zlib.decompress(compressed[0].read_bytes()) == original
+        assert int(compressed[0].with_suffix(".pid").read_text()) in dask_cluster.worker_pids()
+        assert server.get(f"/instances/{instance}/file").body == original
