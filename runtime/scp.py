@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from . import answers, executor, sdk
+from . import answers, executor, sdk, worker
 from .enums import ErrorCode, ResourceType, StorageCommitmentFailureReason
 from .errors import OrthancError
 from .registry import DicomService, Handler, registry
@@ -77,23 +77,30 @@ def _listed(who: str, result: Any) -> list[Any]:
     return list(result)
 
 
-def collect(call: tuple[Any, Any, str, str]) -> list[bytes]:
-    """Runs a C-FIND or worklist handler and writes its answers as DICOM (in a worker, when
-    offloaded, so that the master only hands them to Orthanc)."""
-    handler, request, sop_class, who = call
-    from .worker import HandlerRef
-
-    if isinstance(handler, HandlerRef):
-        handler = handler.resolve()
-    return [dicom_bytes(a, sop_class, who) for a in _listed(who, handler(request))]
+def _dicom_answers(result: Any, request: Any, sop_class: str, who: str) -> list[bytes]:
+    """A C-FIND or worklist handler's answers, written as DICOM files."""
+    return [dicom_bytes(a, sop_class, who) for a in _listed(who, result)]
 
 
-def _run(service: Handler, function: Callable[[Any], Any], argument: Any) -> Any:
-    """``function(argument)``, in a worker if the service's handler is offloaded."""
+def _shaped(call: tuple[Any, Callable[..., Any], Any, tuple[Any, ...]]) -> Any:
+    """``shape(handler(request), request, *extra)``: run in a worker when the handler is
+    offloaded, so that what crosses back is already checked and written."""
+    handler, shape, request, extra = call
+    return shape(worker.resolved(handler)(request), request, *extra)
+
+
+def _handled(service: Handler, shape: Callable[..., Any], request: Any, *extra: Any) -> Any:
+    """The service's handler on ``request``, its answer shaped by ``shape``; in a worker if the
+    handler is offloaded (the handler crosses by name, as every offloaded handler)."""
     offload = service.offload
     if offload is None:
-        return function(argument)
-    return executor.run_call(function, argument, offload.timeout)
+        return _shaped((service.handler, shape, request, extra))
+    return executor.run_call(_shaped, (worker.HandlerRef.of(service.handler), shape, request,
+                                       extra), offload.timeout)
+
+
+def _as_is(result: Any, request: Any) -> Any:
+    return result
 
 
 def _failed(entry: Handler, what: str, error: BaseException) -> int:
@@ -166,8 +173,8 @@ def _serve_query(kind: str, what: str, answers: Any, query: Any, issuer_aet: str
 
 
 def _answers(service: DicomService, request: Any, sop_class: str, what: str) -> list[bytes]:
-    return _run(service, collect, (_reference(service), request, sop_class,  # type: ignore[no-any-return]
-                                   f"{service.name} ({what})"))
+    return _handled(service, _dicom_answers, request, sop_class,  # type: ignore[no-any-return]
+                    f"{service.name} ({what})")
 
 
 def find(answers_handle: Any, query_handle: Any, issuer_aet: str, called_aet: str) -> int:
@@ -185,14 +192,6 @@ def find(answers_handle: Any, query_handle: Any, issuer_aet: str, called_aet: st
             found.FindAddAnswer(dicom)
 
     return _serve_query("find", "C-FIND", found, query, issuer_aet, called_aet, answer)
-
-
-def _reference(service: Handler) -> Any:
-    if service.offload is None:
-        return service.handler
-    from .worker import HandlerRef
-
-    return HandlerRef.of(service.handler)
 
 
 # -- worklists ------------------------------------------------------------------------
@@ -331,8 +330,7 @@ def move_create(level: int, patient_id: str, accession_number: str, study_uid: s
                 return _CompatMove(service, service.handler(**request.compat_arguments()))
             return _CompatMove(service, request.compat_arguments())
         modality = _modality_of(target_aet)
-        ids = _listed(f"{service.name} (C-MOVE)", _run(service, _ids_of, (_reference(service),
-                                                                            request)))
+        ids = _handled(service, _ids, request, f"{service.name} (C-MOVE)")
         instances = [i for resource in ids for i in _instances_of(resource)]
         return _Move(service, modality, list(dict.fromkeys(instances)))
     except BaseException as error:
@@ -340,13 +338,8 @@ def move_create(level: int, patient_id: str, accession_number: str, study_uid: s
         return None
 
 
-def _ids_of(call: tuple[Any, MoveRequest]) -> list[str]:
-    handler, request = call
-    from .worker import HandlerRef
-
-    if isinstance(handler, HandlerRef):
-        handler = handler.resolve()
-    return _listed("the C-MOVE handler", handler(request))
+def _ids(result: Any, request: MoveRequest, who: str) -> list[Any]:
+    return _listed(who, result)
 
 
 def move_size(driver: _Move | _CompatMove) -> int:
@@ -412,13 +405,7 @@ class CommitmentRequest:
     called_aet: str
 
 
-def _reasons_of(call: tuple[Any, CommitmentRequest]) -> dict[str, int]:
-    handler, request = call
-    from .worker import HandlerRef
-
-    if isinstance(handler, HandlerRef):
-        handler = handler.resolve()
-    answer = handler(request)
+def _reasons(answer: Any, request: CommitmentRequest) -> dict[str, int]:
     uids = [uid for _, uid in request.instances]
     if isinstance(answer, Mapping):
         pairs = list(answer.items())
@@ -459,7 +446,7 @@ def commitment_create(job_id: str, transaction_uid: str, class_uids: list[str],
     request = CommitmentRequest(job_id, transaction_uid, tuple(zip(class_uids, instance_uids, strict=True)),
                                 remote_aet, called_aet)
     try:
-        reasons = _run(service, _reasons_of, (_reference(service), request))
+        reasons = _handled(service, _reasons, request)
     except BaseException as error:
         _failed(service, f"storage commitment {transaction_uid} from {remote_aet}", error)
         failure = int(StorageCommitmentFailureReason.PROCESSING_FAILURE)
@@ -529,7 +516,7 @@ def cstore_filter(instance_handle: Any) -> int:
                     incoming = IncomingInstance(dicom.GetInstanceData(),
                                                 dicom.GetInstanceRemoteAet() or "",
                                                 dicom.GetInstanceTransferSyntaxUid())
-                status = _status_of(gate, _run(gate, gate.handler, incoming))
+                status = _status_of(gate, _handled(gate, _as_is, incoming))
         except BaseException as error:  # fail closed
             answers.log_exception(f"{gate.name} (C-STORE filter): the instance is refused",
                                   error, answers.new_error_id())

@@ -56,7 +56,8 @@ class HandlerRef:
         return cls(module, qualname)
 
 
-def _handler(handler: Callable[..., Any] | HandlerRef) -> Callable[..., Any]:
+def resolved(handler: Callable[..., Any] | HandlerRef) -> Callable[..., Any]:
+    """The handler itself, found again by its name if it crossed as a reference."""
     return handler.resolve() if isinstance(handler, HandlerRef) else handler
 
 
@@ -79,7 +80,7 @@ def run_route(handler: Callable[[Request], Any] | HandlerRef, request: Request) 
     were stopping.
     """
     try:
-        response = to_response(_handler(handler)(request))
+        response = to_response(resolved(handler)(request))
     except Exception:
         raise
     except BaseException as error:
@@ -89,13 +90,13 @@ def run_route(handler: Callable[[Request], Any] | HandlerRef, request: Request) 
 
 def run_event(handler: Callable[[Any], Any] | HandlerRef, event: Any) -> None:
     """Calls an on-change or on-stored-instance handler."""
-    _handler(handler)(event)
+    resolved(handler)(event)
 
 
 def run_gate(handler: Callable[[Any], Any] | HandlerRef, argument: Any) -> Any:
     """Calls a gate (an HTTP filter...) and returns its answer."""
     try:
-        return _handler(handler)(argument)
+        return resolved(handler)(argument)
     except Exception:
         raise
     except BaseException as error:
