@@ -56,29 +56,29 @@ def scripts_dir() -> Path:
     return Path(__file__).parent / "scripts"
 
 
-BOOK = scripts_dir() / "book"
-"""The Orthanc Book's Python samples (tests/scripts/book/SOURCE.md)."""
+OFFICIAL_API = scripts_dir() / "official_api"
+"""The project's own scripts written for the official plugin's API (``import orthanc``)."""
 
 
-def book_script(folder: Path, name: str) -> Path:
-    """A copy of the sample under an importable module name that shadows nothing."""
-    stem = name.removesuffix(".py").replace("-", "_").replace(".", "_")
-    target = folder / f"book_{stem}.py"
-    shutil.copyfile(BOOK / name, target)
+def official_script(folder: Path, name: str) -> Path:
+    """A copy of ``OFFICIAL_API / name`` in ``folder``, where the script's relative paths go."""
+    target = folder / name
+    shutil.copyfile(OFFICIAL_API / name, target)
     return target
 
 
 @contextlib.contextmanager
-def book_orthanc(folder: Path, samples: list[str], config: dict[str, Any] | None = None,
-                 *, before: list[Path] | None = None, **kw: Any) -> Iterator[Orthanc]:
-    """An Orthanc running ``samples`` (the first as ``PythonScript``), its working folder
-    ``folder``, where the samples' relative paths go. Stopped and checked at the end
-    unless a test stopped it already."""
+def official_orthanc(folder: Path, scripts: list[str], config: dict[str, Any] | None = None,
+                     *, before: list[Path] | None = None, **kw: Any) -> Iterator[Orthanc]:
+    """An Orthanc running ``scripts`` of ``OFFICIAL_API`` as the official plugin would (the
+    first as ``PythonScript``, the others through ``PythonRuntime.Scripts``, each its own
+    module), its working folder ``folder``. Stopped and checked at the end unless a test
+    stopped it already."""
     folder.mkdir(parents=True, exist_ok=True)
-    scripts = [*(before or []), *(book_script(folder, name) for name in samples)]
-    merged = {"PythonRuntime": {"Scripts": [str(s) for s in scripts[1:]]}, **(config or {})}
+    paths = [*(before or []), *(official_script(folder, name) for name in scripts)]
+    merged = {"PythonRuntime": {"Scripts": [str(s) for s in paths[1:]]}, **(config or {})}
     with contextlib.chdir(folder), \
-            running_orthanc(folder / "orthanc", scripts[0], merged, script_key="PythonScript",
+            running_orthanc(folder / "orthanc", paths[0], merged, script_key="PythonScript",
                             **kw) as server:
         yield server
         if server.process.process is not None and server.process.process.poll() is None:
