@@ -3,8 +3,8 @@
     .venv/bin/python -m benchmarks.run [--quick] [--out benchmarks/results] [--only P1,P3]
 
 Starts the Orthanc configurations it compares on loopback ports (the official
-plugin alone with its scripts, the official plugin with the seed's
-multiprocessing.Pool, our plugin), a slow HTTP peer, runs the scenarios of
+plugin alone with its scripts, the official plugin with a
+multiprocessing.Pool of 4 processes (``benchmarks/scripts/official_pool.py``), our plugin), a slow HTTP peer, runs the scenarios of
 benchmarks/scenarios in order, then writes ``<date>.md`` and ``<date>.json``
 into the output folder and prints the table. ``--quick`` is the smoke test's
 tiny setting: it exercises everything, and its figures mean nothing.
@@ -35,8 +35,8 @@ SLOW_PEER_DELAY = 1.0
 BUSY_LOAD = 0.7  # load average per core above which the run warns that figures may be noisy
 
 
-def seed_loop_outer(seconds: float) -> int:
-    """The seed loop's outer count that takes about ``seconds`` in this Python.
+def loop_outer(seconds: float) -> int:
+    """The CPU loop's outer count that takes about ``seconds`` in this Python.
 
     The fastest of a few short runs: the least disturbed one on a shared machine.
     """
@@ -110,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         workdir = Path(tmp)
         running = start_servers(stack, workdir, peer, cores)
         machine["official_python"] = running["official"].get_text("/bench/python").split()[0]
-        outer = seed_loop_outer(settings.cpu_seconds)
+        outer = loop_outer(settings.cpu_seconds)
         context = Context(settings, cores, workdir, running, peer, outer)
         for module in chosen:
             print(f"{module.ID}: {module.TITLE} ...", flush=True)

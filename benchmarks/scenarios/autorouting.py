@@ -2,9 +2,10 @@
 
 Three routers, each with its own receiver (an Orthanc without plugin, the
 DICOM modality ``sample``), all with ``StableAge`` 1 s: the official plugin
-with the seed's auto-routing sample (on ``STABLE_STUDY``, a synchronous
-``/modalities/sample/store`` in the callback), our plugin with the same
-sample through ``import orthanc``, and our auto-routing recipe (a rule that
+with the project's baseline script (``benchmarks/scripts/official_routing.py``: on
+``STABLE_STUDY``, a synchronous ``/modalities/sample/store`` in the callback, as
+the official documentation shows it), our plugin with the same script through
+``import orthanc``, and our auto-routing recipe (a rule that
 matches every study; Orthanc's asynchronous store jobs, followed by the
 recipe). A round uploads ``routing_studies`` new studies of
 ``routing_instances`` small CT slices to one router, then waits until its
@@ -30,7 +31,7 @@ ID = "P10"
 TITLE = "real workload: auto-routing of stable studies to a second Orthanc (C-STORE)"
 TARGET = "reported (no target): studies/s from the first upload to the last instance received"
 ROOT = Path(__file__).resolve().parents[2]
-SEED = ROOT / "tests" / "scripts" / "seed" / "autorouting.py"
+BASELINE = ROOT / "benchmarks" / "scripts" / "official_routing.py"
 RECIPE = ROOT / "recipes" / "autorouting.py"
 STABLE_AGE = 1
 WAIT = 120.0  # seconds a round may take before the scenario gives up
@@ -38,10 +39,10 @@ WAIT = 120.0  # seconds a round may take before the scenario gives up
 Router = Callable[[Path, dict[str, Any]], servers.Server]
 
 ROUTERS: list[tuple[str, Router]] = [
-    ("official 4.0 + seed's sample",
-     lambda folder, extra: servers.official("route-official", folder, SEED, extra)),
-    ("ours + seed's sample (import orthanc)",
-     lambda folder, extra: servers.ours("route-seed", folder, SEED, extra)),
+    ("official 4.0 + baseline script",
+     lambda folder, extra: servers.official("route-official", folder, BASELINE, extra)),
+    ("ours + baseline script (import orthanc)",
+     lambda folder, extra: servers.ours("route-baseline", folder, BASELINE, extra)),
     ("ours, recipe (store jobs)",
      lambda folder, extra: servers.ours("route-recipe", folder, RECIPE, {**extra, "PythonRuntime": {
          "Recipes": {"AutoRouting": {"Rules": [{"Name": "all", "Modalities": ["sample"]}],

@@ -60,7 +60,7 @@ class Context:
     workdir: Path
     servers: dict[str, Server]  # "official", "official_pool", "ours"
     peer: SlowPeer
-    outer: int  # the seed loop's outer count for about settings.cpu_seconds
+    outer: int  # the CPU loop's outer count for about settings.cpu_seconds
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""P1: the seed's CPU-bound route under 1, 2 and 4 concurrent clients.
+"""P1: the CPU-bound route (the official documentation's loop) under 1, 2 and 4 concurrent clients.
 
 Each client sends one request at the same instant (threads: the clients only
 wait); the wall time runs from the first request sent to the last answer read.
@@ -14,12 +14,12 @@ from ..stats import median
 from .base import Context, Result, expect_ok, rotated, verdict
 
 ID = "P1"
-TITLE = "CPU-bound route (seed loop), 1/2/4 concurrent clients"
+TITLE = "CPU-bound route (documentation's loop), 1/2/4 concurrent clients"
 TARGET = "ours @offload: efficiency >= 0.9 at clients = cores"
 
 CONFIGURATIONS = [
     ("official inline", "official", "/bench/computation"),
-    ("official + seed's Pool", "official_pool", "/bench/computation"),
+    ("official + multiprocessing.Pool", "official_pool", "/bench/computation"),
     ("ours inline", "ours", "/bench/computation"),
     ("ours @offload", "ours", "/bench/computation-offload"),
 ]
@@ -60,8 +60,7 @@ def run(context: Context) -> Result:
     result.data["clients"] = clients_counts
     result.data["outer"] = context.outer
     result.rows.insert(0, ("clients", " / ".join(str(c) for c in clients_counts)
-                           + f" (seed loop outer count {context.outer}; "
+                           + f" (loop outer count {context.outer}; "
                            f"{context.settings.cpu_repetitions} interleaved repetitions; "
-                           f"ours: Pool.Workers = {context.cores}, the seed's Pool: 4 processes "
-                           "as printed)"))
+                           f"ours: Pool.Workers = {context.cores}, the official plugin's Pool: 4 processes)"))
     return result

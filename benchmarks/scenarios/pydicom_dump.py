@@ -2,8 +2,9 @@
 
 The instance of ``benchmarks/big_instance.py`` (16 frames of 2048 x 2048,
 16 bits) is stored in three Orthanc servers started for this scenario: the
-official plugin with the seed's pydicom sample (``GetDicomForInstance`` then
-``str(pydicom.dcmread(...))``, inline), our plugin with the same sample
+official plugin with the project's baseline script
+(``benchmarks/scripts/official_workloads.py``: ``GetDicomForInstance`` then
+``str(pydicom.dcmread(...))``, inline), our plugin with the same script
 through ``import orthanc``, and our pydicom dump recipe (the same work in a
 worker: the file travels from the master in shared memory). wrk loads each
 with 1 and 4 connections, the configurations rotating from round to round;
@@ -26,14 +27,14 @@ ID = "P9"
 TITLE = "real workload: pydicom dump of a 32 MB instance under wrk (--quick: 8 MB)"
 TARGET = "reported (no target): dumps/s and CPU a dump, master and workers"
 ROOT = Path(__file__).resolve().parents[2]
-SEED = ROOT / "tests" / "scripts" / "seed" / "pydicom_dump.py"
+BASELINE = ROOT / "benchmarks" / "scripts" / "official_workloads.py"
 RECIPE = ROOT / "recipes" / "pydicom_dump.py"
 
 CONFIGURATIONS = [
-    Configuration("official 4.0 + seed's sample",
-                  lambda folder, _: servers.official("dump-official", folder, SEED), pool=False),
-    Configuration("ours + seed's sample (import orthanc)",
-                  lambda folder, _: servers.ours("dump-seed", folder, SEED), pool=False),
+    Configuration("official 4.0 + baseline script",
+                  lambda folder, _: servers.official("dump-official", folder, BASELINE), pool=False),
+    Configuration("ours + baseline script (import orthanc)",
+                  lambda folder, _: servers.ours("dump-baseline", folder, BASELINE), pool=False),
     Configuration("ours, recipe (@offload)",
                   lambda folder, workers: servers.ours("dump-recipe", folder, RECIPE, {
                       "PythonRuntime": {"Pool": {"Workers": workers}}}), pool=True),
@@ -51,7 +52,8 @@ def run(context: Context) -> Result:
         paths = {}
         for configuration in CONFIGURATIONS:
             server = started[configuration.name]
-            paths[configuration.name] = f"/pydicom/{upload(server.port, data)}"
+            route = "/pydicom" if configuration.name == RECIPE_NAME else "/baseline/dump"
+            paths[configuration.name] = f"{route}/{upload(server.port, data)}"
             client = Client(server.port)
             answer = client.get(paths[configuration.name])  # warm-up, and a check
             client.close()

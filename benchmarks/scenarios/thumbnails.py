@@ -4,8 +4,9 @@ The images of ``benchmarks/images.py`` (a 2048 x 2048 16-bit radiograph, a
 512 x 512 CT, a 640 x 480 RGB ultrasound, a 40-frame MR) are stored in five
 Orthanc servers started for this scenario:
 
-    official 4.0 + seed      the official plugin with the seed's thumbnail sample (inline)
-    ours + seed              our plugin with the same sample, through ``import orthanc``
+    official 4.0 + baseline  the official plugin with the project's baseline script
+                             (benchmarks/scripts/official_workloads.py, inline)
+    ours + baseline          our plugin with the same script, through ``import orthanc``
     recipe, Pixels=full      the thumbnails recipe as it was first written: Orthanc renders
                              the whole frame (PNG) in the master, a worker shrinks it
     recipe, Pixels=scaled    Orthanc renders the frame at 4x the thumbnail's size
@@ -13,8 +14,8 @@ Orthanc servers started for this scenario:
 
 Each is loaded by wrk, with 1 and 4 connections, for a fixed time; the
 configurations rotate from one round to the next. A thumbnail is 64 pixels
-(the seed's size); the recipe makes a multi-frame image's from its series
-(``/thumbnails/series/...``, the middle frame), the seed's sample from frame 0.
+(the official documentation's size); the recipe makes a multi-frame image's from its series
+(``/thumbnails/series/...``, the middle frame), the baseline script from frame 0.
 The master's CPU (Orthanc's process: its HTTP threads, its decoders, the
 plugin) and the workers' (its child processes) are read before and after
 each run, and divided by the thumbnails answered. wrk shares the machine's
@@ -35,10 +36,10 @@ from .large_instance import upload
 
 ID = "P8"
 TITLE = "real workload: 64-pixel thumbnails of large images under wrk"
-TARGET = ("2048 x 2048, 4 connections: recipe >= 10x official + seed's sample, and the "
+TARGET = ("2048 x 2048, 4 connections: recipe >= 10x official + baseline script, and the "
           "master's CPU a thumbnail <= 10% of the recipe's first way (Pixels=full)")
 ROOT = Path(__file__).resolve().parents[2]
-SEED = ROOT / "tests" / "scripts" / "seed" / "thumbnail.py"
+BASELINE = ROOT / "benchmarks" / "scripts" / "official_workloads.py"
 RECIPE = ROOT / "recipes" / "thumbnails.py"
 JUDGED_IMAGE = "radiograph"
 JUDGED_CONNECTIONS = 4
@@ -53,10 +54,10 @@ def _recipe(pixels: str) -> Configuration:
 
 
 CONFIGURATIONS = [
-    Configuration("official 4.0 + seed's sample",
-                  lambda folder, _: servers.official("thumbs-official", folder, SEED), pool=False),
-    Configuration("ours + seed's sample (import orthanc)",
-                  lambda folder, _: servers.ours("thumbs-seed", folder, SEED), pool=False),
+    Configuration("official 4.0 + baseline script",
+                  lambda folder, _: servers.official("thumbs-official", folder, BASELINE), pool=False),
+    Configuration("ours + baseline script (import orthanc)",
+                  lambda folder, _: servers.ours("thumbs-baseline", folder, BASELINE), pool=False),
     _recipe("full"),
     _recipe("scaled"),
     _recipe("raw"),
@@ -72,7 +73,7 @@ def _paths(server: servers.Server, recipe: bool, files: dict[str, Path]) -> dict
     for name, path in files.items():
         instance = upload(server.port, path.read_bytes())
         if not recipe:
-            paths[name] = f"/pydicom/{instance}"
+            paths[name] = f"/baseline/thumbnail/{instance}"
         elif name == "multiframe":
             series = server.get_json(f"/instances/{instance}")["ParentSeries"]
             paths[name] = f"/thumbnails/series/{series}?size=64"

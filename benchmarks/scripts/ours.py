@@ -1,6 +1,6 @@
 """orthanc-runtime's side of the benchmark: each route inline and under @offload.
 
-The seed's CPU-bound loop (its outer count from the query's ``outer``), a
+The CPU-bound loop of the official documentation (its outer count from the query's ``outer``), a
 trivial route, a read of an instance's DICOM file timed inside the handler, a
 route that waits inside an SDK call (Orthanc fetches ``/system`` from the peer
 "slow", the benchmark's slow HTTP server) and an offloaded route that sleeps.
@@ -14,7 +14,7 @@ from runtime import Request, Response, offload, route, sdk
 
 
 def slow_computation(outer: int) -> str:
-    """The seed's loop (documentation sample "computation.py"), sized by ``outer``."""
+    """The official documentation's CPU loop (as in official.py), sized by ``outer``."""
     start = time.time()
     for _ in range(outer):
         for j in range(30000):
