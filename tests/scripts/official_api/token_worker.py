@@ -35,11 +35,13 @@ def from_worker(output, uri, **request):
     output.AnswerBuffer(WORKERS.apply(list_instances), "application/json")
 
 
-def on_change(change, level, resource):
-    if change == orthanc.ChangeType.ORTHANC_STOPPED:
-        WORKERS.terminate()
-        WORKERS.join()
+def stop_workers(change, level, resource):
+    if change != orthanc.ChangeType.ORTHANC_STOPPED:
+        return
+    # No request is served any more: let the worker finish what it has, then end.
+    WORKERS.close()
+    WORKERS.join()
 
 
 orthanc.RegisterRestCallback("/site/instances-from-worker", from_worker)
-orthanc.RegisterOnChangeCallback(on_change)
+orthanc.RegisterOnChangeCallback(stop_workers)
