@@ -9,8 +9,8 @@ STAMP := $(VENV)/.installed
 # orthanc-python is the official plugin, which the benchmark compares with; python3-pil and
 # python3-pydicom are what the seed's samples import in its interpreter (Debian's python);
 # wrk drives the benchmark's real-workload scenario (thumbnails of large images); dcmtk's
-# findscu, movescu and storescu drive the DICOM services' tests; the Orthanc Book's samples
-# (tests/scripts/book) need the DICOMweb plugin too.
+# findscu, movescu and storescu drive the DICOM services' tests; the DICOMweb plugin is for
+# tests/integration/test_official_api_scripts.py (a script's route over the plugin's).
 DEBIAN_PACKAGES := orthanc orthanc-dev libboost-regex-dev nlohmann-json3-dev orthanc-python wrk dcmtk \
   python3-pil python3-pydicom orthanc-dicomweb
 NATIVE_SOURCES := $(wildcard orthanc_native/src/*) $(wildcard orthanc_native/codegen/*.py) CMakeLists.txt pyproject.toml config.schema.json
