@@ -16,6 +16,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import psutil
+import pytest
+
 from runtime.launcher import free_port
 
 CLI = Path(sys.executable).parent / "orthanc-runtime"
@@ -79,3 +82,46 @@ def test_twenty_terminal_ctrl_c_stop_orthanc_cleanly(tmp_path):
         f"exit {unclean[0][0]}\n{unclean[0][1]}"
     print(f"\n{STOPS} Ctrl-C: {STOPS} clean stops (exit 0, 'Orthanc has stopped'), "
           f"{min(took):.2f}-{max(took):.2f} s each")
+
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("target", ["demo", "demo-dask"])
+def test_ctrl_c_stops_the_make_demos_cleanly(target, tmp_path):
+    """`make demo` and `make demo-dask` under a terminal's Ctrl-C: Orthanc says it has stopped,
+    no traceback (the Dask cluster stops after Orthanc, not under it), nothing left running."""
+    dask_port = free_port()
+    output = tmp_path / "output.log"
+    arguments = f"--http-port {free_port()} --dicom-port {free_port()} --storage {tmp_path}/storage"
+    with open(output, "wb") as sink:
+        # -o install: the venv is what the tests run in; the test must not rebuild it
+        process = subprocess.Popen(
+            ["make", "-s", "-o", "install", target, f"DEMO_ARGS={arguments}",
+             f"DASK_PORT={dask_port}"],
+            cwd=REPOSITORY, stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True)
+        try:
+            deadline = time.monotonic() + 120
+            while b"Orthanc is running" not in output.read_bytes():
+                assert process.poll() is None, output.read_text(errors="replace")
+                assert time.monotonic() < deadline, "the demo did not start within 120 s"
+                time.sleep(0.1)
+            os.killpg(process.pid, signal.SIGINT)
+            process.wait(60)
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+    log = output.read_text(errors="replace")
+    assert "Orthanc has stopped" in log, log[-3000:]
+    assert "Traceback" not in log, log[-3000:]
+    deadline = time.monotonic() + 10
+    while True:  # the demo's Orthanc and Dask processes, found by their ports and storage
+        left = [p for p in psutil.process_iter(["cmdline"])
+                if any(str(tmp_path) in part or f"127.0.0.1:{dask_port}" in part
+                       or part == str(dask_port) for part in (p.info["cmdline"] or []))]
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert not left, f"left running: {[p.info['cmdline'] for p in left]}"
