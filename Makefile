@@ -59,11 +59,16 @@ BENCH_ARGS ?=
 bench: install
 	$(PY) -m benchmarks.run $(BENCH_ARGS)
 
+# Ctrl-C stops Orthanc cleanly: the CLI runs it in a session of its own and stops it with one
+# signal. DEMO_ARGS: more arguments of `orthanc-runtime run` (--http-port 8043 --dicom-port 4243).
+DEMO_ARGS ?=
 demo: install
-	$(VENV)/bin/orthanc-runtime run examples/demo.py --storage ./orthanc-data --config examples/demo.json
+	$(VENV)/bin/orthanc-runtime run examples/demo.py --storage ./orthanc-data --config examples/demo.json $(DEMO_ARGS)
 
 # The same demo with every offloaded handler on a Dask cluster: a scheduler and two workers
-# started here on loopback (logs in orthanc-data/dask/), stopped with Orthanc (Ctrl-C).
+# started here on loopback (logs in orthanc-data/dask/), stopped with Orthanc (Ctrl-C). They run
+# in sessions of their own (setsid), so that a Ctrl-C reaches the CLI only: the cluster stops
+# once Orthanc has stopped (the trap), not under it.
 DASK_PORT ?= 8786
 DASK_DEMO := orthanc-data/dask
 demo-dask: install
@@ -71,15 +76,15 @@ demo-dask: install
 	@printf '{"PythonRuntime": {"Pool": {"Backend": "dask", "Dask": {"Scheduler": "tcp://127.0.0.1:%s"}}}}\n' \
 	  $(DASK_PORT) > $(DASK_DEMO)/config.json
 	@export DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION=1.0; \
-	$(VENV)/bin/dask scheduler --host 127.0.0.1 --port $(DASK_PORT) --no-dashboard --no-show \
+	setsid $(VENV)/bin/dask scheduler --host 127.0.0.1 --port $(DASK_PORT) --no-dashboard --no-show \
 	  > $(DASK_DEMO)/scheduler.log 2>&1 & pids=$$!; \
 	for i in 1 2; do \
-	  $(VENV)/bin/dask worker tcp://127.0.0.1:$(DASK_PORT) --nthreads 1 --no-dashboard \
+	  setsid $(VENV)/bin/dask worker tcp://127.0.0.1:$(DASK_PORT) --nthreads 1 --no-dashboard \
 	    --local-directory $(DASK_DEMO) --name demo-$$i > $(DASK_DEMO)/worker$$i.log 2>&1 & pids="$$pids $$!"; \
 	done; \
 	trap 'kill $$pids 2>/dev/null; wait' EXIT INT TERM; \
 	echo "Dask scheduler tcp://127.0.0.1:$(DASK_PORT) and 2 workers (pids $$pids); logs in $(DASK_DEMO)/"; \
-	$(VENV)/bin/orthanc-runtime run examples/demo.py --storage ./orthanc-data --config $(DASK_DEMO)/config.json
+	$(VENV)/bin/orthanc-runtime run examples/demo.py --storage ./orthanc-data --config $(DASK_DEMO)/config.json $(DEMO_ARGS)
 
 clean:
 	rm -rf build $(VENV) orthanc-data

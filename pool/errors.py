@@ -35,7 +35,23 @@ class PoolFull(PoolError):
 
 
 class PoolClosed(PoolError):
-    """The pool is shut down (or shutting down) and takes no more tasks."""
+    """The pool is shut down (or shutting down) and takes no more tasks.
+
+    ``may_have_run`` is False when the task never reached a worker (refused,
+    or still waiting in line): the caller may run it elsewhere, say in the
+    pool that replaced this one, without running it twice.
+    """
+
+    def __init__(self, message: str, *, may_have_run: bool = True) -> None:
+        super().__init__(message)
+        self.may_have_run = may_have_run
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_pool_closed, (str(self), self.may_have_run))
+
+
+def _pool_closed(message: str, may_have_run: bool) -> PoolClosed:
+    return PoolClosed(message, may_have_run=may_have_run)
 
 
 class TaskTimeout(PoolError):

@@ -38,6 +38,7 @@ import concurrent.futures
 import enum
 import itertools
 import logging
+import math
 import os
 import signal
 import sys
@@ -171,6 +172,7 @@ class Pool:
         self._start_error: BaseException | None = None
         self._started = False  # start() has seen every worker ready once
         self._closed = threading.Event()
+        self._close_by = math.inf  # time.monotonic() by which a shutdown ends the tasks left
         self._master_pid = os.getpid()
         self._ctx: Any = None
         self._supervisor: Supervisor | None = None
@@ -223,28 +225,40 @@ class Pool:
     def shutdown(self, grace: float | None = None) -> None:
         """Refuse new tasks, give tasks in flight ``grace`` seconds, then end every process.
 
-        Returns when no worker is left, nor the fork server, nor the resource
-        tracker if the pools started it. Idempotent.
+        ``grace`` may be ``math.inf``: tasks in flight then end by their own
+        timeouts (a pool replaced by another drains so). Returns when no worker
+        is left, nor the fork server, nor the resource tracker if the pools
+        started it. Idempotent; a call during a shutdown may shorten its grace.
         """
+        grace = self.shutdown_grace if grace is None else grace
+        close_by = time.monotonic() + max(0.0, grace)
         with self._lock:
             phase = self._phase
             if phase is _Phase.NEW:
                 self._phase = _Phase.CLOSED
                 self._closed.set()
                 return
+            if phase is _Phase.CLOSING and close_by < self._close_by:
+                self._close_by = close_by
+                self._changed.notify_all()
             if phase is _Phase.RUNNING:
                 self._phase = _Phase.CLOSING
+                self._close_by = close_by
                 while self._waiters:
                     self._fail(
                         self._waiters.popleft(),
-                        PoolClosed(f"{self.name} shut down while waiting for a worker"),
+                        PoolClosed(f"{self.name} shut down while waiting for a worker",
+                                   may_have_run=False),
                     )
         if phase is not _Phase.RUNNING:
             self._closed.wait()
             return
-        grace = self.shutdown_grace if grace is None else grace
         with self._lock:
-            self._changed.wait_for(lambda: self._busy == 0, timeout=max(0.0, grace))
+            while self._busy:
+                left = self._close_by - time.monotonic()
+                if left <= 0:
+                    break
+                self._changed.wait(None if left == math.inf else left)
         if self._supervisor is not None:
             self._supervisor.stop()
         if self._executor is not None:
@@ -310,7 +324,7 @@ class Pool:
         except RuntimeError as exc:  # the executor was shut down meanwhile
             with self._lock:
                 self._submitted -= 1
-            raise PoolClosed(f"{self.name} is shut down") from exc
+            raise PoolClosed(f"{self.name} is shut down", may_have_run=False) from exc
 
     def _run(
         self,
@@ -361,7 +375,7 @@ class Pool:
         if self._phase is not _Phase.RUNNING:
             if self._phase is _Phase.NEW:
                 raise PoolError(f"{self!r} is not started; call start() first")
-            raise PoolClosed(f"{self.name} is shut down")
+            raise PoolClosed(f"{self.name} is shut down", may_have_run=False)
 
     def _checkout(self, nested: bool) -> WorkerHandle:
         with self._lock:

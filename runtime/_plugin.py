@@ -241,6 +241,9 @@ def start(configuration_json: str, configuration_path: str, orthanc_version: str
         _Session.section, _Session.scripts, _Session.native = section, scripts, native
         _Session.recipes = [m for m in modules if m not in {p.stem for p in scripts}]
         if section.get("Reload"):
+            # Routes that a reload adds are registered while Orthanc serves requests:
+            # the gate lets that registration find Orthanc's routes lock free.
+            native.install_route_gate()
             _Session.watcher = reload.Watcher(
                 scripts, Path(configuration_path) if configuration_path else None,
                 _reload_scripts, _reload_configuration)

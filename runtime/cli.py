@@ -49,26 +49,58 @@ def _run(args: argparse.Namespace) -> int:
                       script, args.verbose)
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+KILL_AFTER = 3
+"""The third Ctrl-C (or SIGTERM) kills an Orthanc that does not stop."""
+
+
 def _serve(server: OrthancProcess, script: Path, verbose: bool) -> int:
-    """Runs Orthanc in the foreground until it exits; Ctrl-C and SIGTERM stop it cleanly."""
+    """Runs Orthanc in the foreground until it exits; Ctrl-C and SIGTERM stop it cleanly.
+
+    Orthanc runs in a session of its own: a terminal's Ctrl-C, which goes to the
+    whole foreground process group, reaches this process only, which asks
+    Orthanc to stop with exactly one SIGTERM. Orthanc's workers see no signal
+    either: Orthanc stops them. Closing the terminal (SIGHUP) stops it too.
+    """
     url = server.url
-    server.start(verbose=verbose)
+    received = 0
 
     def forward(signum: int, frame: Any) -> None:
-        if server.process is not None and server.process.poll() is None:
-            server.process.send_signal(signal.SIGTERM)
+        nonlocal received
+        received += 1
+        process = server.process
+        if process is None or process.poll() is not None:
+            return
+        if received == 1:
+            process.send_signal(signal.SIGTERM)
+        elif received < KILL_AFTER:
+            print("orthanc-runtime: Orthanc is stopping; Ctrl-C again kills it", file=sys.stderr,
+                  flush=True)
+        else:
+            process.kill()
 
-    signal.signal(signal.SIGINT, forward)
-    signal.signal(signal.SIGTERM, forward)
+    for each in STOP_SIGNALS:
+        signal.signal(each, forward)
+    server.start(verbose=verbose, own_session=True)
+    if received:  # a signal came before Orthanc's process did
+        received -= 1
+        forward(signal.SIGTERM, None)
     try:
         server.wait_ready(timeout=60)
         print(f"orthanc-runtime: Orthanc is running {script} at {url} (Ctrl-C stops it)", flush=True)
     except (RuntimeError, TimeoutError) as error:
-        print(f"orthanc-runtime: {error}", file=sys.stderr)
-        server.stop()
-        return 1
+        if not received:  # else stopped while starting, as asked
+            print(f"orthanc-runtime: {error}", file=sys.stderr)
+            server.stop()
+            return 1
     assert server.process is not None
-    return int(server.process.wait())
+    return exit_status(server.process.wait())
+
+
+def exit_status(returncode: int) -> int:
+    """The status a shell shows for a child's return code: 128 + N for a death by signal N
+    (Python's -N would make sys.exit(-15) exit with 241)."""
+    return 128 - returncode if returncode < 0 else returncode
 
 
 def _check_config(args: argparse.Namespace) -> int:

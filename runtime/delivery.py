@@ -228,11 +228,16 @@ class Feed:
     def _run(self) -> None:
         while not self.hub.stopping.is_set():
             self._deliver_live()
+            if not self.hub.started.is_set():
+                # Orthanc refuses database calls until it has started (and logs each at
+                # ERROR): the checkpoint and the log wait for ORTHANC_STARTED, which wakes us.
+                self._wait(POLL)
+                continue
             try:
                 more = self._read_log()
             except OrthancException as error:
-                # Before Orthanc has started its REST API (error 2038), or while it stops.
-                if self.hub.started.is_set() and not self.hub.stopping.is_set():
+                # While Orthanc stops, or an error of its database.
+                if not self.hub.stopping.is_set():
                     _log("warning", f"orthanc-runtime: {self.name}: reading the change log "
                          f"failed ({error}); trying again")
                     self._wait(1.0)
@@ -456,6 +461,8 @@ class Hub:
             return  # a change type newer than this runtime knows
         if kind == ChangeType.ORTHANC_STARTED:
             self.started.set()
+            for feed in self.feeds:
+                feed.wake.set()  # the feeds may read their checkpoints now
         if kind in LOGGED_TYPES:
             for feed in self.feeds:
                 feed.wake.set()

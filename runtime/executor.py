@@ -11,6 +11,7 @@ events are fire-and-forget.
 from __future__ import annotations
 
 import functools
+import math
 import os
 import re
 import shutil
@@ -19,9 +20,9 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any
+from typing import Any, TypeVar
 
-from pool import Pool
+from pool import Pool, PoolClosed
 
 from . import backend, worker
 from .http import Request, Response
@@ -29,11 +30,16 @@ from .offload_backend import OffloadBackend
 
 _backend: OffloadBackend | None = None
 _context_folder: str | None = None
+# Backends replaced by a reload, finishing their tasks; stopped with the current one.
+_retired: list[OffloadBackend] = []
+_retired_lock = threading.Lock()
 
 CONTEXT_PREFIX = "orthanc-runtime-"
 # orthanc-runtime-<pid of the master>-<random>: the pid tells a later start
 # whether the master that made it is gone.
 _CONTEXT_NAME = re.compile(re.escape(CONTEXT_PREFIX) + r"(\d+)-")
+
+_T = TypeVar("_T")
 
 ANSWER_TIME = 0.5
 """Seconds of ShutdownGrace kept, at its end, for ended tasks to write their 503.
@@ -68,10 +74,32 @@ def start(section: dict[str, Any], modules: list[str], *, fresh: bool = False) -
 
 
 def restart(section: dict[str, Any], modules: list[str]) -> OffloadBackend:
-    """The backend that runs reloaded scripts; the old one finishes its tasks, then stops."""
+    """The backend that runs reloaded scripts; the old one finishes its tasks, then stops.
+
+    The new backend takes the next tasks before the old one closes: a task that
+    picked the old one and finds it closed before reaching a worker runs on the
+    new one (``_on_current``), and the tasks already in the old one's workers
+    end by their own timeouts, not by ShutdownGrace.
+    """
     global _backend
-    _backend = _require().restart(section, modules)
-    return _backend
+    old = _require()
+    new = old.restart(section, modules)
+    _backend = new
+    if new is not old:
+        with _retired_lock:
+            _retired.append(old)
+        threading.Thread(target=_drain, args=(old,), name="orthanc-runtime-old-pool",
+                         daemon=True).start()
+    return new
+
+
+def _drain(old: OffloadBackend) -> None:
+    try:
+        old.shutdown(math.inf)
+    finally:
+        with _retired_lock:
+            if old in _retired:
+                _retired.remove(old)
 
 
 class LocalBackend:
@@ -99,12 +127,11 @@ class LocalBackend:
 
         Requests go to the new pool as soon as it is ready: none waits for a
         closed one. The fork server is shared, so both pools import the scripts in
-        their workers (``fresh``), never in the fork server.
+        their workers (``fresh``), never in the fork server. The caller shuts this
+        one down once the new one takes the tasks (runtime.executor.restart).
         """
         new = _new_pool(section, modules, True)
         new.start()
-        threading.Thread(target=self.pool.shutdown, name="orthanc-runtime-old-pool", daemon=True,
-                         kwargs={"grace": section["Pool"]["ShutdownGrace"]}).start()
         return LocalBackend(new)
 
     def run_route(self, handler: Callable[..., Any], request: Request,
@@ -212,37 +239,61 @@ def _require() -> OffloadBackend:
     return _backend
 
 
+def _on_current(call: Callable[[OffloadBackend], _T]) -> _T:
+    """``call(backend)``; again on the backend that replaced it (a reload) if that one was
+    closed before the task reached a worker."""
+    while True:
+        used = _require()
+        try:
+            return call(used)
+        except PoolClosed as error:
+            if error.may_have_run or _backend is used or _backend is None:
+                raise
+
+
 def run_route(handler: Callable[..., Any], request: Request, timeout: float | None) -> Response:
-    return _require().run_route(handler, request, timeout)
+    return _on_current(lambda b: b.run_route(handler, request, timeout))
 
 
 def run_call(handler: Callable[..., Any], argument: Any, timeout: float | None) -> Any:
     """Runs ``handler(argument)`` in a worker and returns what it returns (a gate's answer)."""
-    return _require().run_call(handler, argument, timeout)
+    return _on_current(lambda b: b.run_call(handler, argument, timeout))
 
 
 def submit_event(handler: Callable[..., Any], event: Any, timeout: float | None) -> Future[Any]:
-    return _require().submit_event(handler, event, timeout)
+    return _on_current(lambda b: b.submit_event(handler, event, timeout))
 
 
 def submit_job_run(handler: Callable[..., Any], args: tuple[Any, ...], timeout: float) -> Future[Any]:
     """One run of an offloaded job (runtime.jobs): the pool's thread serves its reports."""
-    return _require().submit_job_run(handler, args, timeout)
+    return _on_current(lambda b: b.submit_job_run(handler, args, timeout))
 
 
 def orthanc_stopping(grace: float) -> None:
-    """Orthanc stops: tasks still running after ``grace`` seconds are ended (see LocalBackend)."""
-    if _backend is not None:
-        _backend.orthanc_stopping(grace)
+    """Orthanc stops: tasks still running after ``grace`` seconds are ended (see LocalBackend),
+    in the backends that reloads replaced too."""
+    with _retired_lock:
+        backends = [*_retired, *([_backend] if _backend is not None else [])]
+    for each in backends:
+        each.orthanc_stopping(grace)
 
 
 def shutdown(grace: float | None = None) -> None:
-    """Shut the backend down within ``grace`` (what is left of it, once Orthanc said it stops)."""
+    """Shut the backend down within ``grace`` (what is left of it, once Orthanc said it stops),
+    with the backends that reloads replaced and that still finish their tasks."""
     global _backend, _context_folder
     stopping, _backend = _backend, None
+    with _retired_lock:
+        retired = list(_retired)
     try:
+        ends = [threading.Thread(target=old.shutdown, args=(grace,), daemon=True,
+                                 name="orthanc-runtime-old-pool-stop") for old in retired]
+        for thread in ends:
+            thread.start()
         if stopping is not None:
             stopping.shutdown(grace)
+        for thread in ends:
+            thread.join()
     finally:
         if _context_folder is not None:
             shutil.rmtree(_context_folder, ignore_errors=True)

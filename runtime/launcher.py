@@ -86,7 +86,10 @@ class OrthancProcess:
         self.log = log
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self, verbose: bool = False) -> None:
+    def start(self, verbose: bool = False, *, own_session: bool = False) -> None:
+        """``own_session``: out of the caller's process group, so that a terminal's Ctrl-C
+        reaches only the caller, which then stops Orthanc with one signal (a second one,
+        while Orthanc stops, kills it)."""
         args = [orthanc_binary(), str(self.config_path)]
         if verbose:
             args.insert(1, "--verbose")
@@ -95,6 +98,7 @@ class OrthancProcess:
             stdout=self.log if self.log is not None else None,
             stderr=subprocess.STDOUT if self.log is not None else None,
             stdin=subprocess.DEVNULL,
+            start_new_session=own_session,
         )
 
     def wait_ready(self, timeout: float = 30.0) -> None:

@@ -109,6 +109,28 @@ OrthancPluginErrorCode protect(const char* where, const char* detail,
   return on_error;
 }
 
+// Runs fn() (an SDK call) without the GIL and returns what it returns. Every
+// registration of a callback goes through it: Orthanc registers under a lock
+// that its own threads may hold while they wait for the GIL in one of our
+// callbacks (a route registered by a reload under load deadlocked Orthanc).
+template <typename Fn>
+auto without_gil(Fn&& fn) -> decltype(fn()) {
+  py::gil_scoped_release release;
+  return fn();
+}
+
+// Registers a route with Orthanc, without the GIL; once Orthanc runs, through
+// the route gate if it is installed (route_gate.cpp). RouteRunning counts,
+// for the gate, the requests running in our routes.
+void register_route(const std::string& regex, OrthancPluginRestCallback callback);
+void forget_route_gate();
+struct RouteRunning {
+  RouteRunning();
+  ~RouteRunning();
+  RouteRunning(const RouteRunning&) = delete;
+  RouteRunning& operator=(const RouteRunning&) = delete;
+};
+
 // "GET", "POST", "PUT", "DELETE" (sdk_rest.cpp).
 const char* method_name(OrthancPluginHttpMethod method);
 
@@ -154,6 +176,7 @@ class CallbackGil {
 // Per-area module initialisers (sdk_*.cpp).
 void init_errors(py::module_& m);
 void init_rest(py::module_& m);
+void init_route_gate(py::module_& m);
 void init_events(py::module_& m);
 void init_misc(py::module_& m);
 void init_gates(py::module_& m);

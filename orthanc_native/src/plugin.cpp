@@ -140,6 +140,7 @@ ORTHANC_PLUGINS_API void OrthancPluginFinalize() {
     set_python_alive(false);
     clear_hooks();
   }
+  forget_route_gate();
   g_started = false;
   log_info("orthanc-runtime: stopped");
 }

@@ -52,12 +52,16 @@ void metrics_trampoline() {
 }  // namespace
 
 void init_events(py::module_& m) {
-  m.def("register_on_change", []() { OrthancPluginRegisterOnChangeCallback(context(), change_trampoline); });
+  m.def("register_on_change", []() {
+    without_gil([] { OrthancPluginRegisterOnChangeCallback(context(), change_trampoline); });
+  });
   m.def("register_on_stored_instance", []() {
-    OrthancPluginRegisterOnStoredInstanceCallback(context(), stored_trampoline);
+    without_gil([] {
+      OrthancPluginRegisterOnStoredInstanceCallback(context(), stored_trampoline);
+    });
   });
   m.def("register_refresh_metrics", []() {
-    OrthancPluginRegisterRefreshMetricsCallback(context(), metrics_trampoline);
+    without_gil([] { OrthancPluginRegisterRefreshMetricsCallback(context(), metrics_trampoline); });
   });
   m.def("set_metrics_value", [](const std::string& name, float value, bool is_timer) {
     OrthancPluginSetMetricsValue(context(), name.c_str(), value,

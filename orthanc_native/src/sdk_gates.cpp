@@ -122,18 +122,24 @@ void init_gates(py::module_& m) {
   });
   m.def("register_storage_area", []() {
     // Whole reads only: Orthanc reads a range through them when no range reader is given.
-    OrthancPluginRegisterStorageArea2(context(), storage_create, storage_read, nullptr,
-                                      storage_remove);
+    without_gil([] {
+      OrthancPluginRegisterStorageArea2(context(), storage_create, storage_read, nullptr,
+                                        storage_remove);
+    });
   });
   m.def("set_received_instance", [](py::object handler) {
     hooks()->received_instance = handler;
   });
   m.def("register_received_instance", []() {
-    check(OrthancPluginRegisterReceivedInstanceCallback(context(), received_trampoline));
+    check(without_gil([] {
+      return OrthancPluginRegisterReceivedInstanceCallback(context(), received_trampoline);
+    }));
   });
   m.def("set_http_filter", [](py::object filter) { hooks()->http_filter = filter; });
   m.def("register_http_filter", []() {
-    check(OrthancPluginRegisterIncomingHttpRequestFilter2(context(), http_filter_trampoline));
+    check(without_gil([] {
+      return OrthancPluginRegisterIncomingHttpRequestFilter2(context(), http_filter_trampoline);
+    }));
   });
 }
 

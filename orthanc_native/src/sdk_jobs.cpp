@@ -170,7 +170,7 @@ void init_jobs(py::module_& m) {
     hooks()->unserialize_job = unserialize;
   });
   m.def("register_jobs_unserializer", []() {
-    OrthancPluginRegisterJobsUnserializer(context(), unserialize_trampoline);
+    without_gil([] { OrthancPluginRegisterJobsUnserializer(context(), unserialize_trampoline); });
   });
 }
 

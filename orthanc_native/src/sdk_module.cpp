@@ -10,6 +10,7 @@ PYBIND11_EMBEDDED_MODULE(_orthanc_native, m) {
   ort::init_api(m);  // first: the handle classes that RestOutput and DicomInstance extend
   ort::init_api_extra(m);
   ort::init_rest(m);
+  ort::init_route_gate(m);
   ort::init_events(m);
   ort::init_misc(m);
   ort::init_gates(m);

@@ -119,6 +119,7 @@ py::dict request_dict(const OrthancPluginHttpRequest* request) {
 OrthancPluginErrorCode rest_trampoline(OrthancPluginRestOutput* output, const char* url,
                                        const OrthancPluginHttpRequest* request) {
   if (!python_alive()) return OrthancPluginErrorCode_Plugin;
+  RouteRunning running;
   return protect("orthanc-runtime: REST dispatch failed for", url, OrthancPluginErrorCode_Plugin,
                  [&] {
     CallbackGil gil;
@@ -151,7 +152,7 @@ void register_rest_route(const std::string& regex) {
     throw py::value_error("Orthanc's regex engine refuses the route pattern " + regex + ": " +
                           problem);
   }
-  OrthancPluginRegisterRestCallbackNoLock(context(), regex.c_str(), rest_trampoline);
+  register_route(regex, rest_trampoline);  // without the GIL (route_gate.cpp)
 }
 
 typedef OrthancPluginErrorCode (*GetFunction)(OrthancPluginContext*, OrthancPluginMemoryBuffer*,

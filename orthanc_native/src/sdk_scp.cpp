@@ -194,11 +194,11 @@ int32_t cstore_filter_trampoline(uint16_t* dimse_status, const OrthancPluginDico
 void init_scp(py::module_& m) {
   m.def("register_find", [](py::object handler) {
     hooks()->find = std::move(handler);
-    check(OrthancPluginRegisterFindCallback(context(), find_trampoline));
+    check(without_gil([] { return OrthancPluginRegisterFindCallback(context(), find_trampoline); }));
   });
   m.def("register_worklist", [](py::object handler) {
     hooks()->worklist = std::move(handler);
-    check(OrthancPluginRegisterWorklistCallback(context(), worklist_trampoline));
+    check(without_gil([] { return OrthancPluginRegisterWorklistCallback(context(), worklist_trampoline); }));
   });
   m.def("register_move", [](py::object create, py::object size, py::object apply,
                             py::object free) {
@@ -207,19 +207,23 @@ void init_scp(py::module_& m) {
     h->move_size = std::move(size);
     h->move_apply = std::move(apply);
     h->move_free = std::move(free);
-    check(OrthancPluginRegisterMoveCallback(context(), move_create, move_size, move_apply,
-                                            move_free));
+    check(without_gil([] {
+      return OrthancPluginRegisterMoveCallback(context(), move_create, move_size, move_apply,
+                                               move_free);
+    }));
   });
   m.def("register_storage_commitment", [](py::object create, py::object lookup) {
     Hooks* h = hooks();
     h->commitment_create = std::move(create);
     h->commitment_lookup = std::move(lookup);
-    check(OrthancPluginRegisterStorageCommitmentScpCallback(context(), commitment_create, drop,
-                                                           commitment_lookup));
+    check(without_gil([] {
+      return OrthancPluginRegisterStorageCommitmentScpCallback(context(), commitment_create, drop,
+                                                              commitment_lookup);
+    }));
   });
   m.def("register_cstore_filter", [](py::object filter) {
     hooks()->cstore_filter = std::move(filter);
-    check(OrthancPluginRegisterIncomingCStoreInstanceFilter(context(), cstore_filter_trampoline));
+    check(without_gil([] { return OrthancPluginRegisterIncomingCStoreInstanceFilter(context(), cstore_filter_trampoline); }));
   });
 }
 
