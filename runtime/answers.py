@@ -127,6 +127,14 @@ def log_error(message: str) -> None:
         pass
 
 
+def log_info(message: str) -> None:
+    """For what works as meant but an operator may look for: a gate's refusal, say."""
+    try:
+        backend.call("log_info", message)
+    except Exception:
+        pass
+
+
 def safe_str(error: BaseException) -> str:
     """``str(error)``, or a placeholder when its ``__str__`` raises."""
     try:

@@ -94,7 +94,53 @@ def set_remote(resolver: Callable[[], Any] | None) -> None:
     _remote = resolver
 
 
+# The runtime's calls whose argument Orthanc reads as a C string: (its position, its name).
+_RUNTIME_TEXTS = {"rest_api_get": (0, "uri"), "rest_api_post": (0, "uri"),
+                  "rest_api_put": (0, "uri"), "rest_api_delete": (0, "uri"),
+                  "call_rest_api": (1, "uri"), "get_dicom_for_instance": (0, "instance_id")}
+_TEXT_PARAMETERS = ("uri", "url", "instanceId")
+
+
+@functools.cache
+def _texts() -> dict[str, tuple[int, str]]:
+    """Every call that passes a URI (or an instance's id) to Orthanc: where that argument is.
+
+    The generated model's wrappers (runtime._api) pass their parameters in order, an
+    object's handle first where ``self`` is: the position in the signature is the one in
+    ``call``'s arguments.
+    """
+    import inspect
+
+    from . import _api
+
+    found = dict(_RUNTIME_TEXTS)
+    functions = [f for f in vars(_api).values() if inspect.isfunction(f)]
+    for kind in vars(_api).values():
+        if inspect.isclass(kind):
+            functions += [f for f in (getattr(m, "function", m) for m in vars(kind).values())
+                          if inspect.isfunction(f)]  # methods are wrapped (_api.SdkMethod)
+    for function in functions:
+        for position, parameter in enumerate(inspect.signature(function).parameters):
+            if parameter in _TEXT_PARAMETERS:
+                found.setdefault(function.__name__, (position, parameter))
+    return found
+
+
+def _refuse_nul(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """Raises ValueError if a URI holds a NUL: Orthanc would read it cut short, silently
+    asking for another resource than the one named (``/instances/x\0/delete``)."""
+    where = _texts().get(name)
+    if where is None:
+        return
+    position, parameter = where
+    value = args[position] if position < len(args) else kwargs.get(parameter)
+    if isinstance(value, str) and "\0" in value:
+        raise ValueError(f"{name}: the {parameter} holds a NUL character, which Orthanc would "
+                         f"read as its end: {value[:value.index(chr(0))]!r} + NUL + ...")
+
+
 def call(name: str, *args: Any, **kwargs: Any) -> Any:
+    _refuse_nul(name, args, kwargs)
     binding = _native
     if binding is not None:
         return getattr(binding, name)(*args, **kwargs)

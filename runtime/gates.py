@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import inspect
 import io
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
 
-from pool import PoolClosed
+from pool import PoolClosed, TaskTimeout, WorkerCrashed
 
-from . import answers, executor
+from . import answers, executor, verdicts
 from .enums import HttpMethod, InstanceOrigin
 from .http import Headers
 from .registry import HttpFilter, ReceivedInstanceHandler, offload_of, registry
@@ -39,30 +40,42 @@ class FilterRequest:
     query: dict[str, str]
 
 
+def _compat_call(gate: HttpFilter, request: FilterRequest) -> Any:
+    # The official plugin's signature; its method is a plain int.
+    return gate.handler(request.uri, method=int(HttpMethod[request.method]), ip=request.ip,
+                        headers=dict(request.headers.items()), get=request.query)
+
+
 def _ask(gate: HttpFilter, request: FilterRequest) -> bool:
-    if gate.style == "compat":  # the official plugin's signature; its method is a plain int
-        return bool(gate.handler(request.uri, method=int(HttpMethod[request.method]), ip=request.ip,
-                                 headers=dict(request.headers.items()), get=request.query))
-    offload = gate.offload
-    if offload is None:
-        return bool(gate.handler(request))
-    return bool(executor.run_call(gate.handler, request, offload.timeout))
+    """The filter's verdict, checked by verdicts.http_verdict (in the worker when offloaded)."""
+    if gate.style == "compat":
+        return verdicts.http_verdict(_compat_call(gate, request))
+    return verdicts.handled(gate, verdicts.http_verdict, request)  # type: ignore[no-any-return]
 
 
 def http_filter(method: str, uri: str, ip: str, headers: dict[str, str],
                 get: dict[str, str]) -> bool:
-    """Called by the native trampoline for every HTTP request; True lets it through."""
+    """Called by the native trampoline for every HTTP request; True lets it through.
+
+    Fails closed: a filter that raises, times out, loses its worker or answers anything
+    but True or False refuses the request (ERROR, naming it); a filter that answers False
+    refuses it too, which is the filter working (INFO).
+    """
     request = FilterRequest(method, uri, ip, Headers.from_orthanc(headers),
                             {unquote_plus(k): unquote_plus(v) for k, v in get.items()})
     for gate in registry.http_filters:
         try:
             allowed = _ask(gate, request)
+        except verdicts.WrongAnswer as error:
+            answers.log_error(f"orthanc-runtime: {gate.name} (HTTP filter) {error}: the request "
+                              f"{method} {uri} is refused")
+            return False
         except BaseException as error:  # fail closed, whatever the filter raised
             answers.log_exception(f"{gate.name} (HTTP filter, {method} {uri}): the request is "
                                   "refused", error, answers.new_error_id())
             return False
-        if not allowed:
-            answers.log_error(f"orthanc-runtime: {gate.name} refused {method} {uri} from {ip}")
+        if allowed is not True:
+            answers.log_info(f"orthanc-runtime: {gate.name} refused {method} {uri} from {ip}")
             return False
     return True
 
@@ -207,7 +220,44 @@ def run_in_worker(call: tuple[str, tuple[Any, ...]]) -> Any:
 
 # The official plugin's callbacks take the same arguments, in the same order.
 def storage_create(uuid: str, content_type: int, data: bytes) -> None:
-    _area_call("create", uuid, content_type, data)
+    try:
+        _area_call("create", uuid, content_type, data)
+    except BaseException as error:
+        # Orthanc forgets a file whose create failed: whatever the method wrote before it
+        # raised, timed out or lost its worker would stay, named by no one, for good.
+        _remove_leftover(uuid, content_type, error)
+        raise
+
+
+def _remove_leftover(uuid: str, content_type: int, error: BaseException) -> None:
+    pid = getattr(error, "pid", None)
+    if isinstance(error, (TaskTimeout, WorkerCrashed)) and isinstance(pid, int):
+        _wait_gone(pid)  # a worker still writing would make the file again after its removal
+    try:
+        _area_call("remove", uuid, content_type)
+    except BaseException as failure:  # most often: there was nothing to remove
+        answers.log_info(f"orthanc-runtime: the storage area's create of {uuid} failed "
+                         f"({type(error).__name__}); removing what it may have left failed "
+                         f"too ({type(failure).__name__}: {answers.safe_str(failure)})")
+    else:
+        answers.log_info(f"orthanc-runtime: the storage area's create of {uuid} failed "
+                         f"({type(error).__name__}); what it may have left is removed")
+
+
+LEFTOVER_WAIT = 10.0
+"""Seconds a failed create waits for its worker to be gone before removing its file."""
+
+
+def _wait_gone(pid: int) -> None:
+    deadline = time.monotonic() + LEFTOVER_WAIT
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as stat:
+                if stat.read().rsplit(b")", 1)[-1].split()[0] == b"Z":
+                    return  # a zombie writes nothing more
+        except OSError:
+            return
+        time.sleep(0.02)
 
 
 def storage_read(uuid: str, content_type: int) -> bytes:

@@ -9,6 +9,7 @@ script imports, records into its own registry, and nothing reaches Orthanc.
 from __future__ import annotations
 
 import contextlib
+import inspect
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -154,9 +155,22 @@ class RegistryFrozen(RuntimeError):
     pass
 
 
+def _is_async(handler: Any) -> bool:
+    # A callable object counts by its method: type(x).__call__, not x's attribute.
+    call = type(handler).__dict__.get("__call__")
+    return any(inspect.iscoroutinefunction(f) or inspect.isasyncgenfunction(f)
+               for f in (handler, call) if f is not None)
+
+
 def _check_callable(handler: Any, style: Style = "runtime") -> None:
     if not callable(handler):
         raise TypeError(f"a handler must be callable, not {type(handler).__name__}")
+    if _is_async(handler):
+        # Orthanc calls every handler synchronously: an async def would answer an
+        # unawaited coroutine, which no gate may take for a yes (runtime.verdicts).
+        raise TypeError(f"{handler_name(handler)} is an async def: Orthanc's callbacks are "
+                        "synchronous and nothing would await it; write it as a plain def "
+                        "(@offload runs slow work in a worker)")
     if style == "compat" and offload_of(handler) is not None:
         # Its arguments (a RestOutput, a DicomInstance) live only in the master.
         raise TypeError(

@@ -9,11 +9,12 @@
         move_size: how many; move_apply: C-STORE of the next one to the target modality
     --commitment_create(job, transaction, uids)--> the @on_storage_commitment handler -> a
         reason for each instance; commitment_lookup answers them one by one
-    --cstore_filter(instance)--> each @cstore_filter: True accepts; False, or a DIMSE status,
-        refuses (the first refusal wins)
+    --cstore_filter(instance)--> each @cstore_filter: True accepts; False, or a DIMSE failure
+        status, refuses (the first refusal wins); runtime.verdicts checks every answer
 
 A handler that raises, times out, whose worker crashes or that answers the wrong
-type makes Orthanc answer the DICOM client a failure status (the association
+type (runtime.verdicts: checked where the handler runs) makes Orthanc answer the
+DICOM client a failure status (the association
 goes on), and the log names the handler and the cause. The official plugin's
 callbacks (``orthanc.RegisterFindCallback``...) get Orthanc's objects as it
 hands them over, and run in the master.
@@ -26,7 +27,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from . import answers, executor, sdk, worker
+from . import answers, sdk, verdicts
 from .enums import ErrorCode, ResourceType, StorageCommitmentFailureReason
 from .errors import OrthancError
 from .registry import DicomService, Handler, registry
@@ -43,13 +44,13 @@ WORKLIST_MODEL = "1.2.840.10008.5.1.4.31"  # Modality Worklist Information Model
 def dicom_bytes(answer: Any, sop_class: str, who: str) -> bytes:
     """A handler's answer as a DICOM file: DICOM bytes as they are, a pydicom Dataset written.
 
-    Any other type raises TypeError naming ``who`` and the type.
+    Any other type, and bytes that are not a DICOM file, raise WrongAnswer naming ``who``.
     """
     if isinstance(answer, (bytes, bytearray, memoryview)):
-        return bytes(answer)
+        return _checked_dicom(bytes(answer), who)
     if type(answer).__name__ not in ("Dataset", "FileDataset") or not hasattr(answer, "save_as"):
-        raise TypeError(f"{who} answered {type(answer).__name__}, not a pydicom Dataset or "
-                        "DICOM bytes")
+        raise verdicts.WrongAnswer(f"{who} answered {type(answer).__name__}, not a pydicom "
+                                   "Dataset or DICOM bytes")
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import UID, generate_uid
 
@@ -66,14 +67,31 @@ def dicom_bytes(answer: Any, sop_class: str, who: str) -> bytes:
     return buffer.getvalue()
 
 
+def _checked_dicom(data: bytes, who: str) -> bytes:
+    """``data`` if it is a DICOM file (Part 10: preamble, ``DICM``, meta header, dataset).
+
+    Orthanc cannot match or answer anything else; unchecked, such an answer was
+    dropped and the client told Success with no match."""
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    try:
+        pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
+    except (InvalidDicomError, EOFError, ValueError, KeyError, OSError, TypeError) as error:
+        raise verdicts.WrongAnswer(f"{who} answered {len(data)} bytes that are not a DICOM "
+                                   f"file ({type(error).__name__}: {error})"[:400]) from None
+    return data
+
+
 def _listed(who: str, result: Any) -> list[Any]:
     if result is None:
         return []
     if isinstance(result, (bytes, bytearray, memoryview, str, Mapping)) or \
             type(result).__name__ in ("Dataset", "FileDataset") or \
             not isinstance(result, Iterable):
-        raise TypeError(f"{who} answered {type(result).__name__}: a handler answers a list "
-                        "(or any iterable) of answers, or None for none")
+        raise verdicts.WrongAnswer(f"{who} answered {type(result).__name__}: a handler "
+                                   "answers a list (or any iterable) of answers, or None for "
+                                   "none")
     return list(result)
 
 
@@ -82,25 +100,7 @@ def _dicom_answers(result: Any, request: Any, sop_class: str, who: str) -> list[
     return [dicom_bytes(a, sop_class, who) for a in _listed(who, result)]
 
 
-def _shaped(call: tuple[Any, Callable[..., Any], Any, tuple[Any, ...]]) -> Any:
-    """``shape(handler(request), request, *extra)``: run in a worker when the handler is
-    offloaded, so that what crosses back is already checked and written."""
-    handler, shape, request, extra = call
-    return shape(worker.resolved(handler)(request), request, *extra)
-
-
-def _handled(service: Handler, shape: Callable[..., Any], request: Any, *extra: Any) -> Any:
-    """The service's handler on ``request``, its answer shaped by ``shape``; in a worker if the
-    handler is offloaded (the handler crosses by name, as every offloaded handler)."""
-    offload = service.offload
-    if offload is None:
-        return _shaped((service.handler, shape, request, extra))
-    return executor.run_call(_shaped, (worker.HandlerRef.of(service.handler), shape, request,
-                                       extra), offload.timeout)
-
-
-def _as_is(result: Any, request: Any) -> Any:
-    return result
+_handled = verdicts.handled
 
 
 def _failed(entry: Handler, what: str, error: BaseException) -> int:
@@ -224,7 +224,11 @@ def worklist(answers_handle: Any, query_handle: Any, issuer_aet: str, called_aet
     def answer(service: DicomService) -> None:
         request = WorklistRequest(query.WorklistGetDicomQuery(), issuer_aet, called_aet)
         for dicom in _answers(service, request, WORKLIST_MODEL, "worklist"):
-            if query.WorklistIsMatch(dicom):
+            match = query.WorklistIsMatch(dicom)
+            if match < 0:  # Orthanc could not read it (checked before; never silently dropped)
+                raise verdicts.WrongAnswer(f"{service.name} (worklist) answered an item Orthanc "
+                                           "cannot match against the query")
+            if match:
                 found.WorklistAddAnswer(query, dicom)
 
     return _serve_query("worklist", "worklist C-FIND", found, query, issuer_aet, called_aet,
@@ -339,7 +343,16 @@ def move_create(level: int, patient_id: str, accession_number: str, study_uid: s
 
 
 def _ids(result: Any, request: MoveRequest, who: str) -> list[Any]:
-    return _listed(who, result)
+    # None is no answer here: a C-MOVE that moves nothing answers an empty list.
+    if result is None:
+        raise verdicts.WrongAnswer(f"{who} answered None, not a list of Orthanc ids (an empty "
+                                   "list moves nothing)")
+    ids = _listed(who, result)
+    for resource in ids:
+        if not isinstance(resource, str):
+            raise verdicts.WrongAnswer(f"{who} answered {type(resource).__name__} among the "
+                                       "ids to move, not an Orthanc id (str)")
+    return ids
 
 
 def move_size(driver: _Move | _CompatMove) -> int:
@@ -467,8 +480,8 @@ def commitment_lookup(commitment: _Commitment, class_uid: str, instance_uid: str
 
 # -- C-STORE filters ------------------------------------------------------------------
 
-REFUSED = 0x0124  # DIMSE "Refused: Not authorized", what a filter answering False sends
-PROCESSING_FAILURE = 0x0110  # a filter that failed
+REFUSED = verdicts.REFUSED
+PROCESSING_FAILURE = verdicts.PROCESSING_FAILURE
 
 
 @dataclass(frozen=True, slots=True)
@@ -487,19 +500,6 @@ class IncomingInstance:
         return pydicom.dcmread(io.BytesIO(self.data))
 
 
-def _status_of(gate: Handler, answer: Any) -> int:
-    if answer is True:
-        return 0
-    if answer is False:
-        return REFUSED
-    if isinstance(answer, int) and 0 <= answer <= 0xFFFF:
-        return int(answer)
-    answers.log_error(f"orthanc-runtime: {gate.name} (C-STORE filter) answered "
-                      f"{type(answer).__name__}, not True, False or a DIMSE status: the "
-                      "instance is refused")
-    return PROCESSING_FAILURE
-
-
 def cstore_filter(instance_handle: Any) -> int:
     """Called by the native trampoline for each instance received by C-STORE: 0 stores it,
     another value is the DIMSE status that refuses it."""
@@ -510,22 +510,27 @@ def cstore_filter(instance_handle: Any) -> int:
     for gate in registry.cstore_filters:
         try:
             if gate.style == "compat":
-                status = _status_of(gate, gate.handler(dicom))
+                status = verdicts.cstore_status(gate.handler(dicom), None, "compat")
             else:
                 if incoming is None:
                     incoming = IncomingInstance(dicom.GetInstanceData(),
                                                 dicom.GetInstanceRemoteAet() or "",
                                                 dicom.GetInstanceTransferSyntaxUid())
-                status = _status_of(gate, _handled(gate, _as_is, incoming))
+                status = _handled(gate, verdicts.cstore_status, incoming)
+        except verdicts.WrongAnswer as error:  # fail closed: never a false "stored"
+            answers.log_error(f"orthanc-runtime: {gate.name} (C-STORE filter) {error}: the "
+                              f"instance from {dicom.GetInstanceRemoteAet()} is refused "
+                              f"(DIMSE status 0x{PROCESSING_FAILURE:04X})")
+            return PROCESSING_FAILURE
         except BaseException as error:  # fail closed
             answers.log_exception(f"{gate.name} (C-STORE filter): the instance is refused",
                                   error, answers.new_error_id())
             return PROCESSING_FAILURE
-        if status != 0:
-            answers.log_error(f"orthanc-runtime: {gate.name} refused an instance from "
-                              f"{dicom.GetInstanceRemoteAet()} (DIMSE status 0x{status:04X})")
+        if status != verdicts.STORE:  # a refusal is the filter working: INFO, not ERROR
+            answers.log_info(f"orthanc-runtime: {gate.name} refused an instance from "
+                             f"{dicom.GetInstanceRemoteAet()} (DIMSE status 0x{status:04X})")
             return status
-    return 0
+    return verdicts.STORE
 
 
 def install(native: Any) -> None:

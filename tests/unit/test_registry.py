@@ -181,3 +181,70 @@ def test_an_offloaded_compat_dicom_callback_is_refused():
 
     with pytest.raises(TypeError, match="@offload works on handlers declared with the runtime"):
         compat.RegisterWorklistCallback(offload(on_worklist))
+
+
+async def async_gate(request):
+    return False
+
+
+class AsyncCallable:
+    async def __call__(self, request):
+        return False
+
+
+@pytest.mark.parametrize("register", [
+    runtime.http_filter, runtime.cstore_filter, runtime.on_find, runtime.on_move,
+    compat.RegisterIncomingHttpRequestFilter, compat.RegisterIncomingCStoreInstanceFilter,
+    lambda handler: route("/async")(handler),
+])
+def test_an_async_def_handler_is_refused_when_declared_naming_it(register):
+    for handler in (async_gate, AsyncCallable()):
+        with pytest.raises(TypeError, match="is an async def: Orthanc's callbacks are synchronous"):
+            register(handler)
+    assert not registry.http_filters and not registry.cstore_filters
+    assert not registry.dicom_services and not registry.routes
+
+
+@pytest.mark.parametrize(("answer", "verdict"), [
+    (True, True), (False, False), ("no", None), ("", None), (1, None), (0, None), (1.0, None),
+    (None, None), ({"allowed": False}, None), ([True], None)])
+def test_an_http_filter_verdict_is_true_or_false_and_nothing_else(answer, verdict):
+    from runtime.verdicts import WrongAnswer, http_verdict
+
+    if verdict is None:
+        with pytest.raises(WrongAnswer, match=f"answered {type(answer).__name__}"):
+            http_verdict(answer)
+    else:
+        assert http_verdict(answer) is verdict
+
+
+@pytest.mark.parametrize(("answer", "style", "status"), [
+    (True, "runtime", 0), (False, "runtime", 0x0124), (0xA700, "runtime", 0xA700),
+    (0xA9FF, "runtime", 0xA9FF), (0xC123, "runtime", 0xC123), (0x0122, "runtime", 0x0122),
+    (0x0110, "runtime", 0x0110), (0x0211, "runtime", 0x0211), (0, "compat", 0),
+    (0x0124, "compat", 0x0124), (True, "compat", 0)])
+def test_a_cstore_filter_refuses_only_with_a_dicom_failure_status(answer, style, status):
+    from runtime.verdicts import cstore_status
+
+    assert cstore_status(answer, None, style) == status
+
+
+@pytest.mark.parametrize("answer", [0, 1, 0xB000, 0xB006, 0xB007, 0x0107, 0x0001, 0x0116, 0xFF00,
+                                    0xFF01, 0xFE00, 0xA800, 0x0112, 0x10000, -1, "no", 1.0, None])
+def test_any_other_cstore_answer_is_a_wrong_answer(answer):
+    from runtime.verdicts import WrongAnswer, cstore_status
+
+    with pytest.raises(WrongAnswer):
+        cstore_status(answer)
+    if answer != 0:
+        with pytest.raises(WrongAnswer):
+            cstore_status(answer, None, "compat")
+
+
+def test_a_coroutine_answer_is_closed_and_refused():
+    from runtime.verdicts import WrongAnswer, http_verdict
+
+    coroutine = async_gate(None)
+    with pytest.raises(WrongAnswer, match="answered a coroutine"):
+        http_verdict(coroutine)
+    assert coroutine.cr_frame is None  # closed: no "never awaited" warning
