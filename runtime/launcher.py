@@ -6,6 +6,7 @@ tests, so that all three start Orthanc the same way.
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import shutil
@@ -31,10 +32,20 @@ def orthanc_binary() -> str:
     return found
 
 
+_HANDED_OUT: collections.deque[int] = collections.deque(maxlen=256)
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A loopback port free now, and not one this process handed out lately: the socket is
+    closed before the caller binds, so two calls in a row could otherwise get the same
+    port (Orthanc's HTTP and DICOM ports, seen once in the tests)."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.append(port)
+            return port
 
 
 def merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
