@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -329,3 +331,49 @@ def test_a_killed_master_takes_what_its_workers_started_with_it(tmp_path: Any) -
     finally:
         master.kill()
         master.wait()
+
+
+# -- a pool replaced by another drains: its tasks end by their own timeouts, and its callers
+# learn whether a refused task may have run (runtime.executor runs the others elsewhere).
+
+def test_an_unbounded_grace_lets_a_task_past_shutdown_grace_finish(make_pool: PoolFactory) -> None:
+    pool = make_pool(workers=1, shutdown_grace=0.1)
+    running, outcome = run_in_thread(pool, tasks.sleep, 1.0)
+    wait_until(lambda: pool.status()["workers"]["busy"] == 1, what="a busy worker")
+    waiting, refused = run_in_thread(pool, tasks.getpid)
+    wait_until(lambda: pool.status()["queue"] == 1, what="a waiting caller")
+    pool.shutdown(math.inf)
+    running.join(10)
+    waiting.join(10)
+    assert isinstance(outcome[0], int)  # 1 s, ten times ShutdownGrace: it finished
+    assert isinstance(refused[0], PoolClosed) and not refused[0].may_have_run
+    with pytest.raises(PoolClosed) as info:
+        pool.run(tasks.getpid)
+    assert not info.value.may_have_run
+    tasks.assert_clean()
+
+
+def test_a_second_shutdown_shortens_the_grace_of_a_draining_pool(make_pool: PoolFactory) -> None:
+    pool = make_pool(workers=1, task_timeout=120)
+    running, outcome = run_in_thread(pool, tasks.sleep, 60)
+    wait_until(lambda: pool.status()["workers"]["busy"] == 1, what="a busy worker")
+    drain = threading.Thread(target=pool.shutdown, args=(math.inf,))
+    drain.start()
+    time.sleep(0.3)
+    assert drain.is_alive()  # draining: waits for the task
+    started = time.monotonic()
+    pool.shutdown(0.2)  # Orthanc stops: the drain ends within this grace
+    drain.join(10)
+    running.join(10)
+    assert not drain.is_alive()
+    assert time.monotonic() - started < 10
+    assert isinstance(outcome[0], PoolClosed) and outcome[0].may_have_run
+    tasks.assert_clean()
+
+
+def test_pool_closed_keeps_whether_the_task_may_have_run_across_a_pickle() -> None:
+    for may_have_run in (True, False):
+        error = pickle.loads(pickle.dumps(PoolClosed("closed", may_have_run=may_have_run)))
+        assert isinstance(error, PoolClosed)
+        assert error.may_have_run is may_have_run and str(error) == "closed"
+    assert PoolClosed("closed").may_have_run  # unless the pool knows, a task may have run
