@@ -39,6 +39,30 @@ def offloaded(request):
 '''
 
 
+def interrupt_once_running(command: list[str], output: Path, cwd: Path,
+                           start_within: float) -> tuple[int, float]:
+    """Starts ``command`` as a terminal would run it (its own process group), its output in
+    ``output``; once Orthanc answers, sends SIGINT to the group, as Ctrl-C does: (exit code,
+    seconds to stop). The group is killed if anything fails."""
+    with open(output, "wb") as sink:
+        process = subprocess.Popen(command, cwd=cwd, stdout=sink, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL, start_new_session=True)
+        try:
+            deadline = time.monotonic() + start_within
+            while b"Orthanc is running" not in output.read_bytes():
+                assert process.poll() is None, output.read_text(errors="replace")
+                assert time.monotonic() < deadline, f"not started within {start_within} s"
+                time.sleep(0.05)
+            started = time.monotonic()
+            os.killpg(process.pid, signal.SIGINT)
+            code = process.wait(60)
+            return code, time.monotonic() - started
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
 def ctrl_c_once(folder: Path) -> tuple[int, str, float]:
     """Starts `orthanc-runtime run` as a terminal would run it (its own process group), waits
     until Orthanc answers, sends SIGINT to the group: (exit code, output, seconds to stop)."""
@@ -48,27 +72,10 @@ def ctrl_c_once(folder: Path) -> tuple[int, str, float]:
     config = folder / "extra.json"
     config.write_text('{"PythonRuntime": {"Pool": {"Workers": 1}}}')
     output = folder / "output.log"
-    with open(output, "wb") as sink:
-        process = subprocess.Popen(
-            [str(CLI), "run", str(script), "--http-port", str(free_port()),
-             "--dicom-port", str(free_port()), "--storage", str(folder / "storage"),
-             "--config", str(config)],
-            stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True, cwd=folder)
-        try:
-            deadline = time.monotonic() + 60
-            while b"Orthanc is running" not in output.read_bytes():
-                assert process.poll() is None, output.read_text(errors="replace")
-                assert time.monotonic() < deadline, "Orthanc did not start within 60 s"
-                time.sleep(0.05)
-            started = time.monotonic()
-            os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C does
-            code = process.wait(60)
-            took = time.monotonic() - started
-        finally:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+    code, took = interrupt_once_running(
+        [str(CLI), "run", str(script), "--http-port", str(free_port()),
+         "--dicom-port", str(free_port()), "--storage", str(folder / "storage"),
+         "--config", str(config)], output, folder, 60)
     return code, output.read_text(errors="replace"), took
 
 
@@ -94,25 +101,9 @@ def test_ctrl_c_stops_the_make_demos_cleanly(target, tmp_path):
     dask_port = free_port()
     output = tmp_path / "output.log"
     arguments = f"--http-port {free_port()} --dicom-port {free_port()} --storage {tmp_path}/storage"
-    with open(output, "wb") as sink:
-        # -o install: the venv is what the tests run in; the test must not rebuild it
-        process = subprocess.Popen(
-            ["make", "-s", "-o", "install", target, f"DEMO_ARGS={arguments}",
-             f"DASK_PORT={dask_port}"],
-            cwd=REPOSITORY, stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True)
-        try:
-            deadline = time.monotonic() + 120
-            while b"Orthanc is running" not in output.read_bytes():
-                assert process.poll() is None, output.read_text(errors="replace")
-                assert time.monotonic() < deadline, "the demo did not start within 120 s"
-                time.sleep(0.1)
-            os.killpg(process.pid, signal.SIGINT)
-            process.wait(60)
-        finally:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+    # -o install: the venv is what the tests run in; the test must not rebuild it
+    interrupt_once_running(["make", "-s", "-o", "install", target, f"DEMO_ARGS={arguments}",
+                            f"DASK_PORT={dask_port}"], output, REPOSITORY, 120)
     log = output.read_text(errors="replace")
     assert "Orthanc has stopped" in log, log[-3000:]
     assert "Traceback" not in log, log[-3000:]
