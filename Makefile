@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 # wrk drives the benchmark's real-workload scenario (thumbnails of large images); dcmtk's
 # findscu, movescu and storescu drive the DICOM services' tests; the DICOMweb plugin is for
 # tests/integration/test_official_api_scripts.py (a script's route over the plugin's).
-DEBIAN_PACKAGES := orthanc orthanc-dev libboost-regex-dev nlohmann-json3-dev orthanc-python wrk dcmtk \
+DEBIAN_PACKAGES := orthanc orthanc-dev libboost1.81-dev nlohmann-json3-dev orthanc-python wrk dcmtk \
   python3-pil python3-pydicom orthanc-dicomweb
 NATIVE_SOURCES := $(wildcard orthanc_native/src/*) $(wildcard orthanc_native/codegen/*.py) CMakeLists.txt pyproject.toml config.schema.json
 
