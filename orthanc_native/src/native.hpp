@@ -61,6 +61,10 @@ class SdkError : public std::exception {
   explicit SdkError(OrthancPluginErrorCode code);
   // With what failed, for a call whose failure Orthanc reports as a null result.
   SdkError(OrthancPluginErrorCode code, const std::string& detail);
+  // With a message of its own, used as it is (sdk_version.cpp).
+  struct Exact {};
+  SdkError(OrthancPluginErrorCode code, const std::string& message, Exact)
+      : code_(code), message_(message) {}
   OrthancPluginErrorCode code() const { return code_; }
   const char* what() const noexcept override { return message_.c_str(); }
 

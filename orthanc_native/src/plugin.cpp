@@ -2,6 +2,7 @@
 // needed before Python runs (which python to embed), the interpreter, then
 // runtime._plugin does the rest in Python.
 #include "native.hpp"
+#include "sdk_version.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -75,12 +76,12 @@ extern "C" {
 ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(OrthancPluginContext* context) {
   using namespace ort;
   set_context(context);
-  if (OrthancPluginCheckVersion(context) == 0) {
-    log_error(std::string("orthanc-runtime needs Orthanc >= ") +
-              std::to_string(ORTHANC_PLUGINS_MINIMAL_MAJOR_NUMBER) + "." +
-              std::to_string(ORTHANC_PLUGINS_MINIMAL_MINOR_NUMBER) + "." +
-              std::to_string(ORTHANC_PLUGINS_MINIMAL_REVISION_NUMBER) + ", this is " +
-              context->orthancVersion);
+  // The header may be newer than the running Orthanc: what it lacks is refused call by
+  // call (sdk_version.hpp), so only an Orthanc older than the oldest supported is refused here.
+  if (!orthanc_at_least(kOldestMajor, kOldestMinor, kOldestRevision)) {
+    log_error(std::string("orthanc-runtime needs Orthanc >= ") + std::to_string(kOldestMajor) +
+              "." + std::to_string(kOldestMinor) + "." + std::to_string(kOldestRevision) +
+              ", this is " + context->orthancVersion);
     return -1;
   }
   OrthancPluginSetDescription(context, "Python scripting with a managed pool of worker processes");

@@ -1,5 +1,6 @@
 // Logs, configuration, tokens, and the hooks to the Python dispatchers.
 #include "native.hpp"
+#include "sdk_version.hpp"
 
 namespace ort {
 
@@ -29,6 +30,11 @@ void init_misc(py::module_& m) {
     return error_description(static_cast<OrthancPluginErrorCode>(code));
   });
   m.def("orthanc_version", []() { return std::string(context()->orthancVersion); });
+  // What the plugin was built against, and whether the running Orthanc has a version.
+  m.def("built_sdk_version", []() { return built_sdk_version(); });
+  m.def("orthanc_at_least", [](int major, int minor, int revision) {
+    return orthanc_at_least(major, minor, revision);
+  }, py::arg("major"), py::arg("minor"), py::arg("revision"));
   m.def("get_dicom_for_instance", [](const std::string& instance_id) {
     MemoryBuffer dicom;
     OrthancPluginErrorCode code;
