@@ -82,6 +82,17 @@ def _value_calls() -> frozenset[str]:
     return VALUE_CALLS
 
 
+def require_orthanc(what: str, major: int, minor: int, revision: int) -> None:
+    """In the master: raises OrthancException (NOT_IMPLEMENTED) naming the version ``what``
+    needs when the running Orthanc is older. Elsewhere (a worker importing the script, where
+    registrations record nothing) it checks nothing."""
+    if _native is not None and not _native.orthanc_at_least(major, minor, revision):
+        from .errors import OrthancException
+
+        raise OrthancException(2, f"{what} needs Orthanc {major}.{minor}.{revision} or newer; "
+                                  f"this is Orthanc {_native.orthanc_version()}")
+
+
 def set_native(module: Any) -> None:
     global _native
     _native = module

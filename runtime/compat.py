@@ -29,6 +29,7 @@ __all__ = sorted({
     *_api.__all__, *enums.__all__, *compat_jobs.__all__, "OrthancException", "RestOutput",
     "RegisterRestCallback", "RegisterOnChangeCallback", "RegisterOnStoredInstanceCallback",
     "RegisterIncomingHttpRequestFilter", "RegisterReceivedInstanceCallback", "RegisterStorageArea",
+    "RegisterStorageArea3",
     "RegisterFindCallback", "RegisterWorklistCallback", "RegisterMoveCallback",
     "RegisterMoveCallback2", "RegisterStorageCommitmentScpCallback",
     "RegisterIncomingCStoreInstanceFilter",
@@ -69,6 +70,21 @@ def RegisterStorageArea(create: Callable[..., Any], read: Callable[..., Any],
                         remove: Callable[..., Any]) -> None:
     """``create(uuid, contentType, data)``, ``read(uuid, contentType)``, ``remove(uuid, contentType)``."""
     registry.set_storage_area(create, read, remove, style="compat")
+
+
+def RegisterStorageArea3(create: Callable[..., Any], read: Callable[..., Any],
+                         remove: Callable[..., Any]) -> None:
+    """The storage area with custom data (Orthanc 1.12.8 and newer).
+
+    ``create(uuid, contentType, compressionType, content, dicomInstance)`` answers
+    ``(ErrorCode, customData)``: Orthanc keeps ``customData`` (bytes or None) with the file;
+    ``dicomInstance`` is the DicomInstance being stored, or None for other files.
+    ``read(uuid, contentType, rangeStart, size, customData)`` answers ``(ErrorCode, bytes)``,
+    exactly ``size`` bytes from ``rangeStart``. ``remove(uuid, contentType, customData)``
+    answers an ErrorCode. On an older Orthanc, registering raises OrthancException naming
+    the version needed."""
+    backend.require_orthanc("RegisterStorageArea3", 1, 12, 8)
+    registry.set_storage_area(create, read, remove, style="compat", custom_data=True)
 
 
 def RegisterFindCallback(callback: Callable[..., Any]) -> None:

@@ -268,6 +268,54 @@ def storage_remove(uuid: str, content_type: int) -> None:
     _area_call("remove", uuid, content_type)
 
 
+# -- the storage area with custom data (RegisterStorageArea3, Orthanc 1.12.8 and newer) -----
+# Each answers what the C++ trampoline hands Orthanc: an error code, and the custom data or
+# the bytes read. The callbacks answer (ErrorCode, value) as the official plugin 7.1's do; a
+# bare value (or None) is taken as success.
+
+def _code_and_value(answer: Any) -> tuple[int, Any]:
+    if isinstance(answer, tuple) and len(answer) == 2:
+        return int(answer[0]), answer[1]
+    return 0, answer
+
+
+def storage_create3(uuid: str, content_type: int, compression_type: int, data: bytes,
+                    dicom: Any) -> tuple[int, bytes | None]:
+    from .compat import DicomInstance  # the official plugin's object, valid during this call
+
+    instance = DicomInstance(dicom) if dicom is not None else None
+    code, custom = _code_and_value(
+        _area_call("create", uuid, content_type, compression_type, data, instance))
+    if code != 0:
+        return code, None
+    return 0, None if custom is None else _as_bytes(custom, "custom data")
+
+
+def storage_read3(uuid: str, content_type: int, range_start: int, size: int,
+                  custom: bytes) -> tuple[int, bytes | None]:
+    code, data = _code_and_value(_area_call("read", uuid, content_type, range_start, size, custom))
+    if code != 0:
+        return code, None
+    data = _as_bytes(data, "the bytes read")
+    if len(data) != size:
+        raise ValueError(f"the storage area's read of {uuid} answered {len(data)} bytes, "
+                         f"Orthanc asked for {size} from {range_start}")
+    return 0, data
+
+
+def storage_remove3(uuid: str, content_type: int, custom: bytes) -> int:
+    code, _ = _code_and_value(_area_call("remove", uuid, content_type, custom))
+    return code
+
+
+def _as_bytes(value: Any, what: str) -> bytes:
+    if isinstance(value, str):
+        return value.encode()
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    raise TypeError(f"the storage area answered {what} as {type(value).__name__}, not bytes")
+
+
 def install(native: Any) -> None:
     """Registers the gates the script has with Orthanc (only while Orthanc starts)."""
     if registry.http_filters:
@@ -276,6 +324,10 @@ def install(native: Any) -> None:
     if registry.received_instance is not None:
         native.set_received_instance(received_instance)
         native.register_received_instance()
-    if registry.storage_area is not None:
+    area = registry.storage_area
+    if area is not None and area.custom_data:
+        native.set_storage_area(storage_create3, storage_read3, storage_remove3)
+        native.register_storage_area3()
+    elif area is not None:
         native.set_storage_area(storage_create, storage_read, storage_remove)
         native.register_storage_area()

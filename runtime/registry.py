@@ -127,13 +127,18 @@ DICOM_SERVICES = {
 
 @dataclass
 class StorageAreaEntry:
-    """Where Orthanc keeps its files: three callables (create, read, remove)."""
+    """Where Orthanc keeps its files: three callables (create, read, remove).
+
+    ``custom_data``: the official plugin 7.1's ``RegisterStorageArea3`` (Orthanc 1.12.8 and
+    newer): create answers custom data that Orthanc keeps with the file and hands back to read
+    (a range) and remove."""
 
     create: Callable[..., Any]
     read: Callable[..., Any]
     remove: Callable[..., Any]
     style: Style
     name: str
+    custom_data: bool = False
 
 
 @dataclass
@@ -354,14 +359,16 @@ class Registry:
 
     def set_storage_area(self, create: Callable[..., Any], read: Callable[..., Any],
                          remove: Callable[..., Any], style: Style = "runtime",
-                         name: str | None = None) -> StorageAreaEntry:
+                         name: str | None = None, *, custom_data: bool = False) -> StorageAreaEntry:
         """Records the storage area; Orthanc allows one."""
         if self._recording is not None:
-            return self._recording.set_storage_area(create, read, remove, style, name)
+            return self._recording.set_storage_area(create, read, remove, style, name,
+                                                    custom_data=custom_data)
         for function in (create, read, remove):
             _check_callable(function, style)
         self._guard("a storage area")
-        entry = StorageAreaEntry(create, read, remove, style, name or handler_name(create))
+        entry = StorageAreaEntry(create, read, remove, style, name or handler_name(create),
+                                 custom_data)
         if self.storage_area is not None:
             raise ValueError(f"Orthanc allows one storage area: {self.storage_area.name} is one "
                              f"already; cannot add {entry.name}")

@@ -7,13 +7,17 @@ package); what is here is only for this project's own tests.
 from __future__ import annotations
 
 import contextlib
+import functools
+import re
 import shutil
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from runtime.launcher import orthanc_binary
 from runtime.testing import (  # noqa: F401  (re-exported for the tests)
     PYDICOM_FILES,
     Answer,
@@ -83,3 +87,20 @@ def official_orthanc(folder: Path, scripts: list[str], config: dict[str, Any] | 
         yield server
         if server.process.process is not None and server.process.process.poll() is None:
             check_log(server)
+
+
+@functools.cache
+def orthanc_version() -> tuple[int, int, int]:
+    """The version of the Orthanc the tests start (``Orthanc --version``); "mainline" is newer
+    than every release. Tests of a feature that only newer Orthancs have assert, on an older
+    one, the clear refusal that Orthanc must get instead."""
+    answer = subprocess.run([orthanc_binary(), "--version"], capture_output=True, text=True,
+                            check=True, timeout=30)
+    first = answer.stdout.splitlines()[0]
+    if first.rstrip().endswith("mainline"):
+        return (99, 99, 99)
+    match = re.search(r"(\d+)\.(\d+)\.(\d+)\s*$", first)
+    if match is None:
+        raise RuntimeError(f"cannot read the version of Orthanc from {first!r}")
+    major, minor, revision = (int(g) for g in match.groups())
+    return major, minor, revision

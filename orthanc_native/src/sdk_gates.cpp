@@ -1,9 +1,12 @@
 // Gates: callbacks whose answer decides whether Orthanc goes on. Each fails
 // closed: when Python is not running, or the dispatcher raises, the request is
 // refused (an HTTP filter that cannot be asked must not let everything in).
+#include "handles.hpp"
 #include "native.hpp"
+#include "sdk_version.hpp"
 
 #include <cstring>
+#include <memory>
 
 namespace ort {
 
@@ -111,6 +114,76 @@ OrthancPluginErrorCode storage_remove(const char* uuid, OrthancPluginContentType
   });
 }
 
+#if ORTHANC_PLUGINS_VERSION_IS_ABOVE(1, 12, 8)
+// The storage area with custom data (RegisterStorageArea3): the Python side
+// (runtime/gates.py storage_*3) answers (error code, custom data or bytes read).
+OrthancPluginErrorCode storage_create3(OrthancPluginMemoryBuffer* custom_data, const char* uuid,
+                                       const void* content, uint64_t size,
+                                       OrthancPluginContentType type,
+                                       OrthancPluginCompressionType compression,
+                                       const OrthancPluginDicomInstance* instance) {
+  if (!python_alive()) return OrthancPluginErrorCode_StorageAreaPlugin;
+  return protect("orthanc-runtime: the storage area failed to write", uuid,
+                 OrthancPluginErrorCode_StorageAreaPlugin, [&]() {
+    CallbackGil gil;
+    Hooks* h = hooks();
+    if (!h->storage_create) return OrthancPluginErrorCode_StorageAreaPlugin;
+    std::unique_ptr<Borrowed<OrthancPluginDicomInstance>> wrapped;
+    if (instance) wrapped.reset(new Borrowed<OrthancPluginDicomInstance>(instance, "DicomInstance"));
+    py::tuple answer = h->storage_create(
+        py::str(uuid), static_cast<int>(type), static_cast<int>(compression),
+        py::bytes(static_cast<const char*>(content), static_cast<size_t>(size)),
+        wrapped ? wrapped->object() : py::object(py::none()));
+    auto code = static_cast<OrthancPluginErrorCode>(answer[0].cast<int>());
+    if (code != OrthancPluginErrorCode_Success || answer[1].is_none()) return code;
+    std::string data = buffer_from(answer[1]);
+    if (!data.empty()) {
+      check(OrthancPluginCreateMemoryBuffer(context(), custom_data,
+                                            static_cast<uint32_t>(data.size())));
+      std::memcpy(custom_data->data, data.data(), data.size());
+    }
+    return OrthancPluginErrorCode_Success;
+  });
+}
+
+OrthancPluginErrorCode storage_read3(OrthancPluginMemoryBuffer64* target, const char* uuid,
+                                     OrthancPluginContentType type, uint64_t range_start,
+                                     const void* custom_data, uint32_t custom_data_size) {
+  if (!python_alive()) return OrthancPluginErrorCode_StorageAreaPlugin;
+  return protect("orthanc-runtime: the storage area failed to read", uuid,
+                 OrthancPluginErrorCode_StorageAreaPlugin, [&]() {
+    CallbackGil gil;
+    Hooks* h = hooks();
+    if (!h->storage_read) return OrthancPluginErrorCode_StorageAreaPlugin;
+    // Orthanc allocated the target with the size of the range it wants.
+    py::tuple answer = h->storage_read(
+        py::str(uuid), static_cast<int>(type), range_start, target->size,
+        py::bytes(static_cast<const char*>(custom_data), custom_data_size));
+    auto code = static_cast<OrthancPluginErrorCode>(answer[0].cast<int>());
+    if (code != OrthancPluginErrorCode_Success) return code;
+    std::string data = buffer_from(answer[1]);  // its size was checked in Python
+    if (data.size() != target->size) return OrthancPluginErrorCode_StorageAreaPlugin;
+    if (!data.empty()) std::memcpy(target->data, data.data(), data.size());
+    return OrthancPluginErrorCode_Success;
+  });
+}
+
+OrthancPluginErrorCode storage_remove3(const char* uuid, OrthancPluginContentType type,
+                                       const void* custom_data, uint32_t custom_data_size) {
+  if (!python_alive()) return OrthancPluginErrorCode_StorageAreaPlugin;
+  return protect("orthanc-runtime: the storage area failed to remove", uuid,
+                 OrthancPluginErrorCode_StorageAreaPlugin, [&]() {
+    CallbackGil gil;
+    Hooks* h = hooks();
+    if (!h->storage_remove) return OrthancPluginErrorCode_StorageAreaPlugin;
+    return static_cast<OrthancPluginErrorCode>(
+        h->storage_remove(py::str(uuid), static_cast<int>(type),
+                          py::bytes(static_cast<const char*>(custom_data), custom_data_size))
+            .cast<int>());
+  });
+}
+#endif
+
 }  // namespace
 
 void init_gates(py::module_& m) {
@@ -126,6 +199,16 @@ void init_gates(py::module_& m) {
       OrthancPluginRegisterStorageArea2(context(), storage_create, storage_read, nullptr,
                                         storage_remove);
     });
+  });
+  m.def("register_storage_area3", []() {
+#if ORTHANC_PLUGINS_VERSION_IS_ABOVE(1, 12, 8)
+    require_orthanc("RegisterStorageArea3", 1, 12, 8);
+    without_gil([] {
+      OrthancPluginRegisterStorageArea3(context(), storage_create3, storage_read3, storage_remove3);
+    });
+#else
+    needs_newer_sdk("RegisterStorageArea3", 1, 12, 8);
+#endif
   });
   m.def("set_received_instance", [](py::object handler) {
     hooks()->received_instance = handler;
