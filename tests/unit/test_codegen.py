@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from orthanc_native.codegen import OUTPUTS, ROOT, emit, gcc_include, generate, model, rules
@@ -11,7 +9,7 @@ from orthanc_native.codegen import OUTPUTS, ROOT, emit, gcc_include, generate, m
 
 @pytest.fixture(scope="module")
 def parsed() -> model.Model:
-    return model.parse(model.HEADER, gcc_include())
+    return model.parse(None, gcc_include())
 
 
 def test_generated_files_are_those_the_generator_writes_now(tmp_path):
@@ -41,10 +39,11 @@ def test_every_header_function_is_bound_or_listed_with_a_reason(parsed):
 
 
 def test_one_naming_rule_gives_every_official_enum_name_and_value(parsed):
-    official = json.loads(rules.OFFICIAL_API.read_text())["enums"]
+    official = rules.official_api()["enums"]
     ours = {e.name: {n: v for n, v, _ in e.members} for e in parsed.enums}
-    for name, values in official.items():
-        assert ours[name] == values, name
+    for name, values in official.items():  # the newest header may have more (ARRAY_OF_VALUES)
+        assert {k: ours[name].get(k) for k in values} == values, name
+    assert ours["DicomWebBinaryMode"]["ARRAY_OF_VALUES"] == 3  # 1.13.0's, whatever the build
     assert model.member_name("OrthancPluginErrorCode_NoCFindHandler", "OrthancPluginErrorCode") \
         == "NO_CFIND_HANDLER"
 
