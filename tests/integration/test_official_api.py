@@ -58,7 +58,7 @@ def ours(tmp_path_factory) -> dict[str, Any]:
 
 # The official plugin's size, introspected in each Debian: (functions, classes besides
 # OrthancException, enumerations, methods).
-SIZES = {"4.0": (78, 13, 21, 55), "5.0": (86, 14, 24, 57), "7.1": (105, 16, 28, 64)}
+SIZES = {"4.0": (77, 13, 21, 56), "5.0": (86, 14, 24, 58), "7.1": (105, 16, 28, 64)}
 
 
 def test_the_recorded_official_api_is_the_real_plugins(official):
