@@ -65,15 +65,17 @@ WORKER_CALLS = frozenset(["AcknowledgeQueueValue", "AdoptDicomInstance", "Autode
 
 # Functions and methods whose objects cross to a worker by value (runtime/objects.py).
 VALUE_CALLS = frozenset(["CallPeerApi", "ConvertPixelFormat", "CreateDicom", "CreateDicom2", "CreateDicomInstance",
-    "CreateFindMatcher", "CreateImage", "CreateImageFromBuffer", "DecodeDicomImage",
-    "DrawText", "FindMatcherIsMatch", "GetImageBuffer", "GetImageHeight", "GetImagePitch",
-    "GetImagePixelFormat", "GetImageWidth", "GetInstanceAdvancedJson", "GetInstanceData",
+    "CreateFindMatcher", "CreateImage", "CreateImageFromBuffer",
+    "CreateKeysValuesIterator", "DecodeDicomImage", "DrawText", "FindMatcherIsMatch",
+    "GetImageBuffer", "GetImageHeight", "GetImagePitch", "GetImagePixelFormat",
+    "GetImageWidth", "GetInstanceAdvancedJson", "GetInstanceData",
     "GetInstanceDecodedFrame", "GetInstanceDicomWebJson", "GetInstanceDicomWebXml",
     "GetInstanceFramesCount", "GetInstanceJson", "GetInstanceMetadata",
     "GetInstanceOrigin", "GetInstanceRawFrame", "GetInstanceRemoteAet",
     "GetInstanceSimplifiedJson", "GetInstanceSize", "GetInstanceTransferSyntaxUid",
     "GetPeerName", "GetPeerUrl", "GetPeerUserProperty", "GetPeers", "GetPeersCount",
-    "HasInstanceMetadata", "HasInstancePixelData", "LoadDicomInstance",
+    "HasInstanceMetadata", "HasInstancePixelData", "KeysValuesIteratorGetKey",
+    "KeysValuesIteratorGetValue", "KeysValuesIteratorNext", "LoadDicomInstance",
     "SerializeDicomInstance", "TranscodeDicomInstance", "UncompressImage"])
 
 

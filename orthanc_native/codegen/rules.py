@@ -182,7 +182,7 @@ MASTER_ONLY = {
 
 # Objects that can cross to a worker by value (runtime/objects.py): a worker
 # holds a copy, and the master rebuilds the object for each call it serves.
-BY_VALUE = {"Image", "DicomInstance", "Peers", "FindMatcher"}
+BY_VALUE = {"Image", "DicomInstance", "Peers", "FindMatcher", "KeysValuesIterator"}
 
 # Python default values of trailing parameters, where the official plugin has one.
 DEFAULTS: dict[str, dict[str, str]] = {}
