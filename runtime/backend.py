@@ -44,6 +44,7 @@ RUNTIME_PROXIED = frozenset(
         "orthanc_version",
         "get_global_property",
         "set_global_property",
+        "key_value_items",
     }
 )
 

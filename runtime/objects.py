@@ -1,13 +1,15 @@
 """SDK objects in a worker: by value, rebuilt by the master for each call it serves.
 
-An Image, a DicomInstance, Peers or a FindMatcher that a worker gets (from
+An Image, a DicomInstance, Peers, a FindMatcher or a KeysValuesIterator that a worker gets (from
 ``orthanc.DecodeDicomImage(...)`` in an offloaded handler, say) is a copy: a
 small picklable value. When the worker calls a method, the master rebuilds the
 SDK object from the value, calls Orthanc, and sends back plain results; a new
 object comes back as a value too. Nothing lives in the master between calls,
 so nothing leaks when a task ends, times out or its worker dies. Image's
 getters answer in the worker itself; ``DrawText``, which draws into the image,
-sends back the new pixels, which replace the worker's copy.
+sends back the new pixels, which replace the worker's copy. A KeysValuesIterator
+is the store's keys and values as the master read them when it was created,
+walked in the worker.
 
     worker                               master (runtime.backend.master_functions)
     DecodeDicomImage(dicom, 0)   ---->   native.DecodeDicomImage -> ImageValue
@@ -49,6 +51,29 @@ class FindMatcherValue:
     query: bytes
 
 
+@dataclass
+class KeysValuesIteratorValue:
+    """Every (key, value) of a key-value store, in key order, and where the walk stands."""
+
+    items: list[tuple[str, bytes]]
+    position: int = -1
+
+    def next(self) -> bool:
+        self.position = min(self.position + 1, len(self.items))
+        return self.position < len(self.items)
+
+    def current(self) -> tuple[str, bytes] | None:
+        return self.items[self.position] if 0 <= self.position < len(self.items) else None
+
+    def value(self) -> bytes:
+        current = self.current()
+        if current is None:  # as Orthanc answers before Next() or past the end
+            from .errors import OrthancException
+
+            raise OrthancException(6, "Bad sequence of calls")  # ErrorCode.BAD_SEQUENCE_OF_CALLS
+        return current[1]
+
+
 # Methods that change their object: the master answers (result, new value).
 MUTATING = {"DrawText"}
 
@@ -62,12 +87,16 @@ _LOCAL: dict[str, Callable[[Any], Any]] = {
     "GetInstanceData": lambda v: v.data,
     "GetInstanceSize": lambda v: len(v.data),
     "SerializeDicomInstance": lambda v: v.data,
+    "KeysValuesIteratorNext": lambda v: v.next(),
+    "KeysValuesIteratorGetKey": lambda v: (v.current() or (None,))[0],
+    "KeysValuesIteratorGetValue": lambda v: v.value(),
 }
 
 
 def answer_locally(name: str, args: tuple[Any, ...]) -> tuple[bool, Any]:
     local = _LOCAL.get(name)
-    if local is not None and args and isinstance(args[0], (ImageValue, DicomInstanceValue)):
+    if local is not None and args and \
+            isinstance(args[0], (ImageValue, DicomInstanceValue, KeysValuesIteratorValue)):
         return True, local(args[0])
     return False, None
 
@@ -91,6 +120,11 @@ def to_value(native: Any, handle: Any, query: bytes | None = None) -> Any:
         return PeersValue()
     if kind == "FindMatcherHandle" and query is not None:
         return FindMatcherValue(query)
+    if kind == "KeysValuesIteratorHandle":
+        items = []
+        while native.KeysValuesIteratorNext(handle):
+            items.append((native.KeysValuesIteratorGetKey(handle), native.KeysValuesIteratorGetValue(handle)))
+        return KeysValuesIteratorValue(items)
     return handle
 
 

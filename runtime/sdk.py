@@ -8,6 +8,10 @@
     image = sdk.decode_image(instance_id)             # a Pillow image of frame 0
     dicom = sdk.create_dicom({'PatientID': 'X'}, image)
     study_id = sdk.lookup_study(study_instance_uid)   # Orthanc's id, or None
+    store = sdk.kv_store('my-plugin')                 # Orthanc 1.12.8+: in Orthanc's database
+    store['k'] = b'v'; store.get('k'); dict(store.items())
+    jobs = sdk.queue('my-plugin-jobs')                # Orthanc 1.12.8+
+    jobs.put(b'x'); item = jobs.reserve(timeout=60)   # 1.12.10+; item.acknowledge() when done
 
 REST calls answer parsed JSON when Orthanc answers JSON, bytes otherwise, and
 raise OrthancError (with the HTTP status and Orthanc's error code) when
@@ -20,12 +24,13 @@ import json
 from typing import Any
 
 from . import backend
-from .enums import CreateDicomFlags, ErrorCode, PixelFormat
+from .enums import CreateDicomFlags, ErrorCode, PixelFormat, QueueOrigin
 from .errors import OrthancError, OrthancException, http_status_of
 
 __all__ = ["rest_get", "rest_post", "rest_put", "rest_delete", "get_dicom", "log", "configuration",
            "get_global_property", "set_global_property", "decode_image", "create_dicom",
-           "lookup_patient", "lookup_study", "lookup_series", "lookup_instance"]
+           "lookup_patient", "lookup_study", "lookup_series", "lookup_instance", "kv_store", "queue",
+           "KeyValueStore", "Queue", "Reservation"]
 
 
 def _encode(body: Any) -> bytes:
@@ -226,3 +231,119 @@ class _Log:
 
 
 log = _Log()
+
+
+# -- key-value stores and queues (Orthanc 1.12.8+) ---------------------------------------------
+
+def _value(value: bytes | str) -> bytes:
+    if isinstance(value, str):
+        return value.encode()
+    return bytes(value)
+
+
+class KeyValueStore:
+    """A key-value store in Orthanc's database (Orthanc 1.12.8 or newer), as a mapping of
+    str keys to bytes values; a str value is stored as UTF-8. Works from workers too.
+
+    In an older Orthanc every call raises OrthancException naming the version needed.
+    """
+
+    def __init__(self, name: str) -> None:
+        if not name:
+            raise ValueError("kv_store: a store needs a name")
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"<KeyValueStore {self.name!r}>"
+
+    def get(self, key: str, default: bytes | None = None) -> bytes | None:
+        value = backend.call("GetKeyValue", self.name, key)
+        return default if value is None else value  # type: ignore[no-any-return]
+
+    def __getitem__(self, key: str) -> bytes:
+        value = self.get(key)
+        if value is None:
+            raise KeyError(key)
+        return value
+
+    def __setitem__(self, key: str, value: bytes | str) -> None:
+        backend.call("StoreKeyValue", self.name, key, _value(value))
+
+    def __delitem__(self, key: str) -> None:
+        """Deletes ``key``; deleting an absent key is no error (Orthanc's own rule)."""
+        backend.call("DeleteKeyValue", self.name, key)
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self.get(key) is not None
+
+    def items(self) -> list[tuple[str, bytes]]:
+        """Every (key, value) of the store, keys in lexicographical order, read at once."""
+        return [(k, v) for k, v in backend.call("key_value_items", self.name)]
+
+    def keys(self) -> list[str]:
+        return [k for k, _ in self.items()]
+
+    def __iter__(self) -> Any:
+        return iter(self.keys())
+
+    def __len__(self) -> int:
+        return len(self.items())
+
+
+class Reservation:
+    """A value reserved from a queue: ``acknowledge()`` removes it for good; otherwise it is
+    free again for another reader once its timeout has passed."""
+
+    def __init__(self, queue: Queue, value: bytes, value_id: int) -> None:
+        self.queue, self.value, self.id = queue, value, value_id
+
+    def __repr__(self) -> str:
+        return f"<Reservation {self.id} of {self.queue.name!r}>"
+
+    def acknowledge(self) -> None:
+        """Removes the value; raises OrthancException (UNKNOWN_RESOURCE) once its reservation
+        has expired."""
+        backend.call("AcknowledgeQueueValue", self.queue.name, self.id)
+
+
+class Queue:
+    """A queue in Orthanc's database (Orthanc 1.12.8 or newer) of bytes values; a str value is
+    stored as UTF-8. Works from workers too."""
+
+    def __init__(self, name: str) -> None:
+        if not name:
+            raise ValueError("queue: a queue needs a name")
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"<Queue {self.name!r}>"
+
+    def put(self, value: bytes | str) -> None:
+        backend.call("EnqueueValue", self.name, _value(value))
+
+    def get(self, *, last: bool = False) -> bytes | None:
+        """Removes and answers the oldest value (the newest with ``last=True``), None if the
+        queue has none free. A value is lost if the caller fails after this: see reserve()."""
+        origin = QueueOrigin.BACK if last else QueueOrigin.FRONT
+        return backend.call("DequeueValue", self.name, int(origin))  # type: ignore[no-any-return]
+
+    def reserve(self, timeout: int, *, last: bool = False) -> Reservation | None:
+        """Reserves the oldest free value for ``timeout`` seconds (Orthanc 1.12.10 or newer):
+        a Reservation to acknowledge once handled, or None if no value is free."""
+        origin = QueueOrigin.BACK if last else QueueOrigin.FRONT
+        value, value_id = backend.call("ReserveQueueValue", self.name, int(origin), int(timeout))
+        return None if value is None else Reservation(self, value, value_id)
+
+    def __len__(self) -> int:
+        """The number of values, reserved ones included."""
+        return backend.call("GetQueueSize", self.name)  # type: ignore[no-any-return]
+
+
+def kv_store(name: str) -> KeyValueStore:
+    """The key-value store ``name`` of Orthanc's database (Orthanc 1.12.8 or newer)."""
+    return KeyValueStore(name)
+
+
+def queue(name: str) -> Queue:
+    """The queue ``name`` of Orthanc's database (Orthanc 1.12.8 or newer)."""
+    return Queue(name)

@@ -10,5 +10,9 @@ from . import ROOT, generate
 parser = argparse.ArgumentParser(prog="python -m orthanc_native.codegen")
 parser.add_argument("--out", type=Path, default=ROOT, help="root folder to write under")
 arguments = parser.parse_args()
-for path in generate(arguments.out).values():
+try:
+    written = generate(arguments.out)
+except FileNotFoundError as missing:  # no header: say what to run, without a traceback
+    raise SystemExit(str(missing)) from None
+for path in written.values():
     print(path)

@@ -7,7 +7,7 @@ import textwrap
 from typing import Any
 
 from . import rules
-from .model import Function, Model, Param
+from .model import Function, Model, Param, is_newer_than_oldest, version_tuple
 
 COMMAND = "make codegen"
 
@@ -118,24 +118,49 @@ def _cpp_function(f: Function) -> str:
     names = "".join(f', py::arg("{p.name}")' + (".none(true)" if p.kind == "object" and p is not receiver else "")
                     for p in f.params if p.kind != "out_buffer")
     comment = f"  // {f.brief}\n" if f.brief else ""
-    return (f'{comment}  m.def("{f.name}", []({", ".join(params)}) {{\n' + "\n".join(body)
-            + f"\n  }}{names});\n")
+    if not is_newer_than_oldest(f.since):
+        return (f'{comment}  m.def("{f.name}", []({", ".join(params)}) {{\n' + "\n".join(body)
+                + f"\n  }}{names});\n")
+    version = ", ".join(str(x) for x in version_tuple(f.since))
+    return (f"{comment}#if ORTHANC_PLUGINS_VERSION_IS_ABOVE({version})\n"
+            f'  m.def("{f.name}", []({", ".join(params)}) {{\n'
+            f'    require_orthanc("{f.name}", {version});\n' + "\n".join(body)
+            + f"\n  }}{names});\n#else\n"
+            f'  m.def("{f.name}", [](const py::args&, const py::kwargs&) {{ '
+            f'needs_newer_sdk("{f.name}", {version}); }});\n#endif\n')
+
+
+def _cpp_handle(struct: str, cls: str) -> str:
+    line = f'  bind_handle<{struct}>(m, "{cls}Handle");'
+    since = rules.CLASS_SINCE.get(cls)
+    if not since:
+        return line
+    version = ", ".join(str(x) for x in version_tuple(since))
+    return f"#if ORTHANC_PLUGINS_VERSION_IS_ABOVE({version})\n{line}\n#endif"
 
 
 def cpp(model: Model) -> str:
-    handles = "\n".join(f'  bind_handle<{c}>(m, "{p}Handle");' for c, p in rules.CLASSES.items())
+    handles = "\n".join(_cpp_handle(c, p) for c, p in rules.CLASSES.items())
     functions = "\n".join(_cpp_function(f) for f in bound(model))
     return f"""{header_line("//", model)}
 //
 // The SDK functions that map mechanically onto Python, one m.def each: the
 // GIL is released around the SDK call, an error code raises OrthancException,
-// strings and buffers are freed on every path, objects are Handle<T>.
+// strings and buffers are freed on every path, objects are Handle<T>. A function
+// newer than Orthanc 1.10.0 exists only in a build against a header that has it
+// (ORTHANC_PLUGINS_VERSION_IS_ABOVE), asks the running Orthanc first
+// (require_orthanc), and otherwise raises, naming the version it needs (needs_newer_sdk).
 #include "handles.hpp"
+#include "sdk_version.hpp"
 
 #include <pybind11/stl.h>
 
 #include <optional>
 #include <string>
+
+// The official plugin's API binds functions the newer headers deprecate (SetRootUri,
+// StorageAreaCreate...): their use here is deliberate.
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
 
 namespace ort {{
 
@@ -180,10 +205,15 @@ class _Signature:
     """One Python function of the `orthanc` module, bound or hand-written natively."""
 
     def __init__(self, name: str, owner: str, params: list[tuple[str, str, bool]], result: str,
-                 doc: str, result_cls: str = "", param_docs: dict[str, str] | None = None) -> None:
-        self.name, self.owner, self.params, self.result = name, owner, params, result
+                 doc: str, result_cls: str = "", param_docs: dict[str, str] | None = None,
+                 since: str = "") -> None:
+        self.call = name  # the SDK function's name, which runtime.backend calls
+        self.name = method_name(name, owner)  # the Python name
+        self.aliases = [n for n in rules.OLD_METHOD_NAMES.get(owner, []) if n == name]
+        self.owner, self.params, self.result = owner, params, result
         self.doc, self.result_cls = doc, result_cls  # params: (name, type, is_object)
         self.param_docs = param_docs or {}
+        self.since = since if is_newer_than_oldest(since) else ""
 
     def arguments(self) -> str:
         return ", ".join(f"{n}: {t}" for n, t, _ in self.params)
@@ -198,35 +228,47 @@ class _Signature:
         return ", ".join(parts)
 
 
+def method_name(name: str, owner: str) -> str:
+    """A method named after its class in C keeps the rest (the official plugin 7.1's names)."""
+    if owner and name.startswith(owner) and len(name) > len(owner) and name[len(owner)].isupper():
+        return name[len(owner):]
+    return name
+
+
 def signatures(model: Model) -> list[_Signature]:
     result = []
     for f in bound(model):
         params = f.python_params[1:] if f.owner else f.python_params
         result.append(_Signature(f.name, f.owner, [(p.name, _py_type(p), p.kind == "object") for p in params],
                                  _py_result(f), f.brief or f.c_name, f.result_cls,
-                                 {p.name: p.doc for p in params if p.doc}))
+                                 {p.name: p.doc for p in params if p.doc}, f.since))
     for name, (owner, extra, result_type, doc) in rules.EXTRA.items():
         cls = result_type if result_type in rules.CLASSES.values() else ""
-        result.append(_Signature(name, owner, [(n, t, False) for n, t in extra], result_type, doc, cls))
+        result.append(_Signature(name, owner, [(n, t, False) for n, t in extra], result_type, doc, cls,
+                                 since=rules.EXTRA_SINCE.get(name, "")))
     return sorted(result, key=lambda s: (s.owner, s.name))
 
 
 def _py_def(s: _Signature, indent: str) -> str:
     self_ = "self, " if s.owner else ""
-    call = f'backend.call("{s.name}", {s.call_arguments()})'.replace(", )", ")")
+    call = f'backend.call("{s.call}", {s.call_arguments()})'.replace(", )", ")")
     if s.result_cls:
         call = f"{s.result_cls}(_handle={call})"
     body = f"return {call}" if s.result != "None" else call
     ignore = "" if s.result in ("None",) or s.result_cls else "  # type: ignore[no-any-return]"
     arguments = f"{self_}{s.arguments()}".rstrip(", ")
     docstring = s.doc
+    if s.since:
+        docstring += f" Needs Orthanc {s.since} or newer."
     if s.param_docs:
         lines = [f"{indent}    {n}: {d}" for n, d in s.param_docs.items()]
         docstring += f"\n\n{indent}    " + f"\n{indent}    ".join(
             textwrap.fill(line.strip(), 92, subsequent_indent="    ").replace("\n", f"\n{indent}    ")
             for line in lines) + f"\n{indent}    "
+    aliases = "".join(f"\n{indent}{alias} = {s.name}  # the official plugin 4.0 and 5.0's name\n"
+                      for alias in s.aliases)
     return (f"{indent}def {s.name}({arguments}) -> {s.result}:\n"
-            f'{indent}    """{docstring}"""\n{indent}    {body}{ignore}\n')
+            f'{indent}    """{docstring}"""\n{indent}    {body}{ignore}\n{aliases}')
 
 
 def python(model: Model) -> str:
@@ -241,8 +283,8 @@ def python(model: Model) -> str:
                        f"    __slots__ = ()\n" + (f"\n{methods}" if methods else ""))
     functions = "\n\n".join(_py_def(s, "") for s in sigs if not s.owner)
     module_names = sorted(s.name for s in sigs if not s.owner)
-    worker = sorted(s.name for s in sigs if not s.owner and _worker_callable(s))
-    by_value = sorted(s.name for s in sigs if _by_value(s))
+    worker = sorted(s.call for s in sigs if not s.owner and _worker_callable(s))
+    by_value = sorted(s.call for s in sigs if _by_value(s))
     return f'''{header_line("#", model)}
 """The SDK functions and objects of the ``orthanc`` module, as Python wrappers.
 
@@ -314,14 +356,14 @@ def _handle_of(value: SdkObject | None) -> Any:
 
 
 def _worker_callable(s: _Signature) -> bool:
-    return not s.result_cls and not any(o for _, _, o in s.params) and s.name not in rules.MASTER_ONLY \
-        and not s.name.startswith("Register")
+    return not s.result_cls and not any(o for _, _, o in s.params) and s.call not in rules.MASTER_ONLY \
+        and not s.call.startswith("Register")
 
 
 def _by_value(s: _Signature) -> bool:
     classes = {s.owner, s.result_cls} | {t for _, t, o in s.params if o}
     classes = {c.replace(" | None", "") for c in classes} - {""}
-    return bool(classes) and classes <= rules.BY_VALUE and s.name not in rules.MASTER_ONLY
+    return bool(classes) and classes <= rules.BY_VALUE and s.call not in rules.MASTER_ONLY
 
 
 def _list(names: list[str]) -> str:
@@ -382,7 +424,8 @@ def stubs(model: Model) -> str:
             out.append("    ...")
         for s in methods:
             arguments = f"self, {s.arguments()}".rstrip(", ")
-            out.append(f"    def {s.name}({arguments}) -> {s.result}: ...")
+            for name in [s.name, *s.aliases]:
+                out.append(f"    def {name}({arguments}) -> {s.result}: ...")
         out += [f"    {line}" for line in extra]
         out.append("")
     for s in sigs:
@@ -402,31 +445,55 @@ def model_json(model: Model) -> str:
 
 # -- the coverage table ------------------------------------------------------------------
 
-def compat_md(model: Model, official: dict[str, Any], module: Any) -> str:
-    """docs/compat.md: the official plugin's API name by name, then the header's functions."""
+def compat_md(model: Model, officials: dict[str, dict[str, Any]], module: Any) -> str:
+    """docs/compat.md: the newest official plugin's API name by name, then the header's functions.
+
+    ``officials``: the official plugin's API by version (rules.OFFICIAL_API), oldest first.
+    """
+    newest = list(officials)[-1]
+    official = officials[newest]
+    sigs = signatures(model)
+    since = {(s.owner, n): s.since for s in sigs for n in [s.name, *s.aliases]}
+    hand_since = {f.name: f.since for f in model.functions}  # a hand-written call: its SDK function's
+
+    def first(kind: str, cls: str, name: str) -> str:
+        for version, api in officials.items():
+            if (name in api["functions"]) if kind == "function" else (name in api["classes"].get(cls, [])):
+                return version
+        return newest
+
+    def needs(cls: str, name: str) -> str:
+        version = since.get((cls, name)) or ("" if cls else hand_since.get(name, ""))
+        return version if is_newer_than_oldest(version) else "1.10.0"
+
     rows, covered, total = [], 0, 0
     notes = rules.NOTES
     for name in official["functions"]:
         total += 1
         ok = hasattr(module, name)
         covered += ok
-        rows.append(f"| `{name}` | {_state(name, ok)} | {notes.get(name, '')} |")
+        rows.append(f"| `{name}` | {first('function', '', name)} | {_state(name, ok)} | "
+                    f"{needs('', name) if ok else ''} | {notes.get(name, '')} |")
     for cls, methods in sorted(official["classes"].items()):
         for method in methods:
             total += 1
             ok = hasattr(getattr(module, cls, None), method)
             covered += ok
-            rows.append(f"| `{cls}.{method}` | {_state(method, ok)} | {notes.get(method, '')} |")
+            rows.append(f"| `{cls}.{method}` | {first('method', cls, method)} | {_state(method, ok)} | "
+                        f"{needs(cls, method) if ok else ''} | {notes.get(method, '')} |")
     enum_rows, enums_ok = [], 0
+    enum_since = {e.name: e.since for e in model.enums}
     for enum, values in sorted(official["enums"].items()):
         ours = getattr(module, enum, None)
         ok = ours is not None and all(getattr(ours, k, None) == v for k, v in values.items())
         enums_ok += ok
-        enum_rows.append(f"| `{enum}` | {'yes' if ok else 'no'} | {len(values)} |")
-    sigs = {s.name for s in signatures(model)}
+        version = enum_since.get(enum, "")
+        enum_rows.append(f"| `{enum}` | {'yes' if ok else 'no'} | {len(values)} | "
+                         f"{version if is_newer_than_oldest(version) else '1.10.0'} |")
+    names = {s.name for s in sigs}
     header_rows, header_bound = [], 0
     for f in sorted(model.functions, key=lambda f: f.name):
-        label = f"{f.owner}.{f.name}" if f.owner else f.name
+        label = f"{f.owner}.{method_name(f.name, f.owner)}" if f.owner else f.name
         if is_bound(f):
             state, why = "generated", ""
         elif f.name in rules.HAND_WRITTEN:
@@ -436,29 +503,41 @@ def compat_md(model: Model, official: dict[str, Any], module: Any) -> str:
         else:
             state, why = "not bound", rules.LEFT_OUT.get(f.name, f.unsupported)
         header_bound += state in ("generated", "hand-written", "destructor")
-        header_rows.append(f"| `{label}` | {state} | {why} |")
-    extra = sorted(n for n in rules.EXTRA if n not in {f.name for f in model.functions} and n in sigs)
+        version = f.since if is_newer_than_oldest(f.since) else "1.10.0"
+        header_rows.append(f"| `{label}` | {state} | {version} | {why} |")
+    extra = sorted(n for n in rules.EXTRA if n not in {f.name for f in model.functions} and n in names)
+    functions = len(official["functions"])
     return f"""# The `orthanc` module: coverage of the official plugin's API
 
 {header_line("<!--", model)} -->
 
-The official Python plugin 4.0 (Debian's `orthanc-python`) exposes {total} callables in its
-`orthanc` module: {len(official["functions"])} functions and {total - len(official["functions"])} methods of {len(official["classes"]) - 1} classes (and `OrthancException`), and
-{len(official["enums"])} enumerations (recorded in `orthanc_native/codegen/official_api.json`;
-`tests/integration/test_official_api.py` compares it with the real plugin, in a real Orthanc).
+The official Python plugin {newest} (Debian unstable's `orthanc-python`) exposes {total} callables
+in its `orthanc` module: {functions} functions and {total - functions} methods of
+{len(official["classes"]) - 1} classes (and `OrthancException`), and {len(official["enums"])} enumerations
+(recorded for {", ".join(officials)} in `orthanc_native/codegen/official_api.json`;
+`tests/integration/test_official_api.py` compares the one of the running Debian with the real
+plugin, in a real Orthanc). The 4.0 and 5.0 names that 7.1 renamed stay as aliases
+({", ".join(f"`{c}.{n}`" for c, old in rules.OLD_METHOD_NAMES.items() for n in old)}).
 
 **Covered: {covered} of {total}** callables; enumerations with the official names and values:
-{enums_ok} of {len(official["enums"])}. Beyond 4.0, `RegisterMoveCallback2` (4.2) and
-`RegisterStorageCommitmentScpCallback` (4.1) exist too.
+{enums_ok} of {len(official["enums"])}.
 
-| official name | covered | notes |
-| --- | --- | --- |
+"needs Orthanc ≥": the oldest Orthanc whose SDK has the call (its `ORTHANC_PLUGIN_SINCE_SDK` in
+the header); the plugin loads into any Orthanc from 1.10.0 on, and in an older Orthanc than the
+call needs, the call raises `orthanc.OrthancException` naming the version it needs (so does a
+plugin built against an older SDK header). "official since": the first official plugin of
+{", ".join(officials)} that has the name.
+
+| official name | official since | covered | needs Orthanc ≥ | notes |
+| --- | --- | --- | --- | --- |
 {chr(10).join(rows)}
 
 ## Enumerations
 
-| enumeration | same names and values | members |
-| --- | --- | --- |
+Every member has the value of the newest header whatever header the plugin was built against.
+
+| enumeration | same names and values | members | needs Orthanc ≥ |
+| --- | --- | --- | --- |
 {chr(10).join(enum_rows)}
 
 ## The SDK header, function by function
@@ -468,8 +547,8 @@ model, written by hand where the header cannot say enough, or called as an objec
 destructor); besides, the official plugin's
 own {", ".join(f"`{n}`" for n in extra)}.
 
-| SDK function | state | why |
-| --- | --- | --- |
+| SDK function | state | needs Orthanc ≥ | why |
+| --- | --- | --- | --- |
 {chr(10).join(header_rows)}
 """
 

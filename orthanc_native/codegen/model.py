@@ -10,6 +10,7 @@ runtime (which functions a worker may call), without libclang.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -17,7 +18,44 @@ from typing import Any
 
 from . import rules
 
-HEADER = Path("/usr/include/orthanc/OrthancCPlugin.h")
+ROOT = Path(__file__).resolve().parents[2]
+# The newest SDK header: Debian unstable's orthanc-dev (Orthanc 1.13.0), in the root that
+# `make roots` extracts. ORTHANC_SDK_HEADER names another header.
+NEWEST_HEADER = ROOT / "build/roots/sid/usr/include/orthanc/OrthancCPlugin.h"
+HEADER_VARIABLE = "ORTHANC_SDK_HEADER"
+# The oldest Orthanc the plugin loads into: a function or enum member no newer needs no guard.
+OLDEST = (1, 10, 0)
+
+
+def header_path() -> Path:
+    """The header the model is read from: $ORTHANC_SDK_HEADER, else the newest (sid's)."""
+    named = os.environ.get(HEADER_VARIABLE)
+    path = Path(named) if named else NEWEST_HEADER
+    if not path.is_file():
+        where = f"${HEADER_VARIABLE} names {path}" if named else f"{path} is missing"
+        raise FileNotFoundError(
+            f"no Orthanc SDK header to generate from: {where}. Run `make roots` to extract "
+            f"Debian unstable's root (orthanc-dev 1.13.0), or set {HEADER_VARIABLE} to an "
+            "OrthancCPlugin.h")
+    return path
+
+
+def header_label(path: Path) -> str:
+    """How the generated files name the header: relative to the repository when inside it."""
+    try:
+        return str(path.relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+def version_tuple(since: str) -> tuple[int, int, int]:
+    major, minor, revision = (int(x) for x in since.split("."))
+    return major, minor, revision
+
+
+def is_newer_than_oldest(since: str) -> bool:
+    """Whether a function or member annotated ``since`` needs a guard (older Orthanc lack it)."""
+    return bool(since) and version_tuple(since) > OLDEST
 
 # Parameter kinds: str (const char*), bytes (a const pointer and its size, one
 # Python argument), int, float, enum (an int of one of the SDK's enums), object
@@ -54,6 +92,7 @@ class Function:
     owner: str = ""       # the class this function is a method of ("" for a module function)
     brief: str = ""
     unsupported: str = ""  # why it is not bound mechanically ("" if it is)
+    since: str = ""       # ORTHANC_PLUGIN_SINCE_SDK("x.y.z"), "" for a function older than 1.0
 
     @property
     def out_buffer(self) -> bool:
@@ -70,6 +109,8 @@ class Enum:
     c_name: str
     name: str
     members: list[tuple[str, int, str]]  # (Python name, value, C name)
+    since: str = ""  # the enumeration's ORTHANC_PLUGIN_SINCE_SDK
+    member_since: dict[str, str] = field(default_factory=dict)  # Python name -> since, if newer
 
 
 @dataclass
@@ -120,8 +161,22 @@ def _base_type(spelling: str) -> str:
     return spelling.replace("const ", "").replace("*", "").strip()
 
 
-def parse(header: Path = HEADER, include: str | None = None) -> Model:
+def since_of(cursor: Any) -> str:
+    """The version of an ORTHANC_PLUGIN_SINCE_SDK annotation (libclang: an ANNOTATE_ATTR child)."""
     import clang.cindex as ci
+
+    for child in cursor.get_children():
+        if child.kind == ci.CursorKind.ANNOTATE_ATTR:
+            match = re.fullmatch(r"ORTHANC_PLUGIN_SINCE_SDK\s+(\d+\.\d+\.\d+)", child.spelling)
+            if match:
+                return match.group(1)
+    return ""
+
+
+def parse(header: Path | None = None, include: str | None = None) -> Model:
+    import clang.cindex as ci
+
+    header = header or header_path()
 
     args = ["-x", "c", "-std=c99"]
     if include:
@@ -138,28 +193,36 @@ def parse(header: Path = HEADER, include: str | None = None) -> Model:
             continue
         if cursor.kind == ci.CursorKind.ENUM_DECL and cursor.spelling.startswith("OrthancPlugin"):
             c_name = cursor.spelling
-            members = [(member_name(e.spelling, c_name), e.enum_value, e.spelling)
-                       for e in cursor.get_children() if not e.spelling.startswith("_")]
-            enums.append(Enum(c_name, c_name[len("OrthancPlugin"):], members))
+            constants = [e for e in cursor.get_children()
+                         if e.kind == ci.CursorKind.ENUM_CONSTANT_DECL and not e.spelling.startswith("_")]
+            members = [(member_name(e.spelling, c_name), e.enum_value, e.spelling) for e in constants]
+            since = since_of(cursor)
+            # A member is as new as its enumeration, or newer.
+            member_since = {member_name(e.spelling, c_name): max(
+                (since_of(e), since), key=lambda v: version_tuple(v) if v else (0, 0, 0))
+                for e in constants}
+            enums.append(Enum(c_name, c_name[len("OrthancPlugin"):], members, since,
+                              {k: v for k, v in member_since.items() if v}))
     enum_names = {e.c_name: e.name for e in enums}
     for cursor in unit.cursor.get_children():
         if not (cursor.location.file and cursor.location.file.name == str(header)):
             continue
         if cursor.kind == ci.CursorKind.FUNCTION_DECL and cursor.spelling.startswith("OrthancPlugin"):
             raw = [(a.spelling, a.type.spelling) for a in cursor.get_arguments()]
-            if raw and raw[0][1] == "OrthancPluginContext *":
+            if raw and raw[0][1] in ("OrthancPluginContext *", "const OrthancPluginContext *"):
                 raw = raw[1:]
             else:
                 continue  # not an SDK call (OrthancPluginInitialize and the like)
             function = _function(cursor.spelling, cursor.result_type.spelling, raw,
                                  brief_of(cursor.raw_comment), enum_names)
+            function.since = since_of(cursor)
             docs = params_of(cursor.raw_comment)
             for param in function.params:
                 param.doc = docs.get(param.name, "")
             functions.append(function)
     version = re.search(r"ORTHANC_PLUGINS_MINIMAL_MAJOR_NUMBER\s+(\d+).*?MINOR_NUMBER\s+(\d+)"
                         r".*?REVISION_NUMBER\s+(\d+)", header.read_text(), flags=re.S)
-    return Model(str(header), ".".join(version.groups()) if version else "?", functions, enums,
+    return Model(header_label(header), ".".join(version.groups()) if version else "?", functions, enums,
                  dict(rules.CLASSES))
 
 

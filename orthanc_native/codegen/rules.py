@@ -6,7 +6,9 @@ Everything else in OrthancCPlugin.h is bound mechanically from the model.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 # The opaque SDK objects, as Python classes (the official plugin's names).
 CLASSES = {
@@ -23,6 +25,21 @@ CLASSES = {
     "OrthancPluginServerChunkedRequestReader": "ServerChunkedRequestReader",
     "OrthancPluginDicomWebNode": "DicomWebNode",
     "OrthancPluginStorageArea": "StorageArea",
+    "OrthancPluginKeysValuesIterator": "KeysValuesIterator",
+    "OrthancPluginWebDavCollection": "WebDavCollection",  # no method, as in the official plugin 7.1
+}
+
+# Classes the older SDK headers lack: their handle type exists only in a build against a
+# header at least this new (the Python class exists whatever the build).
+CLASS_SINCE = {"KeysValuesIterator": "1.12.8", "WebDavCollection": "1.10.1"}
+
+# Methods named after their class in C keep only the rest as their Python name, as the
+# official plugin 7.1 names them (StorageArea.StorageAreaCreate -> StorageArea.Create,
+# KeysValuesIterator.KeysValuesIteratorNext -> Next). The long names of the official 4.0
+# and 5.0 stay as aliases: OLD_METHOD_NAMES.
+OLD_METHOD_NAMES = {
+    "StorageArea": ["StorageAreaCreate", "StorageAreaRead", "StorageAreaRemove"],
+    "FindMatcher": ["FindMatcherIsMatch"],
 }
 
 # Classes that runtime/compat.py extends by hand: generated as <Name>Methods.
@@ -35,6 +52,7 @@ FREE = {
     "Peers": "OrthancPluginFreePeers",
     "Job": "OrthancPluginFreeJob",
     "FindMatcher": "OrthancPluginFreeFindMatcher",
+    "KeysValuesIterator": "OrthancPluginFreeKeysValuesIterator",
 }
 
 # Written by hand, in runtime/compat.py (Python) or orthanc_native/src/sdk_api_extra.cpp (C++).
@@ -84,6 +102,14 @@ HAND_WRITTEN = {
     "EncodeDicomWebXml": "a C callback decides bulk data: bound with binary values inline (base64)",
     "GetInstanceDicomWebJson": "a C callback decides bulk data: bound with binary values inline",
     "GetInstanceDicomWebXml": "a C callback decides bulk data: bound with binary values inline",
+    "GetKeyValue": "an output flag: answers the value, or None when the store has no such key",
+    "DequeueValue": "an output flag: answers the value, or None when the queue is empty",
+    "GetQueueSize": "an output integer: answers the size",
+    "ReserveQueueValue": "two outputs: answers (value, valueId), or (None, None) when the queue is empty",
+    "KeysValuesIteratorNext": "an output flag: KeysValuesIterator.Next() answers it as a bool",
+    "SetStableStatus": "an output flag: answers (0, statusHasChanged) as the official plugin",
+    "AdoptDicomInstance": "three outputs: answers (instanceId, attachmentUuid, storeStatus); not in the "
+                          "official plugin 7.1",
 }
 
 # Not bound, with the reason.
@@ -94,16 +120,48 @@ LEFT_OUT = {
     "CreateMemoryBuffer64": "a 64-bit buffer only a storage-area callback returns: sdk_gates.cpp makes it",
     "RegisterRestCallbackNoLock": "RegisterRestCallback already registers without Orthanc's lock",
     "RegisterIncomingDicomInstanceFilter": "RegisterReceivedInstanceCallback keeps, modifies or discards "
-                                           "every received instance; not in the official plugin 4.0",
-    "RegisterDecodeImageCallback": "a C callback on Orthanc's decoding path; not in the official plugin 4.0",
-    "RegisterTranscoderCallback": "a C callback on Orthanc's transcoding path; not in the official plugin 4.0",
-    "RegisterRefreshMetricsCallback": "used by the runtime itself for its metrics; not in the official plugin 4.0",
-    "RegisterChunkedRestCallback": "chunked uploads: C callbacks; not in the official plugin 4.0",
-    "RegisterWebDavCollection": "WebDAV: a table of C callbacks; not in the official plugin 4.0",
+                                           "every received instance; not in the official plugin (4.0 to 7.1)",
+    "RegisterDecodeImageCallback": "a C callback on Orthanc's decoding path; not in the official plugin (4.0 to 7.1)",
+    "RegisterTranscoderCallback": "a C callback on Orthanc's transcoding path; not in the official plugin (4.0 to 7.1)",
+    "RegisterRefreshMetricsCallback": "used by the runtime itself for its metrics; not in the official plugin (4.0 to 7.1)",
+    "RegisterChunkedRestCallback": "chunked uploads: C callbacks; not in the official plugin (4.0 to 7.1)",
+    "RegisterWebDavCollection": "WebDAV: a table of C callbacks; not in the official plugin (4.0 to 7.1)",
     "ChunkedHttpClient": "C callbacks that feed and drain the body; HttpGet/HttpPost cover the use",
     "EncodeDicomWebJson2": "a C callback decides bulk data: EncodeDicomWebJson covers it",
     "EncodeDicomWebXml2": "a C callback decides bulk data: EncodeDicomWebXml covers it",
     "SendMultipartItem2": "arrays of headers: a later issue; SendMultipartItem covers the common use",
+    # Issue 24: the 7.0 DICOM callbacks and the streaming answers are another helper's.
+    "RegisterFindCallback2": "written by hand in sdk_scp.cpp / sdk_rest.cpp (issue 24)",
+    "RegisterWorklistCallback2": "written by hand in sdk_scp.cpp / sdk_rest.cpp (issue 24)",
+    "RegisterMoveCallback2": "written by hand in sdk_scp.cpp / sdk_rest.cpp (issue 24); the official "
+                             "plugin's orthanc.RegisterMoveCallback2 (4.2) is RegisterMoveCallback's",
+    "RegisterStorageCommitmentScpCallback2": "written by hand in sdk_scp.cpp / sdk_rest.cpp (issue 24)",
+    "GetConnectionRemoteAet": "written by hand in sdk_scp.cpp / sdk_rest.cpp (issue 24): DicomConnection",
+    "GetConnectionRemoteIp": "written by hand in sdk_scp.cpp / sdk_rest.cpp (issue 24): DicomConnection",
+    "GetConnectionCalledAet": "written by hand in sdk_scp.cpp / sdk_rest.cpp (issue 24): DicomConnection",
+    "StartStreamAnswer": "written by hand in sdk_scp.cpp / sdk_rest.cpp (issue 24)",
+    "SendStreamChunk": "written by hand in sdk_scp.cpp / sdk_rest.cpp (issue 24)",
+    "RegisterStorageArea3": "C callbacks with a range read and each attachment's custom data: not "
+                            "written yet (issue 24, item 5); RegisterStorageArea covers a storage area",
+    "CreateJob2": "C callbacks that fill memory buffers: CreateJob (sdk_jobs.cpp) runs Python jobs",
+    "RegisterDatabaseBackendV4": "a database back-end is a C protocol of its own, not a script's",
+    "RegisterHttpAuthentication": "a C callback with three outputs; not in the official plugin 7.1",
+    "RegisterAuditLogHandler": "a C callback receiving every plugin's audit logs; not in the "
+                               "official plugin 7.1",
+}
+
+# Names of the official plugin 7.1 that the `orthanc` module lacks still, with the reason
+# (tests/integration/test_official_api.py allows these and no other).
+NOT_YET = {
+    "RegisterFindCallback2": "the 7.0 DICOM callbacks: sdk_scp.cpp, by another helper (issue 24)",
+    "RegisterWorklistCallback2": "the 7.0 DICOM callbacks: sdk_scp.cpp, by another helper (issue 24)",
+    "RegisterMoveCallback3": "the 7.0 DICOM callbacks: sdk_scp.cpp, by another helper (issue 24)",
+    "RegisterStorageCommitmentScpCallback2": "the 7.0 DICOM callbacks: sdk_scp.cpp, by another helper "
+                                             "(issue 24)",
+    "DicomConnection": "the 7.0 DICOM callbacks' connection: sdk_scp.cpp, by another helper (issue 24)",
+    "RestOutput.StartStreamAnswer": "streaming answers: sdk_rest.cpp, by another helper (issue 24)",
+    "RestOutput.SendStreamChunk": "streaming answers: sdk_rest.cpp, by another helper (issue 24)",
+    "RegisterStorageArea3": LEFT_OUT["RegisterStorageArea3"],
 }
 
 # Functions that only the master may call, even though their arguments cross:
@@ -115,16 +173,31 @@ MASTER_ONLY = {
     "RegisterErrorCode": "registers with Orthanc at start-up",
     "RegisterDictionaryTag": "registers with Orthanc at start-up",
     "RegisterPrivateDictionaryTag": "registers with Orthanc at start-up",
+    "SetDescription2": "describes a plugin to Orthanc",
+    "SetRootUri2": "sets a plugin's root URI",
+    "ExtendOrthancExplorer2": "extends Orthanc Explorer for a plugin",
+    "SetCurrentThreadName": "names the calling thread of Orthanc: a worker process has none",
+    "ClearCurrentThreadName": "names the calling thread of Orthanc: a worker process has none",
 }
 
 # Objects that can cross to a worker by value (runtime/objects.py): a worker
 # holds a copy, and the master rebuilds the object for each call it serves.
-BY_VALUE = {"Image", "DicomInstance", "Peers", "FindMatcher"}
+BY_VALUE = {"Image", "DicomInstance", "Peers", "FindMatcher", "KeysValuesIterator"}
 
 # Python default values of trailing parameters, where the official plugin has one.
 DEFAULTS: dict[str, dict[str, str]] = {}
 
+# The official plugin's `orthanc` module as introspected inside a real Orthanc: 4.0 (Debian 12,
+# Orthanc 1.10.1), 5.0 (Debian 13, Orthanc 1.12.7), 7.1 (Debian unstable, Orthanc 1.13.0),
+# each {"functions": [...], "classes": {class: [methods]}, "enums": {enum: {member: value}}}.
 OFFICIAL_API = Path(__file__).with_name("official_api.json")
+OFFICIAL_VERSIONS = ("4.0", "5.0", "7.1")
+NEWEST_OFFICIAL = "7.1"
+
+
+def official_api(version: str = NEWEST_OFFICIAL) -> dict[str, Any]:
+    """The official plugin's API of that version (see OFFICIAL_API)."""
+    return json.loads(OFFICIAL_API.read_text())[version]  # type: ignore[no-any-return]
 
 # The hand-written native calls (orthanc_native/src/sdk_api_extra.cpp), described
 # here so that their Python wrappers, stubs and coverage are generated with the rest:
@@ -173,7 +246,33 @@ EXTRA: dict[str, tuple[str, list[tuple[str, str]], str, str]] = {
                     "tuple[int, dict[str, str], bytes]",
                     "Any call to Orthanc's REST API: (HTTP status, headers, body), without raising "
                     "on an HTTP error."),
+    "GetKeyValue": ("", [("storeId", "str"), ("key", "str")], "bytes | None",
+                    "The value of a key in a key-value store of Orthanc's database, None if absent."),
+    "DequeueValue": ("", [("queueId", "str"), ("origin", "int")], "bytes | None",
+                     "Removes and answers the value at the front or back (QueueOrigin) of a queue, "
+                     "None if it is empty. A value lost if the caller fails: prefer ReserveQueueValue."),
+    "GetQueueSize": ("", [("queueId", "str")], "int",
+                     "The number of values in a queue, those reserved included."),
+    "ReserveQueueValue": ("", [("queueId", "str"), ("origin", "int"), ("releaseTimeout", "int")],
+                          "tuple[bytes, int] | tuple[None, None]",
+                          "Reserves the value at the front or back of a queue for releaseTimeout "
+                          "seconds: (value, valueId), or (None, None) if no value is free. "
+                          "AcknowledgeQueueValue removes it; unacknowledged, it is free again "
+                          "once the timeout has passed."),
+    "KeysValuesIteratorNext": ("KeysValuesIterator", [], "bool",
+                               "Moves to the next key; False once the store has no more."),
+    "SetStableStatus": ("", [("resourceId", "str"), ("stableStatus", "int")], "tuple[int, int]",
+                        "Forces a resource stable or unstable (StableStatus): (0, 1 if its status "
+                        "changed else 0)."),
+    "AdoptDicomInstance": ("", [("dicom", "bytes"), ("customData", "bytes")], "tuple[str, str, int]",
+                           "Stores a DICOM file that a storage area already holds, with its custom "
+                           "data: (instance ID, attachment UUID, StoreStatus)."),
 }
+
+# The Orthanc each hand-written call needs (as ORTHANC_PLUGIN_SINCE_SDK would say).
+EXTRA_SINCE = {"GetKeyValue": "1.12.8", "DequeueValue": "1.12.8", "GetQueueSize": "1.12.8",
+               "ReserveQueueValue": "1.12.10", "KeysValuesIteratorNext": "1.12.8",
+               "SetStableStatus": "1.12.9", "AdoptDicomInstance": "1.12.8"}
 
 # Parameters that may be None (a null pointer the SDK accepts).
 NULLABLE = {"username", "password", "privateCreator", "pixelData"}

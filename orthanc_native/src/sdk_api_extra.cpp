@@ -2,6 +2,7 @@
 // with the reason, in orthanc_native/codegen/rules.py): raw pointers whose
 // size comes from another call, output structures, arrays of headers.
 #include "handles.hpp"
+#include "sdk_version.hpp"
 
 #include <pybind11/stl.h>
 
@@ -62,9 +63,176 @@ uint16_t find_query_tag(QueryHandle& query, uint32_t index, bool group) {
   return group ? tag_group : tag_element;
 }
 
+// Key-value stores and queues in Orthanc's database (Orthanc 1.12.8), the stable status of
+// a resource (1.12.9), reserved queue values (1.12.10), adopted instances (1.12.8): each an
+// SDK call with output flags or integers, so written here. In a build against an older
+// header each is still defined and raises, naming the Orthanc it needs (sdk_version.hpp).
+void init_stores(py::module_& m) {
+#if ORTHANC_PLUGINS_VERSION_IS_ABOVE(1, 12, 8)
+  m.def("GetKeyValue", [](const std::string& store, const std::string& key) {
+    require_orthanc("GetKeyValue", 1, 12, 8);
+    uint8_t found = 0;
+    MemoryBuffer value;
+    OrthancPluginErrorCode code;
+    {
+      py::gil_scoped_release release;
+      code = OrthancPluginGetKeyValue(context(), &found, value.get(), store.c_str(), key.c_str());
+    }
+    check(code);
+    return found ? py::object(value.to_bytes()) : py::object(py::none());
+  }, py::arg("storeId"), py::arg("key"));
+
+  m.def("DequeueValue", [](const std::string& queue, int origin) {
+    require_orthanc("DequeueValue", 1, 12, 8);
+    uint8_t found = 0;
+    MemoryBuffer value;
+    OrthancPluginErrorCode code;
+    {
+      py::gil_scoped_release release;
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"  // the SDK prefers reservations
+      code = OrthancPluginDequeueValue(context(), &found, value.get(), queue.c_str(),
+                                       static_cast<OrthancPluginQueueOrigin>(origin));
+#pragma GCC diagnostic pop
+    }
+    check(code);
+    return found ? py::object(value.to_bytes()) : py::object(py::none());
+  }, py::arg("queueId"), py::arg("origin"));
+
+  m.def("GetQueueSize", [](const std::string& queue) {
+    require_orthanc("GetQueueSize", 1, 12, 8);
+    uint64_t size = 0;
+    OrthancPluginErrorCode code;
+    {
+      py::gil_scoped_release release;
+      code = OrthancPluginGetQueueSize(context(), queue.c_str(), &size);
+    }
+    check(code);
+    return size;
+  }, py::arg("queueId"));
+
+  m.def("KeysValuesIteratorNext", [](Handle<OrthancPluginKeysValuesIterator>& iterator) {
+    require_orthanc("KeysValuesIteratorNext", 1, 12, 8);
+    OrthancPluginKeysValuesIterator* pointer = iterator.get();
+    // Named "done" in the header, the flag is 1 while the iterator stands on a key.
+    uint8_t on_a_key = 0;
+    OrthancPluginErrorCode code;
+    {
+      py::gil_scoped_release release;
+      code = OrthancPluginKeysValuesIteratorNext(context(), &on_a_key, pointer);
+    }
+    check(code);
+    return on_a_key != 0;
+  }, py::arg("iterator"));
+
+  // Every key and value of a store, read in one call: runtime.sdk's kv_store() from a worker.
+  m.def("key_value_items", [](const std::string& store) {
+    require_orthanc("key-value stores", 1, 12, 8);
+    py::list items;
+    OrthancPluginKeysValuesIterator* iterator;
+    {
+      py::gil_scoped_release release;
+      iterator = OrthancPluginCreateKeysValuesIterator(context(), store.c_str());
+    }
+    auto owned = own(iterator, OrthancPluginFreeKeysValuesIterator, "KeysValuesIterator",
+                     "CreateKeysValuesIterator");
+    for (;;) {
+      uint8_t on_a_key = 0;
+      MemoryBuffer value;
+      const char* key = nullptr;
+      OrthancPluginErrorCode code;
+      {
+        py::gil_scoped_release release;
+        code = OrthancPluginKeysValuesIteratorNext(context(), &on_a_key, iterator);
+        if (code == OrthancPluginErrorCode_Success && on_a_key) {
+          key = OrthancPluginKeysValuesIteratorGetKey(context(), iterator);
+          code = OrthancPluginKeysValuesIteratorGetValue(context(), value.get(), iterator);
+        }
+      }
+      check(code);
+      if (!on_a_key) break;
+      if (!key) throw SdkError(OrthancPluginErrorCode_InternalError, "KeysValuesIteratorGetKey");
+      items.append(py::make_tuple(py::str(key), value.to_bytes()));
+    }
+    return items;
+  }, py::arg("storeId"));
+
+  m.def("AdoptDicomInstance", [](const py::object& dicom, const py::object& custom_data) {
+    require_orthanc("AdoptDicomInstance", 1, 12, 8);
+    std::string file = buffer_arg(dicom, "AdoptDicomInstance", "dicom");
+    std::string custom = buffer_arg(custom_data, "AdoptDicomInstance", "customData");
+    MemoryBuffer instance_id, attachment_uuid;
+    OrthancPluginStoreStatus status = OrthancPluginStoreStatus_Failure;
+    OrthancPluginErrorCode code;
+    {
+      py::gil_scoped_release release;
+      code = OrthancPluginAdoptDicomInstance(context(), instance_id.get(), attachment_uuid.get(), &status,
+                                             file.data(), file.size(), custom.data(),
+                                             static_cast<uint32_t>(custom.size()));
+    }
+    check(code);
+    return py::make_tuple(instance_id.to_string(), attachment_uuid.to_string(), static_cast<int>(status));
+  }, py::arg("dicom"), py::arg("customData"));
+#else
+  for (const char* name : {"GetKeyValue", "DequeueValue", "GetQueueSize", "KeysValuesIteratorNext",
+                           "AdoptDicomInstance"}) {
+    m.def(name, [name](const py::args&, const py::kwargs&) { needs_newer_sdk(name, 1, 12, 8); });
+  }
+  m.def("key_value_items", [](const py::args&, const py::kwargs&) {
+    needs_newer_sdk("key-value stores", 1, 12, 8);
+  });
+#endif
+
+#if ORTHANC_PLUGINS_VERSION_IS_ABOVE(1, 12, 9)
+  // (0, 1 if the status changed else 0), as the official plugin answers.
+  m.def("SetStableStatus", [](const std::string& resource, int status) {
+    require_orthanc("SetStableStatus", 1, 12, 9);
+    uint8_t changed = 0;
+    OrthancPluginErrorCode code;
+    {
+      py::gil_scoped_release release;
+      code = OrthancPluginSetStableStatus(context(), &changed, resource.c_str(),
+                                          static_cast<OrthancPluginStableStatus>(status));
+    }
+    check(code);
+    return py::make_tuple(static_cast<int>(code), static_cast<int>(changed));
+  }, py::arg("resourceId"), py::arg("stableStatus"));
+#else
+  m.def("SetStableStatus", [](const py::args&, const py::kwargs&) {
+    needs_newer_sdk("SetStableStatus", 1, 12, 9);
+  });
+#endif
+
+#if ORTHANC_PLUGINS_VERSION_IS_ABOVE(1, 12, 10)
+  // (value, valueId) of a value reserved for releaseTimeout seconds, (None, None) if none is free.
+  m.def("ReserveQueueValue", [](const std::string& queue, int origin, uint32_t release_timeout) -> py::tuple {
+    require_orthanc("ReserveQueueValue", 1, 12, 10);
+    uint8_t found = 0;
+    uint64_t value_id = 0;
+    MemoryBuffer value;
+    OrthancPluginErrorCode code;
+    {
+      py::gil_scoped_release release;
+      code = OrthancPluginReserveQueueValue(context(), &found, value.get(), &value_id, queue.c_str(),
+                                            static_cast<OrthancPluginQueueOrigin>(origin),
+                                            release_timeout);
+    }
+    check(code);
+    if (!found) return py::make_tuple(py::none(), py::none());
+    return py::make_tuple(value.to_bytes(), value_id);
+  }, py::arg("queueId"), py::arg("origin"), py::arg("releaseTimeout"));
+#else
+  m.def("ReserveQueueValue", [](const py::args&, const py::kwargs&) {
+    needs_newer_sdk("ReserveQueueValue", 1, 12, 10);
+  });
+#endif
+}
+
 }  // namespace
 
 void init_api_extra(py::module_& m) {
+  init_stores(m);
+
   m.def("GetImageBuffer", [](ImageHandle& image) {
     OrthancPluginImage* pointer = image.get();
     const void* pixels = OrthancPluginGetImageBuffer(context(), pointer);

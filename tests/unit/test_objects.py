@@ -5,6 +5,8 @@ from __future__ import annotations
 import pickle
 from typing import Any
 
+import pytest
+
 from runtime import objects
 
 
@@ -78,3 +80,20 @@ def test_image_getters_answer_in_the_worker_without_the_master():
     assert objects.answer_locally("DrawText", (value,)) == (False, None)
     instance = objects.DicomInstanceValue(b"DICM")
     assert objects.answer_locally("GetInstanceSize", (instance,)) == (True, 4)
+
+
+def test_a_keys_values_iterator_walks_its_copy_in_the_worker_as_orthancs_does():
+    from runtime.errors import OrthancException
+    from runtime.objects import KeysValuesIteratorValue, answer_locally
+
+    iterator = KeysValuesIteratorValue([("a", b"1"), ("b", b"2")])
+    assert answer_locally("KeysValuesIteratorGetKey", (iterator,)) == (True, None)  # before Next()
+    walked = []
+    while answer_locally("KeysValuesIteratorNext", (iterator,))[1]:
+        walked.append((answer_locally("KeysValuesIteratorGetKey", (iterator,))[1],
+                       answer_locally("KeysValuesIteratorGetValue", (iterator,))[1]))
+    assert walked == [("a", b"1"), ("b", b"2")]
+    assert answer_locally("KeysValuesIteratorNext", (iterator,)) == (True, False)  # stays at the end
+    with pytest.raises(OrthancException) as raised:
+        answer_locally("KeysValuesIteratorGetValue", (iterator,))
+    assert raised.value.args[0] == 6  # BAD_SEQUENCE_OF_CALLS, as Orthanc 1.13.0 answers
