@@ -64,6 +64,8 @@ HAND_WRITTEN = {
     "RegisterReceivedInstanceCallback": "a callback: recorded in the registry, as @on_received_instance",
     "RegisterStorageArea": "callbacks: recorded in the registry, as storage_area()",
     "RegisterStorageArea2": "sdk_gates.cpp: the storage area of orthanc.RegisterStorageArea and StorageArea",
+    "RegisterStorageArea3": "sdk_gates.cpp: orthanc.RegisterStorageArea3, a storage area whose files "
+                            "carry custom data (range reads)",
     "RegisterIncomingHttpRequestFilter2": "sdk_gates.cpp: the filters of orthanc.RegisterIncomingHttpRequestFilter and @http_filter",
     "RegisterFindCallback": "sdk_scp.cpp: orthanc.RegisterFindCallback and @on_find",
     "RegisterWorklistCallback": "sdk_scp.cpp: orthanc.RegisterWorklistCallback and @on_worklist",
@@ -141,8 +143,6 @@ LEFT_OUT = {
     "GetConnectionCalledAet": "written by hand in sdk_scp.cpp / sdk_rest.cpp (issue 24): DicomConnection",
     "StartStreamAnswer": "written by hand in sdk_scp.cpp / sdk_rest.cpp (issue 24)",
     "SendStreamChunk": "written by hand in sdk_scp.cpp / sdk_rest.cpp (issue 24)",
-    "RegisterStorageArea3": "C callbacks with a range read and each attachment's custom data: not "
-                            "written yet (issue 24, item 5); RegisterStorageArea covers a storage area",
     "CreateJob2": "C callbacks that fill memory buffers: CreateJob (sdk_jobs.cpp) runs Python jobs",
     "RegisterDatabaseBackendV4": "a database back-end is a C protocol of its own, not a script's",
     "RegisterHttpAuthentication": "a C callback with three outputs; not in the official plugin 7.1",
@@ -161,7 +161,6 @@ NOT_YET = {
     "DicomConnection": "the 7.0 DICOM callbacks' connection: sdk_scp.cpp, by another helper (issue 24)",
     "RestOutput.StartStreamAnswer": "streaming answers: sdk_rest.cpp, by another helper (issue 24)",
     "RestOutput.SendStreamChunk": "streaming answers: sdk_rest.cpp, by another helper (issue 24)",
-    "RegisterStorageArea3": LEFT_OUT["RegisterStorageArea3"],
 }
 
 # Functions that only the master may call, even though their arguments cross:
@@ -303,6 +302,8 @@ PYI_METHODS = {
     ],
 }
 PYI_FUNCTIONS = [
+    "def RegisterStorageArea3(create: Callable[..., tuple[int, bytes | None]], "
+    "read: Callable[..., tuple[int, bytes | None]], remove: Callable[..., int]) -> None: ...",
     "def RegisterRestCallback(pathRegularExpression: str, callback: Callable[..., None]) -> None: ...",
     "def RegisterOnChangeCallback(callback: Callable[[int, int, str], None]) -> None: ...",
     "def RegisterOnStoredInstanceCallback(callback: Callable[[DicomInstance, str], None]) -> None: ...",
