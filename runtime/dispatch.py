@@ -93,9 +93,13 @@ def _stream(output: Any, response: StreamingResponse, where: str, route: str) ->
     if refused is not None:
         write(output, refused, where)  # logs why
         return
-    for key, value in response.headers.items():
-        output.set_http_header(key, value)
-    output.start_stream_answer(response.content_type)
+    try:
+        for key, value in response.headers.items():
+            output.set_http_header(key, value)
+        output.start_stream_answer(response.content_type)
+    except OrthancException as error:  # nothing sent yet: the client still gets an answer
+        write(output, error_to_response(error, where, route), where)
+        return
     sent = 0
     try:
         chunk = first
