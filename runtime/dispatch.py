@@ -104,7 +104,7 @@ def _stream(output: Any, response: StreamingResponse, where: str, route: str) ->
     try:
         chunk = first
         while True:
-            if chunk:  # an empty chunk would end Orthanc's chunked answer early
+            if chunk:  # an empty one has nothing to send
                 output.send_stream_chunk(chunk)
                 sent += len(chunk)
             chunk = chunk_bytes(next(chunks))
