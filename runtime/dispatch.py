@@ -18,7 +18,7 @@ import time
 from typing import Any
 from urllib.parse import unquote_plus
 
-from . import answers, backend, compat, delivery, executor, settings
+from . import answers, backend, compat, delivery, executor, settings, streams
 from .enums import ChangeType
 from .errors import OrthancException
 from .http import (
@@ -250,9 +250,15 @@ def _on_rest(output: Any, url: str, request: dict[str, Any]) -> None:
         return
     if entry.style == "compat":
         _call_compat(route, entry, output, url, request)
-    else:
-        write(output, _call_runtime(route, entry, url, request, params, groups),
-              f"{entry.name} ({request['method']} {url})", route.pattern.source)
+        return
+    where = f"{entry.name} ({request['method']} {url})"
+    with streams.Sink(output) as sink:  # an offloaded generator's chunks go out through it
+        response = _call_runtime(route, entry, url, request, params, groups)
+    if not sink.started:
+        write(output, response, where, route.pattern.source)
+    elif isinstance(response, Response) and response.status != 200:  # logged, with its id
+        _log_error(f"{where}: the streamed answer is cut after {sink.sent} bytes: HTTP "
+                   f"{response.status} {response.body[:300].decode(errors='replace')}")
 
 
 # -- events (runtime.delivery) ---------------------------------------------------

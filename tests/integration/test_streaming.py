@@ -4,7 +4,8 @@ and the official API's RestOutput.StartStreamAnswer / SendStreamChunk.
 Valid on every Orthanc: 1.12.6 and newer send each chunk as the generator yields it (the
 client reads the first one before the generator goes on); on older ones (1.10.1) the
 chunks are joined into one answer, and StartStreamAnswer raises OrthancException naming
-the version it needs. An offloaded generator is joined in its worker everywhere.
+the version it needs. An offloaded generator's chunks cross from its worker to Orthanc as
+they come, where Orthanc streams.
 """
 
 from __future__ import annotations
@@ -65,11 +66,17 @@ def test_generator_route_streams_where_orthanc_can(server, tmp_path):
         assert int(read.headers["content-length"]) == len(read.body)
 
 
-def test_offloaded_generator_answers_joined(server, tmp_path):
+def test_offloaded_generator_streams_from_its_worker_where_orthanc_can(server, tmp_path):
     flag = tmp_path / "flag"
-    read = Read(server, f"/stream/offloaded?flag={flag}&wait=1", flag)
+    read = Read(server, f"/stream/offloaded?flag={flag}&wait=5", flag)
     assert read.status == 200
-    assert read.body == b"first\nnot acknowledged\nlast\n"
+    if streams(server):
+        assert read.first == b"first\n"
+        assert read.body == b"first\nacknowledged\nlast\n"
+        assert "content-length" not in read.headers
+    else:
+        assert read.body == b"first\nnot acknowledged\nlast\n"
+        assert int(read.headers["content-length"]) == len(read.body)
 
 
 def test_streaming_response_keeps_its_type_and_headers(server):
@@ -88,22 +95,40 @@ def test_generator_that_fails_before_its_first_chunk_answers_json(server):
                         f"[error id {answer.json()['error_id']}]: no data today")
 
 
+def read_cut(server: Orthanc, path: str) -> bytes:
+    """What a client reads of an answer that Orthanc cuts short."""
+    connection = http.client.HTTPConnection("127.0.0.1", server.http_port, timeout=60)
+    try:
+        connection.request("GET", path)
+        answer = connection.getresponse()
+        assert answer.status == 200
+        body = b""
+        try:
+            while chunk := answer.read1(65536):
+                body += chunk
+        except http.client.IncompleteRead as cut:
+            body += cut.partial
+        return body
+    finally:
+        connection.close()
+
+
+def test_offloaded_generator_that_fails_later_is_cut_and_logged(server):
+    if streams(server):
+        assert read_cut(server, "/stream/offloaded/fails-later") == b"first\n"
+        server.wait_for_log("streaming.offloaded_fails_later (GET /stream/offloaded/fails-later): "
+                            "the streamed answer is cut after 6 bytes: HTTP 500")
+        assert "the worker's source went away" in server.log()
+    else:
+        answer = server.get("/stream/offloaded/fails-later")
+        assert answer.status == 500
+        assert answer.json()["type"] == "RuntimeError"
+    assert server.get("/stream/typed").status == 200
+
+
 def test_generator_that_fails_later_is_cut_and_logged(server):
     if streams(server):
-        connection = http.client.HTTPConnection("127.0.0.1", server.http_port, timeout=60)
-        try:
-            connection.request("GET", "/stream/fails-later")
-            answer = connection.getresponse()
-            assert answer.status == 200
-            body = b""
-            try:
-                while chunk := answer.read1(65536):
-                    body += chunk
-            except http.client.IncompleteRead as cut:
-                body += cut.partial
-            assert body == b"first\n"
-        finally:
-            connection.close()
+        assert read_cut(server, "/stream/fails-later") == b"first\n"
         server.wait_for_log("streaming.fails_later (GET /stream/fails-later): the streamed "
                             "answer is cut after 6 bytes")
     else:

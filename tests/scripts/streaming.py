@@ -60,6 +60,13 @@ def fails_later(request: Request) -> Iterator[bytes]:
     raise RuntimeError("the source went away")
 
 
+@route("/stream/offloaded/fails-later")
+@offload(timeout=30)
+def offloaded_fails_later(request: Request) -> Iterator[bytes]:
+    yield b"first\n"
+    raise RuntimeError("the worker's source went away")
+
+
 @route("/stream/bad-chunk")
 def bad_chunk(request: Request) -> Iterator[object]:
     yield 42
