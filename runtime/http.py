@@ -285,8 +285,9 @@ class StreamingResponse:
         b'1\\n2\\n'
 
     Orthanc 1.12.6 and newer send each chunk as it comes (with no length:
-    Orthanc closes the connection at the end); on an older Orthanc, and from a
-    worker (``@offload``), the chunks are joined and sent as one answer. The
+    Orthanc closes the connection at the end), from a pool worker too
+    (``@offload``: runtime.streams); on an older Orthanc, and from a Dask
+    worker, the chunks are joined and sent as one answer. The
     status is 200: an error raised before the first chunk answers JSON as usual;
     one raised later cuts the answer short (the log names the handler). A str
     chunk is sent as UTF-8.
