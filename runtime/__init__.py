@@ -36,9 +36,16 @@ from .enums import (
 from .errors import NotInOrthanc, OrthancError, OrthancException
 from .events import Change, StoredInstance
 from .gates import DISCARD, FilterRequest, ReceivedInstance, StorageArea, storage_area
-from .http import BadRequest, HTTPError, NotFound, Request, Response
+from .http import BadRequest, HTTPError, NotFound, Request, Response, StreamingResponse
 from .jobs import JobStep, job
-from .scp import CommitmentRequest, FindRequest, IncomingInstance, MoveRequest, WorklistRequest
+from .scp import (
+    CommitmentRequest,
+    DicomConnection,
+    FindRequest,
+    IncomingInstance,
+    MoveRequest,
+    WorklistRequest,
+)
 from .settings import config
 
 try:
@@ -51,8 +58,8 @@ __all__ = [
     "on_received_instance", "ReceivedInstance", "DISCARD", "StorageArea", "storage_area",
     "on_find", "FindRequest", "on_worklist", "WorklistRequest", "on_move", "MoveRequest",
     "on_storage_commitment", "CommitmentRequest", "StorageCommitmentFailureReason",
-    "cstore_filter", "IncomingInstance",
-    "Request", "Response", "HTTPError", "BadRequest", "NotFound",
+    "cstore_filter", "IncomingInstance", "DicomConnection",
+    "Request", "Response", "StreamingResponse", "HTTPError", "BadRequest", "NotFound",
     "ChangeType", "ResourceType", "InstanceOrigin", "ErrorCode",
     "Change", "StoredInstance",
     "OrthancError", "OrthancException", "NotInOrthanc",

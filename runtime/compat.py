@@ -24,6 +24,7 @@ from .enums import *  # noqa: F403
 from .errors import OrthancException as OrthancException
 from .http import Response
 from .registry import registry
+from .scp import DicomConnection as DicomConnection
 
 __all__ = sorted({
     *_api.__all__, *enums.__all__, *compat_jobs.__all__, "OrthancException", "RestOutput",
@@ -32,6 +33,8 @@ __all__ = sorted({
     "RegisterStorageArea3",
     "RegisterFindCallback", "RegisterWorklistCallback", "RegisterMoveCallback",
     "RegisterMoveCallback2", "RegisterStorageCommitmentScpCallback",
+    "RegisterFindCallback2", "RegisterWorklistCallback2", "RegisterMoveCallback3",
+    "RegisterStorageCommitmentScpCallback2", "DicomConnection",
     "RegisterIncomingCStoreInstanceFilter",
     "GetOrthancVersion",
 })
@@ -122,6 +125,41 @@ def RegisterStorageCommitmentScpCallback(factory: Callable[..., Any],
     makes the data of one request; ``lookup(sopClassUid, sopInstanceUid, data)`` answers a
     StorageCommitmentFailureReason for each instance."""
     registry.set_dicom_service("storage_commitment", factory, style="compat", helpers=(lookup,))
+
+
+# The official 7.x registrations: who asked comes as a DicomConnection (remote AET, called
+# AET, remote IP) on every Orthanc; its remote IP is None before Orthanc 1.12.10.
+
+def RegisterFindCallback2(callback: Callable[[Any, Any, DicomConnection], Any]) -> None:
+    """``callback(answers: FindAnswers, query: FindQuery, connection: DicomConnection)``
+    answers C-FIND."""
+    registry.set_dicom_service("find", callback, style="compat", with_connection=True)
+
+
+def RegisterWorklistCallback2(callback: Callable[[Any, Any, DicomConnection], Any]) -> None:
+    """``callback(answers: WorklistAnswers, query: WorklistQuery, connection: DicomConnection)``."""
+    registry.set_dicom_service("worklist", callback, style="compat", with_connection=True)
+
+
+def RegisterMoveCallback3(createMoveCallback: Callable[..., Any],
+                          getMoveSizeCallback: Callable[[Any], int],
+                          applyMoveCallback: Callable[[Any], Any],
+                          freeMoveCallback: Callable[[Any], None]) -> None:
+    """As RegisterMoveCallback2, but ``createMoveCallback(connection, **request)`` gets the
+    DicomConnection first, and ``request`` has Level, PatientID, AccessionNumber,
+    StudyInstanceUID, SeriesInstanceUID, SOPInstanceUID, TargetAET and OriginatorID."""
+    registry.set_dicom_service("move", createMoveCallback, style="compat",
+                               helpers=(getMoveSizeCallback, applyMoveCallback, freeMoveCallback),
+                               with_connection=True)
+
+
+def RegisterStorageCommitmentScpCallback2(factory: Callable[..., Any],
+                                          lookup: Callable[[str, str, Any], int]) -> None:
+    """``factory(jobId, transactionUid, sopClassUids, sopInstanceUids, connection)`` makes the
+    data of one request; ``lookup(sopClassUid, sopInstanceUid, data)`` answers a
+    StorageCommitmentFailureReason for each instance."""
+    registry.set_dicom_service("storage_commitment", factory, style="compat", helpers=(lookup,),
+                               with_connection=True)
 
 
 def RegisterIncomingCStoreInstanceFilter(callback: Callable[..., Any]) -> None:
@@ -260,3 +298,16 @@ class RestOutput(_api.RestOutputMethods):
         if self._answer():
             super().StartMultipartAnswer(subType, contentType)
             self.answered = True
+
+    # Streamed answers (Orthanc 1.12.6; before, OrthancException names the version needed).
+    def StartStreamAnswer(self, mimeType: str) -> None:
+        """Starts an answer sent in chunks as they come (``SendStreamChunk``)."""
+        if answers.unsafe_header("Content-Type", mimeType):
+            self._refuse(answers.header_refusal("Content-Type"))
+        if self._answer():
+            self._handle.start_stream_answer(mimeType)
+            self.answered = True
+
+    def SendStreamChunk(self, data: bytes | str) -> None:
+        """Sends one chunk of the answer that ``StartStreamAnswer`` started."""
+        self._handle.send_stream_chunk(data)

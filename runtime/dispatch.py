@@ -18,7 +18,7 @@ import time
 from typing import Any
 from urllib.parse import unquote_plus
 
-from . import answers, compat, delivery, executor, settings
+from . import answers, backend, compat, delivery, executor, settings, streams
 from .enums import ChangeType
 from .errors import OrthancException
 from .http import (
@@ -26,6 +26,8 @@ from .http import (
     MethodNotAllowed,
     Request,
     Response,
+    StreamingResponse,
+    chunk_bytes,
     error_response,
     to_response,
 )
@@ -66,12 +68,67 @@ def _write(output: Any, response: Response) -> None:
         output.send_http_status(status, response.body)
 
 
-def write(output: Any, response: Response, where: str = "") -> None:
+def _can_stream() -> bool:
+    return bool(backend.call("streaming_available"))
+
+
+def _stream(output: Any, response: StreamingResponse, where: str, route: str) -> None:
+    """Sends a generator's chunks as they come where Orthanc can (1.12.6), else joined.
+
+    The first chunk is asked for before anything is sent, so that a handler that
+    fails at once answers JSON as any other; a failure after that cuts the
+    answer short, and the log names the handler and the cause.
+    """
+    chunks = iter(response.chunks)
+    try:
+        first = chunk_bytes(next(chunks, b""))
+        if not _can_stream():
+            write(output, Response(first + b"".join(chunk_bytes(c) for c in chunks), 200,
+                                   response.content_type, response.headers), where)
+            return
+    except BaseException as error:
+        write(output, error_to_response(error, where, route), where)
+        return
+    refused = answers.refusal(Response(b"", 200, response.content_type, response.headers))
+    if refused is not None:
+        write(output, refused, where)  # logs why
+        return
+    try:
+        for key, value in response.headers.items():
+            output.set_http_header(key, value)
+        output.start_stream_answer(response.content_type)
+    except OrthancException as error:  # nothing sent yet: the client still gets an answer
+        write(output, error_to_response(error, where, route), where)
+        return
+    sent = 0
+    try:
+        chunk = first
+        while True:
+            if chunk:  # an empty one has nothing to send
+                output.send_stream_chunk(chunk)
+                sent += len(chunk)
+            chunk = chunk_bytes(next(chunks))
+    except StopIteration:
+        return
+    except BaseException as error:
+        answers.log_exception(f"{where}: the streamed answer is cut after {sent} bytes",
+                              error, answers.new_error_id())
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:  # a generator's finally blocks run now, not at its collection
+            close()
+
+
+def write(output: Any, response: Response | StreamingResponse, where: str = "",
+          route: str = "") -> None:
     """Writes a Response to Orthanc's RestOutput, or 500 JSON saying why Orthanc cannot send it.
 
     The check comes first: Orthanc drops an answer whose status it does not
     know, and writes header lines as given.
     """
+    if isinstance(response, StreamingResponse):
+        _stream(output, response, where, route)
+        return
     refused = answers.refusal(response)
     if refused is not None:
         body = refused.body.decode()
@@ -99,7 +156,7 @@ def _decoded(query: dict[str, str] | None) -> dict[str, str]:
 
 
 def _call_runtime(route: Route, entry: RouteHandler, url: str, request: dict[str, Any],
-                  params: dict[str, Any], groups: tuple[str, ...]) -> Response:
+                  params: dict[str, Any], groups: tuple[str, ...]) -> Response | StreamingResponse:
     method = request["method"]
     try:
         req = Request(
@@ -193,9 +250,15 @@ def _on_rest(output: Any, url: str, request: dict[str, Any]) -> None:
         return
     if entry.style == "compat":
         _call_compat(route, entry, output, url, request)
-    else:
-        write(output, _call_runtime(route, entry, url, request, params, groups),
-              f"{entry.name} ({request['method']} {url})")
+        return
+    where = f"{entry.name} ({request['method']} {url})"
+    with streams.Sink(output) as sink:  # an offloaded generator's chunks go out through it
+        response = _call_runtime(route, entry, url, request, params, groups)
+    if not sink.started:
+        write(output, response, where, route.pattern.source)
+    elif isinstance(response, Response) and response.status != 200:  # logged, with its id
+        _log_error(f"{where}: the streamed answer is cut after {sink.sent} bytes: HTTP "
+                   f"{response.status} {response.body[:300].decode(errors='replace')}")
 
 
 # -- events (runtime.delivery) ---------------------------------------------------

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 from pool import Pool, PoolClosed
 
-from . import backend, worker
+from . import backend, streams, worker
 from .http import Request, Response
 from .offload_backend import OffloadBackend
 
@@ -219,7 +219,7 @@ def _new_pool(section: dict[str, Any], modules: list[str], fresh: bool) -> Pool:
         start_method=settings["StartMethod"],
         preload=preload,
         initializer=functools.partial(worker.initialize, section, imports),
-        master_functions=backend.master_functions(),
+        master_functions={**backend.master_functions(), **streams.master_functions()},
         task_timeout=settings["TaskTimeout"],
         queue_limit=settings["QueueLimit"],
         max_tasks_per_worker=settings["MaxTasksPerWorker"],

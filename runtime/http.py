@@ -33,6 +33,7 @@ __all__ = [
     "NotFound",
     "Request",
     "Response",
+    "StreamingResponse",
     "UnsupportedReturn",
     "error_response",
     "to_response",
@@ -273,6 +274,51 @@ class Response:
         return (Response, (self.body, self.status, self.content_type, self.headers))
 
 
+class StreamingResponse:
+    """An answer sent chunk by chunk, as ``chunks`` (an iterable of ``bytes`` or ``str``)
+    yields them: what a handler's generator becomes.
+
+        >>> def numbers():
+        ...     yield "1\\n"
+        ...     yield b"2\\n"
+        >>> StreamingResponse(numbers(), content_type="text/plain").joined().body
+        b'1\\n2\\n'
+
+    Orthanc 1.12.6 and newer send each chunk as it comes (with no length:
+    Orthanc closes the connection at the end), from a pool worker too
+    (``@offload``: runtime.streams); on an older Orthanc, and from a Dask
+    worker, the chunks are joined and sent as one answer. The
+    status is 200: an error raised before the first chunk answers JSON as usual;
+    one raised later cuts the answer short (the log names the handler). A str
+    chunk is sent as UTF-8.
+    """
+
+    __slots__ = ("chunks", "content_type", "headers")
+
+    status = 200
+
+    def __init__(self, chunks: Iterable[bytes | bytearray | memoryview | str],
+                 content_type: str = _BINARY, headers: Mapping[str, str] | None = None) -> None:
+        self.chunks = chunks
+        self.content_type = content_type
+        self.headers = {k: v for k, v in (headers or {}).items() if k.lower() != "content-type"}
+
+    def joined(self) -> Response:
+        """The whole answer at once."""
+        return Response(b"".join(chunk_bytes(c) for c in self.chunks), 200, self.content_type,
+                        self.headers)
+
+
+def chunk_bytes(chunk: object) -> bytes:
+    """One chunk of a streamed answer as bytes; anything but bytes or str is an UnsupportedReturn."""
+    if isinstance(chunk, bytes | bytearray | memoryview):
+        return bytes(chunk)
+    if isinstance(chunk, str):
+        return chunk.encode("utf-8")
+    raise UnsupportedReturn(f"handler streamed a chunk of type {type(chunk).__name__}; "
+                            "a chunk is bytes or str")
+
+
 class HTTPError(Exception):
     """Raised by a handler to answer an HTTP error.
 
@@ -374,20 +420,24 @@ class UnsupportedReturn(TypeError):
     """A handler returned something that is not an answer; the message names its type."""
 
 
-def to_response(value: object) -> Response:
+def to_response(value: object) -> Response | StreamingResponse:
     """The :class:`Response` for what a handler returned.
 
-    A ``Response`` passes through; ``bytes`` (or ``bytearray``, ``memoryview``),
-    ``str``, ``dict`` and ``list`` are shorthand for ``Response(value)``.
-    Anything else, ``None`` included, is an :class:`UnsupportedReturn` (a
-    ``TypeError``) that names it.
+    A ``Response`` or ``StreamingResponse`` passes through; ``bytes`` (or
+    ``bytearray``, ``memoryview``), ``str``, ``dict`` and ``list`` are shorthand
+    for ``Response(value)``; a generator (any iterator) of ``bytes`` or ``str``
+    for ``StreamingResponse(value)``. Anything else, ``None`` included, is an
+    :class:`UnsupportedReturn` (a ``TypeError``) that names it.
     """
-    if isinstance(value, Response):
+    if isinstance(value, Response | StreamingResponse):
         return value
     if isinstance(value, bytes | bytearray | memoryview | str | dict | list):
         return Response(value)
+    if isinstance(value, Iterator):
+        return StreamingResponse(value)
     raise UnsupportedReturn(
-        f"handler returned {type(value).__name__}; return a Response, bytes, str, dict or list"
+        f"handler returned {type(value).__name__}; return a Response, bytes, str, dict, list "
+        "or a generator of bytes"
     )
 
 

@@ -111,10 +111,12 @@ class DicomService(Handler):
 
     ``helpers`` are the other callables of a service the official plugin
     registers as several (C-MOVE's size, apply and free; storage commitment's
-    lookup)."""
+    lookup). ``with_connection``: an official 7.x callback, which gets a
+    DicomConnection where the older ones get AETs."""
 
     kind: str = ""
     helpers: tuple[Callable[..., Any], ...] = ()
+    with_connection: bool = False
 
 
 DICOM_SERVICES = {
@@ -312,15 +314,17 @@ class Registry:
         return entry
 
     def set_dicom_service(self, kind: str, handler: Callable[..., Any], style: Style = "runtime",
-                          helpers: tuple[Callable[..., Any], ...] = ()) -> DicomService:
+                          helpers: tuple[Callable[..., Any], ...] = (),
+                          with_connection: bool = False) -> DicomService:
         """Records the one handler of a DICOM service (Orthanc allows one of each)."""
         if self._recording is not None:
-            return self._recording.set_dicom_service(kind, handler, style, helpers)
+            return self._recording.set_dicom_service(kind, handler, style, helpers,
+                                                     with_connection)
         what = DICOM_SERVICES[kind]
         for function in (handler, *helpers):
             _check_callable(function, style)
         self._guard(f"a {what}")
-        entry = DicomService(handler, style, handler_name(handler), kind, helpers)
+        entry = DicomService(handler, style, handler_name(handler), kind, helpers, with_connection)
         taken = self.dicom_services.get(kind)
         if taken is not None:
             raise ValueError(f"Orthanc allows one {what}: {_described(taken)} is one already; "

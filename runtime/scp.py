@@ -12,6 +12,13 @@
     --cstore_filter(instance)--> each @cstore_filter: True accepts; False, or a DIMSE failure
         status, refuses (the first refusal wins); runtime.verdicts checks every answer
 
+Who asked travels with each request as a :class:`DicomConnection` (calling AET,
+called AET, remote IP): ``request.connection`` in the decorator API, the last
+argument of the official 7.x callbacks (``RegisterFindCallback2``...). Orthanc
+1.12.10 and newer hand the plugin a connection object (the plugin registers
+their "2" callbacks where the header it was built against has them); older
+ones pass the AETs only, and ``remote_ip`` is then None.
+
 A handler that raises, times out, whose worker crashes or that answers the wrong
 type (runtime.verdicts: checked where the handler runs) makes Orthanc answer the
 DICOM client a failure status (the association
@@ -103,6 +110,34 @@ def _dicom_answers(result: Any, request: Any, sop_class: str, who: str) -> list[
 _handled = verdicts.handled
 
 
+# -- who asked ------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class DicomConnection:
+    """The DICOM association a request came on: who called, which AET it called, from where.
+
+    A plain value (picklable, valid after the callback returns): the decorator
+    API's ``request.connection``, and what the official 7.x callbacks
+    (``RegisterFindCallback2``, ``RegisterWorklistCallback2``,
+    ``RegisterMoveCallback3``, ``RegisterStorageCommitmentScpCallback2``) get,
+    with the official methods' names. ``remote_ip`` is None on an Orthanc older
+    than 1.12.10, which does not pass it to plugins.
+    """
+
+    remote_aet: str  # the calling AET
+    called_aet: str  # the AET the remote called: Orthanc's
+    remote_ip: str | None = None
+
+    def GetConnectionRemoteAet(self) -> str:
+        return self.remote_aet
+
+    def GetConnectionCalledAet(self) -> str:
+        return self.called_aet
+
+    def GetConnectionRemoteIp(self) -> str | None:
+        return self.remote_ip
+
+
 def _failed(entry: Handler, what: str, error: BaseException) -> int:
     answers.log_exception(f"{entry.name} ({what})", error, answers.new_error_id())
     return int(ErrorCode.PLUGIN)
@@ -123,6 +158,12 @@ class FindRequest:
     tags: tuple[tuple[int, int, str], ...]  # (group, element, value), in the query's order
     issuer_aet: str
     called_aet: str
+    remote_ip: str | None = None  # None where Orthanc does not say (before 1.12.10)
+
+    @property
+    def connection(self) -> DicomConnection:
+        """Who asked: the calling AET (``issuer_aet``), the called AET, the remote IP."""
+        return DicomConnection(self.issuer_aet, self.called_aet, self.remote_ip)
 
     @property
     def level(self) -> str:
@@ -155,16 +196,20 @@ def _keyword(group: int, element: int) -> str:
     return keyword_for_tag((group << 16) | element) or f"{group:04x},{element:04x}"
 
 
-def _serve_query(kind: str, what: str, answers: Any, query: Any, issuer_aet: str,
-                 called_aet: str, answer: Callable[[DicomService], None]) -> int:
-    """A C-FIND or worklist query: the official plugin's callback gets Orthanc's objects,
-    a handler of the decorator API is run by ``answer``. Answers an ErrorCode."""
+def _serve_query(kind: str, what: str, answers: Any, query: Any, connection: DicomConnection,
+                 answer: Callable[[DicomService], None]) -> int:
+    """A C-FIND or worklist query: the official plugin's callback gets Orthanc's objects
+    (and the AETs, or the connection for the 7.x ones), a handler of the decorator API is
+    run by ``answer``. Answers an ErrorCode."""
     service = registry.dicom_services.get(kind)
+    issuer_aet = connection.remote_aet
     if service is None:
         return int(ErrorCode.PLUGIN)
     try:
-        if service.style == "compat":
-            service.handler(answers, query, issuer_aet, called_aet)
+        if service.style == "compat" and service.with_connection:
+            service.handler(answers, query, connection)
+        elif service.style == "compat":
+            service.handler(answers, query, issuer_aet, connection.called_aet)
         else:
             answer(service)
         return int(ErrorCode.SUCCESS)
@@ -177,7 +222,8 @@ def _answers(service: DicomService, request: Any, sop_class: str, what: str) -> 
                     f"{service.name} ({what})")
 
 
-def find(answers_handle: Any, query_handle: Any, issuer_aet: str, called_aet: str) -> int:
+def find(answers_handle: Any, query_handle: Any, issuer_aet: str, called_aet: str,
+         remote_ip: str | None = None) -> int:
     """Called by the native trampoline for each C-FIND; answers an ErrorCode."""
     from . import compat
 
@@ -187,11 +233,12 @@ def find(answers_handle: Any, query_handle: Any, issuer_aet: str, called_aet: st
         tags = tuple((query.GetFindQueryTagGroup(i), query.GetFindQueryTagElement(i),
                       query.GetFindQueryValue(i)) for i in range(query.GetFindQuerySize()))
         request = FindRequest({_keyword(g, e): v for g, e, v in tags}, tags, issuer_aet,
-                              called_aet)
+                              called_aet, remote_ip)
         for dicom in _answers(service, request, FIND_MODEL, "C-FIND"):
             found.FindAddAnswer(dicom)
 
-    return _serve_query("find", "C-FIND", found, query, issuer_aet, called_aet, answer)
+    return _serve_query("find", "C-FIND", found, query,
+                        DicomConnection(issuer_aet, called_aet, remote_ip), answer)
 
 
 # -- worklists ------------------------------------------------------------------------
@@ -207,6 +254,12 @@ class WorklistRequest:
     data: bytes  # the query, as a DICOM file
     issuer_aet: str
     called_aet: str
+    remote_ip: str | None = None  # None where Orthanc does not say (before 1.12.10)
+
+    @property
+    def connection(self) -> DicomConnection:
+        """Who asked: the calling AET (``issuer_aet``), the called AET, the remote IP."""
+        return DicomConnection(self.issuer_aet, self.called_aet, self.remote_ip)
 
     def dataset(self) -> Any:
         """The query as a pydicom Dataset."""
@@ -215,14 +268,16 @@ class WorklistRequest:
         return pydicom.dcmread(io.BytesIO(self.data), force=True)
 
 
-def worklist(answers_handle: Any, query_handle: Any, issuer_aet: str, called_aet: str) -> int:
+def worklist(answers_handle: Any, query_handle: Any, issuer_aet: str, called_aet: str,
+             remote_ip: str | None = None) -> int:
     """Called by the native trampoline for each worklist C-FIND; answers an ErrorCode."""
     from . import compat
 
     found, query = compat.WorklistAnswers(answers_handle), compat.WorklistQuery(query_handle)
 
     def answer(service: DicomService) -> None:
-        request = WorklistRequest(query.WorklistGetDicomQuery(), issuer_aet, called_aet)
+        request = WorklistRequest(query.WorklistGetDicomQuery(), issuer_aet, called_aet,
+                                  remote_ip)
         for dicom in _answers(service, request, WORKLIST_MODEL, "worklist"):
             match = query.WorklistIsMatch(dicom)
             if match < 0:  # Orthanc could not read it (checked before; never silently dropped)
@@ -231,8 +286,8 @@ def worklist(answers_handle: Any, query_handle: Any, issuer_aet: str, called_aet
             if match:
                 found.WorklistAddAnswer(query, dicom)
 
-    return _serve_query("worklist", "worklist C-FIND", found, query, issuer_aet, called_aet,
-                        answer)
+    return _serve_query("worklist", "worklist C-FIND", found, query,
+                        DicomConnection(issuer_aet, called_aet, remote_ip), answer)
 
 
 # -- C-MOVE ---------------------------------------------------------------------------
@@ -261,16 +316,27 @@ class MoveRequest:
     source_aet: str  # the AET the client called (Orthanc's)
     target_aet: str  # where the instances go
     originator_id: int  # the Message ID of the request
+    remote_ip: str | None = None  # None where Orthanc does not say (before 1.12.10)
 
-    def compat_arguments(self) -> dict[str, Any]:
-        """The keyword arguments of the official plugin's C-MOVE callbacks."""
-        return {"Level": self.level, "PatientID": self.patient_id,
-                "AccessionNumber": self.accession_number,
-                "StudyInstanceUID": self.study_instance_uid,
-                "SeriesInstanceUID": self.series_instance_uid,
-                "SOPInstanceUID": self.sop_instance_uid, "OriginatorAET": self.originator_aet,
-                "SourceAET": self.source_aet, "TargetAET": self.target_aet,
-                "OriginatorID": self.originator_id}
+    @property
+    def connection(self) -> DicomConnection:
+        """Who asked: the calling AET (``originator_aet``), the called AET (``source_aet``),
+        the remote IP."""
+        return DicomConnection(self.originator_aet, self.source_aet, self.remote_ip)
+
+    def compat_arguments(self, with_connection: bool = False) -> dict[str, Any]:
+        """The keyword arguments of the official plugin's C-MOVE callbacks (``RegisterMoveCallback3``'s
+        have no AETs: its create callback gets the connection first, as an argument)."""
+        arguments = {"Level": self.level, "PatientID": self.patient_id,
+                     "AccessionNumber": self.accession_number,
+                     "StudyInstanceUID": self.study_instance_uid,
+                     "SeriesInstanceUID": self.series_instance_uid,
+                     "SOPInstanceUID": self.sop_instance_uid,
+                     "OriginatorAET": self.originator_aet, "SourceAET": self.source_aet,
+                     "TargetAET": self.target_aet, "OriginatorID": self.originator_id}
+        if with_connection:
+            del arguments["OriginatorAET"], arguments["SourceAET"]
+        return arguments
 
 
 @dataclass
@@ -319,16 +385,19 @@ def _instances_of(resource: str) -> list[str]:
 
 def move_create(level: int, patient_id: str, accession_number: str, study_uid: str,
                 series_uid: str, sop_uid: str, originator_aet: str, source_aet: str,
-                target_aet: str, originator_id: int) -> Any:
+                target_aet: str, originator_id: int, remote_ip: str | None = None) -> Any:
     """A driver for one C-MOVE, or None to refuse it (the client gets a failure)."""
     service = registry.dicom_services.get("move")
     if service is None:
         return None
     request = MoveRequest(_LEVELS.get(level, ""), patient_id, accession_number, study_uid,
                           series_uid, sop_uid, originator_aet, source_aet, target_aet,
-                          originator_id)
+                          originator_id, remote_ip)
     where = f"C-MOVE from {originator_aet} to {target_aet}"
     try:
+        if service.style == "compat" and service.with_connection:  # RegisterMoveCallback3
+            return _CompatMove(service, service.handler(request.connection,
+                                                        **request.compat_arguments(True)))
         if service.style == "compat":
             if service.helpers:  # RegisterMoveCallback2: the script makes the driver
                 return _CompatMove(service, service.handler(**request.compat_arguments()))
@@ -416,6 +485,12 @@ class CommitmentRequest:
     instances: tuple[tuple[str, str], ...]  # (SOPClassUID, SOPInstanceUID)
     remote_aet: str
     called_aet: str
+    remote_ip: str | None = None  # None where Orthanc does not say (before 1.12.10)
+
+    @property
+    def connection(self) -> DicomConnection:
+        """Who asked: the calling AET (``remote_aet``), the called AET, the remote IP."""
+        return DicomConnection(self.remote_aet, self.called_aet, self.remote_ip)
 
 
 def _reasons(answer: Any, request: CommitmentRequest) -> dict[str, int]:
@@ -447,17 +522,21 @@ class _Commitment:
 
 
 def commitment_create(job_id: str, transaction_uid: str, class_uids: list[str],
-                      instance_uids: list[str], remote_aet: str, called_aet: str) -> _Commitment:
+                      instance_uids: list[str], remote_aet: str, called_aet: str,
+                      remote_ip: str | None = None) -> _Commitment:
     service = registry.dicom_services["storage_commitment"]
     if service.style == "compat":
+        # RegisterStorageCommitmentScpCallback2's factory gets the connection instead of the AETs.
+        who = ((DicomConnection(remote_aet, called_aet, remote_ip),) if service.with_connection
+               else (remote_aet, called_aet))
         try:
             return _Commitment(service, data=service.handler(
-                job_id, transaction_uid, class_uids, instance_uids, remote_aet, called_aet))
+                job_id, transaction_uid, class_uids, instance_uids, *who))
         except BaseException as error:  # Orthanc fails the whole request
             _failed(service, f"storage commitment {transaction_uid} from {remote_aet}", error)
             raise
     request = CommitmentRequest(job_id, transaction_uid, tuple(zip(class_uids, instance_uids, strict=True)),
-                                remote_aet, called_aet)
+                                remote_aet, called_aet, remote_ip)
     try:
         reasons = _handled(service, _reasons, request)
     except BaseException as error:

@@ -13,9 +13,9 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from . import compat, settings
+from . import compat, settings, streams
 from .errors import HandlerAborted
-from .http import Request, to_response
+from .http import Request, StreamingResponse, to_response
 
 sys.modules.setdefault("orthanc", compat)
 
@@ -74,6 +74,9 @@ def initialize(section: dict[str, Any], imports: tuple[str, ...] = ()) -> None:
 def run_route(handler: Callable[[Request], Any] | HandlerRef, request: Request) -> tuple[tuple[Any, ...], bytes]:
     """Calls a route handler; the body travels apart so that a large one crosses in shared memory.
 
+    A streamed answer (a generator) goes to the master chunk by chunk where it can
+    send them (runtime.streams), else joined here.
+
     A BaseException that is not an Exception (``sys.exit()``, KeyboardInterrupt,
     a class of the script's own) becomes :class:`HandlerAborted`: re-raised as
     itself in the master, it would unwind Orthanc's thread as if the process
@@ -81,6 +84,8 @@ def run_route(handler: Callable[[Request], Any] | HandlerRef, request: Request) 
     """
     try:
         response = to_response(resolved(handler)(request))
+        if isinstance(response, StreamingResponse):  # chunk by chunk through the master, or joined
+            response = streams.send_from_worker(response)
     except Exception:
         raise
     except BaseException as error:

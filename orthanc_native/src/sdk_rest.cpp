@@ -1,6 +1,7 @@
 // REST: the route trampoline, RestOutput (valid only during its callback),
 // and calls to Orthanc's own REST API.
 #include "handles.hpp"
+#include "sdk_version.hpp"
 
 #include <boost/regex.hpp>
 
@@ -76,7 +77,44 @@ class RestOutput : public Handle<OrthancPluginRestOutput> {
   void send_unauthorized(const std::string& realm) {
     OrthancPluginSendUnauthorized(context(), get(), realm.c_str());
   }
+
+  // A streamed answer (Orthanc 1.12.6): the headers and the MIME type go out
+  // first, then each chunk as it is sent. Sending waits for the client: without the GIL.
+  void start_stream_answer(const std::string& mime) {
+#if ORTHANC_PLUGINS_VERSION_IS_ABOVE(1, 12, 6)
+    require_orthanc("RestOutput.StartStreamAnswer", 1, 12, 6);
+    auto out = get();
+    check(without_gil([&] { return OrthancPluginStartStreamAnswer(context(), out, mime.c_str()); }));
+#else
+    (void)mime;
+    needs_newer_sdk("RestOutput.StartStreamAnswer", 1, 12, 6);
+#endif
+  }
+  void send_stream_chunk(const py::object& data) {
+#if ORTHANC_PLUGINS_VERSION_IS_ABOVE(1, 12, 6)
+    require_orthanc("RestOutput.SendStreamChunk", 1, 12, 6);
+    std::string chunk = buffer_from(data);
+    auto out = get();
+    check(without_gil([&] {
+      return OrthancPluginSendStreamChunk(context(), out, chunk.data(),
+                                          static_cast<uint32_t>(chunk.size()));
+    }));
+#else
+    (void)data;
+    needs_newer_sdk("RestOutput.SendStreamChunk", 1, 12, 6);
+#endif
+  }
 };
+
+// Whether a route can stream its answer here: the header the plugin was built
+// against and the running Orthanc both have streamed answers (1.12.6).
+bool streaming_available() {
+#if ORTHANC_PLUGINS_VERSION_IS_ABOVE(1, 12, 6)
+  return orthanc_at_least(1, 12, 6);
+#else
+  return false;
+#endif
+}
 
 // Text from the client, which need not be UTF-8 (a header may hold any
 // byte): invalid sequences become U+FFFD, so that the request still reaches
@@ -238,8 +276,11 @@ void init_rest(py::module_& m) {
       .def("redirect", &RestOutput::redirect)
       .def("set_http_header", &RestOutput::set_http_header)
       .def("set_cookie", &RestOutput::set_cookie)
-      .def("send_unauthorized", &RestOutput::send_unauthorized);
+      .def("send_unauthorized", &RestOutput::send_unauthorized)
+      .def("start_stream_answer", &RestOutput::start_stream_answer, py::arg("mime_type"))
+      .def("send_stream_chunk", &RestOutput::send_stream_chunk, py::arg("data"));
 
+  m.def("streaming_available", &streaming_available);
   m.def("register_rest_route", &register_rest_route, py::arg("regex"));
   m.def("check_regex", [](const std::string& pattern) -> py::object {
     std::string problem = boost_check(pattern);

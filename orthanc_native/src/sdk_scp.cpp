@@ -3,7 +3,13 @@
 // trampoline hands Python Orthanc's objects (valid while it runs) or plain
 // values, and turns what runtime/scp.py answers into what Orthanc expects.
 // A failure answers the DICOM client an error status, never hangs it.
+//
+// Who asked (the calling AET, the called AET, the remote IP) reaches Python the
+// same way on every Orthanc: from Orthanc's DicomConnection where the running
+// Orthanc and the header have it (1.12.10 and newer: the "2" registrations),
+// else from the AETs the older callbacks pass, with no remote IP (None).
 #include "handles.hpp"
+#include "sdk_version.hpp"
 
 #include <memory>
 
@@ -12,6 +18,41 @@ namespace ort {
 namespace {
 
 py::str text(const char* value) { return py::str(value ? value : ""); }
+
+// Who is on the other end of a DICOM association, read while the callback runs.
+struct Peer {
+  std::string remote_aet;
+  std::string called_aet;
+  bool has_ip = false;
+  std::string remote_ip;
+
+  // From what an older callback passes: the AETs, no IP.
+  static Peer from_aets(const char* remote_aet, const char* called_aet) {
+    return Peer{remote_aet ? remote_aet : "", called_aet ? called_aet : "", false, ""};
+  }
+  py::object ip() const { return has_ip ? py::object(py::str(remote_ip)) : py::object(py::none()); }
+};
+
+#if ORTHANC_PLUGINS_VERSION_IS_ABOVE(1, 12, 10)
+// Orthanc 1.12.10's connection object; called without the GIL (the strings are copied).
+Peer peer_of(const OrthancPluginDicomConnection* connection) {
+  Peer peer;
+  if (!connection) return peer;
+  const char* remote = OrthancPluginGetConnectionRemoteAet(context(), connection);
+  const char* called = OrthancPluginGetConnectionCalledAet(context(), connection);
+  const char* ip = OrthancPluginGetConnectionRemoteIp(context(), connection);
+  peer.remote_aet = remote ? remote : "";
+  peer.called_aet = called ? called : "";
+  peer.has_ip = ip != nullptr;
+  peer.remote_ip = ip ? ip : "";
+  return peer;
+}
+
+// Whether the DICOM services register the callbacks that get Orthanc's connection.
+bool with_connection() { return orthanc_at_least(1, 12, 10); }
+#else
+bool with_connection() { return false; }
+#endif
 
 // A Python object Orthanc keeps for us between callbacks (a C-MOVE driver, a
 // storage-commitment handler). Dropping it needs the GIL; once the interpreter
@@ -29,11 +70,10 @@ OrthancPluginErrorCode as_error_code(const py::object& answer) {
   return static_cast<OrthancPluginErrorCode>(answer.cast<int>());
 }
 
-OrthancPluginErrorCode find_trampoline(OrthancPluginFindAnswers* answers,
-                                       const OrthancPluginFindQuery* query,
-                                       const char* issuer_aet, const char* called_aet) {
+OrthancPluginErrorCode find_with(OrthancPluginFindAnswers* answers,
+                                 const OrthancPluginFindQuery* query, const Peer& peer) {
   if (!python_alive()) return OrthancPluginErrorCode_Plugin;
-  return protect("orthanc-runtime: C-FIND failed, from", issuer_aet,
+  return protect("orthanc-runtime: C-FIND failed, from", peer.remote_aet.c_str(),
                  OrthancPluginErrorCode_Plugin, [&]() {
     CallbackGil gil;
     Hooks* h = hooks();
@@ -41,15 +81,20 @@ OrthancPluginErrorCode find_trampoline(OrthancPluginFindAnswers* answers,
     Borrowed<OrthancPluginFindAnswers> wrapped_answers(answers, "FindAnswers");
     Borrowed<OrthancPluginFindQuery> wrapped_query(query, "FindQuery");
     return as_error_code(h->find(wrapped_answers.object(), wrapped_query.object(),
-                                 text(issuer_aet), text(called_aet)));
+                                 py::str(peer.remote_aet), py::str(peer.called_aet), peer.ip()));
   });
 }
 
-OrthancPluginErrorCode worklist_trampoline(OrthancPluginWorklistAnswers* answers,
-                                           const OrthancPluginWorklistQuery* query,
-                                           const char* issuer_aet, const char* called_aet) {
+OrthancPluginErrorCode find_trampoline(OrthancPluginFindAnswers* answers,
+                                       const OrthancPluginFindQuery* query,
+                                       const char* issuer_aet, const char* called_aet) {
+  return find_with(answers, query, Peer::from_aets(issuer_aet, called_aet));
+}
+
+OrthancPluginErrorCode worklist_with(OrthancPluginWorklistAnswers* answers,
+                                     const OrthancPluginWorklistQuery* query, const Peer& peer) {
   if (!python_alive()) return OrthancPluginErrorCode_Plugin;
-  return protect("orthanc-runtime: the worklist C-FIND failed, from", issuer_aet,
+  return protect("orthanc-runtime: the worklist C-FIND failed, from", peer.remote_aet.c_str(),
                  OrthancPluginErrorCode_Plugin, [&]() {
     CallbackGil gil;
     Hooks* h = hooks();
@@ -57,17 +102,25 @@ OrthancPluginErrorCode worklist_trampoline(OrthancPluginWorklistAnswers* answers
     Borrowed<OrthancPluginWorklistAnswers> wrapped_answers(answers, "WorklistAnswers");
     Borrowed<OrthancPluginWorklistQuery> wrapped_query(query, "WorklistQuery");
     return as_error_code(h->worklist(wrapped_answers.object(), wrapped_query.object(),
-                                     text(issuer_aet), text(called_aet)));
+                                     py::str(peer.remote_aet), py::str(peer.called_aet),
+                                     peer.ip()));
   });
+}
+
+OrthancPluginErrorCode worklist_trampoline(OrthancPluginWorklistAnswers* answers,
+                                           const OrthancPluginWorklistQuery* query,
+                                           const char* issuer_aet, const char* called_aet) {
+  return worklist_with(answers, query, Peer::from_aets(issuer_aet, called_aet));
 }
 
 // C-MOVE: Python makes a driver (any object; None refuses the move), tells how
 // many sub-operations it has, applies them one by one, and is told when Orthanc
 // is done with it.
-void* move_create(OrthancPluginResourceType level, const char* patient_id,
-                  const char* accession_number, const char* study_uid, const char* series_uid,
-                  const char* sop_uid, const char* originator_aet, const char* source_aet,
-                  const char* target_aet, uint16_t originator_id) {
+// The older callback's originator AET is the calling AET, its source AET the called one.
+void* move_create_with(OrthancPluginResourceType level, const char* patient_id,
+                       const char* accession_number, const char* study_uid,
+                       const char* series_uid, const char* sop_uid, const Peer& peer,
+                       const char* target_aet, uint16_t originator_id) {
   if (!python_alive()) return nullptr;
   void* driver = nullptr;
   protect("orthanc-runtime: C-MOVE failed, to", target_aet, OrthancPluginErrorCode_Plugin, [&]() {
@@ -76,12 +129,21 @@ void* move_create(OrthancPluginResourceType level, const char* patient_id,
     if (!h->move_create) return OrthancPluginErrorCode_Plugin;
     py::object made = h->move_create(static_cast<int>(level), text(patient_id),
                                      text(accession_number), text(study_uid), text(series_uid),
-                                     text(sop_uid), text(originator_aet), text(source_aet),
-                                     text(target_aet), static_cast<int>(originator_id));
+                                     text(sop_uid), py::str(peer.remote_aet),
+                                     py::str(peer.called_aet), text(target_aet),
+                                     static_cast<int>(originator_id), peer.ip());
     if (!made.is_none()) driver = keep(std::move(made));
     return OrthancPluginErrorCode_Success;
   });
   return driver;
+}
+
+void* move_create(OrthancPluginResourceType level, const char* patient_id,
+                  const char* accession_number, const char* study_uid, const char* series_uid,
+                  const char* sop_uid, const char* originator_aet, const char* source_aet,
+                  const char* target_aet, uint16_t originator_id) {
+  return move_create_with(level, patient_id, accession_number, study_uid, series_uid, sop_uid,
+                          Peer::from_aets(originator_aet, source_aet), target_aet, originator_id);
 }
 
 uint32_t move_size(void* driver) {
@@ -123,11 +185,11 @@ void move_free(void* driver) {
 
 // Storage commitment: Python makes a handler for each request, then answers
 // for each instance whether it is kept (a StorageCommitmentFailureReason).
-OrthancPluginErrorCode commitment_create(void** handler, const char* job_id,
-                                         const char* transaction_uid,
-                                         const char* const* class_uids,
-                                         const char* const* instance_uids, uint32_t count,
-                                         const char* remote_aet, const char* called_aet) {
+OrthancPluginErrorCode commitment_create_with(void** handler, const char* job_id,
+                                              const char* transaction_uid,
+                                              const char* const* class_uids,
+                                              const char* const* instance_uids, uint32_t count,
+                                              const Peer& peer) {
   *handler = nullptr;
   if (!python_alive()) return OrthancPluginErrorCode_Plugin;
   return protect("orthanc-runtime: storage commitment failed, transaction", transaction_uid,
@@ -142,10 +204,52 @@ OrthancPluginErrorCode commitment_create(void** handler, const char* job_id,
       instances.append(text(instance_uids[i]));
     }
     *handler = keep(h->commitment_create(text(job_id), text(transaction_uid), classes, instances,
-                                         text(remote_aet), text(called_aet)));
+                                         py::str(peer.remote_aet), py::str(peer.called_aet),
+                                         peer.ip()));
     return OrthancPluginErrorCode_Success;
   });
 }
+
+OrthancPluginErrorCode commitment_create(void** handler, const char* job_id,
+                                         const char* transaction_uid,
+                                         const char* const* class_uids,
+                                         const char* const* instance_uids, uint32_t count,
+                                         const char* remote_aet, const char* called_aet) {
+  return commitment_create_with(handler, job_id, transaction_uid, class_uids, instance_uids,
+                                count, Peer::from_aets(remote_aet, called_aet));
+}
+
+#if ORTHANC_PLUGINS_VERSION_IS_ABOVE(1, 12, 10)
+// Orthanc 1.12.10's callbacks: the same, with who asked read from the connection.
+OrthancPluginErrorCode find_trampoline2(OrthancPluginFindAnswers* answers,
+                                        const OrthancPluginFindQuery* query,
+                                        const OrthancPluginDicomConnection* connection) {
+  return find_with(answers, query, peer_of(connection));
+}
+
+OrthancPluginErrorCode worklist_trampoline2(OrthancPluginWorklistAnswers* answers,
+                                            const OrthancPluginWorklistQuery* query,
+                                            const OrthancPluginDicomConnection* connection) {
+  return worklist_with(answers, query, peer_of(connection));
+}
+
+void* move_create2(OrthancPluginResourceType level, const char* patient_id,
+                   const char* accession_number, const char* study_uid, const char* series_uid,
+                   const char* sop_uid, const OrthancPluginDicomConnection* connection,
+                   const char* target_aet, uint16_t originator_id) {
+  return move_create_with(level, patient_id, accession_number, study_uid, series_uid, sop_uid,
+                          peer_of(connection), target_aet, originator_id);
+}
+
+OrthancPluginErrorCode commitment_create2(void** handler, const char* job_id,
+                                          const char* transaction_uid,
+                                          const char* const* class_uids,
+                                          const char* const* instance_uids, uint32_t count,
+                                          const OrthancPluginDicomConnection* connection) {
+  return commitment_create_with(handler, job_id, transaction_uid, class_uids, instance_uids,
+                                count, peer_of(connection));
+}
+#endif
 
 OrthancPluginErrorCode commitment_lookup(OrthancPluginStorageCommitmentFailureReason* target,
                                          void* handler, const char* class_uid,
@@ -191,14 +295,29 @@ int32_t cstore_filter_trampoline(uint16_t* dimse_status, const OrthancPluginDico
 
 }  // namespace
 
+// Each register_* picks the callback that hands over the most of who asked.
 void init_scp(py::module_& m) {
+  m.def("dicom_connections_available", &with_connection,
+        "Whether the DICOM services get Orthanc's DicomConnection (the remote IP among it)");
   m.def("register_find", [](py::object handler) {
     hooks()->find = std::move(handler);
-    check(without_gil([] { return OrthancPluginRegisterFindCallback(context(), find_trampoline); }));
+    check(without_gil([] {
+#if ORTHANC_PLUGINS_VERSION_IS_ABOVE(1, 12, 10)
+      if (with_connection()) return OrthancPluginRegisterFindCallback2(context(), find_trampoline2);
+#endif
+      return OrthancPluginRegisterFindCallback(context(), find_trampoline);
+    }));
   });
   m.def("register_worklist", [](py::object handler) {
     hooks()->worklist = std::move(handler);
-    check(without_gil([] { return OrthancPluginRegisterWorklistCallback(context(), worklist_trampoline); }));
+    check(without_gil([] {
+#if ORTHANC_PLUGINS_VERSION_IS_ABOVE(1, 12, 10)
+      if (with_connection()) {
+        return OrthancPluginRegisterWorklistCallback2(context(), worklist_trampoline2);
+      }
+#endif
+      return OrthancPluginRegisterWorklistCallback(context(), worklist_trampoline);
+    }));
   });
   m.def("register_move", [](py::object create, py::object size, py::object apply,
                             py::object free) {
@@ -208,6 +327,12 @@ void init_scp(py::module_& m) {
     h->move_apply = std::move(apply);
     h->move_free = std::move(free);
     check(without_gil([] {
+#if ORTHANC_PLUGINS_VERSION_IS_ABOVE(1, 12, 10)
+      if (with_connection()) {
+        return OrthancPluginRegisterMoveCallback2(context(), move_create2, move_size, move_apply,
+                                                  move_free);
+      }
+#endif
       return OrthancPluginRegisterMoveCallback(context(), move_create, move_size, move_apply,
                                                move_free);
     }));
@@ -217,6 +342,12 @@ void init_scp(py::module_& m) {
     h->commitment_create = std::move(create);
     h->commitment_lookup = std::move(lookup);
     check(without_gil([] {
+#if ORTHANC_PLUGINS_VERSION_IS_ABOVE(1, 12, 10)
+      if (with_connection()) {
+        return OrthancPluginRegisterStorageCommitmentScpCallback2(context(), commitment_create2,
+                                                                 drop, commitment_lookup);
+      }
+#endif
       return OrthancPluginRegisterStorageCommitmentScpCallback(context(), commitment_create, drop,
                                                               commitment_lookup);
     }));

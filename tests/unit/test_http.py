@@ -5,6 +5,7 @@ from __future__ import annotations
 import doctest
 import json
 import pickle
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -20,6 +21,8 @@ from runtime.http import (
     NotFound,
     Request,
     Response,
+    StreamingResponse,
+    UnsupportedReturn,
     error_response,
     to_response,
 )
@@ -264,9 +267,31 @@ def test_to_response_takes_shorthands(value: Any) -> None:
 def test_to_response_names_what_the_handler_returned(value: object, name: str) -> None:
     with pytest.raises(TypeError) as caught:
         to_response(value)
-    assert (
-        str(caught.value) == f"handler returned {name}; return a Response, bytes, str, dict or list"
+    assert str(caught.value) == (
+        f"handler returned {name}; return a Response, bytes, str, dict, list or a generator "
+        "of bytes"
     )
+
+
+def test_to_response_streams_a_generator_and_joins_it_on_demand() -> None:
+    def rows() -> Iterator[bytes | str]:
+        yield b"a\n"
+        yield "\u00e9\n"
+
+    streamed = to_response(rows())
+    assert isinstance(streamed, StreamingResponse)
+    assert streamed.status == 200 and streamed.content_type == "application/octet-stream"
+    assert streamed.joined() == Response(b"a\n\xc3\xa9\n")
+    typed = StreamingResponse(iter([b"x"]), content_type="text/csv",
+                              headers={"Content-Type": "ignored", "X-Rows": "1"})
+    assert to_response(typed) is typed
+    assert typed.joined() == Response(b"x", content_type="text/csv", headers={"X-Rows": "1"})
+
+
+def test_a_chunk_of_another_type_names_it() -> None:
+    with pytest.raises(UnsupportedReturn, match="handler streamed a chunk of type int; a chunk "
+                                                "is bytes or str"):
+        StreamingResponse(iter([b"a", 3])).joined()
 
 
 # --- errors -----------------------------------------------------------------------------------
