@@ -428,6 +428,10 @@ def stubs(model: Model) -> str:
                 out.append(f"    def {name}({arguments}) -> {s.result}: ...")
         out += [f"    {line}" for line in extra]
         out.append("")
+    for cls, lines in sorted(rules.PYI_CLASSES.items()):
+        out.append(f"class {cls}:")
+        out += [f"    {line}" for line in lines]
+        out.append("")
     for s in sigs:
         if not s.owner:
             out.append(f"def {s.name}({s.arguments()}) -> {s.result}: ...")

@@ -64,6 +64,19 @@ HAND_WRITTEN = {
     "RegisterReceivedInstanceCallback": "a callback: recorded in the registry, as @on_received_instance",
     "RegisterStorageArea": "callbacks: recorded in the registry, as storage_area()",
     "RegisterStorageArea2": "sdk_gates.cpp: the storage area of orthanc.RegisterStorageArea and StorageArea",
+    "RegisterFindCallback2": "sdk_scp.cpp: orthanc.RegisterFindCallback2 and @on_find's connection "
+                             "(Orthanc 1.12.10 and newer; built from the older callback before)",
+    "RegisterWorklistCallback2": "sdk_scp.cpp: orthanc.RegisterWorklistCallback2 and @on_worklist's "
+                                 "connection (the older callback before Orthanc 1.12.10)",
+    "RegisterMoveCallback2": "sdk_scp.cpp: orthanc.RegisterMoveCallback3 (the official name) and "
+                             "@on_move's connection (the older callback before Orthanc 1.12.10)",
+    "RegisterStorageCommitmentScpCallback2": "sdk_scp.cpp: orthanc.RegisterStorageCommitmentScpCallback2 "
+                                             "and @on_storage_commitment's connection",
+    "GetConnectionRemoteAet": "runtime/scp.py: DicomConnection is a copied value, valid after the callback",
+    "GetConnectionRemoteIp": "runtime/scp.py: DicomConnection; None where Orthanc (before 1.12.10) passes no IP",
+    "GetConnectionCalledAet": "runtime/scp.py: DicomConnection is a copied value, valid after the callback",
+    "StartStreamAnswer": "sdk_rest.cpp: RestOutput.StartStreamAnswer and routes whose body is a generator",
+    "SendStreamChunk": "sdk_rest.cpp: RestOutput.SendStreamChunk and routes whose body is a generator",
     "RegisterStorageArea3": "sdk_gates.cpp: orthanc.RegisterStorageArea3, a storage area whose files "
                             "carry custom data (range reads)",
     "RegisterIncomingHttpRequestFilter2": "sdk_gates.cpp: the filters of orthanc.RegisterIncomingHttpRequestFilter and @http_filter",
@@ -133,16 +146,6 @@ LEFT_OUT = {
     "EncodeDicomWebXml2": "a C callback decides bulk data: EncodeDicomWebXml covers it",
     "SendMultipartItem2": "arrays of headers: a later issue; SendMultipartItem covers the common use",
     # Issue 24: the 7.0 DICOM callbacks and the streaming answers are another helper's.
-    "RegisterFindCallback2": "written by hand in sdk_scp.cpp / sdk_rest.cpp (issue 24)",
-    "RegisterWorklistCallback2": "written by hand in sdk_scp.cpp / sdk_rest.cpp (issue 24)",
-    "RegisterMoveCallback2": "written by hand in sdk_scp.cpp / sdk_rest.cpp (issue 24); the official "
-                             "plugin's orthanc.RegisterMoveCallback2 (4.2) is RegisterMoveCallback's",
-    "RegisterStorageCommitmentScpCallback2": "written by hand in sdk_scp.cpp / sdk_rest.cpp (issue 24)",
-    "GetConnectionRemoteAet": "written by hand in sdk_scp.cpp / sdk_rest.cpp (issue 24): DicomConnection",
-    "GetConnectionRemoteIp": "written by hand in sdk_scp.cpp / sdk_rest.cpp (issue 24): DicomConnection",
-    "GetConnectionCalledAet": "written by hand in sdk_scp.cpp / sdk_rest.cpp (issue 24): DicomConnection",
-    "StartStreamAnswer": "written by hand in sdk_scp.cpp / sdk_rest.cpp (issue 24)",
-    "SendStreamChunk": "written by hand in sdk_scp.cpp / sdk_rest.cpp (issue 24)",
     "CreateJob2": "C callbacks that fill memory buffers: CreateJob (sdk_jobs.cpp) runs Python jobs",
     "RegisterDatabaseBackendV4": "a database back-end is a C protocol of its own, not a script's",
     "RegisterHttpAuthentication": "a C callback with three outputs; not in the official plugin 7.1",
@@ -152,16 +155,7 @@ LEFT_OUT = {
 
 # Names of the official plugin 7.1 that the `orthanc` module lacks still, with the reason
 # (tests/integration/test_official_api.py allows these and no other).
-NOT_YET = {
-    "RegisterFindCallback2": "the 7.0 DICOM callbacks: sdk_scp.cpp, by another helper (issue 24)",
-    "RegisterWorklistCallback2": "the 7.0 DICOM callbacks: sdk_scp.cpp, by another helper (issue 24)",
-    "RegisterMoveCallback3": "the 7.0 DICOM callbacks: sdk_scp.cpp, by another helper (issue 24)",
-    "RegisterStorageCommitmentScpCallback2": "the 7.0 DICOM callbacks: sdk_scp.cpp, by another helper "
-                                             "(issue 24)",
-    "DicomConnection": "the 7.0 DICOM callbacks' connection: sdk_scp.cpp, by another helper (issue 24)",
-    "RestOutput.StartStreamAnswer": "streaming answers: sdk_rest.cpp, by another helper (issue 24)",
-    "RestOutput.SendStreamChunk": "streaming answers: sdk_rest.cpp, by another helper (issue 24)",
-}
+NOT_YET: dict[str, str] = {}
 
 # Functions that only the master may call, even though their arguments cross:
 # they configure this plugin or Orthanc's registries, once, at start-up.
@@ -291,6 +285,8 @@ NOTES = {
 # Stubs of what is written by hand in runtime/compat.py.
 PYI_METHODS = {
     "RestOutput": [
+        "def StartStreamAnswer(self, mimeType: str) -> None: ...",
+        "def SendStreamChunk(self, data: bytes | str) -> None: ...",
         "def AnswerBuffer(self, answer: bytes | str, mimeType: str) -> None: ...",
         "def SendHttpStatus(self, status: int, body: bytes | str, bodySize: int | None = None) -> None: ...",
         "def SendHttpStatusCode(self, status: int) -> None: ...",
@@ -301,7 +297,28 @@ PYI_METHODS = {
         "def SetHttpHeader(self, key: str, value: str) -> None: ...",
     ],
 }
+# Stubs of the classes written by hand in Python (runtime/scp.py).
+PYI_CLASSES = {
+    "DicomConnection": [
+        "remote_aet: str",
+        "called_aet: str",
+        "remote_ip: str | None",
+        "def GetConnectionRemoteAet(self) -> str: ...",
+        "def GetConnectionCalledAet(self) -> str: ...",
+        "def GetConnectionRemoteIp(self) -> str | None: ...",
+    ],
+}
+
 PYI_FUNCTIONS = [
+    "def RegisterFindCallback2(callback: Callable[[FindAnswers, FindQuery, DicomConnection], None]) "
+    "-> None: ...",
+    "def RegisterWorklistCallback2(callback: Callable[[WorklistAnswers, WorklistQuery, DicomConnection], "
+    "None]) -> None: ...",
+    "def RegisterMoveCallback3(createMoveCallback: Callable[..., Any], getMoveSizeCallback: "
+    "Callable[[Any], int], applyMoveCallback: Callable[[Any], Any], freeMoveCallback: "
+    "Callable[[Any], None]) -> None: ...",
+    "def RegisterStorageCommitmentScpCallback2(factory: Callable[[str, str, list[str], list[str], "
+    "DicomConnection], Any], lookup: Callable[[str, str, Any], int]) -> None: ...",
     "def RegisterStorageArea3(create: Callable[..., tuple[int, bytes | None]], "
     "read: Callable[..., tuple[int, bytes | None]], remove: Callable[..., int]) -> None: ...",
     "def RegisterRestCallback(pathRegularExpression: str, callback: Callable[..., None]) -> None: ...",
