@@ -19,8 +19,17 @@ import sys
 import threading
 from pathlib import Path
 
-from runtime import ChangeType, FilterRequest, Request, http_filter, offload, on_change, \
-    on_stored_instance, route, sdk
+from runtime import (
+    ChangeType,
+    FilterRequest,
+    Request,
+    http_filter,
+    offload,
+    on_change,
+    on_stored_instance,
+    route,
+    sdk,
+)
 
 DEPTH = 200  # nesting a plain `python3` compiles on its main thread or any of its threads
 SOURCES = ["json.decoder", "email.message", "xml.dom.minidom", "argparse", "typing",
