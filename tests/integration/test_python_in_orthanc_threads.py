@@ -44,6 +44,13 @@ def test_a_route_on_an_http_thread_imports_and_compiles(orthanc):
     assert_all_worked(answer)
 
 
+def test_python_in_an_http_thread_runs_on_the_callback_stack(orthanc):
+    answer = orthanc.get("/threads/stack").json()
+    assert answer["own_stack"] == answer["thread_stack_size"] < SMALL_STACK
+    assert answer["callback_stacks_enabled"] and answer["on_callback_stack"]
+    assert answer["callback_stack_size"] == 8 * 1024 * 1024
+
+
 def test_a_route_does_what_a_thread_made_by_python_does(orthanc):
     answer = orthanc.get("/threads/in-a-python-thread").json()
     assert answer["own_stack"] >= SMALL_STACK

@@ -104,6 +104,14 @@ def in_a_route(request: Request):
     return exercise("route")
 
 
+@route("/threads/stack")
+def stack(request: Request):
+    """Where this route's Python runs: the plugin's view (orthanc_native/src/callback_stack.hpp)."""
+    import _orthanc_native  # the master's embedded module (this script is imported by workers too)
+
+    return {"own_stack": own_stack_size(), **_orthanc_native.thread_stack()}
+
+
 @route("/threads/results/{label}")
 def recorded(request: Request):
     label = request.params["label"]
