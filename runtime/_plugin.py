@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import json
+import multiprocessing
 import sys
 import time
 from pathlib import Path
@@ -104,6 +105,21 @@ def check_module_name(name: str, path: Path) -> None:
         f"the script {path} would be imported as the module {name!r}, which is taken by "
         f"{taken}; rename the file (the names of orthanc-runtime's own modules are: "
         f"{', '.join(sorted(RESERVED_MODULES))})")
+
+
+def keep_fork_as_default_start_method() -> None:
+    """Python 3.14 made ``forkserver`` the default start method on Linux; inside Orthanc
+    a script's own ``multiprocessing.Pool()`` keeps ``fork``, the default up to 3.13.
+
+    A script is a module imported by name, never ``__main__``: a forkserver (or spawn)
+    child that unpickles one of its functions imports the script again and runs its top
+    level, so the seed's module-level ``POOL = multiprocessing.Pool(4)`` runs again in a
+    daemonic child, which fails, and the pool replaces that child for ever. A forked
+    child inherits the script as it is. A script that chose a start method keeps it; the
+    ``@offload`` pool uses its own forkserver context whatever the default.
+    """
+    if sys.version_info >= (3, 14) and multiprocessing.get_start_method(allow_none=True) is None:
+        multiprocessing.set_start_method("fork")
 
 
 def import_script(path: Path) -> str:
@@ -202,6 +218,7 @@ def start(configuration_json: str, configuration_path: str, orthanc_version: str
         sys.dont_write_bytecode = True  # an edit within the second must not hit a stale .pyc
     verbose = bool(section.get("Verbose"))
 
+    keep_fork_as_default_start_method()
     modules: list[str] = []
     path: Path | str = "no script"
     scripts = [script_path(script, configuration_path) for script in

@@ -11,6 +11,13 @@
 // never with the Orthanc binary) and site.py finds the venv's pyvenv.cfg and
 // site-packages. libpython is reloaded RTLD_GLOBAL first: C extension modules
 // (math, _ctypes, Pillow, numpy) resolve their Python symbols globally.
+//
+// Callbacks on a thread with a small stack run Python on a stack of their own
+// (callback_stack.hpp); Python 3.14, which checks recursion against the real
+// stack, is told where that stack is. Its functions for that
+// (PyUnstable_ThreadState_SetStackProtection/ResetStackProtection) came with
+// 3.14.1: they are looked up when the interpreter starts, and without them the
+// threads keep their own stack (3.14.0 then fails as the official plugin does).
 #include "native.hpp"
 
 #include <dlfcn.h>
@@ -20,6 +27,22 @@ namespace ort {
 namespace {
 PyThreadState* g_main_thread = nullptr;
 std::string g_python_executable;
+
+using SetStackProtection = int (*)(PyThreadState*, void*, size_t);
+using ResetStackProtection = void (*)(PyThreadState*);
+SetStackProtection g_set_stack_protection = nullptr;
+ResetStackProtection g_reset_stack_protection = nullptr;
+
+// Whether Python can run on a stack other than its thread's: always before
+// 3.14 (Python never looks at the stack), from 3.14 if it can be told.
+bool python_follows_stack_switches() {
+  if (PY_VERSION_HEX < 0x030E0000) return true;
+  g_set_stack_protection = reinterpret_cast<SetStackProtection>(
+      dlsym(RTLD_DEFAULT, "PyUnstable_ThreadState_SetStackProtection"));
+  g_reset_stack_protection = reinterpret_cast<ResetStackProtection>(
+      dlsym(RTLD_DEFAULT, "PyUnstable_ThreadState_ResetStackProtection"));
+  return g_set_stack_protection && g_reset_stack_protection;
+}
 
 void finalize_at_exit() {
   if (!g_main_thread) return;
@@ -41,6 +64,19 @@ void pin_this_library() {
 }  // namespace
 
 bool interpreter_running() { return g_main_thread != nullptr; }
+
+void python_follows_callback_stack() {
+  thread_local void* told = nullptr;  // the callback stack Python was last told of
+  StackRange stack = current_callback_stack();
+  if (stack.lowest == told || !g_set_stack_protection) return;
+  told = stack.lowest;
+  PyThreadState* state = PyThreadState_Get();
+  if (!stack.lowest) {
+    g_reset_stack_protection(state);  // back on the thread's own stack
+  } else if (g_set_stack_protection(state, stack.lowest, stack.size) != 0) {
+    PyErr_Clear();  // too small a stack cannot happen: 8 MiB is far above Python's minimum
+  }
+}
 
 const std::string& interpreter_executable() { return g_python_executable; }
 
@@ -76,6 +112,14 @@ bool start_interpreter(const std::string& python_executable, std::string& error)
   }
   // The thread that initialised Python keeps no GIL: Orthanc's threads take
   // it in each callback.
+  if (python_follows_stack_switches()) {
+    enable_callback_stacks(true);
+  } else {
+    log_warning("orthanc-runtime: this Python 3.14 cannot be told of another stack (it lacks "
+                "PyUnstable_ThreadState_SetStackProtection, new in 3.14.1): Python runs on the "
+                "100 KiB stacks of Orthanc's HTTP threads, where imports and compiles can fail "
+                "with \"Parser stack overflowed\"");
+  }
   g_main_thread = PyEval_SaveThread();
   g_python_executable = python_executable;
   pin_this_library();

@@ -10,6 +10,8 @@
 #include <orthanc/OrthancCPlugin.h>
 #include <pybind11/pybind11.h>
 
+#include "callback_stack.hpp"
+
 #include <atomic>
 #include <cstdlib>
 #include <exception>
@@ -97,20 +99,25 @@ void report_error(const char* where, const char* detail, const char* what) noexc
 // Orthanc's C code. Runs fn() (which returns an error code); on any exception,
 // Python's, C++'s (bad_alloc, cast_error...) or an unknown one, logs `where`
 // and `detail` (a URL, an id; may be null) and returns `on_error`. fn takes the
-// GIL itself, so that an exception thrown while taking it is caught too.
+// GIL itself, so that an exception thrown while taking it is caught too. It runs
+// on the thread's callback stack when the thread's own is too small for Python.
 template <typename Fn>
 OrthancPluginErrorCode protect(const char* where, const char* detail,
                                OrthancPluginErrorCode on_error, Fn&& fn) noexcept {
-  try {
-    return fn();
-  } catch (py::error_already_set& e) {
-    report_python_error(where, detail, e);
-  } catch (const std::exception& e) {
-    report_error(where, detail, e.what());
-  } catch (...) {
-    report_error(where, detail, "an unknown C++ exception");
-  }
-  return on_error;
+  OrthancPluginErrorCode result = on_error;
+  // On a stack with room for Python (callback_stack.hpp), exception handling included.
+  on_callback_stack([&]() noexcept {
+    try {
+      result = fn();
+    } catch (py::error_already_set& e) {
+      report_python_error(where, detail, e);
+    } catch (const std::exception& e) {
+      report_error(where, detail, e.what());
+    } catch (...) {
+      report_error(where, detail, "an unknown C++ exception");
+    }
+  });
+  return result;
 }
 
 // Runs fn() (an SDK call) without the GIL and returns what it returns. Every
@@ -160,9 +167,15 @@ class MemoryBuffer {
   OrthancPluginMemoryBuffer buffer_;
 };
 
+// With the GIL: tells Python which stack this thread's Python code runs on now,
+// when that changed since it was last told (interpreter.cpp). Python 3.14 checks
+// recursion against that stack; earlier Pythons need not be told.
+void python_follows_callback_stack();
+
 // Takes the GIL in a callback on one of Orthanc's threads, and keeps that
 // thread's Python state for its next callback: pybind11 would otherwise create
 // and destroy one per callback, which costs more than a small callback itself.
+// Python then checks recursion against the stack the callback runs on.
 class CallbackGil {
  public:
   CallbackGil() {
@@ -171,6 +184,7 @@ class CallbackGil {
       acquire_.inc_ref();
       kept = true;
     }
+    python_follows_callback_stack();
   }
 
  private:

@@ -35,6 +35,16 @@ void init_misc(py::module_& m) {
   m.def("orthanc_at_least", [](int major, int minor, int revision) {
     return orthanc_at_least(major, minor, revision);
   }, py::arg("major"), py::arg("minor"), py::arg("revision"));
+  // The stack the calling Python code runs on (callback_stack.hpp), for tests and diagnostics.
+  m.def("thread_stack", []() {
+    ThreadStackInfo info = thread_stack_info();
+    py::dict answer;
+    answer["thread_stack_size"] = info.thread_stack_size;
+    answer["on_callback_stack"] = info.on_callback_stack;
+    answer["callback_stack_size"] = info.callback_stack_size;
+    answer["callback_stacks_enabled"] = callback_stacks_enabled();
+    return answer;
+  });
   m.def("get_dicom_for_instance", [](const std::string& instance_id) {
     MemoryBuffer dicom;
     OrthancPluginErrorCode code;
