@@ -62,8 +62,17 @@ py::object* keep(py::object value) { return new py::object(std::move(value)); }
 void drop(void* kept) {
   if (!kept || !python_alive()) return;
   std::unique_ptr<py::object> owned(static_cast<py::object*>(kept));
-  CallbackGil gil;
-  owned.reset();
+  // Dropping the last reference runs Python (a __del__): on the callback stack, as protect() does.
+  on_callback_stack([&]() noexcept {
+    try {
+      CallbackGil gil;
+      owned.reset();
+    } catch (...) {
+      owned.release();  // leaked rather than freed without the GIL
+      report_error("orthanc-runtime: freeing a DICOM service's driver", nullptr,
+                   "an exception while taking the GIL");
+    }
+  });
 }
 
 OrthancPluginErrorCode as_error_code(const py::object& answer) {

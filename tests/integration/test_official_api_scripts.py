@@ -95,7 +95,9 @@ SCRIPTS: dict[str, list[str]] = {
 
 
 # Scripts whose tests live in a file of their own (the feature's), beside the DICOM ones.
-ELSEWHERE = {"tiered_storage.py": "test_storage_area_custom_data.py"}
+ELSEWHERE = {"tiered_storage.py": "test_storage_area_custom_data.py",
+             "compile_on_ingest.py": "test_python_in_orthanc_threads.py",
+             "pool_default_start.py": "test_python_in_orthanc_threads.py"}
 
 
 def test_every_script_is_run_by_a_test():
