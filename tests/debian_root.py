@@ -332,6 +332,7 @@ def test_root(suite: Suite, paths: list[str]) -> dict[str, float]:
     sync_clone(root)
     code, last = in_root(root, INSTALL, tail=40)
     times["install"] = time.monotonic() - started
+    print(f"[roots] {suite.name}: built and installed in {times['install']:.0f} s", flush=True)
     if code != 0:
         raise RootError(f"building and installing the project in the {suite.name} root failed "
                         f"({code}):\n" + "\n".join(last))
@@ -345,6 +346,7 @@ def test_root(suite: Suite, paths: list[str]) -> dict[str, float]:
     started = time.monotonic()
     code, last = in_root(root, "\n".join(pytest), tail=60)
     times["tests"] = time.monotonic() - started
+    print(f"[roots] {suite.name}: tests took {times['tests']:.0f} s", flush=True)
     if code != 0:
         summary = last[next((i for i, line in enumerate(last) if "short test summary" in line), 0):]
         raise RootError(f"tests failed in the {suite.name} root ({suite.describes}):\n"
