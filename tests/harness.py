@@ -29,7 +29,7 @@ from runtime.testing import (  # noqa: F401  (re-exported for the tests)
 )
 
 
-def orthanc_version(server: Orthanc) -> str:
+def system_version(server: Orthanc) -> str:
     """The running Orthanc's version as its REST API reports it ("1.10.1" on Debian 12): what a
     version that a script reads through the SDK must equal, whichever Orthanc runs the tests."""
     return str(server.get("/system").json()["Version"])
