@@ -11,11 +11,12 @@ STAMP := $(VENV)/.installed
 # wrk drives the benchmark's real-workload scenario (thumbnails of large images); dcmtk's
 # findscu, movescu and storescu drive the DICOM services' tests; the DICOMweb plugin is for
 # tests/integration/test_official_api_scripts.py (a script's route over the plugin's).
+# debootstrap and zstd make and cache the Debian 13 and unstable roots (tests/debian_root.py).
 DEBIAN_PACKAGES := orthanc orthanc-dev libboost1.81-dev nlohmann-json3-dev orthanc-python wrk dcmtk \
-  python3-pil python3-pydicom orthanc-dicomweb
+  python3-pil python3-pydicom orthanc-dicomweb debootstrap zstd
 NATIVE_SOURCES := $(wildcard orthanc_native/src/*) $(wildcard orthanc_native/codegen/*.py) CMakeLists.txt pyproject.toml config.schema.json
 
-.PHONY: install system demo demo-dask test lint soak bench clean codegen
+.PHONY: install system demo demo-dask test lint soak bench clean codegen roots test-roots
 
 install: $(STAMP)
 
@@ -45,9 +46,22 @@ lint: install
 	$(VENV)/bin/ruff check runtime pool recipes orthanc_native tests examples benchmarks docs
 	$(VENV)/bin/mypy
 
-# Four test files at a time: most of a test waits for Orthanc servers, not for a core.
-test: install lint
+# Four test files at a time: most of a test waits for Orthanc servers, not for a core. Then
+# the same project built and tested in the Debian 13 and unstable roots (test-roots); the
+# roots are made first, as a test of the main suite reads sid's SDK header.
+test: install lint roots
 	$(PY) -m pytest -q -n 4 --dist loadfile
+	$(MAKE) --no-print-directory test-roots
+
+# build/roots/<suite>: Debian roots made by debootstrap, cached as tarballs in
+# $$ORTHANC_RUNTIME_ROOTS (default /var/cache/orthanc-runtime/roots) and rebuilt when the
+# package list changes or after 3 days. `make test-roots SUITES=sid` tests one of them.
+SUITES ?= trixie sid
+roots: | system
+	$(PYTHON) -m tests.debian_root make $(SUITES)
+
+test-roots: roots
+	$(PYTHON) -m tests.debian_root test $(SUITES)
 
 # 20,000 mixed requests from 32 clients against a real Orthanc (a few minutes).
 soak: install

@@ -33,6 +33,12 @@ from runtime.testing import (  # noqa: F401  (re-exported for the tests)
 )
 
 
+def system_version(server: Orthanc) -> str:
+    """The running Orthanc's version as its REST API reports it ("1.10.1" on Debian 12): what a
+    version that a script reads through the SDK must equal, whichever Orthanc runs the tests."""
+    return str(server.get("/system").json()["Version"])
+
+
 def overlapping(server: Orthanc, path: str) -> tuple[Any, Any]:
     """Two GETs of ``path``, the second sent once the first occupies a worker: their JSON answers.
 

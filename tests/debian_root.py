@@ -1,0 +1,393 @@
+"""The project built and tested inside Debian 13 (trixie) and Debian unstable (sid) roots.
+
+``make test`` runs the suite on this machine (Debian 12, Orthanc 1.10.1, Python 3.11); these
+roots give it the newer Orthancs people run: trixie's Orthanc 1.12.7 with Python 3.13, sid's
+Orthanc 1.13.0 with Python 3.14, each with Debian's official Python plugin beside ours.
+
+    python -m tests.debian_root make [SUITE...]   # build/roots/<suite>, from a cached tarball
+    python -m tests.debian_root test [SUITE...]   # build the project in each root, run its tests
+
+The steps, and where each thing lives::
+
+    debootstrap SUITE (MIRROR from this machine's apt sources)        -- cold only
+        -> $ORTHANC_RUNTIME_ROOTS/<suite>-<key>.tar.zst               -- key: suite + PACKAGES
+        -> <clone>/build/roots/<suite>                                  -- extracted, gitignored
+    git ls-files -> <root>/work/orthanc-runtime                         -- synced, mtimes kept
+        -> .venv there (that Debian's python3), pip install -e '.[test,dask]' (incremental)
+        -> pytest -n WORKERS tests/integration, minus LEFT_OUT
+
+The cache is outside the clone (``/var/cache/orthanc-runtime/roots`` unless
+``ORTHANC_RUNTIME_ROOTS`` says otherwise), so that a clean clone only extracts; a tarball
+older than ``ORTHANC_RUNTIME_ROOTS_MAX_DAYS`` (3) days is rebuilt, as sid moves. Everything
+that mounts (debootstrap itself, and every command in a root) runs in a private mount
+namespace of its own (``unshare --mount``): its mounts end with it, even when it is killed,
+and this machine never sees them. Runs as root.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import contextlib
+import fcntl
+import hashlib
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+CLONE = Path(__file__).resolve().parents[1]
+ROOTS = CLONE / "build" / "roots"
+CACHE = Path(os.environ.get("ORTHANC_RUNTIME_ROOTS", "/var/cache/orthanc-runtime/roots"))
+MAX_DAYS = float(os.environ.get("ORTHANC_RUNTIME_ROOTS_MAX_DAYS", "3"))
+WORKERS = os.environ.get("ORTHANC_RUNTIME_ROOTS_WORKERS", "4")
+PROJECT = "/work/orthanc-runtime"  # the clone's copy inside a root
+SEED = CLONE.parent / "shared" / "seed"  # tests/integration/test_seed_samples.py reads it there
+STAMP = ".orthanc-runtime-root"
+HOST_CA = "/etc/ssl/certs/host-ca-certificates.crt"  # this machine's CA bundle, in a root
+
+# What building the plugin and running its tests needs in a minbase root: Orthanc and its
+# SDK header, the official plugin (the API comparison), the DICOMweb plugin, the compiler and
+# headers (boost's regex is header-only), DCMTK's clients, wrk (the benchmark's smoke test),
+# the Python the official plugin's samples use, and ps/kill (procps).
+PACKAGES = sorted("""
+    orthanc orthanc-dev orthanc-python orthanc-dicomweb
+    python3 python3-venv python3-dev python3-pil python3-pydicom
+    g++ cmake make nlohmann-json3-dev libboost-dev
+    dcmtk wrk ca-certificates procps
+""".split())
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    describes: str  # what the root holds, for messages
+    apt_conf: str = ""  # written to the root's /etc/apt/apt.conf.d, for apt run there later
+
+
+SUITES = {
+    "trixie": Suite("trixie", "Debian 13: Orthanc 1.12.7, official plugin 5.0, Python 3.13"),
+    # sid's Release files expire within days; an older mirror snapshot is still fine to use.
+    "sid": Suite("sid", "Debian unstable: Orthanc 1.13.0, official plugin 7.1, Python 3.14",
+                 'Acquire::Check-Valid-Until "false";\n'),
+}
+
+# Tests that the roots leave out, by pytest node id (a whole file, or one test), with the
+# reason. The list is here and only here; a root prints it before its run.
+# Each cause is Orthanc's or the plugin's, not the tests': helpers B (generated SDK layer,
+# official 5.0/7.1 names), C (Python 3.14 inside Orthanc) and D (7.0 DICOM callbacks) own
+# most; the lead shrinks this list as their branches land.
+API = "tests/integration/test_official_api.py"
+SCRIPTS = "tests/integration/test_official_api_scripts.py::"
+REDIRECT = "Orthanc >= 1.12 answers OrthancPluginRedirect with 307, the test asks for 301"
+CONTENT_TYPE = "Orthanc >= 1.12 sends text/plain for a Response(content_type='text/x-custom')"
+OFFICIAL = "recorded/compared against the official 4.0 API; this Debian's official plugin is newer"
+STORAGE_314 = ("a Python storage area fails its writes (500): in Orthanc's threads Python 3.14's "
+               "stack check breaks except clauses (os.makedirs raises FileNotFoundError; "
+               "RecursionError while checking exception tuple; helper C)")
+POOL_314 = "Python 3.14's forkserver start method inside Orthanc (helper C)"
+LEFT_OUT: dict[str, dict[str, str]] = {
+    "trixie": {
+        "tests/integration/test_answers.py::test_every_status_a_response_asks_for_is_answered":
+            REDIRECT,
+        "tests/integration/test_compat.py::test_redirect_and_unauthorized": REDIRECT,
+        "tests/integration/test_runtime_api.py::test_response_object_status_type_and_headers":
+            CONTENT_TYPE,
+        "tests/integration/test_received_instance.py":
+            "Orthanc 1.12.7 dies (SIGSEGV) on the first upload with a received-instance handler",
+        API: f"{OFFICIAL} (5.0: 24 enums, CreateDicom2, StartStreamAnswer...; helper B)",
+    },
+    "sid": {
+        "tests/integration/test_answers.py::test_every_status_a_response_asks_for_is_answered":
+            REDIRECT,
+        "tests/integration/test_compat.py::test_redirect_and_unauthorized": REDIRECT,
+        "tests/integration/test_compat.py::test_request_dict_for_get_has_groups_headers_and_get":
+            "Orthanc 1.13 passes GET arguments decoded ('é'), 1.10 percent-encoded ('%C3%A9')",
+        "tests/integration/test_runtime_api.py::test_response_object_status_type_and_headers":
+            CONTENT_TYPE,
+        "tests/integration/test_runtime_api.py::test_orthanc_error_keeps_orthancs_status":
+            "an OrthancError raised on 1.13 carries orthanc_code -1 instead of 17",
+        "tests/integration/test_received_instance.py::test_a_modified_dataset_is_stored_modified":
+            "on 1.13 a received-instance handler's modified dataset is not stored",
+        "tests/integration/test_storage_area.py": STORAGE_314,
+        "tests/integration/test_storage_area_custom_data.py": STORAGE_314,
+        "tests/integration/test_offload_dask.py::test_an_offloaded_storage_area_runs_on_the_cluster":
+            STORAGE_314,
+        API: f"{OFFICIAL} (7.1: 28 enums, DicomConnection, key-value stores...; helper B)",
+        # The Orthancs of group_b and guarded run scripts that fail, and fail the teardown of
+        # the group's other tests too: the whole groups are left out.
+        **{SCRIPTS + name: f"group_b's Orthanc: {POOL_314}" for name in [
+            "test_benchmark_in_a_multiprocessing_pool",
+            "test_pynetdicom_listener_instead_of_orthancs_dicom_server",
+            "test_change_feed_and_import_on_startup", "test_attachments_in_our_own_file_tree"]},
+        **{SCRIPTS + name: "guarded's Orthanc: token_worker.py calls "
+           "orthanc.GenerateRestApiAuthorizationToken, missing from ours built on 1.13.0's header"
+           for name in ["test_worker_process_reads_the_api_with_a_token",
+                        "test_access_decided_by_an_outside_service"]},
+        "tests/integration/test_seed_samples.py::test_performance_sample_with_a_multiprocessing_pool":
+            POOL_314,
+        "tests/integration/test_seed_samples.py::test_parsing_dicom_in_a_pool_process": POOL_314,
+        "tests/integration/test_bench_smoke.py":
+            f"the benchmark's official-pool server: the official 7.1 plugin's own {POOL_314}",
+    },
+}
+
+
+class RootError(RuntimeError):
+    """A step of making or testing a root failed; the message says which, where, and why."""
+
+
+# -- the mirror and the cache ------------------------------------------------------------------
+
+def mirror() -> str:
+    """The Debian mirror of this machine's own apt sources (deb822 files first, then
+    sources.list): the first ``deb`` URI that is not a security archive."""
+    uris: list[str] = []
+    for path in sorted(Path("/etc/apt/sources.list.d").glob("*.sources")):
+        for stanza in path.read_text().split("\n\n"):
+            fields = dict(re.findall(r"^([A-Za-z-]+):\s*(.*)$", stanza, re.MULTILINE))
+            if "deb" in fields.get("Types", "").split():
+                uris += fields.get("URIs", "").split()
+    for path in [Path("/etc/apt/sources.list"), *sorted(Path("/etc/apt/sources.list.d").glob("*.list"))]:
+        if path.exists():
+            uris += re.findall(r"^deb\s+(?:\[[^]]*\]\s+)?(\S+)", path.read_text(), re.MULTILINE)
+    for uri in uris:
+        if uri.startswith(("http://", "https://")) and "security" not in uri:
+            return uri.rstrip("/")
+    raise RootError("no Debian mirror in /etc/apt/sources.list.d/*.sources or /etc/apt/sources.list")
+
+
+def tarball(suite: Suite) -> Path:
+    """The cached root of ``suite``: its name changes with the package list."""
+    key = hashlib.sha256(f"{suite.name} minbase {' '.join(PACKAGES)}".encode()).hexdigest()[:12]
+    return CACHE / f"{suite.name}-{key}.tar.zst"
+
+
+def mounts_under(path: Path) -> list[str]:
+    """The mount points at or under ``path`` that this process sees."""
+    prefix = str(path.resolve())
+    points = [line.split()[4].replace("\\040", " ")
+              for line in Path("/proc/self/mountinfo").read_text().splitlines()]
+    return [p for p in points if p == prefix or p.startswith(prefix + "/")]
+
+
+def remove_tree(path: Path) -> None:
+    """``rm -rf path``, refused while anything is mounted in it."""
+    if mounted := mounts_under(path):
+        raise RootError(f"not removing {path}: still mounted there: {', '.join(mounted)}")
+    if path.exists():
+        shutil.rmtree(path)
+
+
+@contextlib.contextmanager
+def locked(name: str) -> Iterator[None]:
+    """One builder of a tarball at a time (two `make test` on one machine)."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with open(CACHE / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def build_tarball(suite: Suite, target: Path) -> float:
+    """debootstrap ``suite`` and pack it as ``target``: the seconds it took."""
+    started = time.monotonic()
+    staging = CACHE / f"{suite.name}.staging"
+    log = CACHE / f"{suite.name}.debootstrap.log"
+    remove_tree(staging)
+    source = mirror()
+    print(f"[roots] debootstrap {suite.name} from {source} ({len(PACKAGES)} packages and their "
+          f"dependencies, a few minutes; log {log})", flush=True)
+    command = ["unshare", "--mount", "--propagation", "private", "debootstrap", "--variant=minbase",
+               f"--include={','.join(PACKAGES)}", suite.name, str(staging), source]
+    with open(log, "w") as out:
+        done = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT)
+    if done.returncode != 0:
+        lines = log.read_text(errors="replace").splitlines()
+        errors = [line for line in lines if line.startswith(("E:", "W:"))] or lines[-15:]
+        raise RootError(f"debootstrap of {suite.name} from {source} failed ({done.returncode}); "
+                        f"from {log}:\n" + "\n".join(errors[-15:]))
+    if suite.apt_conf:
+        (staging / "etc/apt/apt.conf.d/90orthanc-runtime").write_text(suite.apt_conf)
+    for deb in (staging / "var/cache/apt/archives").glob("*.deb"):
+        deb.unlink()
+    partial = target.with_suffix(".partial")
+    run(["tar", "--numeric-owner", "-I", "zstd -T0 -3", "-C", str(staging), "-cf", str(partial), "."],
+        f"packing the {suite.name} root")
+    partial.rename(target)
+    for old in CACHE.glob(f"{suite.name}-*.tar.zst"):
+        if old != target:
+            old.unlink()
+    remove_tree(staging)
+    return time.monotonic() - started
+
+
+def run(command: list[str], what: str) -> None:
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RootError(f"{what} failed ({done.returncode}): {shlex.join(command)}\n{done.stderr[-3000:]}")
+
+
+# -- the roots -----------------------------------------------------------------------------------
+
+def make_root(suite: Suite) -> Path:
+    """``build/roots/<suite>``, extracted from the cached tarball (built first if missing,
+    stale or of another package list); left as it is when already extracted from it."""
+    target = tarball(suite)
+    with locked(suite.name):
+        age_days = (time.time() - target.stat().st_mtime) / 86400 if target.exists() else None
+        if age_days is None or age_days > MAX_DAYS:
+            why = "none cached" if age_days is None else f"the cached one is {age_days:.1f} days old"
+            print(f"[roots] {suite.name}: building {target.name} ({why})", flush=True)
+            took = build_tarball(suite, target)
+            print(f"[roots] {suite.name}: debootstrap and pack took {took:.0f} s", flush=True)
+        root = ROOTS / suite.name
+        stamp = f"{target.name} {target.stat().st_mtime_ns}\n"
+        if (root / STAMP).exists() and (root / STAMP).read_text() == stamp:
+            return root
+        started = time.monotonic()
+        remove_tree(root)
+        root.mkdir(parents=True)
+        run(["tar", "--numeric-owner", "-I", "zstd -T0", "-C", str(root), "-xf", str(target)],
+            f"extracting {target}")
+        (root / STAMP).write_text(stamp)
+        print(f"[roots] {suite.name}: extracted {target.name} in {time.monotonic() - started:.0f} s",
+              flush=True)
+    return root
+
+
+def sync_clone(root: Path) -> None:
+    """The clone's tracked files into ``<root>/work/orthanc-runtime``, modification times kept
+    (so that the build there stays incremental); files no longer tracked go. The root's own
+    venv and build folder stay; the host's are never read."""
+    listed = subprocess.run(["git", "-C", str(CLONE), "ls-files", "-z"], capture_output=True,
+                            check=True).stdout.decode().split("\0")
+    tracked = {name for name in listed if name and (CLONE / name).is_file()}
+    copy = root / PROJECT.lstrip("/")
+    keep = {".venv", "build"}
+    for folder, dirs, files in os.walk(copy):
+        relative = Path(folder).relative_to(copy)
+        if relative == Path("."):
+            dirs[:] = [d for d in dirs if d not in keep]
+        for name in files:
+            if str(relative / name) not in tracked and not name.endswith(".pyc"):
+                (Path(folder) / name).unlink()
+    for name in tracked:
+        source, target = CLONE / name, copy / name
+        stat = source.stat()
+        if target.exists() and target.stat().st_mtime_ns == stat.st_mtime_ns \
+                and target.stat().st_size == stat.st_size:
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target)
+    if SEED.is_dir():
+        shutil.copytree(SEED, root / "work/shared/seed", dirs_exist_ok=True)
+
+
+def in_root(root: Path, script: str, *, tail: int = 0) -> tuple[int, list[str]]:
+    """Runs ``script`` (sh) in ``root`` as root, in a private mount namespace with /proc, /dev
+    and /dev/shm bound in; echoes its output. Its exit code and the last ``tail`` lines."""
+    binds = " && ".join(f"mount --bind /{point} {shlex.quote(str(root / point))}"
+                        for point in ("proc", "dev", "dev/shm"))
+    # pip there trusts what this machine trusts (a proxy's own CA, say): its CA bundle.
+    inner = shlex.join(["env", "-i", "PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin",
+                        "HOME=/root", "LANG=C.UTF-8", "TMPDIR=/tmp", "PYTHONUNBUFFERED=1",
+                        f"PIP_CERT={HOST_CA}", f"SSL_CERT_FILE={HOST_CA}",
+                        "PIP_DISABLE_PIP_VERSION_CHECK=1", "PIP_DEFAULT_TIMEOUT=180",
+                        "chroot", str(root), "sh", "-ec", script])
+    shutil.copyfile("/etc/resolv.conf", root / "etc/resolv.conf")
+    shutil.copyfile("/etc/ssl/certs/ca-certificates.crt", root / HOST_CA.lstrip("/"))
+    process = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-ec",
+                                f"{binds} && exec {inner}"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    last: collections.deque[str] = collections.deque(maxlen=tail or 1)
+    assert process.stdout is not None
+    for line in process.stdout:
+        sys.stdout.write(line)
+        sys.stdout.flush()
+        last.append(line.rstrip("\n"))
+    return process.wait(), list(last) if tail else []
+
+
+INSTALL = f"""
+cd {PROJECT}
+[ -x .venv/bin/python ] || {{ python3 -m venv .venv; .venv/bin/pip install -q --upgrade pip; }}
+.venv/bin/pip install -q $(.venv/bin/python -c "import tomllib; print(' '.join(tomllib.load(open('pyproject.toml', 'rb'))['build-system']['requires']))")
+.venv/bin/pip install -q --no-build-isolation -e '.[test,dask]'
+"""
+
+
+def test_root(suite: Suite, paths: list[str]) -> dict[str, float]:
+    """Builds and installs the project in the root of ``suite`` and runs ``paths`` there:
+    the seconds each step took. Raises RootError naming the root when a step fails."""
+    times: dict[str, float] = {}
+    started = time.monotonic()
+    root = make_root(suite)
+    times["root"] = time.monotonic() - started
+    print(f"[roots] {suite.name} ({suite.describes}): building the project", flush=True)
+    started = time.monotonic()
+    sync_clone(root)
+    code, last = in_root(root, INSTALL, tail=40)
+    times["install"] = time.monotonic() - started
+    print(f"[roots] {suite.name}: built and installed in {times['install']:.0f} s", flush=True)
+    if code != 0:
+        raise RootError(f"building and installing the project in the {suite.name} root failed "
+                        f"({code}):\n" + "\n".join(last))
+    left_out = LEFT_OUT[suite.name]
+    for node, reason in left_out.items():
+        print(f"[roots] {suite.name}: left out {node}: {reason}", flush=True)
+    deselect = [arg for node in left_out for arg in ("--deselect", node)]
+    pytest = ["rm -rf /tmp/pytest-of-root", f"cd {PROJECT}",
+              shlex.join([".venv/bin/python", "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                          "-n", WORKERS, "--dist", "loadfile", *deselect, *paths])]
+    started = time.monotonic()
+    code, last = in_root(root, "\n".join(pytest), tail=60)
+    times["tests"] = time.monotonic() - started
+    print(f"[roots] {suite.name}: tests took {times['tests']:.0f} s", flush=True)
+    if code != 0:
+        summary = last[next((i for i, line in enumerate(last) if "short test summary" in line), 0):]
+        raise RootError(f"tests failed in the {suite.name} root ({suite.describes}):\n"
+                        + "\n".join(summary))
+    return times
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.debian_root", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("action", choices=["make", "test"])
+    parser.add_argument("suites", nargs="*", default=list(SUITES), help=f"of {', '.join(SUITES)}")
+    parser.add_argument("--paths", nargs="+", default=["tests/integration"],
+                        help="test paths inside the project (test: tests/integration)")
+    args = parser.parse_args(argv)
+    unknown = [name for name in args.suites if name not in SUITES]
+    if unknown:
+        parser.error(f"unknown suite {', '.join(unknown)}: choose among {', '.join(SUITES)}")
+    if os.geteuid() != 0:
+        parser.error("debootstrap, chroot and mounts need root")
+    failures = []
+    for name in args.suites:
+        suite = SUITES[name]
+        try:
+            if args.action == "make":
+                started = time.monotonic()
+                root = make_root(suite)
+                print(f"[roots] {name}: {root} ready ({time.monotonic() - started:.0f} s)")
+            else:
+                times = test_root(suite, args.paths)
+                print(f"[roots] {name}: passed; " + ", ".join(
+                    f"{step} {seconds:.0f} s" for step, seconds in times.items()), flush=True)
+        except RootError as error:
+            print(f"[roots] {name}: {error}", file=sys.stderr, flush=True)
+            failures.append(name)
+    if failures:
+        print(f"[roots] failed in: {', '.join(failures)}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
