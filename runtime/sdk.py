@@ -43,11 +43,20 @@ def _encode(body: Any) -> bytes:
     return bytes(body)
 
 
+# Orthanc's error code for an HTTP error status, where the answer does not say it: Orthanc
+# 1.13's CallRestApi answers a failed call with its status, an empty body and no error code
+# (1.10's body names the code as "OrthancStatus").
+CODE_OF_STATUS = {400: ErrorCode.BAD_REQUEST, 401: ErrorCode.UNAUTHORIZED,
+                  403: ErrorCode.FORBIDDEN_ACCESS, 404: ErrorCode.UNKNOWN_RESOURCE,
+                  406: ErrorCode.NOT_ACCEPTABLE, 415: ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+                  501: ErrorCode.NOT_IMPLEMENTED}
+
+
 def _answer(method: str, uri: str, result: tuple[int, int, str, bytes]) -> Any:
     status, code, headers_text, body = result
     if status >= 400 or status == 0:
-        message = f"{method} {uri} failed"
-        orthanc_code = code or ErrorCode.INTERNAL_ERROR
+        message = f"{method} {uri} failed ({status})" if status else f"{method} {uri} failed"
+        orthanc_code = code or CODE_OF_STATUS.get(status, ErrorCode.INTERNAL_ERROR)
         try:
             details = json.loads(body)
             message = f"{method} {uri}: {details.get('Message') or details.get('OrthancError')}"

@@ -103,9 +103,6 @@ LEFT_OUT: dict[str, dict[str, str]] = {
         "tests/integration/test_compat.py::test_request_dict_for_get_has_groups_headers_and_get":
             "Orthanc 1.13 passes a route's GET arguments decoded ('é'), 1.10 percent-encoded "
             "('%C3%A9'): the official plugin's request dict differs between them",
-        "tests/integration/test_runtime_api.py::test_orthanc_error_keeps_orthancs_status":
-            "an OrthancError from sdk.rest_get on 1.13 carries orthanc_code -1 instead of 17 "
-            "(CallRestApi's error body or code differs there)",
         "tests/integration/test_bench_smoke.py":
             "the benchmark's baseline server runs the official 7.1 plugin with a multiprocessing "
             "pool, which that plugin cannot start on Python 3.14 (forkserver relaunches Orthanc)",
