@@ -82,27 +82,9 @@ SUITES = {
 # reason. The list is here and only here; a root prints it before its run. Each is a
 # difference of the newer Orthanc that the plugin does not yet smooth over (issue 24's
 # follow-up), or of the official plugin there; every other test of tests/integration runs.
-REDIRECT = ("Orthanc >= 1.12 answers OrthancPluginRedirect with 307 Temporary Redirect: a "
-            "Response(status=301) arrives as 307 (1.10.1 sends 301)")
-CONTENT_TYPE = ("Orthanc >= 1.12 sends a non-200 answer of OrthancPluginSendHttpStatus as "
-                "text/plain: Response(status=201, content_type='text/x-custom') loses its type")
 LEFT_OUT: dict[str, dict[str, str]] = {
-    "trixie": {
-        "tests/integration/test_answers.py::test_every_status_a_response_asks_for_is_answered":
-            REDIRECT,
-        "tests/integration/test_compat.py::test_redirect_and_unauthorized": REDIRECT,
-        "tests/integration/test_runtime_api.py::test_response_object_status_type_and_headers":
-            CONTENT_TYPE,
-    },
+    "trixie": {},
     "sid": {
-        "tests/integration/test_answers.py::test_every_status_a_response_asks_for_is_answered":
-            REDIRECT,
-        "tests/integration/test_compat.py::test_redirect_and_unauthorized": REDIRECT,
-        "tests/integration/test_runtime_api.py::test_response_object_status_type_and_headers":
-            CONTENT_TYPE,
-        "tests/integration/test_compat.py::test_request_dict_for_get_has_groups_headers_and_get":
-            "Orthanc 1.13 passes a route's GET arguments decoded ('é'), 1.10 percent-encoded "
-            "('%C3%A9'): the official plugin's request dict differs between them",
         "tests/integration/test_bench_smoke.py":
             "the benchmark's baseline server runs the official 7.1 plugin with a multiprocessing "
             "pool, which that plugin cannot start on Python 3.14 (forkserver relaunches Orthanc)",

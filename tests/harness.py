@@ -110,3 +110,9 @@ def orthanc_version() -> tuple[int, int, int]:
         raise RuntimeError(f"cannot read the version of Orthanc from {first!r}")
     major, minor, revision = (int(g) for g in match.groups())
     return major, minor, revision
+
+
+def redirect_status() -> int:
+    """What Orthanc sends for a plugin's redirect (OrthancPluginRedirect): 301 in 1.10.1, 307
+    Temporary Redirect in 1.12.7 and 1.13.0 (docs/orthanc-versions.md)."""
+    return 301 if orthanc_version() < (1, 12, 0) else 307
