@@ -37,7 +37,7 @@ $(STAMP): $(NATIVE_SOURCES) | system $(PY)
 	@touch $(STAMP)
 
 # Regenerates the SDK layer from OrthancCPlugin.h (see orthanc_native/codegen): the
-# bindings, runtime/_api.py, runtime/enums.py, the stubs and docs/compat.md.
+# bindings, runtime/sdk/calls.py, runtime/enums.py, the stubs and docs/compat.md.
 codegen: install
 	$(PY) -m pip install -q $$($(PY) -c "import tomllib; print(' '.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['codegen']))")
 	$(PY) -m orthanc_native.codegen

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from runtime.launcher import orthanc_binary
+from runtime.devkit.launcher import orthanc_binary
 
 from .servers import official_plugin_version
 

@@ -5,7 +5,7 @@
     bare(...)      no plugin at all (the reference of the start-up scenario)
 
 One Orthanc never loads both plugins. Configurations are built with
-runtime.launcher, as ``orthanc-runtime run`` and the integration tests build
+runtime.devkit.launcher, as ``orthanc-runtime run`` and the integration tests build
 theirs; the process is started without --verbose so that logging costs the
 same in every configuration.
 """
@@ -23,7 +23,12 @@ from typing import Any
 
 import psutil
 
-from runtime.launcher import OrthancProcess, build_configuration, free_port, write_configuration
+from runtime.devkit.launcher import (
+    OrthancProcess,
+    build_configuration,
+    free_port,
+    write_configuration,
+)
 
 SCRIPTS = Path(__file__).parent / "scripts"
 OFFICIAL_PACKAGE = "orthanc-python"

@@ -38,7 +38,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from runtime import BadRequest, Request, config
-from runtime.routing import ORTHANC_ID
+from runtime.registry.routing import ORTHANC_ID
 
 __all__ = ["path_id", "query_choice", "query_int", "settings"]
 

@@ -51,7 +51,7 @@ from pydicom.uid import UID
 
 from recipes import path_id, pixels, query_choice, query_int, settings
 from runtime import HTTPError, NotFound, OrthancError, Request, Response, offload, route, sdk
-from runtime.routing import ORTHANC_ID
+from runtime.registry.routing import ORTHANC_ID
 
 CONFIG_KEY = "Thumbnails"
 

@@ -12,8 +12,24 @@ See the README for the whole API.
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _version
 
-from . import jobs, sdk
-from .decorators import (
+from runtime import jobs, sdk
+from runtime.callbacks.dicom import (
+    CommitmentRequest,
+    DicomConnection,
+    FindRequest,
+    IncomingInstance,
+    MoveRequest,
+    WorklistRequest,
+)
+from runtime.callbacks.gates import (
+    DISCARD,
+    FilterRequest,
+    ReceivedInstance,
+    StorageArea,
+    storage_area,
+)
+from runtime.configuration.settings import config
+from runtime.decorators import (
     cstore_filter,
     http_filter,
     offload,
@@ -26,27 +42,17 @@ from .decorators import (
     on_worklist,
     route,
 )
-from .enums import (
+from runtime.enums import (
     ChangeType,
     ErrorCode,
     InstanceOrigin,
     ResourceType,
     StorageCommitmentFailureReason,
 )
-from .errors import NotInOrthanc, OrthancError, OrthancException
-from .events import Change, StoredInstance
-from .gates import DISCARD, FilterRequest, ReceivedInstance, StorageArea, storage_area
-from .http import BadRequest, HTTPError, NotFound, Request, Response, StreamingResponse
-from .jobs import JobStep, job
-from .scp import (
-    CommitmentRequest,
-    DicomConnection,
-    FindRequest,
-    IncomingInstance,
-    MoveRequest,
-    WorklistRequest,
-)
-from .settings import config
+from runtime.errors import NotInOrthanc, OrthancError, OrthancException
+from runtime.events import Change, StoredInstance
+from runtime.http import BadRequest, HTTPError, NotFound, Request, Response, StreamingResponse
+from runtime.jobs import JobStep, job
 
 try:
     __version__ = _version("orthanc-runtime")

@@ -27,11 +27,15 @@ from collections.abc import Mapping
 
 from pool import PoolClosed, PoolFull, TaskTimeout, WorkerCrashed
 from pool.errors import describe_exitcode
-
-from . import backend
-from .errors import HandlerAborted, NotInOrthanc, OrthancException, http_status_of
-from .http import HTTPError, Response, UnsupportedReturn, error_response
-from .offload_backend import ClusterBusy, ClusterUnavailable, ClusterWorkerDied, TaskMayStillRun
+from runtime.backends.protocol import (
+    ClusterBusy,
+    ClusterUnavailable,
+    ClusterWorkerDied,
+    TaskMayStillRun,
+)
+from runtime.errors import HandlerAborted, NotInOrthanc, OrthancException, http_status_of
+from runtime.http import HTTPError, Response, UnsupportedReturn, error_response
+from runtime.sdk import transport
 
 # The statuses Orthanc 1.10.1 sends through OrthancPluginSendHttpStatus: those
 # its EnumerationToString(HttpStatus) names (OrthancFramework/Sources/
@@ -122,7 +126,7 @@ def new_error_id() -> str:
 
 def log_error(message: str) -> None:
     try:
-        backend.call("log_error", message)
+        transport.call("log_error", message)
     except Exception:  # the log itself must never take a request down
         pass
 
@@ -130,7 +134,7 @@ def log_error(message: str) -> None:
 def log_info(message: str) -> None:
     """For what works as meant but an operator may look for: a gate's refusal, say."""
     try:
-        backend.call("log_info", message)
+        transport.call("log_info", message)
     except Exception:
         pass
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar, overload
 
-from .enums import ChangeType, ResourceType
-from .registry import Offload, registry
+from runtime.enums import ChangeType, ResourceType
+from runtime.registry import Offload, registry
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -2,7 +2,7 @@
 
 Both are small picklable values: an offloaded handler gets the same object in
 a worker as an inline handler gets in the master. Events come from Orthanc's
-durable change log (runtime.delivery), so a handler may see one after the
+durable change log (runtime.callbacks.changes), so a handler may see one after the
 moment it happened, even after a restart: a ``StoredInstance`` carries the
 instance's id and reads the rest from Orthanc when the handler asks, instead of
 holding the DICOM file while the event waits.
@@ -14,8 +14,8 @@ import json as _json
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import sdk
-from .enums import ChangeType, InstanceOrigin, ResourceType
+from runtime import sdk
+from runtime.enums import ChangeType, InstanceOrigin, ResourceType
 
 # Orthanc's names of request origins (the "Origin" metadata of an instance).
 _ORIGINS = {

@@ -286,7 +286,7 @@ class StreamingResponse:
 
     Orthanc 1.12.6 and newer send each chunk as it comes (with no length:
     Orthanc closes the connection at the end), from a pool worker too
-    (``@offload``: runtime.streams); on an older Orthanc, and from a Dask
+    (``@offload``: runtime.backends.streams); on an older Orthanc, and from a Dask
     worker, the chunks are joined and sent as one answer. The
     status is 200: an error raised before the first chunk answers JSON as usual;
     one raised later cuts the answer short (the log names the handler). A str

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import psutil
 
-from runtime.launcher import free_port
+from runtime.devkit.launcher import free_port
 
 BIN = Path(sys.executable).parent
 

@@ -1,6 +1,6 @@
 """The project's integration tests run on the same harness as script authors' tests.
 
-Everything comes from ``runtime.testing`` (the pytest plugin installed with the
+Everything comes from ``runtime.devkit.testing`` (the pytest plugin installed with the
 package); what is here is only for this project's own tests.
 """
 
@@ -17,8 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from runtime.launcher import orthanc_binary
-from runtime.testing import (  # noqa: F401  (re-exported for the tests)
+from runtime.devkit.launcher import orthanc_binary
+from runtime.devkit.testing import (  # noqa: F401  (re-exported for the tests)
     PYDICOM_FILES,
     Answer,
     Orthanc,

@@ -21,7 +21,7 @@ from . import emit, model, rules
 ROOT = Path(__file__).resolve().parents[2]
 OUTPUTS = {
     "cpp": "orthanc_native/src/sdk_api.cpp",
-    "python": "runtime/_api.py",
+    "python": "runtime/sdk/calls.py",
     "enums": "runtime/enums.py",
     "stubs": "stubs/orthanc-stubs/__init__.pyi",
     "model": "orthanc_native/codegen/sdk_model.json",

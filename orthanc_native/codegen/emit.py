@@ -207,7 +207,7 @@ class _Signature:
     def __init__(self, name: str, owner: str, params: list[tuple[str, str, bool]], result: str,
                  doc: str, result_cls: str = "", param_docs: dict[str, str] | None = None,
                  since: str = "") -> None:
-        self.call = name  # the SDK function's name, which runtime.backend calls
+        self.call = name  # the SDK function's name, which runtime.sdk.transport calls
         self.name = method_name(name, owner)  # the Python name
         self.aliases = [n for n in rules.OLD_METHOD_NAMES.get(owner, []) if n == name]
         self.owner, self.params, self.result = owner, params, result
@@ -251,7 +251,7 @@ def signatures(model: Model) -> list[_Signature]:
 
 def _py_def(s: _Signature, indent: str) -> str:
     self_ = "self, " if s.owner else ""
-    call = f'backend.call("{s.call}", {s.call_arguments()})'.replace(", )", ")")
+    call = f'transport.call("{s.call}", {s.call_arguments()})'.replace(", )", ")")
     if s.result_cls:
         call = f"{s.result_cls}(_handle={call})"
     body = f"return {call}" if s.result != "None" else call
@@ -288,7 +288,7 @@ def python(model: Model) -> str:
     return f'''{header_line("#", model)}
 """The SDK functions and objects of the ``orthanc`` module, as Python wrappers.
 
-Each wrapper calls runtime.backend by the SDK function's name: the native
+Each wrapper calls runtime.sdk.transport by the SDK function's name: the native
 binding in the master, the master from a worker (only WORKER_CALLS there).
 An object holds the native handle in ``_handle``; its methods pass it first.
 runtime.compat adds what is written by hand (callbacks, answers).
@@ -299,7 +299,7 @@ from __future__ import annotations
 from types import FunctionType, MethodType
 from typing import Any
 
-from . import backend
+from runtime.sdk import transport
 
 __all__ = {_list([*sorted(set(rules.CLASSES.values()) - rules.EXTENDED_BY_HAND), *module_names])}
 
@@ -307,7 +307,7 @@ __all__ = {_list([*sorted(set(rules.CLASSES.values()) - rules.EXTENDED_BY_HAND),
 # results are plain values. The others raise NotInOrthanc there.
 WORKER_CALLS = frozenset({_list(worker)})
 
-# Functions and methods whose objects cross to a worker by value (runtime/objects.py).
+# Functions and methods whose objects cross to a worker by value (runtime/sdk/objects.py).
 VALUE_CALLS = frozenset({_list(by_value)})
 
 

@@ -42,7 +42,7 @@ OLD_METHOD_NAMES = {
     "FindMatcher": ["FindMatcherIsMatch"],
 }
 
-# Classes that runtime/compat.py extends by hand: generated as <Name>Methods.
+# Classes that runtime/compat/__init__.py extends by hand: generated as <Name>Methods.
 EXTENDED_BY_HAND = {"RestOutput"}
 
 # The destructor of each object the plugin may own: called when Python drops it.
@@ -55,7 +55,7 @@ FREE = {
     "KeysValuesIterator": "OrthancPluginFreeKeysValuesIterator",
 }
 
-# Written by hand, in runtime/compat.py (Python) or orthanc_native/src/sdk_api_extra.cpp (C++).
+# Written by hand, in runtime/compat/__init__.py (Python) or orthanc_native/src/sdk_api_extra.cpp (C++).
 HAND_WRITTEN = {
     "RegisterRestCallback": "a callback: recorded in the registry, routes dispatched by the runtime",
     "RegisterOnChangeCallback": "a callback: recorded in the registry; several allowed, fed from the change log",
@@ -72,9 +72,9 @@ HAND_WRITTEN = {
                              "@on_move's connection (the older callback before Orthanc 1.12.10)",
     "RegisterStorageCommitmentScpCallback2": "sdk_scp.cpp: orthanc.RegisterStorageCommitmentScpCallback2 "
                                              "and @on_storage_commitment's connection",
-    "GetConnectionRemoteAet": "runtime/scp.py: DicomConnection is a copied value, valid after the callback",
-    "GetConnectionRemoteIp": "runtime/scp.py: DicomConnection; None where Orthanc (before 1.12.10) passes no IP",
-    "GetConnectionCalledAet": "runtime/scp.py: DicomConnection is a copied value, valid after the callback",
+    "GetConnectionRemoteAet": "runtime/callbacks/dicom.py: DicomConnection is a copied value, valid after the callback",
+    "GetConnectionRemoteIp": "runtime/callbacks/dicom.py: DicomConnection; None where Orthanc (before 1.12.10) passes no IP",
+    "GetConnectionCalledAet": "runtime/callbacks/dicom.py: DicomConnection is a copied value, valid after the callback",
     "StartStreamAnswer": "sdk_rest.cpp: RestOutput.StartStreamAnswer and routes whose body is a generator",
     "SendStreamChunk": "sdk_rest.cpp: RestOutput.SendStreamChunk and routes whose body is a generator",
     "RegisterStorageArea3": "sdk_gates.cpp: orthanc.RegisterStorageArea3, a storage area whose files "
@@ -87,8 +87,8 @@ HAND_WRITTEN = {
                                             "and @on_storage_commitment",
     "RegisterIncomingCStoreInstanceFilter": "sdk_scp.cpp: orthanc.RegisterIncomingCStoreInstanceFilter "
                                             "and @cstore_filter",
-    "CreateJob": "sdk_jobs.cpp: a job whose callbacks are Python's (runtime/compat_jobs.py, @job)",
-    "RegisterJobsUnserializer": "sdk_jobs.cpp: Python jobs come back after a restart (runtime/compat_jobs.py, @job)",
+    "CreateJob": "sdk_jobs.cpp: a job whose callbacks are Python's (runtime/jobs/callback_jobs.py, @job)",
+    "RegisterJobsUnserializer": "sdk_jobs.cpp: Python jobs come back after a restart (runtime/jobs/callback_jobs.py, @job)",
     "AnswerBuffer": "answers are checked before Orthanc sees them (runtime/answers.py)",
     "SendHttpStatus": "answers are checked; both signatures of the official plugin (with and without the size)",
     "SendHttpStatusCode": "answers are checked (runtime/answers.py)",
@@ -173,7 +173,7 @@ MASTER_ONLY = {
     "ClearCurrentThreadName": "names the calling thread of Orthanc: a worker process has none",
 }
 
-# Objects that can cross to a worker by value (runtime/objects.py): a worker
+# Objects that can cross to a worker by value (runtime/sdk/objects.py): a worker
 # holds a copy, and the master rebuilds the object for each call it serves.
 BY_VALUE = {"Image", "DicomInstance", "Peers", "FindMatcher", "KeysValuesIterator"}
 
@@ -282,7 +282,7 @@ NOTES = {
     "SetHttpHeader": "CR, LF or NUL in the name or value: the request answers 500 JSON naming it",
 }
 
-# Stubs of what is written by hand in runtime/compat.py.
+# Stubs of what is written by hand in runtime/compat/__init__.py.
 PYI_METHODS = {
     "RestOutput": [
         "def StartStreamAnswer(self, mimeType: str) -> None: ...",
@@ -297,7 +297,7 @@ PYI_METHODS = {
         "def SetHttpHeader(self, key: str, value: str) -> None: ...",
     ],
 }
-# Stubs of the classes written by hand in Python (runtime/scp.py).
+# Stubs of the classes written by hand in Python (runtime/callbacks/dicom.py).
 PYI_CLASSES = {
     "DicomConnection": [
         "remote_aet: str",

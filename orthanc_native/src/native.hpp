@@ -42,7 +42,7 @@ struct Hooks {
   py::object storage_read;
   py::object storage_remove;
   py::object unserialize_job;  // sdk_jobs.cpp: a saved job back to a Python object
-  // sdk_scp.cpp: the DICOM services (runtime/scp.py)
+  // sdk_scp.cpp: the DICOM services (runtime/callbacks/dicom.py)
   py::object find;
   py::object worklist;
   py::object move_create;

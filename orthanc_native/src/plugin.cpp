@@ -1,6 +1,6 @@
 // The Orthanc plugin entry points: version check, the configuration that is
 // needed before Python runs (which python to embed), the interpreter, then
-// runtime._plugin does the rest in Python.
+// runtime.plugin does the rest in Python.
 #include "native.hpp"
 #include "sdk_version.hpp"
 
@@ -117,7 +117,7 @@ ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(OrthancPluginContext* contex
     py::gil_scoped_acquire gil;
     set_python_alive(true);
     try {
-      py::object plugin = py::module_::import("runtime._plugin");
+      py::object plugin = py::module_::import("runtime.plugin");
       ok = plugin.attr("start")(configuration, configuration_path, context->orthancVersion)
                .cast<bool>();
     } catch (py::error_already_set& e) {
@@ -134,7 +134,7 @@ ORTHANC_PLUGINS_API void OrthancPluginFinalize() {
   {
     py::gil_scoped_acquire gil;
     try {
-      py::module_::import("runtime._plugin").attr("stop")();
+      py::module_::import("runtime.plugin").attr("stop")();
     } catch (py::error_already_set& e) {
       log_python_error("orthanc-runtime: error while stopping", e);
     }

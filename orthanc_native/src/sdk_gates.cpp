@@ -116,7 +116,7 @@ OrthancPluginErrorCode storage_remove(const char* uuid, OrthancPluginContentType
 
 #if ORTHANC_PLUGINS_VERSION_IS_ABOVE(1, 12, 8)
 // The storage area with custom data (RegisterStorageArea3): the Python side
-// (runtime/gates.py storage_*3) answers (error code, custom data or bytes read).
+// (runtime/callbacks/gates.py storage_*3) answers (error code, custom data or bytes read).
 OrthancPluginErrorCode storage_create3(OrthancPluginMemoryBuffer* custom_data, const char* uuid,
                                        const void* content, uint64_t size,
                                        OrthancPluginContentType type,

@@ -1,7 +1,7 @@
 // The DICOM services a script may answer: C-FIND, modality worklists, C-MOVE,
 // storage commitment, and the filter of instances received by C-STORE. Each
 // trampoline hands Python Orthanc's objects (valid while it runs) or plain
-// values, and turns what runtime/scp.py answers into what Orthanc expects.
+// values, and turns what runtime/callbacks/dicom.py answers into what Orthanc expects.
 // A failure answers the DICOM client an error status, never hangs it.
 //
 // Who asked (the calling AET, the called AET, the remote IP) reaches Python the

@@ -215,7 +215,8 @@ def test_stop_with_requests_in_flight_lets_them_finish(tmp_path):
 
 MODULE_LEVEL_SDK = '''
 import orthanc
-from runtime import offload, route, sdk
+from runtime import offload, route
+from runtime import sdk
 
 sdk.log.warning("module-level log line")
 CONFIG = orthanc.GetConfiguration()

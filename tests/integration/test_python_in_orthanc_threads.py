@@ -101,5 +101,5 @@ def test_a_multiprocessing_pool_with_the_default_start_method_works(tmp_path):
             assert answer["orthanc_pid"] == server.process.process.pid
             assert "python" in answer["executable"].rsplit("/", 1)[-1]
             # fork, the default up to 3.13, and inside Orthanc on 3.14 too: with 3.14's
-            # forkserver each child would import the script again (runtime/_plugin.py)
+            # forkserver each child would import the script again (runtime/plugin/__init__.py)
             assert answer["start_method"] == "fork"

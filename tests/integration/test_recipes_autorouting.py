@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from runtime.launcher import free_port
+from runtime.devkit.launcher import free_port
 from tests.harness import PYDICOM_FILES, running_orthanc
 from tests.harness import wait_for as harness_wait_for
 

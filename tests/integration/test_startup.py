@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from runtime.launcher import free_port
+from runtime.devkit.launcher import free_port
 from tests.harness import running_orthanc, start_failure
 
 VENV = Path(sys.executable).parent.parent

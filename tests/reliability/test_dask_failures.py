@@ -14,7 +14,7 @@ import pytest
 from distributed import Client
 
 from runtime.errors import OrthancError
-from runtime.remote_sdk import RemoteOrthanc
+from runtime.sdk.remote import RemoteOrthanc
 from tests.dask_cluster import DaskCluster
 from tests.harness import running_orthanc, scripts_dir, start_failure, wait_for
 
@@ -72,14 +72,14 @@ def orthanc_plugins(dask_scheduler) -> list[str]:
 
 
 def deployments_on_workers(client) -> set[str]:
-    """The Orthancs each worker is set up for (runtime.dask_worker), all workers together."""
+    """The Orthancs each worker is set up for (runtime.worker.dask_cluster), all workers together."""
     return {name for names in client.run(_deployments).values() for name in names}
 
 
 def _deployments() -> list[str]:
-    from runtime import dask_worker
+    from runtime.backends.tasks import dask_cluster
 
-    return list(dask_worker._deployments)
+    return list(dask_cluster._deployments)
 
 
 def test_lost_scheduler_answers_503_then_the_backend_reconnects_by_itself(tmp_path):

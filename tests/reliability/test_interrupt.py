@@ -19,7 +19,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from runtime.launcher import free_port
+from runtime.devkit.launcher import free_port
 
 CLI = Path(sys.executable).parent / "orthanc-runtime"
 STOPS = 20

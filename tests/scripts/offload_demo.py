@@ -13,13 +13,13 @@ from runtime import (
     ChangeType,
     Request,
     Response,
-    backend,
     offload,
     on_change,
     on_stored_instance,
     route,
     sdk,
 )
+from runtime.sdk import transport
 
 
 def marker_dir() -> Path:
@@ -122,7 +122,7 @@ def nested(request: Request):
 @route("/off/forbidden")
 @offload
 def forbidden(request: Request):
-    backend.call("register_on_change")
+    transport.call("register_on_change")
 
 
 @route("/off/raise")

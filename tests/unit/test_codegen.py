@@ -64,12 +64,12 @@ def test_a_function_taking_an_object_first_is_a_method_of_its_class(parsed):
 
 
 def test_workers_may_call_plain_functions_but_no_registration_nor_object(parsed):
-    from runtime import _api
+    from runtime.sdk import calls
 
     assert {"ComputeMd5", "LookupStudy", "GetGlobalProperty", "HttpGet", "DicomBufferToJson"} \
-        <= _api.WORKER_CALLS
+        <= calls.WORKER_CALLS
     assert not {"RegisterErrorCode", "SetDescription", "DecodeDicomImage", "GetPeers",
-                "CreateDicom"} & _api.WORKER_CALLS
+                "CreateDicom"} & calls.WORKER_CALLS
 
 
 def test_dir_of_the_orthanc_module_is_its_api_only():

@@ -83,8 +83,8 @@ def test_every_object_refuses_unknown_keys() -> None:
 def test_schema_is_found_beside_the_module_first(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    module = tmp_path / "runtime" / "config.py"
-    module.parent.mkdir()
+    module = tmp_path / "runtime" / "configuration" / "__init__.py"
+    module.parent.mkdir(parents=True)
     monkeypatch.setattr(config, "__file__", str(module))
     assert config._find_schema() == tmp_path / "config.schema.json"  # a checkout: the root
     (module.parent / "config.schema.json").write_text("{}")

@@ -6,7 +6,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from runtime.executor import remove_stale_context_folders
+from runtime.backends.executor import remove_stale_context_folders
 
 
 def dead_pid() -> int:

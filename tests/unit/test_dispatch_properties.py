@@ -16,7 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pool import TaskTimeout, WorkerCrashed
-from runtime import answers, dispatch
+from runtime import answers
+from runtime.callbacks import rest
 from runtime.http import Response
 from runtime.registry import registry
 
@@ -134,7 +135,7 @@ requests = st.fixed_dictionaries({
 @given(path=paths, request=requests)
 def test_every_request_gets_exactly_one_answer(path, request):
     output = RecordingOutput()
-    dispatch.on_rest(output, path, request)
+    rest.on_rest(output, path, request)
     assert len(output.answers) == 1
     status, body, mime = output.answers[0]
     assert status in answers.ORTHANC_STATUSES
@@ -150,7 +151,7 @@ def test_every_request_gets_exactly_one_answer(path, request):
 
 def test_a_route_answers_as_its_handler_says():
     output = RecordingOutput()
-    dispatch.on_rest(output, "/p/x/3", {"method": "GET", "groups": ("x", "3"), "headers": {},
+    rest.on_rest(output, "/p/x/3", {"method": "GET", "groups": ("x", "3"), "headers": {},
                                          "get": {"a": "b%20c"}})
     status, body, mime = output.answers[0]
     assert status == 200 and mime == "application/json"
@@ -162,14 +163,14 @@ def test_response_statuses_use_orthancs_dedicated_calls():
     for response, expected in [(Response(b"", status=405, headers={"Allow": "GET"}), (405, b"", "GET")),
                                (Response(b"", status=301, headers={"Location": "/x"}), (301, b"", "/x"))]:
         output = RecordingOutput()
-        dispatch.write(output, response)
+        rest.write(output, response)
         assert output.answers == [expected]
 
 
 @pytest.mark.parametrize("status", [429, 308, 418, 451, 511, 209, 306, 100, 102])
 def test_a_status_orthanc_cannot_send_answers_500_naming_it(status):
     output = RecordingOutput()
-    dispatch.write(output, Response(b"x", status=status))
+    rest.write(output, Response(b"x", status=status))
     (answer,) = output.answers
     assert answer[0] == 500
     body = json.loads(answer[1])
@@ -180,7 +181,7 @@ def test_a_status_orthanc_cannot_send_answers_500_naming_it(status):
                                          ("X-A", "a\0b"), ("X\r\nB", "v"), ("X\0", "v")])
 def test_a_header_with_cr_lf_or_nul_answers_500_naming_it(name, value):
     output = RecordingOutput()
-    dispatch.write(output, Response(b"x", headers={name: value}))
+    rest.write(output, Response(b"x", headers={name: value}))
     (answer,) = output.answers
     body = json.loads(answer[1])
     assert answer[0] == 500 and body["type"] == "UnsafeHeader"
@@ -192,7 +193,7 @@ def test_an_unexpected_error_answers_a_generic_message_and_an_id_that_the_log_re
     logged: list[str] = []
     monkeypatch.setattr(answers, "log_error", logged.append)
     output = RecordingOutput()
-    dispatch.on_rest(output, "/leaky/x", {"method": "GET", "groups": ("x",), "headers": {}})
+    rest.on_rest(output, "/leaky/x", {"method": "GET", "groups": ("x",), "headers": {}})
     body = json.loads(output.answers[0][1])
     assert body["error"] == f"internal error in the handler; see Orthanc's log, error id {body['error_id']}"
     (line,) = logged

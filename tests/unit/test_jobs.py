@@ -134,7 +134,7 @@ def test_arguments_must_be_json_values():
 
 def test_the_jobs_global_property_is_nobody_elses():
     from recipes import routing_journal
-    from runtime import delivery
+    from runtime.callbacks import changes
 
-    assert len({jobs.CHECKPOINT_PROPERTY, delivery.CHECKPOINT_PROPERTY, routing_journal.PROPERTY}) == 3
+    assert len({jobs.CHECKPOINT_PROPERTY, changes.CHECKPOINT_PROPERTY, routing_journal.PROPERTY}) == 3
     assert jobs.CHECKPOINT_PROPERTY >= 1024  # plugins own the identifiers from 1024 on

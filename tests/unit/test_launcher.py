@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from runtime.launcher import build_configuration, merge
+from runtime.devkit.launcher import build_configuration, merge
 
 
 def test_merge_is_deep_and_in_order():

@@ -1,4 +1,4 @@
-"""SDK objects crossing to a worker by value (runtime.objects), with a stand-in for the binding."""
+"""SDK objects crossing to a worker by value (runtime.sdk.objects), with a stand-in for the binding."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from runtime import objects
+from runtime.sdk import objects
 
 
 class ImageHandle:
@@ -17,7 +17,7 @@ class ImageHandle:
 
 
 class FakeNative:
-    """The few calls of _orthanc_native that runtime.objects makes, on plain objects."""
+    """The few calls of _orthanc_native that runtime.sdk.objects makes, on plain objects."""
 
     def __init__(self) -> None:
         self.created = 0
@@ -84,7 +84,7 @@ def test_image_getters_answer_in_the_worker_without_the_master():
 
 def test_a_keys_values_iterator_walks_its_copy_in_the_worker_as_orthancs_does():
     from runtime.errors import OrthancException
-    from runtime.objects import KeysValuesIteratorValue, answer_locally
+    from runtime.sdk.objects import KeysValuesIteratorValue, answer_locally
 
     iterator = KeysValuesIteratorValue([("a", b"1"), ("b", b"2")])
     assert answer_locally("KeysValuesIteratorGetKey", (iterator,)) == (True, None)  # before Next()

@@ -334,7 +334,7 @@ def test_a_killed_master_takes_what_its_workers_started_with_it(tmp_path: Any) -
 
 
 # -- a pool replaced by another drains: its tasks end by their own timeouts, and its callers
-# learn whether a refused task may have run (runtime.executor runs the others elsewhere).
+# learn whether a refused task may have run (runtime.backends.executor runs the others elsewhere).
 
 def test_an_unbounded_grace_lets_a_task_past_shutdown_grace_finish(make_pool: PoolFactory) -> None:
     pool = make_pool(workers=1, shutdown_grace=0.1)

@@ -209,7 +209,7 @@ def test_an_async_def_handler_is_refused_when_declared_naming_it(register):
     (True, True), (False, False), ("no", None), ("", None), (1, None), (0, None), (1.0, None),
     (None, None), ({"allowed": False}, None), ([True], None)])
 def test_an_http_filter_verdict_is_true_or_false_and_nothing_else(answer, verdict):
-    from runtime.verdicts import WrongAnswer, http_verdict
+    from runtime.registry.verdicts import WrongAnswer, http_verdict
 
     if verdict is None:
         with pytest.raises(WrongAnswer, match=f"answered {type(answer).__name__}"):
@@ -224,7 +224,7 @@ def test_an_http_filter_verdict_is_true_or_false_and_nothing_else(answer, verdic
     (0x0110, "runtime", 0x0110), (0x0211, "runtime", 0x0211), (0, "compat", 0),
     (0x0124, "compat", 0x0124), (True, "compat", 0)])
 def test_a_cstore_filter_refuses_only_with_a_dicom_failure_status(answer, style, status):
-    from runtime.verdicts import cstore_status
+    from runtime.registry.verdicts import cstore_status
 
     assert cstore_status(answer, None, style) == status
 
@@ -232,7 +232,7 @@ def test_a_cstore_filter_refuses_only_with_a_dicom_failure_status(answer, style,
 @pytest.mark.parametrize("answer", [0, 1, 0xB000, 0xB006, 0xB007, 0x0107, 0x0001, 0x0116, 0xFF00,
                                     0xFF01, 0xFE00, 0xA800, 0x0112, 0x10000, -1, "no", 1.0, None])
 def test_any_other_cstore_answer_is_a_wrong_answer(answer):
-    from runtime.verdicts import WrongAnswer, cstore_status
+    from runtime.registry.verdicts import WrongAnswer, cstore_status
 
     with pytest.raises(WrongAnswer):
         cstore_status(answer)
@@ -242,7 +242,7 @@ def test_any_other_cstore_answer_is_a_wrong_answer(answer):
 
 
 def test_a_coroutine_answer_is_closed_and_refused():
-    from runtime.verdicts import WrongAnswer, http_verdict
+    from runtime.registry.verdicts import WrongAnswer, http_verdict
 
     coroutine = async_gate(None)
     with pytest.raises(WrongAnswer, match="answered a coroutine"):

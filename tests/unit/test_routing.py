@@ -17,8 +17,8 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from runtime import routing
-from runtime.routing import RoutePatternError, compile_pattern
+from runtime.registry import routing
+from runtime.registry.routing import RoutePatternError, compile_pattern
 
 BOOST = routing._native_regex()
 BOOST_FLAGS = re.DOTALL | re.MULTILINE  # how boost reads '.', '^' and '$' by default

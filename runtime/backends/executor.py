@@ -1,0 +1,345 @@
+"""The master's side of @offload: the backend that runs the script's offloaded handlers.
+
+It is started by runtime.plugin only when the script has offloaded
+handlers. ``Pool.Backend`` chooses the backend (runtime.backends.protocol):
+the local pool of worker processes below (the default), or a Dask cluster
+(runtime.backends.dask_cluster, imported only then). Routes wait for their answer on
+the Orthanc HTTP thread (which serves the worker's SDK calls meanwhile),
+events are fire-and-forget.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+import re
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any, TypeVar
+
+from pool import Pool, PoolClosed
+from runtime.backends import streams, tasks
+from runtime.backends.protocol import OffloadBackend
+from runtime.http import Request, Response
+from runtime.sdk import transport
+
+_backend: OffloadBackend | None = None
+_context_folder: str | None = None
+# Backends replaced by a reload, finishing their tasks; stopped with the current one.
+_retired: list[OffloadBackend] = []
+_retired_lock = threading.Lock()
+
+CONTEXT_PREFIX = "orthanc-runtime-"
+# orthanc-runtime-<pid of the master>-<random>: the pid tells a later start
+# whether the master that made it is gone.
+_CONTEXT_NAME = re.compile(re.escape(CONTEXT_PREFIX) + r"(\d+)-")
+
+_T = TypeVar("_T")
+
+WORKER_MODULE = "runtime.worker"
+"""What each worker imports first, named, not imported: it runs only in workers."""
+
+ANSWER_TIME = 0.5
+"""Seconds of ShutdownGrace kept, at its end, for ended tasks to write their 503.
+
+Orthanc stops its HTTP server when the grace is over (runtime.callbacks.rest),
+and an answer not written by then is cut."""
+
+
+def start(section: dict[str, Any], modules: list[str], *, fresh: bool = False) -> OffloadBackend:
+    """Starts the backend that ``Pool.Backend`` names; returns when it can run handlers.
+
+    ``modules`` (the script, the enabled recipes) are what the workers import.
+    For the local pool they are preloaded by the fork server, after
+    runtime.worker, so that a new worker is ready at once; with ``fresh``
+    (scripts that may be reloaded), each worker imports them itself when it
+    starts, so that a new pool runs the code as it is on disk then.
+    """
+    global _backend
+    started: OffloadBackend
+    if section["Pool"].get("Backend", "local") == "dask":
+        from runtime.backends.dask_cluster import (
+            DaskBackend,  # distributed is imported only when chosen
+        )
+
+        dask = DaskBackend(section, modules)
+        dask.start()
+        started = dask
+    else:
+        pool = _new_pool(section, modules, fresh)
+        pool.start()
+        started = LocalBackend(pool)
+    _backend = started
+    return started
+
+
+def restart(section: dict[str, Any], modules: list[str]) -> OffloadBackend:
+    """The backend that runs reloaded scripts; the old one finishes its tasks, then stops.
+
+    The new backend takes the next tasks before the old one closes: a task that
+    picked the old one and finds it closed before reaching a worker runs on the
+    new one (``_on_current``), and the tasks already in the old one's workers
+    end by their own timeouts, not by ShutdownGrace.
+    """
+    global _backend
+    old = _require()
+    new = old.restart(section, modules)
+    _backend = new
+    if new is not old:
+        with _retired_lock:
+            _retired.append(old)
+        threading.Thread(target=_drain, args=(old,), name="orthanc-runtime-old-pool",
+                         daemon=True).start()
+    return new
+
+
+def _drain(old: OffloadBackend) -> None:
+    try:
+        old.shutdown(math.inf)
+    finally:
+        with _retired_lock:
+            if old in _retired:
+                _retired.remove(old)
+
+
+class LocalBackend:
+    """Offloaded handlers in a pool of worker processes on this machine (pool.Pool).
+
+    Stopping keeps ShutdownGrace from the moment Orthanc says it stops
+    (``orthanc_stopping``): Orthanc then waits for its HTTP threads, so a task
+    still running at the end of the grace is ended there (its request answers
+    503), not at its own timeout.
+    """
+
+    name = "local"
+
+    def __init__(self, pool: Pool) -> None:
+        self.pool = pool
+        self._stop_deadline: float | None = None  # when the pool ends its tasks, once Orthanc stops
+        self._stop_timer: threading.Timer | None = None
+
+    @property
+    def workers(self) -> int:
+        return self.pool.workers
+
+    def restart(self, section: dict[str, Any], modules: list[str]) -> LocalBackend:
+        """A new pool for reloaded scripts; the old one finishes its tasks, then stops.
+
+        Requests go to the new pool as soon as it is ready: none waits for a
+        closed one. The fork server is shared, so both pools import the scripts in
+        their workers (``fresh``), never in the fork server. The caller shuts this
+        one down once the new one takes the tasks (runtime.backends.executor.restart).
+        """
+        new = _new_pool(section, modules, True)
+        new.start()
+        return LocalBackend(new)
+
+    def run_route(self, handler: Callable[..., Any], request: Request,
+                  timeout: float | None) -> Response:
+        meta, body = self.pool.run(tasks.run_route, (tasks.HandlerRef.of(handler), request),
+                                   timeout=timeout)
+        status, content_type, headers = meta
+        return Response(body, status=status, content_type=content_type, headers=headers)
+
+    def run_call(self, handler: Callable[..., Any], argument: Any, timeout: float | None) -> Any:
+        return self.pool.run(tasks.run_gate, (tasks.HandlerRef.of(handler), argument),
+                             timeout=timeout)
+
+    def submit_event(self, handler: Callable[..., Any], event: Any,
+                     timeout: float | None) -> Future[Any]:
+        return self.pool.submit(tasks.run_event, (tasks.HandlerRef.of(handler), event),
+                                timeout=timeout)
+
+    def submit_job_run(self, handler: Callable[..., Any], args: tuple[Any, ...],
+                       timeout: float) -> Future[Any]:
+        return self.pool.submit(handler, args, timeout=timeout)
+
+    def add_master_functions(self, functions: dict[str, Callable[..., Any]]) -> None:
+        self.pool.master_functions.update(functions)
+
+    def status(self) -> dict[str, Any]:
+        return {"backend": self.name, **self.pool.status()}
+
+    def metrics(self) -> dict[str, float]:
+        state = self.pool.status()
+        values = {
+            "orthanc_runtime_workers_busy": state["workers"]["busy"],
+            "orthanc_runtime_workers_idle": state["workers"]["idle"],
+            "orthanc_runtime_queue_depth": state["queue"],
+        }
+        for key, value in state["tasks"].items():
+            values[f"orthanc_runtime_tasks_{key}"] = value
+        return {name: float(value) for name, value in values.items()}
+
+    def orthanc_stopping(self, grace: float) -> None:
+        """Orthanc stops: tasks still running after ``grace`` seconds are ended, their callers
+        get PoolClosed.
+
+        Called when Orthanc signals ORTHANC_STOPPED, which it does before it stops
+        its HTTP server (and waits, without limit, for the HTTP threads that wait
+        for a task). Returns at once.
+        """
+        if self._stop_deadline is not None:
+            return
+        delay = max(0.0, grace - min(ANSWER_TIME, grace / 4))
+        self._stop_deadline = time.monotonic() + delay
+        self._stop_timer = threading.Timer(delay, self.pool.shutdown, kwargs={"grace": 0})
+        self._stop_timer.name = "orthanc-runtime-grace"
+        self._stop_timer.daemon = True
+        self._stop_timer.start()
+
+    def shutdown(self, grace: float | None = None) -> None:
+        """Shut the pool down within ``grace`` (what is left of it, once Orthanc said it stops)."""
+        timer, self._stop_timer = self._stop_timer, None
+        if timer is not None:
+            timer.cancel()
+        if self._stop_deadline is not None:
+            left = max(0.0, self._stop_deadline - time.monotonic())
+            grace = left if grace is None else min(grace, left)
+            self._stop_deadline = None
+        self.pool.shutdown(grace)
+
+
+def _new_pool(section: dict[str, Any], modules: list[str], fresh: bool) -> Pool:
+    global _context_folder
+    if _context_folder is None:
+        for folder in remove_stale_context_folders():
+            transport.call("log_warning",
+                         f"orthanc-runtime: removed {folder}, left by a master that died")
+        # What a worker may read while it imports the script (Orthanc's configuration
+        # holds secrets: a private folder, a 0600 file, removed at shutdown, and by
+        # the next start if this process dies first).
+        _context_folder = tempfile.mkdtemp(prefix=f"{CONTEXT_PREFIX}{os.getpid()}-")
+        transport.write_worker_context(os.path.join(_context_folder, "context.json"))
+    settings = section["Pool"]
+    preload = [WORKER_MODULE] if fresh else [WORKER_MODULE, *modules]
+    imports = tuple(modules) if fresh else ()
+    return Pool(
+        workers=settings["Workers"],
+        start_method=settings["StartMethod"],
+        preload=preload,
+        initializer=functools.partial(tasks.boot, WORKER_MODULE, section, imports),
+        master_functions={**transport.master_functions(), **streams.master_functions()},
+        task_timeout=settings["TaskTimeout"],
+        queue_limit=settings["QueueLimit"],
+        max_tasks_per_worker=settings["MaxTasksPerWorker"],
+        max_worker_memory_mb=settings["MaxWorkerMemoryMB"],
+        shutdown_grace=settings["ShutdownGrace"],
+        name="orthanc-runtime",
+    )
+
+
+def current() -> OffloadBackend | None:
+    return _backend
+
+
+def _require() -> OffloadBackend:
+    if _backend is None:
+        raise RuntimeError("the worker pool is not running")
+    return _backend
+
+
+def _on_current(call: Callable[[OffloadBackend], _T]) -> _T:
+    """``call(backend)``; again on the backend that replaced it (a reload) if that one was
+    closed before the task reached a tasks."""
+    while True:
+        used = _require()
+        try:
+            return call(used)
+        except PoolClosed as error:
+            if error.may_have_run or _backend is used or _backend is None:
+                raise
+
+
+def run_route(handler: Callable[..., Any], request: Request, timeout: float | None) -> Response:
+    return _on_current(lambda b: b.run_route(handler, request, timeout))
+
+
+def run_call(handler: Callable[..., Any], argument: Any, timeout: float | None) -> Any:
+    """Runs ``handler(argument)`` in a worker and returns what it returns (a gate's answer)."""
+    return _on_current(lambda b: b.run_call(handler, argument, timeout))
+
+
+def submit_event(handler: Callable[..., Any], event: Any, timeout: float | None) -> Future[Any]:
+    return _on_current(lambda b: b.submit_event(handler, event, timeout))
+
+
+def submit_job_run(handler: Callable[..., Any], args: tuple[Any, ...], timeout: float) -> Future[Any]:
+    """One run of an offloaded job (runtime.jobs): the pool's thread serves its reports."""
+    return _on_current(lambda b: b.submit_job_run(handler, args, timeout))
+
+
+def orthanc_stopping(grace: float) -> None:
+    """Orthanc stops: tasks still running after ``grace`` seconds are ended (see LocalBackend),
+    in the backends that reloads replaced too."""
+    with _retired_lock:
+        backends = [*_retired, *([_backend] if _backend is not None else [])]
+    for each in backends:
+        each.orthanc_stopping(grace)
+
+
+def shutdown(grace: float | None = None) -> None:
+    """Shut the backend down within ``grace`` (what is left of it, once Orthanc said it stops),
+    with the backends that reloads replaced and that still finish their tasks."""
+    global _backend, _context_folder
+    stopping, _backend = _backend, None
+    with _retired_lock:
+        retired = list(_retired)
+    try:
+        ends = [threading.Thread(target=old.shutdown, args=(grace,), daemon=True,
+                                 name="orthanc-runtime-old-pool-stop") for old in retired]
+        for thread in ends:
+            thread.start()
+        if stopping is not None:
+            stopping.shutdown(grace)
+        for thread in ends:
+            thread.join()
+    finally:
+        if _context_folder is not None:
+            shutil.rmtree(_context_folder, ignore_errors=True)
+            _context_folder = None
+
+
+def remove_stale_context_folders(folder: str | None = None) -> list[str]:
+    """Remove the context folders of this user's masters that are gone; the paths removed.
+
+    A folder whose master's pid is alive is kept, even if the pid was reused:
+    a folder kept too long is better than one removed under a running master.
+    """
+    folder = folder or tempfile.gettempdir()
+    uid = os.getuid()
+    removed: list[str] = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        found = _CONTEXT_NAME.match(entry.name)
+        if found is None:
+            continue
+        pid = int(found.group(1))
+        try:
+            if not entry.is_dir(follow_symlinks=False) or entry.stat(follow_symlinks=False).st_uid != uid:
+                continue
+        except OSError:
+            continue
+        if pid == os.getpid() or _alive(pid):
+            continue
+        shutil.rmtree(entry.path, ignore_errors=True)
+        removed.append(entry.path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True

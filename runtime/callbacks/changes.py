@@ -1,0 +1,559 @@
+"""Durable, at-least-once delivery of events to on-change and on-stored-instance handlers.
+
+Orthanc records every change of its database in a numbered log (``GET
+/changes``) that survives bursts, stops and crashes. Each event handler reads
+that log at its own pace, from a checkpoint kept in Orthanc's database::
+
+    Orthanc's change thread --on_change(type, level, id)--> a type of the log: wake the feeds
+                                                            any other type: the live queue
+                                                            of each feed that wants it
+    one Feed thread per handler:
+        live queue -----------------------------------------> handler (ORTHANC_STARTED,
+                                                              DELETED, jobs, peers...)
+        GET /changes?since=<read>&limit=100 -> wanted? -----> handler: inline on this
+                                                              thread, or @offload: in the
+                                                              pool, at most `window` at once
+        the cursor passes a change once its handler ended --> Checkpoints --> a global
+                                                              property of Orthanc's database
+    Orthanc's ingest thread --on_stored_instance(dicom, id)--> the official plugin's style of
+                                                              handler only (it may read the
+                                                              DicomInstance while it exists)
+
+So a burst never drops events (they wait in Orthanc's database, not in
+memory), a stop drains what it can within ShutdownGrace and the rest is
+delivered after the next start, and a ``kill -9`` loses nothing Orthanc
+recorded: at worst a handler sees again the changes of the last moments
+before the crash (at least once, never "at most once"). A handler that raises,
+times out or crashes its worker has seen its change: the error is logged and
+the cursor moves on, so that one bad change cannot stop a handler forever.
+Changes of resources deleted before their handler ran leave the log with
+them (Orthanc deletes them), and are not delivered.
+"""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+import functools
+import json
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from pool import PoolClosed, PoolFull
+from runtime import answers, compat
+from runtime.backends import executor
+from runtime.enums import ChangeType, ResourceType
+from runtime.errors import OrthancException
+from runtime.events import Change, StoredInstance
+from runtime.registry import ChangeListener, Handler, StoredListener, registry
+from runtime.sdk import transport
+
+CHECKPOINT_PROPERTY = 5467
+"""The global property of Orthanc's database that holds every handler's checkpoint
+(plugins own the identifiers from 1024 on)."""
+
+PAGE = 100
+"""Changes read from the log at once."""
+
+POLL = 2.0
+"""Seconds between two reads of the log when no change wakes a feed (a safety net)."""
+
+FLUSH_INTERVAL = 0.25
+"""Seconds between two writes of the checkpoints: what a kill -9 may deliver twice."""
+
+# The changes Orthanc records in its log, by the name it gives them there. The
+# others (DELETED, NEW_CHILD_INSTANCE, ORTHANC_STARTED/STOPPED, UPDATED_PEERS,
+# UPDATED_MODALITIES, JOB_*) exist only as they happen. The log has more types
+# (ModifiedStudy...) that Orthanc does not signal to plugins: they are skipped.
+LOGGED = {
+    "CompletedSeries": ChangeType.COMPLETED_SERIES,
+    "NewInstance": ChangeType.NEW_INSTANCE,
+    "NewPatient": ChangeType.NEW_PATIENT,
+    "NewSeries": ChangeType.NEW_SERIES,
+    "NewStudy": ChangeType.NEW_STUDY,
+    "StablePatient": ChangeType.STABLE_PATIENT,
+    "StableSeries": ChangeType.STABLE_SERIES,
+    "StableStudy": ChangeType.STABLE_STUDY,
+    "UpdatedAttachment": ChangeType.UPDATED_ATTACHMENT,
+    "UpdatedMetadata": ChangeType.UPDATED_METADATA,
+}
+LOGGED_TYPES = frozenset(LOGGED.values())
+_LEVELS = {"Patient": ResourceType.PATIENT, "Study": ResourceType.STUDY,
+           "Series": ResourceType.SERIES, "Instance": ResourceType.INSTANCE}
+
+
+def _log(level: str, message: str) -> None:
+    try:
+        transport.call(f"log_{level}", message)
+    except Exception:  # the log must never stop a delivery
+        pass
+
+
+def _log_exception(where: str, error: BaseException) -> None:
+    answers.log_exception(where, error, answers.new_error_id())
+
+
+def _rest_get(uri: str) -> Any:
+    answer = transport.call("rest_api_get", uri, False)
+    return json.loads(answer)
+
+
+class Checkpoints:
+    """Each handler's position in the change log, kept in one global property.
+
+    Writes are coalesced (at most one every FLUSH_INTERVAL) and done at stop;
+    the entries of handlers not loaded now are kept, so that a handler that
+    comes back resumes where it was.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._values: dict[str, int] | None = None
+        self._dirty = False
+        self._written = 0.0
+
+    def get(self, name: str) -> int | None:
+        with self._lock:
+            return self._load().get(name)
+
+    def advance(self, name: str, seq: int) -> None:
+        with self._lock:
+            values = self._load()
+            if values.get(name, -1) >= seq:
+                return
+            values[name] = seq
+            self._dirty = True
+            due = time.monotonic() - self._written >= FLUSH_INTERVAL
+        if due:
+            self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            if not self._dirty or self._values is None:
+                return
+            text = json.dumps({"version": 1, "handlers": self._values}, sort_keys=True)
+            self._dirty = False
+            self._written = time.monotonic()
+        try:
+            transport.call("set_global_property", CHECKPOINT_PROPERTY, text)
+        except Exception as error:
+            with self._lock:
+                self._dirty = True
+            _log("error", f"orthanc-runtime: cannot save the event checkpoints: {error}")
+
+    def forget_cache(self) -> None:
+        """The next get() reads the database again (a restart of the plugin)."""
+        with self._lock:
+            self._values = None
+            self._dirty = False
+
+    def _load(self) -> dict[str, int]:
+        if self._values is None:
+            text = transport.call("get_global_property", CHECKPOINT_PROPERTY, "")
+            values: dict[str, int] = {}
+            if text:
+                try:
+                    values = {str(k): int(v) for k, v in json.loads(text)["handlers"].items()}
+                except (ValueError, KeyError, TypeError, AttributeError):
+                    _log("error", "orthanc-runtime: the saved event checkpoints are unreadable; "
+                         "handlers without one start from the changes of this start")
+            self._values = values
+        return self._values
+
+
+checkpoints = Checkpoints()
+
+
+def _parse_date(text: str) -> float:
+    """Orthanc's change dates are UTC, ``YYYYMMDDTHHMMSS``."""
+    try:
+        return datetime.strptime(text, "%Y%m%dT%H%M%S").replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        return 0.0
+
+
+def first_position(started: float) -> int:
+    """Where a handler without checkpoint starts: just before the changes of this start.
+
+    Orthanc answers REST calls only once its plugins have started, and clients
+    may store instances as soon as its HTTP server listens: so the position is
+    found by date (1 s resolution, 2 s of margin), walking back from the end.
+    """
+    since = int(_rest_get("/changes?last")["Last"])
+    while since > 0:
+        low = max(0, since - 1000)
+        changes = _rest_get(f"/changes?since={low}&limit={since - low}")["Changes"]
+        older = [int(c["Seq"]) for c in changes if _parse_date(c["Date"]) < started - 2]
+        if older:
+            return max(older)
+        since = low
+    return 0
+
+
+class Feed:
+    """Delivers the change log to one handler, in order, at least once.
+
+    ``read`` is the last change dispatched; offloaded changes still running are
+    in ``in_flight``; the checkpoint is the last change before the first one not
+    done (``blocked``: one the closing pool refused, never passed in this run).
+    """
+
+    def __init__(self, hub: Hub, name: str, wants: Callable[[ChangeType, ResourceType], bool],
+                 call: Callable[[Any], Any], offload: _Offloaded | None, stored: bool) -> None:
+        self.hub = hub
+        self.name = name
+        self.wants = wants
+        self.call = call
+        self.offload = offload
+        self.stored = stored
+        self.live: collections.deque[Change] = collections.deque()
+        self.wake = threading.Event()
+        self.read: int | None = None
+        self.in_flight: dict[int, concurrent.futures.Future[Any]] = {}
+        self.blocked: int | None = None
+        self.delivered = 0
+        self.failed = 0
+        self.oldest_pending: str | None = None  # the date of the first change not yet done
+        self.thread: threading.Thread | None = None
+
+    # -- the thread --
+
+    def start(self) -> None:
+        self.thread = threading.Thread(target=self._run, daemon=True,
+                                       name=f"orthanc-runtime-events:{self.name}")
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.hub.stopping.is_set():
+            self._deliver_live()
+            if not self.hub.started.is_set():
+                # Orthanc refuses database calls until it has started (and logs each at
+                # ERROR): the checkpoint and the log wait for ORTHANC_STARTED, which wakes us.
+                self._wait(POLL)
+                continue
+            try:
+                more = self._read_log()
+            except OrthancException as error:
+                # While Orthanc stops, or an error of its database.
+                if not self.hub.stopping.is_set():
+                    _log("warning", f"orthanc-runtime: {self.name}: reading the change log "
+                         f"failed ({error}); trying again")
+                    self._wait(1.0)
+                self._wait(0.2)
+                continue
+            except Exception as error:
+                _log_exception(f"orthanc-runtime: {self.name}: the event feed", error)
+                self._wait(1.0)
+                continue
+            if not more:
+                self._wait(POLL)
+        self._deliver_live()
+        # Offloaded changes still running get until the stop's deadline to end.
+        if self.in_flight:
+            concurrent.futures.wait(list(self.in_flight.values()),
+                                    timeout=max(0.0, self.hub.deadline - time.monotonic()))
+        self._settle()
+
+    def _wait(self, seconds: float) -> None:
+        self.wake.wait(seconds)
+        self.wake.clear()
+
+    def caught_up(self, target: int) -> bool:
+        return (self.read is not None and self.read >= target and not self.in_flight
+                and not self.live)
+
+    # -- the log --
+
+    def _read_log(self) -> bool:
+        """Dispatches one page of the log; True if there is more to do at once."""
+        if self.read is None:
+            self.read = self._start_position()
+        self._settle()
+        if self.blocked is not None:
+            return False  # the pool is closing: wait for the stop
+        if self.offload is not None and len(self.in_flight) >= self.hub.window:
+            self._wait_in_flight()
+            return True
+        page = _rest_get(f"/changes?since={self.read}&limit={PAGE}")
+        changes = page.get("Changes", [])
+        self.hub.seen_last = max(self.hub.seen_last, int(page.get("Last", 0)))
+        for entry in changes:
+            if self.hub.stopping.is_set() or not self._dispatch(entry):
+                break
+            if self.offload is not None and len(self.in_flight) >= self.hub.window:
+                return True
+        self._settle()
+        return len(changes) >= PAGE
+
+    def _start_position(self) -> int:
+        saved = checkpoints.get(self.name)
+        if saved is not None:
+            return saved
+        position = first_position(self.hub.started_at)
+        _log("info", f"orthanc-runtime: {self.name} has no checkpoint yet: it starts after "
+             f"change {position}, the last one before this start")
+        checkpoints.advance(self.name, position)
+        return position
+
+    def _dispatch(self, entry: dict[str, Any]) -> bool:
+        """Hands one change of the log to the handler if it wants it; False to stop reading."""
+        seq = int(entry["Seq"])
+        change_type = LOGGED.get(entry.get("ChangeType", ""))
+        level = _LEVELS.get(entry.get("ResourceType", ""))
+        if change_type is not None and level is not None and self.wants(change_type, level):
+            if self.oldest_pending is None:
+                self.oldest_pending = entry.get("Date")
+            event: Change | StoredInstance
+            if self.stored:
+                event = StoredInstance(entry["ID"], seq=seq)
+            else:
+                event = Change(change_type, level, entry.get("ID"), seq)
+            if self.offload is None:
+                self._call_inline(event)
+            elif not self._submit(seq, event):
+                self.blocked = seq
+                return False
+        self.read = seq
+        if not self.in_flight:
+            self.oldest_pending = None
+            checkpoints.advance(self.name, seq)
+        return True
+
+    def _call_inline(self, event: Change | StoredInstance) -> None:
+        try:
+            self.call(event)
+            self.delivered += 1
+        except Exception as error:
+            self.failed += 1
+            _log_exception(_describe(self.name, event), error)
+
+    def _submit(self, seq: int, event: Change | StoredInstance) -> bool:
+        """Submits an offloaded change; False if the pool is closing."""
+        assert self.offload is not None
+        while not self.hub.stopping.is_set():
+            try:
+                future = executor.submit_event(self.offload.handler, event, self.offload.timeout)
+            except PoolFull:  # routes fill the queue too: wait for room, never drop
+                self._wait_in_flight(0.05)
+                continue
+            except (PoolClosed, RuntimeError):
+                return False
+            future.add_done_callback(lambda _f: self.wake.set())
+            future.add_done_callback(functools.partial(self._report, event=event))
+            self.in_flight[seq] = future
+            return True
+        return False
+
+    def _report(self, future: concurrent.futures.Future[Any],
+                event: Change | StoredInstance) -> None:
+        error = future.exception()
+        if error is None:
+            self.delivered += 1
+        elif not isinstance(error, PoolClosed):
+            self.failed += 1
+            _log_exception(_describe(self.name, event), error)
+
+    def _wait_in_flight(self, timeout: float = 1.0) -> None:
+        if self.in_flight:
+            concurrent.futures.wait(list(self.in_flight.values()), timeout=timeout,
+                                    return_when=concurrent.futures.FIRST_COMPLETED)
+        else:
+            self._wait(timeout)
+        self._settle()
+
+    def _settle(self) -> None:
+        """Forgets the offloaded changes that ended and moves the checkpoint past what is done."""
+        for seq in [s for s, f in self.in_flight.items() if f.done()]:
+            if isinstance(self.in_flight.pop(seq).exception(), PoolClosed):
+                self.blocked = seq if self.blocked is None else min(self.blocked, seq)
+        if self.read is None:
+            return
+        first_not_done = min([*self.in_flight, self.read + 1,
+                              *([self.blocked] if self.blocked is not None else [])])
+        if not self.in_flight:
+            self.oldest_pending = None
+        checkpoints.advance(self.name, first_not_done - 1)
+
+    # -- live events --
+
+    def _deliver_live(self) -> None:
+        while self.live:
+            change = self.live.popleft()
+            if self.offload is None:
+                self._call_inline(change)
+                continue
+            try:
+                future = executor.submit_event(self.offload.handler, change, self.offload.timeout)
+                future.add_done_callback(functools.partial(self._report, event=change))
+            except Exception as error:
+                self.failed += 1
+                _log_exception(_describe(self.name, change), error)
+
+    def status(self) -> dict[str, Any]:
+        position = checkpoints.get(self.name) if self.read is not None else None
+        behind = max(0, self.hub.seen_last - position) if position is not None else None
+        age = None
+        if self.oldest_pending:
+            age = round(max(0.0, time.time() - _parse_date(self.oldest_pending)), 1)
+        return {"handler": self.name, "checkpoint": position, "behind": behind,
+                "in_flight": len(self.in_flight), "oldest_pending_age_s": age,
+                "delivered": self.delivered, "failed": self.failed}
+
+
+def _describe(name: str, event: Change | StoredInstance) -> str:
+    if isinstance(event, StoredInstance):
+        return f"{name} (on-stored-instance {event.id})"
+    return f"{name} (on-change {event.type.name} {event.level.name} {event.resource_id})"
+
+
+class Hub:
+    """Every feed of the loaded script, started and stopped together."""
+
+    def __init__(self) -> None:
+        self.feeds: list[Feed] = []
+        self.stopping = threading.Event()
+        self.started = threading.Event()  # ORTHANC_STARTED was seen
+        self.started_at = time.time()
+        self.seen_last = 0  # the highest change number seen in the log
+        self.window = 4  # offloaded changes a feed may have running at once
+        self.deadline = 0.0  # time.monotonic() by which a stop must be done
+
+    def start(self, *, orthanc_starts: bool = True) -> None:
+        """Starts a feed per handler; ``orthanc_starts`` False for a reload of the scripts,
+        when Orthanc runs already and says ORTHANC_STARTED no more."""
+        self.stopping.clear()
+        if orthanc_starts:
+            self.started.clear()
+        self.started_at = time.time()
+        self.seen_last = 0
+        checkpoints.forget_cache()
+        pool = executor.current()
+        if pool is not None:
+            self.window = max(2, pool.workers * 2)
+        self.feeds = [self._feed_of_change(x) for x in registry.change_listeners]
+        self.feeds += [self._feed_of_stored(x) for x in registry.stored_listeners
+                       if x.style == "runtime"]
+        for feed in self.feeds:
+            feed.start()
+
+    def _feed_of_change(self, listener: ChangeListener) -> Feed:
+        if listener.style == "compat":
+            # The official plugin's signature; it passes "" where there is no resource.
+            def call(change: Change, handler: Callable[..., Any] = listener.handler) -> None:
+                handler(change.type, change.level, change.resource_id or "")
+
+            return Feed(self, listener.name, listener.wants, call, None, stored=False)
+        return Feed(self, listener.name, listener.wants, listener.handler,
+                    _offloaded(listener), stored=False)
+
+    def _feed_of_stored(self, listener: StoredListener) -> Feed:
+        return Feed(self, listener.name, _wants_new_instance, listener.handler,
+                    _offloaded(listener), stored=True)
+
+    def signal(self, change_type: int, level: int, resource_id: str | None) -> None:
+        """From Orthanc's change thread: wake the feeds, or queue a live event."""
+        try:
+            kind = ChangeType(change_type)
+            resource = ResourceType(level)
+        except ValueError:
+            return  # a change type newer than this runtime knows
+        if kind == ChangeType.ORTHANC_STARTED:
+            self.started.set()
+            for feed in self.feeds:
+                feed.wake.set()  # the feeds may read their checkpoints now
+        if kind in LOGGED_TYPES:
+            for feed in self.feeds:
+                feed.wake.set()
+            return
+        change = Change(kind, resource, resource_id)
+        for feed in self.feeds:
+            if not feed.stored and feed.wants(kind, resource):
+                feed.live.append(change)
+                feed.wake.set()
+
+    def drain(self, deadline: float) -> bool:
+        """Delivers the log up to its current end, until ``deadline``; True if all was."""
+        if not self.feeds:
+            return True
+        try:
+            target = int(_rest_get("/changes?last")["Last"])
+        except Exception:  # Orthanc no longer answers: what is left waits for the next start
+            checkpoints.flush()
+            return False
+        while time.monotonic() < deadline:
+            for feed in self.feeds:
+                feed.wake.set()
+            if all(feed.caught_up(target) for feed in self.feeds):
+                checkpoints.flush()
+                return True
+            time.sleep(0.02)
+        checkpoints.flush()
+        return False
+
+    def stop(self, deadline: float) -> None:
+        """Stops the feeds; what they did not deliver stays in the log for the next start."""
+        self.deadline = deadline
+        self.stopping.set()
+        for feed in self.feeds:
+            feed.wake.set()
+        for feed in self.feeds:
+            if feed.thread is not None:
+                feed.thread.join(max(0.0, deadline - time.monotonic()))
+        checkpoints.flush()
+        for feed in self.feeds:
+            position = checkpoints.get(feed.name)
+            if position is not None and position < self.seen_last:
+                _log("warning", f"orthanc-runtime: {feed.name} stops at change {position} of "
+                     f"{self.seen_last}; the rest is delivered after the next start")
+        self.feeds = []
+
+    def refresh_last(self) -> None:
+        """Reads the end of the log, for a status that says how far behind each handler is."""
+        if self.feeds:
+            try:
+                self.seen_last = max(self.seen_last, int(_rest_get("/changes?last")["Last"]))
+            except Exception:
+                pass  # the status shows what was last seen
+
+    def status(self) -> list[dict[str, Any]]:
+        return [feed.status() for feed in self.feeds]
+
+
+class _Offloaded:
+    """What a feed needs to submit an offloaded handler."""
+
+    def __init__(self, handler: Callable[..., Any], timeout: float | None) -> None:
+        self.handler = handler
+        self.timeout = timeout
+
+
+def _offloaded(listener: Handler) -> _Offloaded | None:
+    offload = listener.offload
+    return None if offload is None else _Offloaded(listener.handler, offload.timeout)
+
+
+def _wants_new_instance(change_type: ChangeType, level: ResourceType) -> bool:
+    return change_type == ChangeType.NEW_INSTANCE
+
+
+hub = Hub()
+
+
+# -- the native trampolines' entry points ------------------------------------------------------
+
+def on_change(change_type: int, level: int, resource_id: str | None) -> None:
+    hub.signal(change_type, level, resource_id)
+
+
+def on_stored_instance(dicom: Any, instance_id: str) -> None:
+    """Orthanc's ingest thread: the official plugin's style of handler, with its DicomInstance."""
+    for listener in registry.stored_listeners:
+        if listener.style != "compat":
+            continue
+        try:
+            listener.handler(compat.DicomInstance(dicom), instance_id)
+        except Exception as error:
+            _log_exception(f"{listener.name} (on-stored-instance {instance_id})", error)

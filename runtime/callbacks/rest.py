@@ -1,0 +1,295 @@
+"""Master-side dispatch: from the native trampolines to the handlers, and back.
+
+    Orthanc HTTP thread --on_rest(output, url, request)--> route lookup --> handler
+                                                      (inline, or executor.run_route)
+                        <--answer written to output-- Response / error JSON
+    Orthanc change thread --on_change(type, level, id)--> runtime.callbacks.changes (durable
+                                                      feeds of the change log) --> listeners
+    Orthanc ingest thread --on_stored_instance(dicom, id)--> runtime.callbacks.changes (the
+                                                      official plugin's style of handler)
+
+Every error answers JSON with a fitting status (runtime.answers); the
+traceback goes to Orthanc's log with the handler's name and an error id.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+from urllib.parse import unquote_plus
+
+from runtime import answers, compat
+from runtime.backends import executor, streams
+from runtime.callbacks import changes
+from runtime.configuration import settings
+from runtime.enums import ChangeType
+from runtime.errors import OrthancException
+from runtime.http import (
+    Headers,
+    MethodNotAllowed,
+    Request,
+    Response,
+    StreamingResponse,
+    chunk_bytes,
+    error_response,
+    to_response,
+)
+from runtime.registry import Route, RouteHandler, registry
+from runtime.sdk import transport
+
+
+def _log_error(message: str) -> None:
+    answers.log_error(message)
+
+
+def _log_exception(where: str, error: BaseException) -> None:
+    answers.log_exception(where, error, answers.new_error_id())
+
+
+# -- REST -------------------------------------------------------------------
+
+error_to_response = answers.error_to_response
+
+
+def _write(output: Any, response: Response) -> None:
+    for key, value in response.headers.items():
+        if key.lower() not in ("content-type", "content-length"):
+            output.set_http_header(key, value)
+    status = response.status
+    if status == 200:
+        output.answer_buffer(response.body, response.content_type)
+    # Orthanc has a dedicated call for these three, and no body for them.
+    elif status == 405:
+        output.send_method_not_allowed(response.headers.get("Allow", ""))
+    elif status == 401:
+        output.send_unauthorized(response.headers.get("WWW-Authenticate", "orthanc-runtime"))
+    elif status == 301:
+        output.redirect(response.headers.get("Location", "/"))
+    elif status in answers.NO_BODY_STATUSES:
+        output.send_http_status(status, b"")  # Orthanc would send a body it is given
+    else:
+        output.set_http_header("Content-Type", response.content_type)
+        output.send_http_status(status, response.body)
+
+
+def _can_stream() -> bool:
+    return bool(transport.call("streaming_available"))
+
+
+def _stream(output: Any, response: StreamingResponse, where: str, route: str) -> None:
+    """Sends a generator's chunks as they come where Orthanc can (1.12.6), else joined.
+
+    The first chunk is asked for before anything is sent, so that a handler that
+    fails at once answers JSON as any other; a failure after that cuts the
+    answer short, and the log names the handler and the cause.
+    """
+    chunks = iter(response.chunks)
+    try:
+        first = chunk_bytes(next(chunks, b""))
+        if not _can_stream():
+            write(output, Response(first + b"".join(chunk_bytes(c) for c in chunks), 200,
+                                   response.content_type, response.headers), where)
+            return
+    except BaseException as error:
+        write(output, error_to_response(error, where, route), where)
+        return
+    refused = answers.refusal(Response(b"", 200, response.content_type, response.headers))
+    if refused is not None:
+        write(output, refused, where)  # logs why
+        return
+    try:
+        for key, value in response.headers.items():
+            output.set_http_header(key, value)
+        output.start_stream_answer(response.content_type)
+    except OrthancException as error:  # nothing sent yet: the client still gets an answer
+        write(output, error_to_response(error, where, route), where)
+        return
+    sent = 0
+    try:
+        chunk = first
+        while True:
+            if chunk:  # an empty one has nothing to send
+                output.send_stream_chunk(chunk)
+                sent += len(chunk)
+            chunk = chunk_bytes(next(chunks))
+    except StopIteration:
+        return
+    except BaseException as error:
+        answers.log_exception(f"{where}: the streamed answer is cut after {sent} bytes",
+                              error, answers.new_error_id())
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:  # a generator's finally blocks run now, not at its collection
+            close()
+
+
+def write(output: Any, response: Response | StreamingResponse, where: str = "",
+          route: str = "") -> None:
+    """Writes a Response to Orthanc's RestOutput, or 500 JSON saying why Orthanc cannot send it.
+
+    The check comes first: Orthanc drops an answer whose status it does not
+    know, and writes header lines as given.
+    """
+    if isinstance(response, StreamingResponse):
+        _stream(output, response, where, route)
+        return
+    refused = answers.refusal(response)
+    if refused is not None:
+        body = refused.body.decode()
+        answers.log_error(f"{where or 'orthanc-runtime'}: answer refused, 500 sent instead: {body}")
+        response = refused
+    try:
+        _write(output, response)
+    except OrthancException as error:
+        # What the check above does not foresee (Orthanc refuses a call): a
+        # header may be set already, but nothing was sent.
+        answers.log_error(f"{where or 'orthanc-runtime'}: Orthanc refused to answer "
+                          f"HTTP {response.status}: {error}")
+        fallback = answers.error_response(
+            500, f"Orthanc cannot answer HTTP status {response.status}: {error.message}",
+            type_name="UnsupportedStatus")
+        output.set_http_header("Content-Type", fallback.content_type)
+        output.send_http_status(500, fallback.body)
+
+
+def _decoded(query: dict[str, str] | None) -> dict[str, str]:
+    """Orthanc hands query values as they were sent; Request.query holds them decoded."""
+    if not query:
+        return {}
+    return {unquote_plus(k): unquote_plus(v) for k, v in query.items()}
+
+
+def _call_runtime(route: Route, entry: RouteHandler, url: str, request: dict[str, Any],
+                  params: dict[str, Any], groups: tuple[str, ...]) -> Response | StreamingResponse:
+    method = request["method"]
+    try:
+        req = Request(
+            method=method,
+            path=url,
+            params=params,
+            groups=groups,
+            query=_decoded(request.get("get")),
+            headers=Headers.from_orthanc(request["headers"]),
+            body=request.get("body", b""),
+            route=route.pattern.source,
+        )
+        offload = entry.offload
+        if offload is None:
+            return to_response(entry.handler(req))
+        return executor.run_route(entry.handler, req, offload.timeout)
+    except BaseException as error:
+        # Whatever a handler raises, SystemExit and KeyboardInterrupt included,
+        # answers: nothing a handler does may stop Orthanc or drop its answer.
+        return error_to_response(error, f"{entry.name} ({method} {url})", route.pattern.source)
+
+
+def _call_compat(route: Route, entry: RouteHandler, output: Any, url: str,
+                 request: dict[str, Any]) -> None:
+    where = f"{entry.name} ({request['method']} {url})"
+    out = compat.RestOutput(output, where)
+    try:
+        entry.handler(out, url, **request)
+    except BaseException as error:  # as in _call_runtime
+        response = error_to_response(error, where, route.pattern.source)
+        if not out.answered:
+            write(output, response, where)
+        return
+    if out.refused is not None and not out.answered:
+        write(output, out.refused, where)
+
+
+class InFlight:
+    """The requests being handled, so that a stop can wait for them.
+
+    A set of tokens rather than a counter under a lock: adding and discarding
+    are atomic under the GIL, and this is on every request's path.
+    """
+
+    def __init__(self) -> None:
+        self._tokens: set[object] = set()
+
+    @property
+    def count(self) -> int:
+        return len(self._tokens)
+
+    def enter(self) -> object:
+        token = object()
+        self._tokens.add(token)
+        return token
+
+    def leave(self, token: object) -> None:
+        self._tokens.discard(token)
+
+    def wait_idle(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while self._tokens:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
+
+in_flight = InFlight()
+
+
+def on_rest(output: Any, url: str, request: dict[str, Any]) -> None:
+    token = in_flight.enter()
+    try:
+        _on_rest(output, url, request)
+    finally:
+        in_flight.leave(token)
+
+
+def _on_rest(output: Any, url: str, request: dict[str, Any]) -> None:
+    found = registry.match(url)
+    if found is None:
+        write(output, error_response(404, f"no route matches {url}"))
+        return
+    route, params, groups = found
+    entry = route.handler_for(request["method"])
+    if entry is None:
+        refused = MethodNotAllowed(route.allowed, f"{request['method']} is not allowed on "
+                                                  f"{route.pattern.source}")
+        write(output, error_to_response(refused, url, route.pattern.source))
+        return
+    if entry.style == "compat":
+        _call_compat(route, entry, output, url, request)
+        return
+    where = f"{entry.name} ({request['method']} {url})"
+    with streams.Sink(output) as sink:  # an offloaded generator's chunks go out through it
+        response = _call_runtime(route, entry, url, request, params, groups)
+    if not sink.started:
+        write(output, response, where, route.pattern.source)
+    elif isinstance(response, Response) and response.status != 200:  # logged, with its id
+        _log_error(f"{where}: the streamed answer is cut after {sink.sent} bytes: HTTP "
+                   f"{response.status} {response.body[:300].decode(errors='replace')}")
+
+
+# -- events (runtime.callbacks.changes) ---------------------------------------------------
+
+shutdown_deadline: float | None = None
+"""time.monotonic() by which the stop that ORTHANC_STOPPED began must be over."""
+
+
+def on_change(change_type: int, level: int, resource_id: str | None) -> None:
+    global shutdown_deadline
+    if change_type != ChangeType.ORTHANC_STOPPED:
+        changes.on_change(change_type, level, resource_id)
+        return
+    # Orthanc signals this on its main thread before it stops its HTTP server,
+    # which cuts every answer not yet written, and its database, which the event
+    # checkpoints live in. Within ShutdownGrace: the requests in flight finish,
+    # the handlers catch up with the change log, they hear ORTHANC_STOPPED, and
+    # their checkpoints are saved. Changes recorded after that are delivered
+    # after the next start.
+    grace = settings.shutdown_grace()
+    shutdown_deadline = time.monotonic() + grace
+    if not in_flight.wait_idle(grace):
+        _log_error(f"orthanc-runtime: {in_flight.count} request(s) still running after "
+                   f"ShutdownGrace ({grace} s); Orthanc stops anyway")
+    changes.hub.drain(shutdown_deadline)
+    changes.on_change(change_type, level, resource_id)
+    changes.hub.stop(shutdown_deadline)
+
+
+on_stored_instance = changes.on_stored_instance

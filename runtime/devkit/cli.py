@@ -1,0 +1,196 @@
+"""The ``orthanc-runtime`` command: run a script in Orthanc, check a configuration, find the plugin."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from runtime import __version__
+
+if TYPE_CHECKING:
+    from runtime.devkit.launcher import OrthancProcess
+
+
+def _run(args: argparse.Namespace) -> int:
+    from runtime.configuration import check_orthanc_config, load_config_file
+    from runtime.devkit.launcher import OrthancProcess, build_configuration, write_configuration
+
+    script = Path(args.script)
+    if not script.is_file():
+        print(f"orthanc-runtime: no such script: {script}", file=sys.stderr)
+        return 2
+    extra: list[dict[str, Any]] = []
+    for path in args.config or []:
+        try:
+            extra.append(load_config_file(path))
+        except (OSError, ValueError) as error:
+            print(f"orthanc-runtime: cannot read {path}: {error}", file=sys.stderr)
+            return 2
+    if args.reload:
+        extra.append({"PythonRuntime": {"Reload": True}})
+    storage = Path(args.storage)
+    storage.mkdir(parents=True, exist_ok=True)
+    config = build_configuration(script=script, http_port=args.http_port,
+                                 dicom_port=args.dicom_port, storage=storage, extra=extra)
+    problems = check_orthanc_config(config)
+    if problems:
+        for problem in problems:
+            print(f"orthanc-runtime: {problem.path}: {problem.message}", file=sys.stderr)
+        return 1
+    # Orthanc reads its configuration again on /tools/reset: the folder lives as long as it.
+    with tempfile.TemporaryDirectory(prefix="orthanc-runtime-run-") as folder:
+        config_path = write_configuration(Path(folder) / "orthanc.json", config)
+        return _serve(OrthancProcess(config_path, f"http://localhost:{args.http_port}"),
+                      script, args.verbose)
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+KILL_AFTER = 3
+"""The third Ctrl-C (or SIGTERM) kills an Orthanc that does not stop."""
+
+
+def _serve(server: OrthancProcess, script: Path, verbose: bool) -> int:
+    """Runs Orthanc in the foreground until it exits; Ctrl-C and SIGTERM stop it cleanly.
+
+    Orthanc runs in a session of its own: a terminal's Ctrl-C, which goes to the
+    whole foreground process group, reaches this process only, which asks
+    Orthanc to stop with exactly one SIGTERM. Orthanc's workers see no signal
+    either: Orthanc stops them. Closing the terminal (SIGHUP) stops it too.
+    """
+    url = server.url
+    received = 0
+
+    def forward(signum: int, frame: Any) -> None:
+        nonlocal received
+        received += 1
+        process = server.process
+        if process is None or process.poll() is not None:
+            return
+        if received == 1:
+            process.send_signal(signal.SIGTERM)
+        elif received < KILL_AFTER:
+            print("orthanc-runtime: Orthanc is stopping; Ctrl-C again kills it", file=sys.stderr,
+                  flush=True)
+        else:
+            process.kill()
+
+    for each in STOP_SIGNALS:
+        signal.signal(each, forward)
+    server.start(verbose=verbose, own_session=True)
+    if received:  # a signal came before Orthanc's process did
+        received -= 1
+        forward(signal.SIGTERM, None)
+    try:
+        server.wait_ready(timeout=60)
+        print(f"orthanc-runtime: Orthanc is running {script} at {url} (Ctrl-C stops it)", flush=True)
+    except (RuntimeError, TimeoutError) as error:
+        if not received:  # else stopped while starting, as asked
+            print(f"orthanc-runtime: {error}", file=sys.stderr)
+            server.stop()
+            return 1
+    assert server.process is not None
+    return exit_status(server.process.wait())
+
+
+def exit_status(returncode: int) -> int:
+    """The status a shell shows for a child's return code: 128 + N for a death by signal N
+    (Python's -N would make sys.exit(-15) exit with 241)."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    from runtime.configuration import check_orthanc_config, load_config_file
+
+    try:
+        config = load_config_file(args.file)
+    except (OSError, ValueError) as error:
+        print(f"{args.file}: {error}", file=sys.stderr)
+        return 1
+    problems = check_orthanc_config(config)
+    for problem in problems:
+        print(f"{args.file}: {problem.path}: {problem.message}", file=sys.stderr)
+    if problems:
+        return 1
+    print(f"{args.file}: the PythonRuntime configuration is valid")
+    return 0
+
+
+def _plugin_path(args: argparse.Namespace) -> int:
+    from orthanc_native import plugin_path
+
+    try:
+        print(plugin_path())
+    except FileNotFoundError as error:
+        print(f"orthanc-runtime: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _schema(args: argparse.Namespace) -> int:
+    from runtime.configuration import load_schema
+
+    print(json.dumps(load_schema(), indent=2))
+    return 0
+
+
+def _new(args: argparse.Namespace) -> int:
+    from orthanc_native import plugin_path
+    from runtime.devkit.skeleton import create
+
+    folder = Path(args.name)
+    try:
+        written = create(folder, str(plugin_path()))
+    except (ValueError, FileExistsError, ImportError) as error:
+        print(f"orthanc-runtime: {error}", file=sys.stderr)
+        return 1
+    for path in written:
+        print(f"wrote {path}")
+    print(f"next: cd {folder} && pytest, then orthanc-runtime run {folder.name}.py")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="orthanc-runtime", description=__doc__)
+    top.add_argument("--version", action="version", version=f"orthanc-runtime {__version__}")
+    commands = top.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="start Orthanc in the foreground with a script")
+    run.add_argument("script")
+    run.add_argument("--http-port", type=int, default=8042)
+    run.add_argument("--dicom-port", type=int, default=4242)
+    run.add_argument("--storage", default="./orthanc-data")
+    run.add_argument("--config", action="append", help="extra Orthanc configuration (JSON), merged in order")
+    run.add_argument("--verbose", action="store_true", help="Orthanc's verbose log")
+    run.add_argument("--reload", action="store_true",
+                     help="reload the script when it changes (a development setting)")
+    run.set_defaults(func=_run)
+
+    check = commands.add_parser("check-config", help="validate the PythonRuntime section of a configuration")
+    check.add_argument("file")
+    check.set_defaults(func=_check_config)
+
+    path = commands.add_parser("plugin-path", help="print the absolute path of the plugin library")
+    path.set_defaults(func=_plugin_path)
+
+    schema = commands.add_parser("schema", help="print the configuration's JSON Schema")
+    schema.set_defaults(func=_schema)
+
+    new = commands.add_parser("new", help="create a folder with a script, its configuration "
+                                          "and its tests")
+    new.add_argument("name", help="the folder to create; its name names the script")
+    new.set_defaults(func=_new)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

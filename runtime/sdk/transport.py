@@ -1,0 +1,238 @@
+"""Where an SDK call goes: the native binding in the master, the master from a worker.
+
+Inside Orthanc, runtime.plugin hands this module the embedded binding
+``_orthanc_native``. In a worker of the pool there is no binding: the calls
+listed in proxied() travel back to the master (pool.call_master), which serves
+them with the binding; nothing else can be called from a worker. Outside both,
+every call raises NotInOrthanc. The SDK functions of the ``orthanc`` module
+that a worker may call come from the generated model (runtime.sdk.calls.WORKER_CALLS).
+In a worker of a Dask cluster (runtime.worker.dask_cluster), calls go to Orthanc's
+REST API instead (runtime.sdk.remote), through the resolver of set_remote.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from pool import call_master, in_task, in_worker
+from runtime.errors import NotInOrthanc
+from runtime.sdk import objects
+
+# The runtime's own calls a worker may make through the master. Registration
+# and answers to a request belong to the master alone.
+RUNTIME_PROXIED = frozenset(
+    {
+        "rest_api_get",
+        "rest_api_post",
+        "rest_api_put",
+        "rest_api_delete",
+        "call_rest_api",
+        "get_dicom_for_instance",
+        "log_info",
+        "log_warning",
+        "log_error",
+        "get_configuration",
+        "get_configuration_path",
+        "generate_rest_api_authorization_token",
+        "get_error_description",
+        "orthanc_version",
+        "get_global_property",
+        "set_global_property",
+        "key_value_items",
+    }
+)
+
+# In a worker outside a task (while the script is imported by the fork server
+# or a new worker) the master cannot be reached: logs go to the worker's
+# stderr, which is Orthanc's, and what Orthanc's configuration says is read
+# from the file the master wrote for its workers (WORKER_CONTEXT_VARIABLE).
+WORKER_CONTEXT_VARIABLE = "ORTHANC_RUNTIME_WORKER_CONTEXT"
+_LOCAL_IN_WORKER = {"get_configuration", "get_configuration_path", "orthanc_version"}
+_LOG_LEVELS = {"log_info": "I", "log_warning": "W", "log_error": "E"}
+# The `orthanc` module's names of the same calls.
+_RUNTIME_NAMES = {"LogInfo": "log_info", "LogWarning": "log_warning", "LogError": "log_error",
+                  "GetConfiguration": "get_configuration",
+                  "GetConfigurationPath": "get_configuration_path"}
+
+_native: Any = None
+_worker_context: dict[str, str] | None = None
+_remote: Callable[[], Any] | None = None
+
+
+@functools.cache
+def proxied() -> frozenset[str]:
+    """Every call a worker may make: the runtime's, and the generated model's.
+
+    Read on first use: runtime.sdk.calls (generated) imports this module.
+    """
+    from runtime.sdk.calls import VALUE_CALLS, WORKER_CALLS
+
+    return RUNTIME_PROXIED | WORKER_CALLS | VALUE_CALLS
+
+
+@functools.cache
+def _value_calls() -> frozenset[str]:
+    from runtime.sdk.calls import VALUE_CALLS
+
+    return VALUE_CALLS
+
+
+def require_orthanc(what: str, major: int, minor: int, revision: int) -> None:
+    """In the master: raises OrthancException (NOT_IMPLEMENTED) naming the version ``what``
+    needs when the running Orthanc is older. Elsewhere (a worker importing the script, where
+    registrations record nothing) it checks nothing."""
+    if _native is not None and not _native.orthanc_at_least(major, minor, revision):
+        from runtime.errors import OrthancException
+
+        raise OrthancException(2, f"{what} needs Orthanc {major}.{minor}.{revision} or newer; "
+                                  f"this is Orthanc {_native.orthanc_version()}")
+
+
+def set_native(module: Any) -> None:
+    global _native
+    _native = module
+
+
+def set_remote(resolver: Callable[[], Any] | None) -> None:
+    """In a process with no plugin: ``resolver()`` gives the runtime.sdk.remote.RemoteOrthanc
+    that serves SDK calls now (None: none does)."""
+    global _remote
+    _remote = resolver
+
+
+# The runtime's calls whose argument Orthanc reads as a C string: (its position, its name).
+_RUNTIME_TEXTS = {"rest_api_get": (0, "uri"), "rest_api_post": (0, "uri"),
+                  "rest_api_put": (0, "uri"), "rest_api_delete": (0, "uri"),
+                  "call_rest_api": (1, "uri"), "get_dicom_for_instance": (0, "instance_id")}
+_TEXT_PARAMETERS = ("uri", "url", "instanceId")
+
+
+@functools.cache
+def _texts() -> dict[str, tuple[int, str]]:
+    """Every call that passes a URI (or an instance's id) to Orthanc: where that argument is.
+
+    The generated model's wrappers (runtime.sdk.calls) pass their parameters in order, an
+    object's handle first where ``self`` is: the position in the signature is the one in
+    ``call``'s arguments.
+    """
+    import inspect
+
+    from runtime.sdk import calls
+
+    found = dict(_RUNTIME_TEXTS)
+    functions = [f for f in vars(calls).values() if inspect.isfunction(f)]
+    for kind in vars(calls).values():
+        if inspect.isclass(kind):
+            functions += [f for f in (getattr(m, "function", m) for m in vars(kind).values())
+                          if inspect.isfunction(f)]  # methods are wrapped (calls.SdkMethod)
+    for function in functions:
+        for position, parameter in enumerate(inspect.signature(function).parameters):
+            if parameter in _TEXT_PARAMETERS:
+                found.setdefault(function.__name__, (position, parameter))
+    return found
+
+
+def _refuse_nul(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """Raises ValueError if a URI holds a NUL: Orthanc would read it cut short, silently
+    asking for another resource than the one named (``/instances/x\0/delete``)."""
+    where = _texts().get(name)
+    if where is None:
+        return
+    position, parameter = where
+    value = args[position] if position < len(args) else kwargs.get(parameter)
+    if isinstance(value, str) and "\0" in value:
+        raise ValueError(f"{name}: the {parameter} holds a NUL character, which Orthanc would "
+                         f"read as its end: {value[:value.index(chr(0))]!r} + NUL + ...")
+
+
+def call(name: str, *args: Any, **kwargs: Any) -> Any:
+    _refuse_nul(name, args, kwargs)
+    binding = _native
+    if binding is not None:
+        return getattr(binding, name)(*args, **kwargs)
+    remote = _remote() if _remote is not None else None
+    if remote is not None:
+        if name in _value_calls():
+            local, answer = objects.answer_locally(name, args)
+            if local:
+                return answer
+        return remote.call(name, *args, **kwargs)
+    if in_worker():
+        if name not in proxied():
+            raise NotInOrthanc(
+                f"{name} cannot be called from a worker process: only the master, inside "
+                "Orthanc, can; move this call out of the offloaded handler"
+            )
+        if in_task():
+            if name in _value_calls():
+                return _call_with_values(name, args)
+            return call_master(name, *args, **kwargs)
+        return _outside_task(name, *args)
+    raise NotInOrthanc(
+        f"{name}: not running inside Orthanc; this SDK call works in a script loaded by the "
+        "orthanc-runtime plugin, or in a handler offloaded to its pool"
+    )
+
+
+def master_functions() -> dict[str, Callable[..., Any]]:
+    """The functions the pool serves to its workers."""
+    if _native is None:
+        raise NotInOrthanc("the pool's master functions exist only inside Orthanc")
+    values = _value_calls()
+    return {name: objects.serve(_native, name) if name in values else getattr(_native, name)
+            for name in proxied()}
+
+
+def _call_with_values(name: str, args: tuple[Any, ...]) -> Any:
+    """A call on SDK objects from a worker, which holds them by value (runtime.sdk.objects)."""
+    local, answer = objects.answer_locally(name, args)
+    if local:
+        return answer
+    result = call_master(name, *args)
+    if name in objects.MUTATING:
+        result, changed = result
+        objects.update_from(args[0], changed)
+    return result
+
+
+def _outside_task(name: str, *args: Any) -> Any:
+    """An SDK call in a worker while no task runs: at import of the script, for instance."""
+    name = _RUNTIME_NAMES.get(name, name)
+    if name in _LOG_LEVELS:
+        print(f"{_LOG_LEVELS[name]} orthanc-runtime worker {os.getpid()}: {args[0]}",
+              file=sys.stderr, flush=True)
+        return None
+    if name in _LOCAL_IN_WORKER:
+        global _worker_context
+        if _worker_context is None:
+            path = os.environ.get(WORKER_CONTEXT_VARIABLE)
+            if not path:
+                raise NotInOrthanc(f"{name}: this worker was not started by the plugin")
+            with open(path, encoding="utf-8") as file:
+                _worker_context = json.load(file)
+        return _worker_context[{"get_configuration": "configuration",
+                                "get_configuration_path": "configuration_path",
+                                "orthanc_version": "orthanc_version"}[name]]
+    raise NotInOrthanc(
+        f"{name} was called in a worker while it imports the script, when the master cannot "
+        "answer; make this call inside a handler (at import, only logs and the configuration "
+        "are available in a worker)"
+    )
+
+
+def write_worker_context(path: str) -> None:
+    """Writes what workers may read while they import the script (mode 0600); sets the variable."""
+    context = {
+        "configuration": call("get_configuration"),
+        "configuration_path": call("get_configuration_path"),
+        "orthanc_version": call("orthanc_version"),
+    }
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+        json.dump(context, file)
+    os.environ[WORKER_CONTEXT_VARIABLE] = path
