@@ -13,21 +13,6 @@ from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _version
 
 from runtime import jobs, sdk
-from runtime.callbacks.dicom import (
-    CommitmentRequest,
-    DicomConnection,
-    FindRequest,
-    IncomingInstance,
-    MoveRequest,
-    WorklistRequest,
-)
-from runtime.callbacks.gates import (
-    DISCARD,
-    FilterRequest,
-    ReceivedInstance,
-    StorageArea,
-    storage_area,
-)
 from runtime.configuration.settings import config
 from runtime.decorators import (
     cstore_filter,
@@ -53,6 +38,18 @@ from runtime.errors import NotInOrthanc, OrthancError, OrthancException
 from runtime.events import Change, StoredInstance
 from runtime.http import BadRequest, HTTPError, NotFound, Request, Response, StreamingResponse
 from runtime.jobs import JobStep, job
+from runtime.requests import (
+    DISCARD,
+    CommitmentRequest,
+    DicomConnection,
+    FilterRequest,
+    FindRequest,
+    IncomingInstance,
+    MoveRequest,
+    ReceivedInstance,
+    WorklistRequest,
+)
+from runtime.storage import StorageArea, storage_area
 
 try:
     __version__ = _version("orthanc-runtime")

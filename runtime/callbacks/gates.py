@@ -17,7 +17,6 @@ from __future__ import annotations
 import inspect
 import io
 import time
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -27,17 +26,7 @@ from runtime.backends import executor
 from runtime.enums import HttpMethod, InstanceOrigin
 from runtime.http import Headers
 from runtime.registry import HttpFilter, ReceivedInstanceHandler, offload_of, registry, verdicts
-
-
-@dataclass(frozen=True, slots=True)
-class FilterRequest:
-    """An incoming HTTP request, before Orthanc serves it: what an ``@http_filter`` sees."""
-
-    method: str
-    uri: str
-    ip: str
-    headers: Headers
-    query: dict[str, str]
+from runtime.requests import DISCARD, FilterRequest, ReceivedInstance
 
 
 def _compat_call(gate: HttpFilter, request: FilterRequest) -> Any:
@@ -83,29 +72,6 @@ def http_filter(method: str, uri: str, ip: str, headers: dict[str, str],
 # -- received instances -----------------------------------------------------------------
 
 KEEP_AS_IS, MODIFY, DISCARD_ACTION = 1, 2, 3  # OrthancPluginReceivedInstanceAction
-
-
-class _Discard:
-    def __repr__(self) -> str:
-        return "DISCARD"
-
-
-DISCARD = _Discard()
-"""What an ``@on_received_instance`` handler returns to drop the instance."""
-
-
-@dataclass(frozen=True, slots=True)
-class ReceivedInstance:
-    """A DICOM instance Orthanc has received and not stored yet."""
-
-    data: bytes
-    origin: InstanceOrigin
-
-    def dataset(self) -> Any:
-        """The instance parsed by pydicom."""
-        import pydicom
-
-        return pydicom.dcmread(io.BytesIO(self.data))
 
 
 def _as_answer(gate: ReceivedInstanceHandler, answer: Any) -> tuple[int, bytes | None]:
@@ -163,32 +129,6 @@ def received_instance(data: bytes, origin: int) -> tuple[int, bytes | None]:
 
 # -- the storage area -----------------------------------------------------------------
 
-class StorageArea:
-    """Where Orthanc keeps its files, written in Python: subclass it and register an instance
-    with ``storage_area(MyArea(...))``. Orthanc calls it for every file it stores (DICOM
-    files, and its JSON summaries), reads or deletes; ``content_type`` is 1 for a DICOM file,
-    2 for its JSON summary, 3 for a DICOM file cut before its pixel data. A method that raises
-    makes that one operation fail (an upload answers an error), never the others.
-
-    A method marked ``@offload`` (compression, say) runs in a worker, on the worker's own
-    instance of the area (the script is imported there too); while Orthanc starts or
-    stops, without a pool, it runs in Orthanc's process."""
-
-    def create(self, uuid: str, content_type: int, data: bytes) -> None:
-        raise NotImplementedError
-
-    def read(self, uuid: str, content_type: int) -> bytes:
-        raise NotImplementedError
-
-    def remove(self, uuid: str, content_type: int) -> None:
-        raise NotImplementedError
-
-
-def storage_area(area: StorageArea) -> StorageArea:
-    """Registers ``area`` as Orthanc's storage area (one per Orthanc; while it starts)."""
-    registry.set_storage_area(area.create, area.read, area.remove,
-                              name=f"{type(area).__module__}.{type(area).__qualname__}")
-    return area
 
 
 def _storage() -> Any:

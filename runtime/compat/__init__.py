@@ -16,12 +16,12 @@ from collections.abc import Callable
 from typing import Any
 
 from runtime import answers, enums
-from runtime.callbacks.dicom import DicomConnection as DicomConnection
 from runtime.enums import *  # noqa: F403
 from runtime.errors import OrthancException as OrthancException
 from runtime.http import Response
 from runtime.jobs import callback_jobs
 from runtime.registry import registry
+from runtime.requests import DicomConnection as DicomConnection
 from runtime.sdk import calls, transport
 from runtime.sdk.calls import *  # noqa: F403  (the generated API is this module's API)
 
