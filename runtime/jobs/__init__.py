@@ -36,7 +36,6 @@ import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from pool import PoolClosed, PoolFull, WorkerCrashed, call_master, in_task, in_worker
 from runtime import answers
 from runtime.jobs import runs
 from runtime.jobs.runs import InlineRun, JobStep, JobStopped, OffloadedRun, StepTimeout
@@ -111,8 +110,8 @@ def submit(job_type: str, *, priority: int = 0, **arguments: Any) -> str:
     Works in a handler, inline or offloaded (from a worker, the master submits it).
     """
     _check_json(arguments, f"the arguments of a {job_type} job")
-    if in_worker() and in_task():
-        return str(call_master("job_submit", job_type, priority, arguments))
+    if transport.in_worker_task():
+        return str(transport.to_master("job_submit", job_type, priority, arguments))
     found = registry.job_types.get(job_type)
     if found is None:
         raise LookupError(f"no job type {job_type!r} is declared (known: {sorted(registry.job_types)})")
@@ -171,6 +170,12 @@ class Job:
             return CONTINUE
         if not self.synced:
             self._take_durable_checkpoint()
+        from pool import (  # only here: `import runtime` loads no pool
+            PoolClosed,
+            PoolFull,
+            WorkerCrashed,
+        )
+
         try:
             if self.run is None:
                 self.run = OffloadedRun(self) if self.type.offload is not None else InlineRun(self)
