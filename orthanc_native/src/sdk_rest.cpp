@@ -158,18 +158,15 @@ OrthancPluginErrorCode rest_trampoline(OrthancPluginRestOutput* output, const ch
                                        const OrthancPluginHttpRequest* request) {
   if (!python_alive()) return OrthancPluginErrorCode_Plugin;
   RouteRunning running;
-  return protect("orthanc-runtime: REST dispatch failed for", url, OrthancPluginErrorCode_Plugin,
-                 [&] {
-    CallbackGil gil;
-    Hooks* h = hooks();
-    if (!h->on_rest) return OrthancPluginErrorCode_Plugin;
+  return call_hook(&Hooks::on_rest, "orthanc-runtime: REST dispatch failed for", url,
+                   OrthancPluginErrorCode_Plugin, [&](const py::object& hook) {
     auto answer = std::make_shared<RestOutput>(output);
     // Python may keep the object: once the callback returns, Orthanc's output is gone.
     struct Invalidate {
       RestOutput& output;
       ~Invalidate() { output.invalidate(); }
     } invalidate{*answer};
-    h->on_rest(py::cast(answer), client_text(url), request_dict(request));
+    hook(py::cast(answer), client_text(url), request_dict(request));
     return OrthancPluginErrorCode_Success;
   });
 }
