@@ -121,7 +121,7 @@ def new_error_id() -> str:
 
 def log_error(message: str) -> None:
     try:
-        transport.call("log_error", message)
+        transport.call("LogError", message)
     except Exception:  # the log itself must never take a request down
         pass
 
@@ -129,7 +129,7 @@ def log_error(message: str) -> None:
 def log_info(message: str) -> None:
     """For what works as meant but an operator may look for: a gate's refusal, say."""
     try:
-        transport.call("log_info", message)
+        transport.call("LogInfo", message)
     except Exception:
         pass
 

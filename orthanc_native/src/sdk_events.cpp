@@ -53,11 +53,6 @@ void init_events(py::module_& m) {
   m.def("register_refresh_metrics", []() {
     without_gil([] { OrthancPluginRegisterRefreshMetricsCallback(context(), metrics_trampoline); });
   });
-  m.def("set_metrics_value", [](const std::string& name, float value, bool is_timer) {
-    OrthancPluginSetMetricsValue(context(), name.c_str(), value,
-                                 is_timer ? OrthancPluginMetricsType_Timer
-                                          : OrthancPluginMetricsType_Default);
-  }, py::arg("name"), py::arg("value"), py::arg("is_timer") = false);
 }
 
 }  // namespace ort

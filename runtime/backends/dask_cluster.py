@@ -179,7 +179,7 @@ class DaskBackend:
     def __init__(self, section: dict[str, Any], modules: list[str]) -> None:
         pool = section["Pool"]
         dask = pool["Dask"]
-        configuration_text = transport.call("get_configuration")
+        configuration_text = transport.call("GetConfiguration")
         configuration = json.loads(configuration_text)
         self.address: str = dask["Scheduler"]
         self.task_timeout = float(pool["TaskTimeout"])
@@ -189,7 +189,7 @@ class DaskBackend:
         self.max_waiting_routes = max_waiting_routes(dask, configuration)
         threads = int(configuration.get("HttpThreadsCount", 50))
         if self.max_waiting_routes >= threads:
-            transport.call("log_warning", f"orthanc-runtime: Pool.Dask.MaxWaitingRoutes "
+            transport.call("LogWarning", f"orthanc-runtime: Pool.Dask.MaxWaitingRoutes "
                          f"({self.max_waiting_routes}) is not below HttpThreadsCount ({threads}): "
                          "offloaded requests may hold every HTTP thread while their workers wait "
                          "for one to call Orthanc back, until their timeout")
@@ -233,8 +233,8 @@ class DaskBackend:
             else:
                 recipes.append(name)
         return OrthancWorkerPlugin(
-            self.deployment, self.orthanc_url, transport.call("generate_rest_api_authorization_token"),
-            section, configuration_text, transport.call("get_configuration_path"),
+            self.deployment, self.orthanc_url, transport.call("GenerateRestApiAuthorizationToken"),
+            section, configuration_text, transport.call("GetConfigurationPath"),
             transport.call("orthanc_version"), scripts, recipes)
 
     # -- the cluster --
@@ -246,7 +246,7 @@ class DaskBackend:
             self._connect()
         except Exception as error:
             self._last_error = _describe(error)
-            transport.call("log_error", f"orthanc-runtime: cannot reach the Dask scheduler at "
+            transport.call("LogError", f"orthanc-runtime: cannot reach the Dask scheduler at "
                          f"{self.address} ({self._last_error}); offloaded handlers answer 503 "
                          "until it can be reached, trying again every second")
         for target, name in ((self._supervise, "orthanc-runtime-dask"),
@@ -270,7 +270,7 @@ class DaskBackend:
         """A scheduler new to this Orthanc: at-most-once, the worker plugin, the logs."""
         retries = client.run_on_scheduler(_at_most_once())
         if retries:
-            transport.call("log_warning", f"orthanc-runtime: the Dask scheduler at {self.address} "
+            transport.call("LogWarning", f"orthanc-runtime: the Dask scheduler at {self.address} "
                          f"would run a task again after {retries} worker(s) died running it; set "
                          "to 0 for this scheduler so that a handler runs at most once (start it "
                          "with DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES=0 to make it so)")
@@ -293,7 +293,7 @@ class DaskBackend:
             return
         level = str(message.get("level"))
         text = f"dask worker {message.get('worker')}: {message.get('message')}"
-        transport.call({"warning": "log_warning", "error": "log_error"}.get(level, "log_info"),
+        transport.call({"warning": "LogWarning", "error": "LogError"}.get(level, "LogInfo"),
                      text)
 
     def _job_from_worker(self, event: Any) -> None:
@@ -331,7 +331,7 @@ class DaskBackend:
                                        "lost")
                     self._connect()
                     self.reconnects += 1
-                    transport.call("log_warning", "orthanc-runtime: connected again to the Dask "
+                    transport.call("LogWarning", "orthanc-runtime: connected again to the Dask "
                                  f"scheduler at {self.address}; worker plugin registered")
                 elif client.status != "running":
                     self._cluster = {**self._cluster, "connected": False}
@@ -344,7 +344,7 @@ class DaskBackend:
                                        "lost")
                         self._prepare(client)
                         self.reconnects += 1
-                        transport.call("log_warning", "orthanc-runtime: the Dask scheduler at "
+                        transport.call("LogWarning", "orthanc-runtime: the Dask scheduler at "
                                      f"{self.address} is a new one; worker plugin registered")
                     else:
                         self._set_cluster(info, connected=True)
@@ -354,7 +354,7 @@ class DaskBackend:
                     return
                 described = _describe(error)
                 if described != self._last_error:
-                    transport.call("log_warning", "orthanc-runtime: the Dask scheduler at "
+                    transport.call("LogWarning", "orthanc-runtime: the Dask scheduler at "
                                  f"{self.address} cannot be reached ({described}); trying again")
                 self._last_error = described
                 self._closed.wait(0.5)
@@ -366,7 +366,7 @@ class DaskBackend:
                 late = [t for t in self._pending.values() if t.deadline <= now]
             for task in late:
                 if self._settle(task, TaskMayStillRun(task.timeout), "timed_out"):
-                    transport.call("log_warning", f"orthanc-runtime: task {task.key} did not finish "
+                    transport.call("LogWarning", f"orthanc-runtime: task {task.key} did not finish "
                                  f"within {task.timeout:g} s; it may still be running on the "
                                  "cluster (Dask cannot stop a running task)")
                     self._cancel(task)

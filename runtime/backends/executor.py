@@ -211,7 +211,7 @@ def _new_pool(section: dict[str, Any], modules: list[str], fresh: bool) -> Pool:
     global _context_folder
     if _context_folder is None:
         for folder in remove_stale_context_folders():
-            transport.call("log_warning",
+            transport.call("LogWarning",
                          f"orthanc-runtime: removed {folder}, left by a master that died")
         # What a worker may read while it imports the script (Orthanc's configuration
         # holds secrets: a private folder, a 0600 file, removed at shutdown, and by

@@ -49,7 +49,7 @@ from runtime.enums import ChangeType, ResourceType
 from runtime.errors import OrthancException
 from runtime.events import Change, StoredInstance
 from runtime.registry import ChangeListener, Handler, StoredListener, registry
-from runtime.sdk import transport
+from runtime.sdk import logs, transport
 
 CHECKPOINT_PROPERTY = 5467
 """The global property of Orthanc's database that holds every handler's checkpoint
@@ -87,7 +87,7 @@ _LEVELS = {"Patient": ResourceType.PATIENT, "Study": ResourceType.STUDY,
 
 def _log(level: str, message: str) -> None:
     try:
-        transport.call(f"log_{level}", message)
+        logs.write(level, message)
     except Exception:  # the log must never stop a delivery
         pass
 
@@ -97,7 +97,7 @@ def _log_exception(where: str, error: BaseException) -> None:
 
 
 def _rest_get(uri: str) -> Any:
-    answer = transport.call("rest_api_get", uri, False)
+    answer = transport.call("RestApiGet", uri)
     return json.loads(answer)
 
 
@@ -138,7 +138,7 @@ class Checkpoints:
             self._dirty = False
             self._written = time.monotonic()
         try:
-            transport.call("set_global_property", CHECKPOINT_PROPERTY, text)
+            transport.call("SetGlobalProperty", CHECKPOINT_PROPERTY, text)
         except Exception as error:
             with self._lock:
                 self._dirty = True
@@ -152,7 +152,7 @@ class Checkpoints:
 
     def _load(self) -> dict[str, int]:
         if self._values is None:
-            text = transport.call("get_global_property", CHECKPOINT_PROPERTY, "")
+            text = transport.call("GetGlobalProperty", CHECKPOINT_PROPERTY, "")
             values: dict[str, int] = {}
             if text:
                 try:

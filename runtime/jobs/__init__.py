@@ -40,7 +40,7 @@ from runtime import answers
 from runtime.jobs import runs
 from runtime.jobs.runs import InlineRun, JobStep, JobStopped, OffloadedRun, StepTimeout
 from runtime.registry import JobType, registry
-from runtime.sdk import transport
+from runtime.sdk import logs, transport
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -374,7 +374,7 @@ class Checkpoints:
         if self._values is None:
             values: dict[str, list[Any]] = {}
             try:
-                text = transport.call("get_global_property", CHECKPOINT_PROPERTY, "")
+                text = transport.call("GetGlobalProperty", CHECKPOINT_PROPERTY, "")
                 if text:
                     values = {str(k): list(v) for k, v in json.loads(text)["jobs"].items()}
             except Exception as error:
@@ -385,7 +385,7 @@ class Checkpoints:
 
     def _write(self, values: dict[str, list[Any]]) -> None:
         try:
-            transport.call("set_global_property", CHECKPOINT_PROPERTY,
+            transport.call("SetGlobalProperty", CHECKPOINT_PROPERTY,
                          json.dumps({"version": 1, "jobs": values}))
         except Exception as error:
             _log("error", f"orthanc-runtime: cannot save a job checkpoint: {error}")
@@ -434,6 +434,6 @@ def stop(deadline: float) -> None:
 
 def _log(level: str, message: str) -> None:
     try:
-        transport.call(f"log_{level}", message)
+        logs.write(level, message)
     except Exception:
         pass

@@ -25,27 +25,9 @@ from runtime.sdk import catalog, objects
 
 # The runtime's own calls a worker may make through the master. Registration
 # and answers to a request belong to the master alone.
-RUNTIME_PROXIED = frozenset(
-    {
-        "rest_api_get",
-        "rest_api_post",
-        "rest_api_put",
-        "rest_api_delete",
-        "call_rest_api",
-        "get_dicom_for_instance",
-        "log_info",
-        "log_warning",
-        "log_error",
-        "get_configuration",
-        "get_configuration_path",
-        "generate_rest_api_authorization_token",
-        "get_error_description",
-        "orthanc_version",
-        "get_global_property",
-        "set_global_property",
-        "key_value_items",
-    }
-)
+# The runtime's own calls a worker may make, besides the SDK's (runtime.sdk.catalog): the
+# running Orthanc's version, and a key-value store's items read in one call.
+RUNTIME_PROXIED = frozenset({"orthanc_version", "key_value_items"})
 _PROXIED = RUNTIME_PROXIED | catalog.WORKER_CALLS | catalog.VALUE_CALLS
 
 # In a worker outside a task (while the script is imported by the fork server
@@ -53,12 +35,10 @@ _PROXIED = RUNTIME_PROXIED | catalog.WORKER_CALLS | catalog.VALUE_CALLS
 # stderr, which is Orthanc's, and what Orthanc's configuration says is read
 # from the file the master wrote for its workers (WORKER_CONTEXT_VARIABLE).
 WORKER_CONTEXT_VARIABLE = "ORTHANC_RUNTIME_WORKER_CONTEXT"
-_LOCAL_IN_WORKER = {"get_configuration", "get_configuration_path", "orthanc_version"}
-_LOG_LEVELS = {"log_info": "I", "log_warning": "W", "log_error": "E"}
-# The `orthanc` module's names of the same calls.
-_RUNTIME_NAMES = {"LogInfo": "log_info", "LogWarning": "log_warning", "LogError": "log_error",
-                  "GetConfiguration": "get_configuration",
-                  "GetConfigurationPath": "get_configuration_path"}
+_LOCAL_IN_WORKER = {"GetConfiguration": "configuration",
+                    "GetConfigurationPath": "configuration_path",
+                    "orthanc_version": "orthanc_version"}
+_LOG_LEVELS = {"LogInfo": "I", "LogWarning": "W", "LogError": "E"}
 
 _native: Any = None
 _worker_context: dict[str, str] | None = None
@@ -121,18 +101,12 @@ def set_remote(resolver: Callable[[], Any] | None) -> None:
     _remote = resolver
 
 
-# The runtime's calls whose argument Orthanc reads as a C string: (its position, its name);
-# the generated model's are in runtime.sdk.catalog.
-_RUNTIME_TEXTS = {"rest_api_get": (0, "uri"), "rest_api_post": (0, "uri"),
-                  "rest_api_put": (0, "uri"), "rest_api_delete": (0, "uri"),
-                  "call_rest_api": (1, "uri"), "get_dicom_for_instance": (0, "instance_id")}
-_TEXTS = {**catalog.TEXT_ARGUMENTS, **_RUNTIME_TEXTS}
 
 
 def _refuse_nul(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     """Raises ValueError if a URI holds a NUL: Orthanc would read it cut short, silently
     asking for another resource than the one named (``/instances/x\0/delete``)."""
-    where = _TEXTS.get(name)
+    where = catalog.TEXT_ARGUMENTS.get(name)
     if where is None:
         return
     position, parameter = where
@@ -195,7 +169,6 @@ def _call_with_values(name: str, args: tuple[Any, ...]) -> Any:
 
 def _outside_task(name: str, *args: Any) -> Any:
     """An SDK call in a worker while no task runs: at import of the script, for instance."""
-    name = _RUNTIME_NAMES.get(name, name)
     if name in _LOG_LEVELS:
         print(f"{_LOG_LEVELS[name]} orthanc-runtime worker {os.getpid()}: {args[0]}",
               file=sys.stderr, flush=True)
@@ -208,9 +181,7 @@ def _outside_task(name: str, *args: Any) -> Any:
                 raise NotInOrthanc(f"{name}: this worker was not started by the plugin")
             with open(path, encoding="utf-8") as file:
                 _worker_context = json.load(file)
-        return _worker_context[{"get_configuration": "configuration",
-                                "get_configuration_path": "configuration_path",
-                                "orthanc_version": "orthanc_version"}[name]]
+        return _worker_context[_LOCAL_IN_WORKER[name]]
     raise NotInOrthanc(
         f"{name} was called in a worker while it imports the script, when the master cannot "
         "answer; make this call inside a handler (at import, only logs and the configuration "
@@ -221,8 +192,8 @@ def _outside_task(name: str, *args: Any) -> Any:
 def write_worker_context(path: str) -> None:
     """Writes what workers may read while they import the script (mode 0600); sets the variable."""
     context = {
-        "configuration": call("get_configuration"),
-        "configuration_path": call("get_configuration_path"),
+        "configuration": call("GetConfiguration"),
+        "configuration_path": call("GetConfigurationPath"),
         "orthanc_version": call("orthanc_version"),
     }
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
