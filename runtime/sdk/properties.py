@@ -148,7 +148,11 @@ class DurableProperty:
 
     @contextlib.contextmanager
     def edit(self) -> Iterator[dict[str, Any]]:
-        """The value, under the lock, to change in place: written at the end if it changed."""
+        """The value, under the lock, to change in place: written at the end if it changed.
+
+        If the block raises, nothing is written: what it changed already stays in memory,
+        and goes with the next save().
+        """
         with self._lock:
             value = self._load()
             yield value
