@@ -12,6 +12,14 @@
     store['k'] = b'v'; store.get('k'); dict(store.items())
     jobs = sdk.queue('my-plugin-jobs')                # Orthanc 1.12.8+
     jobs.put(b'x'); item = jobs.reserve(timeout=60)   # 1.12.10+; item.acknowledge() when done
+    journal = sdk.DurableProperty(sdk.PropertyId.ROUTING_JOURNAL, version=1, empty=dict,
+                                  validate=dict, if_unreadable='starting afresh')
+    with journal.edit() as state: state['k'] = 1      # versioned JSON in a global property
+
+A DurableProperty (runtime.sdk.properties) is a JSON object kept in one global
+property of Orthanc's database, cached, behind one lock, written when it
+changed; its identifier must be one of PropertyId, the table of the project's
+properties and what each holds (a recipe's too: add yours there).
 
 REST calls answer parsed JSON when Orthanc answers JSON, bytes otherwise, and
 raise OrthancError (with the HTTP status and Orthanc's error code) when
@@ -26,11 +34,12 @@ from typing import Any
 from runtime.enums import CreateDicomFlags, ErrorCode, HttpMethod, PixelFormat, QueueOrigin
 from runtime.errors import OrthancError, OrthancException, http_status_of
 from runtime.sdk import transport
+from runtime.sdk.properties import DurableProperty, PropertyId
 
 __all__ = ["rest_get", "rest_post", "rest_put", "rest_delete", "get_dicom", "log", "configuration",
            "get_global_property", "set_global_property", "decode_image", "create_dicom",
            "lookup_patient", "lookup_study", "lookup_series", "lookup_instance", "kv_store", "queue",
-           "KeyValueStore", "Queue", "Reservation"]
+           "KeyValueStore", "Queue", "Reservation", "DurableProperty", "PropertyId"]
 
 
 def _encode(body: Any) -> bytes:
