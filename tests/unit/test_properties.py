@@ -27,13 +27,13 @@ class FakeOrthanc:
         self.in_write = 0  # writes under way at once: more than 1 means the lock failed
         self.most_at_once = 0
 
-    def get_global_property(self, property_id: int, default: str) -> str:
+    def GetGlobalProperty(self, property_id: int, default: str) -> str:  # noqa: N802 (the SDK's names)
         if self.refuse_reads:
             raise RuntimeError("Plugin trying to call the database during its initialization")
         self.reads += 1
         return self.properties.get(property_id, default)
 
-    def set_global_property(self, property_id: int, value: str) -> None:
+    def SetGlobalProperty(self, property_id: int, value: str) -> None:  # noqa: N802
         if self.refuse_writes:
             raise RuntimeError("the database is read-only")
         self.in_write += 1
@@ -44,7 +44,7 @@ class FakeOrthanc:
         finally:
             self.in_write -= 1
 
-    def log_error(self, message: str) -> None:
+    def LogError(self, message: str) -> None:  # noqa: N802
         self.errors.append(message)
 
 
