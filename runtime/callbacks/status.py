@@ -50,12 +50,12 @@ def refresh_metrics() -> None:
                      float(max(behind, default=0)))
         transport.call("set_metrics_value", "orthanc_runtime_events_backlog_age_seconds",
                      float(max(ages, default=0)))
-    offload = executor.current()
-    if offload is None:
+    backend = executor.current()
+    if backend is None:
         return
-    for name, value in offload.metrics().items():
+    for name, value in backend.metrics().items():
         transport.call("set_metrics_value", name, value)
-    latency = offload.status().get("latency_ms", {})
+    latency = backend.status().get("latency_ms", {})
     if latency.get("p50") is not None:
         transport.call("set_metrics_value", "orthanc_runtime_task_latency_p50_ms",
                      float(latency["p50"]), True)
