@@ -216,9 +216,10 @@ class KeptBytes:
         """On Orthanc's ingest thread: the instance's bytes, for the events to come."""
         from runtime.sdk.calls import DicomInstance  # the SDK's object, valid during this call
 
-        if self.readers <= 0:
-            return
-        data = DicomInstance(dicom).GetInstanceData()
+        if self.readers > 0:
+            self.put(instance_id, DicomInstance(dicom).GetInstanceData())
+
+    def put(self, instance_id: str, data: bytes) -> None:
         with self._lock:
             if len(data) > self.limit:
                 self.dropped += 1
