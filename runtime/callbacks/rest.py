@@ -187,9 +187,9 @@ def bind(routes: Registry) -> None:
         invoking.bind(entry, "route", _route_glue)
 
 
-def _invoker(entry: Handler) -> Any:
-    if entry.invoke is None:  # recorded without the plugin (a test): bound at first use
-        invoking.bind(entry, "route", _route_glue)
+def _bound(entry: Handler) -> Any:
+    """A route recorded without the plugin (a test) is bound at its first request."""
+    invoking.bind(entry, "route", _route_glue)
     return entry.invoke
 
 
@@ -251,7 +251,8 @@ def _on_rest(output: Any, url: str, request: dict[str, Any]) -> None:
     pattern = route.pattern.source
     with streams.Sink(output) as sink:  # an offloaded generator's chunks go out through it
         try:
-            response = _invoker(entry)(output, url, request, params, groups, pattern)
+            invoke = entry.invoke or _bound(entry)
+            response = invoke(output, url, request, params, groups, pattern)
         except BaseException as error:
             # Whatever a handler raises, SystemExit and KeyboardInterrupt included,
             # answers: nothing a handler does may stop Orthanc or drop its answer.

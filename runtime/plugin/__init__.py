@@ -25,7 +25,7 @@ from runtime.callbacks import changes, dicom, gates, rest, status
 from runtime.configuration import ConfigurationError, resolve, settings
 from runtime.enums import ChangeType
 from runtime.plugin import leftovers, reload
-from runtime.registry import Registry, registry
+from runtime.registry import Registry, invoke, registry
 from runtime.sdk import transport
 
 STATUS_ROUTE = "/runtime/status"
@@ -383,6 +383,7 @@ def stop() -> None:
             sys.modules.pop(name, None)
         _loaded.clear()
         registry.clear()
+        invoke.kept.clear()  # the files kept for offloaded handlers' events
         for stream in (sys.stdout, sys.stderr):
             try:
                 stream.flush()

@@ -77,7 +77,7 @@ def deployments_on_workers(client) -> set[str]:
 
 
 def _deployments() -> list[str]:
-    from runtime.backends.tasks import dask_cluster
+    from runtime.worker import dask_cluster
 
     return list(dask_cluster._deployments)
 
