@@ -37,14 +37,17 @@ $(STAMP): $(NATIVE_SOURCES) | system $(PY)
 	@touch $(STAMP)
 
 # Regenerates the SDK layer from OrthancCPlugin.h (see orthanc_native/codegen): the
-# bindings, runtime/sdk/calls.py, runtime/enums.py, the stubs and docs/compat.md.
+# bindings, runtime/sdk/calls.py and catalog.py, runtime/enums.py, the stubs; then the coverage
+# table docs/compat.md (runtime.devkit.coverage: it imports the runtime, the generator does not).
 codegen: install
 	$(PY) -m pip install -q $$($(PY) -c "import tomllib; print(' '.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['codegen']))")
 	$(PY) -m orthanc_native.codegen
+	$(PY) -m runtime.devkit.coverage
 
 lint: install
 	$(VENV)/bin/ruff check runtime pool recipes orthanc_native tests examples benchmarks docs
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
 
 # Four test files at a time: most of a test waits for Orthanc servers, not for a core. Then
 # the same project built and tested in the Debian 13 and unstable roots (test-roots); the

@@ -30,14 +30,11 @@ import threading
 import time
 from collections import deque
 from multiprocessing.connection import wait
-from typing import TYPE_CHECKING, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from pool.errors import WorkerStartFailed
 from pool.handle import WorkerHandle
 from pool.messages import Ready, StartFailed, Stop
-
-if TYPE_CHECKING:
-    from pool.pool import Pool, Waiter
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +56,27 @@ RETRY_DELAYS = (0.5, 1.0, 2.0, 5.0, 10.0)
 """Back-off between attempts to replace a worker when starting one fails."""
 
 
+class Supervised(Protocol):
+    """What the supervisor asks of its pool (pool.pool.Pool): the pool owns its workers'
+    bookkeeping under its lock; the supervisor only starts, watches and ends processes.
+
+    A waiter (``for_waiter``) is the pool's own object, passed back to it untouched."""
+
+    name: str
+
+    def _new_handle(self, temporary: bool) -> WorkerHandle: ...
+    def _launch(self, handle: WorkerHandle) -> None: ...
+    def _worker_ready(self, handle: WorkerHandle, for_waiter: Any) -> bool: ...
+    def _start_failed(self, handle: WorkerHandle, error: BaseException, for_waiter: Any) -> bool: ...
+    def _take_dead_idle(self, handle: WorkerHandle) -> bool: ...
+    def _mark_retiring(self, handle: WorkerHandle) -> None: ...
+    def _worker_gone(self, handle: WorkerHandle) -> None: ...
+    def _idle_snapshot(self) -> list[WorkerHandle]: ...
+    def _busy_snapshot(self) -> list[WorkerHandle]: ...
+    def _drain_idle(self) -> list[WorkerHandle]: ...
+    def _all_handles(self) -> list[WorkerHandle]: ...
+
+
 class Exit(enum.Enum):
     """How a worker leaves the pool."""
 
@@ -76,16 +94,16 @@ class Retire(NamedTuple):
 
 class Launch(NamedTuple):
     temporary: bool
-    for_waiter: Waiter | None
+    for_waiter: Any
 
 
 class _Starting(NamedTuple):
-    for_waiter: Waiter | None
+    for_waiter: Any
     deadline: float
 
 
 class Supervisor:
-    def __init__(self, pool: Pool) -> None:
+    def __init__(self, pool: Supervised) -> None:
         self._pool = pool
         self._requests: deque[Launch | Retire] = deque()
         self._wake_r, self._wake_w = os.pipe()
@@ -108,7 +126,7 @@ class Supervisor:
 
     # -- requests, from any thread, even under the pool's lock: they never wait --
 
-    def launch(self, temporary: bool = False, for_waiter: Waiter | None = None) -> None:
+    def launch(self, temporary: bool = False, for_waiter: Any = None) -> None:
         self._request(Launch(temporary, for_waiter))
 
     def retire(self, handle: WorkerHandle, how: Exit, replace: bool) -> None:
@@ -196,7 +214,7 @@ class Supervisor:
             self._owed -= 1
             self._launch(False, None)
 
-    def _launch(self, temporary: bool, for_waiter: Waiter | None) -> None:
+    def _launch(self, temporary: bool, for_waiter: Any) -> None:
         handle = self._pool._new_handle(temporary)
         try:
             self._pool._launch(handle)
@@ -249,7 +267,7 @@ class Supervisor:
         return WorkerStartFailed(handle.pid, handle.join(5.0), "it died during start-up")
 
     def _start_failed(
-        self, handle: WorkerHandle, error: WorkerStartFailed, for_waiter: Waiter | None
+        self, handle: WorkerHandle, error: WorkerStartFailed, for_waiter: Any
     ) -> None:
         retry = self._pool._start_failed(handle, error, for_waiter)
         if retry and not self._stopping:

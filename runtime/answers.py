@@ -11,7 +11,9 @@ Two concerns meet here, both about the last step before Orthanc's RestOutput:
   dispatcher answers 500 JSON naming it instead.
 
 * **What a failure tells the client.** :func:`error_to_response` turns any
-  exception a handler raises, ``BaseException`` included, into JSON. Errors
+  exception a handler raises, ``BaseException`` included, into JSON, through
+  one table looked up along the error's class hierarchy (:func:`answer_errors`
+  adds a row; each offload backend adds those of its own errors). Errors
   meant for the client (``HTTPError``, ``OrthancError``, a full pool) keep
   their message; anything else answers a generic message and an error id,
   and the traceback goes to Orthanc's log under that id. Paths, process ids
@@ -23,16 +25,9 @@ from __future__ import annotations
 import re
 import secrets
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
-from pool import PoolClosed, PoolFull, TaskTimeout, WorkerCrashed
-from pool.errors import describe_exitcode
-from runtime.backends.protocol import (
-    ClusterBusy,
-    ClusterUnavailable,
-    ClusterWorkerDied,
-    TaskMayStillRun,
-)
 from runtime.errors import HandlerAborted, NotInOrthanc, OrthancException, http_status_of
 from runtime.http import HTTPError, Response, UnsupportedReturn, error_response
 from runtime.sdk import transport
@@ -126,7 +121,7 @@ def new_error_id() -> str:
 
 def log_error(message: str) -> None:
     try:
-        transport.call("log_error", message)
+        transport.call("LogError", message)
     except Exception:  # the log itself must never take a request down
         pass
 
@@ -134,7 +129,7 @@ def log_error(message: str) -> None:
 def log_info(message: str) -> None:
     """For what works as meant but an operator may look for: a gate's refusal, say."""
     try:
-        transport.call("log_info", message)
+        transport.call("LogInfo", message)
     except Exception:
         pass
 
@@ -155,62 +150,71 @@ def log_exception(where: str, error: BaseException, error_id: str) -> None:
     log_error(f"{where}: {type(error).__name__} [error id {error_id}]: {safe_str(error)}\n{text}")
 
 
+ErrorAnswer = Callable[[Any, str, str], Response]
+"""A row of the table: ``(error, where, route)`` to the answer; it logs what it hides."""
+
+_ROWS: dict[type[BaseException], ErrorAnswer] = {}
+
+
+def answer_errors(*kinds: type[BaseException]) -> Callable[[ErrorAnswer], ErrorAnswer]:
+    """Adds a row to the table of error answers: ``kinds`` (and their subclasses, unless a
+    row names them) answer what the decorated function returns.
+
+    The table is looked up along the error's class hierarchy, most specific first, so a
+    backend adds rows for its own errors where it defines them (the local pool's in
+    runtime.backends.executor, a cluster's in runtime.backends.protocol) and this module
+    knows none of them."""
+    def add(row: ErrorAnswer) -> ErrorAnswer:
+        for kind in kinds:
+            _ROWS[kind] = row
+        return row
+    return add
+
+
 def error_to_response(error: BaseException, where: str, route: str) -> Response:
     """The JSON answer for any exception raised while handling a request; logs what it hides."""
+    for kind in type(error).__mro__:
+        row = _ROWS.get(kind)
+        if row is not None:
+            return row(error, where, route)
+    raise AssertionError("BaseException has a row")  # pragma: no cover
+
+
+@answer_errors(HTTPError)
+def _http_error(error: HTTPError, where: str, route: str) -> Response:
+    return error_response(error.status, error.message, route=route, type_name=type(error).__name__,
+                          headers=error.headers, **error.extra)
+
+
+@answer_errors(OrthancException)
+def _orthanc_exception(error: OrthancException, where: str, route: str) -> Response:
+    status = http_status_of(error)
     kind = type(error).__name__
-    if isinstance(error, HTTPError):
-        return error_response(error.status, error.message, route=route, type_name=kind,
-                              headers=error.headers, **error.extra)
-    if isinstance(error, ClusterUnavailable):
-        log_error(f"{where}: {safe_str(error)}")
-        return error_response(503, "the cluster that runs this handler cannot be reached; "
-                              "retry later", route=route, type_name=kind,
-                              headers={"Retry-After": "5"})
-    if isinstance(error, ClusterBusy):
-        return error_response(503, "too many requests wait for the cluster; retry later",
-                              route=route, type_name=kind, headers={"Retry-After": "1"})
-    if isinstance(error, PoolFull):
-        return error_response(503, "all workers are busy and the queue is full; retry later",
-                              route=route, type_name=kind, headers={"Retry-After": "1"})
-    if isinstance(error, PoolClosed):
-        return error_response(503, "Orthanc is stopping", route=route, type_name=kind)
-    error_id = new_error_id()
-    if isinstance(error, OrthancException):
-        status = http_status_of(error)
-        if status >= 500:
-            log_exception(where, error, error_id)
-            return error_response(status, error.message, route=route, type_name=kind,
-                                  orthanc_code=error.code, error_id=error_id)
+    if status >= 500:
+        error_id = new_error_id()
+        log_exception(where, error, error_id)
         return error_response(status, error.message, route=route, type_name=kind,
-                              orthanc_code=error.code)
-    if isinstance(error, TaskMayStillRun):
-        log_error(f"{where}: {safe_str(error)} [error id {error_id}]")
-        return error_response(
-            504, f"the handler did not finish within {error.seconds:g} s; it may still be "
-                 "running on the cluster", route=route, type_name="TaskTimeout",
-            error_id=error_id)
-    if isinstance(error, ClusterWorkerDied):
-        log_error(f"{where}: {safe_str(error)}; the task is not run again [error id {error_id}]")
-        return error_response(
-            502, "the cluster's worker running the handler died; the handler was not run again",
-            route=route, type_name="WorkerCrashed", error_id=error_id)
-    if isinstance(error, TaskTimeout):
-        log_error(f"{where}: {safe_str(error)}; its worker was replaced [error id {error_id}]")
-        return error_response(
-            504, f"the handler did not finish within {error.seconds:g} s; its worker was stopped",
-            route=route, type_name=kind, error_id=error_id)
-    if isinstance(error, WorkerCrashed):
-        log_error(f"{where}: {safe_str(error)} [error id {error_id}]")
-        return error_response(
-            502, f"the worker running the handler {describe_exitcode(error.exitcode)}; "
-                 "it was replaced", route=route, type_name=kind, error_id=error_id)
+                              orthanc_code=error.code, error_id=error_id)
+    return error_response(status, error.message, route=route, type_name=kind,
+                          orthanc_code=error.code)
+
+
+@answer_errors(UnsupportedReturn, NotInOrthanc)
+def _runtime_message(error: BaseException, where: str, route: str) -> Response:
+    # The runtime's own messages, written for the script's author: they name a type or an
+    # SDK function, nothing of the machine.
+    error_id = new_error_id()
     log_exception(where, error, error_id)
-    if isinstance(error, (UnsupportedReturn, NotInOrthanc)):
-        # The runtime's own messages, written for the script's author: they name
-        # a type or an SDK function, nothing of the machine.
-        return error_response(500, str(error), route=route, type_name=kind, error_id=error_id)
-    if isinstance(error, HandlerAborted):
-        kind = error.type_name
+    return error_response(500, str(error), route=route, type_name=type(error).__name__,
+                          error_id=error_id)
+
+
+@answer_errors(BaseException)
+def _internal_error(error: BaseException, where: str, route: str) -> Response:
+    """Anything else: a generic message and an error id; the traceback goes to the log."""
+    error_id = new_error_id()
+    log_exception(where, error, error_id)
+    kind = error.type_name if isinstance(error, HandlerAborted) else type(error).__name__
     return error_response(
         500, f"internal error in the handler; see Orthanc's log, error id {error_id}",
         route=route, type_name=kind, error_id=error_id)

@@ -81,3 +81,11 @@ def sleep(request: Request) -> Response:
 @route("/bench/python")
 def python(request: Request) -> str:
     return sys.version
+
+
+@route("/bench/body-offload")
+@offload
+def body_offloaded(request: Request) -> Response:
+    """An answer of ``mb`` MB from a worker: what a large body costs on its way back."""
+    size = int(float(request.query.get("mb", "16")) * 1024 * 1024)
+    return Response(b"\0" * size, content_type="application/octet-stream")

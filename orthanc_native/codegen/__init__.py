@@ -14,18 +14,17 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
-from typing import Any
 
-from . import emit, model, rules
+from . import emit, model
 
 ROOT = Path(__file__).resolve().parents[2]
 OUTPUTS = {
     "cpp": "orthanc_native/src/sdk_api.cpp",
     "python": "runtime/sdk/calls.py",
+    "catalog": "runtime/sdk/catalog.py",
     "enums": "runtime/enums.py",
     "stubs": "stubs/orthanc-stubs/__init__.pyi",
     "model": "orthanc_native/codegen/sdk_model.json",
-    "compat": "docs/compat.md",
 }
 
 
@@ -45,23 +44,15 @@ def generate(out: Path = ROOT, header: Path | None = None) -> dict[str, Path]:
     texts = {
         "cpp": lambda: emit.cpp(parsed),
         "python": lambda: emit.python(parsed),
+        "catalog": lambda: emit.catalog(parsed),
         "enums": lambda: emit.enums(parsed),
         "stubs": lambda: emit.stubs(parsed),
         "model": lambda: emit.model_json(parsed),
-        "compat": lambda: emit.compat_md(parsed, {v: rules.official_api(v) for v in rules.OFFICIAL_VERSIONS},
-                                         _compat_module()),
     }
     written = {}
-    for key, relative in OUTPUTS.items():  # the coverage table last: it imports the others
+    for key, relative in OUTPUTS.items():
         path = out / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(texts[key]())
         written[key] = path
     return written
-
-
-def _compat_module() -> Any:
-    """The `orthanc` module as the repository's code makes it (hand-written and generated)."""
-    from runtime import compat
-
-    return compat

@@ -283,13 +283,11 @@ def python(model: Model) -> str:
                        f"    __slots__ = ()\n" + (f"\n{methods}" if methods else ""))
     functions = "\n\n".join(_py_def(s, "") for s in sigs if not s.owner)
     module_names = sorted(s.name for s in sigs if not s.owner)
-    worker = sorted(s.call for s in sigs if not s.owner and _worker_callable(s))
-    by_value = sorted(s.call for s in sigs if _by_value(s))
     return f'''{header_line("#", model)}
 """The SDK functions and objects of the ``orthanc`` module, as Python wrappers.
 
 Each wrapper calls runtime.sdk.transport by the SDK function's name: the native
-binding in the master, the master from a worker (only WORKER_CALLS there).
+binding in the master, the master from a worker (runtime.sdk.catalog says which).
 An object holds the native handle in ``_handle``; its methods pass it first.
 runtime.compat adds what is written by hand (callbacks, answers).
 """
@@ -302,13 +300,6 @@ from typing import Any
 from runtime.sdk import transport
 
 __all__ = {_list([*sorted(set(rules.CLASSES.values()) - rules.EXTENDED_BY_HAND), *module_names])}
-
-# Module functions a worker may call through the master: their arguments and
-# results are plain values. The others raise NotInOrthanc there.
-WORKER_CALLS = frozenset({_list(worker)})
-
-# Functions and methods whose objects cross to a worker by value (runtime/sdk/objects.py).
-VALUE_CALLS = frozenset({_list(by_value)})
 
 
 class SdkMethod:
@@ -353,6 +344,48 @@ def _handle_of(value: SdkObject | None) -> Any:
 
 {chr(10).join(c + chr(10) for c in classes)}
 {functions}'''
+
+
+TEXT_PARAMETERS = ("uri", "url", "instanceId")
+"""Parameters that Orthanc reads as C strings naming a resource: a NUL in one is refused."""
+
+
+def catalog(model: Model) -> str:
+    """runtime/sdk/catalog.py: what the transport needs to know of each call, as data.
+
+    Apart from the wrappers (calls.py), which import the transport: the transport reads
+    this table and imports nothing generated that imports it back."""
+    sigs = signatures(model)
+    worker = sorted(s.call for s in sigs if not s.owner and _worker_callable(s))
+    by_value = sorted(s.call for s in sigs if _by_value(s))
+    texts: dict[str, tuple[int, str]] = {}
+    for s in sigs:
+        names = (["self"] if s.owner else []) + [n for n, _, _ in s.params]
+        for position, name in enumerate(names):
+            if name in TEXT_PARAMETERS:
+                texts.setdefault(s.call, (position, name))
+                break
+    text_lines = "\n".join(f'    "{name}": ({at}, "{what}"),' for name, (at, what) in sorted(texts.items()))
+    return f'''{header_line("#", model)}
+"""What runtime.sdk.transport needs to know of the SDK's calls, by name.
+
+Data only: the wrappers of runtime.sdk.calls call the transport, and the
+transport reads this table, so neither imports the other's generated half.
+"""
+
+# Module functions a worker may call through the master: their arguments and
+# results are plain values. The others raise NotInOrthanc there.
+WORKER_CALLS = frozenset({_list(worker)})
+
+# Functions and methods whose objects cross to a worker by value (runtime/sdk/objects.py).
+VALUE_CALLS = frozenset({_list(by_value)})
+
+# Calls that pass Orthanc a URI or an instance's id, which it reads as a C string:
+# (position among the call's arguments, an object's handle first; the parameter's name).
+TEXT_ARGUMENTS: dict[str, tuple[int, str]] = {{
+{text_lines}
+}}
+'''
 
 
 def _worker_callable(s: _Signature) -> bool:

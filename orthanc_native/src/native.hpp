@@ -191,6 +191,39 @@ class CallbackGil {
   py::gil_scoped_acquire acquire_;
 };
 
+// The prelude every trampoline shares: nothing once Python is finalising (it returns
+// `absent`), the exception barrier (`failed` on any exception, logged with `where` and
+// `detail`), the GIL. fn() returns the callback's error code.
+template <typename Fn>
+OrthancPluginErrorCode call_python(const char* where, const char* detail,
+                                   OrthancPluginErrorCode failed, OrthancPluginErrorCode absent,
+                                   Fn&& fn) noexcept {
+  if (!python_alive()) return absent;
+  return protect(where, detail, failed, [&]() {
+    CallbackGil gil;
+    return fn();
+  });
+}
+
+// The same, for a trampoline that calls one of the runtime's dispatchers: `absent` too
+// when the runtime set none. fn(hook) calls it.
+template <typename Fn>
+OrthancPluginErrorCode call_hook(py::object Hooks::*hook, const char* where, const char* detail,
+                                 OrthancPluginErrorCode failed, OrthancPluginErrorCode absent,
+                                 Fn&& fn) noexcept {
+  return call_python(where, detail, failed, absent, [&]() {
+    const py::object& found = hooks()->*hook;
+    if (!found) return absent;
+    return fn(found);
+  });
+}
+
+template <typename Fn>
+OrthancPluginErrorCode call_hook(py::object Hooks::*hook, const char* where, const char* detail,
+                                 OrthancPluginErrorCode failed, Fn&& fn) noexcept {
+  return call_hook(hook, where, detail, failed, failed, std::forward<Fn>(fn));
+}
+
 // Per-area module initialisers (sdk_*.cpp).
 void init_errors(py::module_& m);
 void init_rest(py::module_& m);

@@ -24,20 +24,15 @@ int32_t http_filter_trampoline(OrthancPluginHttpMethod method, const char* uri, 
                                uint32_t headers_count, const char* const* headers_keys,
                                const char* const* headers_values, uint32_t get_count,
                                const char* const* get_keys, const char* const* get_values) {
-  if (!python_alive()) return 0;
   int32_t allowed = 0;
-  protect("orthanc-runtime: HTTP filter failed, the request is refused", uri,
-          OrthancPluginErrorCode_Plugin, [&]() {
-            CallbackGil gil;
-            Hooks* h = hooks();
-            if (!h->http_filter) return OrthancPluginErrorCode_Plugin;
-            py::object answer = h->http_filter(
-                method_name(method), py::str(uri ? uri : ""), py::str(ip ? ip : ""),
-                pairs(headers_count, headers_keys, headers_values),
-                pairs(get_count, get_keys, get_values));
-            allowed = answer.cast<bool>() ? 1 : 0;
-            return OrthancPluginErrorCode_Success;
-          });
+  call_hook(&Hooks::http_filter, "orthanc-runtime: HTTP filter failed, the request is refused",
+            uri, OrthancPluginErrorCode_Plugin, [&](const py::object& hook) {
+    py::object answer = hook(method_name(method), py::str(uri ? uri : ""), py::str(ip ? ip : ""),
+                             pairs(headers_count, headers_keys, headers_values),
+                             pairs(get_count, get_keys, get_values));
+    allowed = answer.cast<bool>() ? 1 : 0;
+    return OrthancPluginErrorCode_Success;
+  });
   return allowed;
 }
 
@@ -46,27 +41,23 @@ int32_t http_filter_trampoline(OrthancPluginHttpMethod method, const char* uri, 
 OrthancPluginReceivedInstanceAction received_trampoline(OrthancPluginMemoryBuffer64* modified,
                                                         const void* data, uint64_t size,
                                                         OrthancPluginInstanceOrigin origin) {
-  if (!python_alive()) return OrthancPluginReceivedInstanceAction_Discard;
   auto action = OrthancPluginReceivedInstanceAction_Discard;
-  protect("orthanc-runtime: the received-instance handler failed, the instance is discarded",
-          nullptr, OrthancPluginErrorCode_Plugin, [&]() {
-            CallbackGil gil;
-            Hooks* h = hooks();
-            if (!h->received_instance) return OrthancPluginErrorCode_Plugin;
-            py::tuple answer = h->received_instance(
-                py::bytes(static_cast<const char*>(data), static_cast<size_t>(size)),
-                static_cast<int>(origin));
-            int chosen = answer[0].cast<int>();
-            if (chosen == OrthancPluginReceivedInstanceAction_Modify) {
-              std::string dicom = buffer_from(answer[1]);
-              check(OrthancPluginCreateMemoryBuffer64(context(), modified, dicom.size()));
-              std::memcpy(modified->data, dicom.data(), dicom.size());
-              action = OrthancPluginReceivedInstanceAction_Modify;
-            } else if (chosen == OrthancPluginReceivedInstanceAction_KeepAsIs) {
-              action = OrthancPluginReceivedInstanceAction_KeepAsIs;
-            }
-            return OrthancPluginErrorCode_Success;
-          });
+  call_hook(&Hooks::received_instance,
+            "orthanc-runtime: the received-instance handler failed, the instance is discarded",
+            nullptr, OrthancPluginErrorCode_Plugin, [&](const py::object& hook) {
+    py::tuple answer = hook(py::bytes(static_cast<const char*>(data), static_cast<size_t>(size)),
+                            static_cast<int>(origin));
+    int chosen = answer[0].cast<int>();
+    if (chosen == OrthancPluginReceivedInstanceAction_Modify) {
+      std::string dicom = buffer_from(answer[1]);
+      check(OrthancPluginCreateMemoryBuffer64(context(), modified, dicom.size()));
+      std::memcpy(modified->data, dicom.data(), dicom.size());
+      action = OrthancPluginReceivedInstanceAction_Modify;
+    } else if (chosen == OrthancPluginReceivedInstanceAction_KeepAsIs) {
+      action = OrthancPluginReceivedInstanceAction_KeepAsIs;
+    }
+    return OrthancPluginErrorCode_Success;
+  });
   return action;
 }
 
@@ -75,27 +66,19 @@ OrthancPluginReceivedInstanceAction received_trampoline(OrthancPluginMemoryBuffe
 // (an upload answers an error) and goes on with the others.
 OrthancPluginErrorCode storage_create(const char* uuid, const void* content, int64_t size,
                                       OrthancPluginContentType type) {
-  if (!python_alive()) return OrthancPluginErrorCode_StorageAreaPlugin;
-  return protect("orthanc-runtime: the storage area failed to write", uuid,
-                 OrthancPluginErrorCode_StorageAreaPlugin, [&]() {
-    CallbackGil gil;
-    Hooks* h = hooks();
-    if (!h->storage_create) return OrthancPluginErrorCode_StorageAreaPlugin;
-    h->storage_create(py::str(uuid), static_cast<int>(type),
-                      py::bytes(static_cast<const char*>(content), static_cast<size_t>(size)));
+  return call_hook(&Hooks::storage_create, "orthanc-runtime: the storage area failed to write",
+                   uuid, OrthancPluginErrorCode_StorageAreaPlugin, [&](const py::object& hook) {
+    hook(py::str(uuid), static_cast<int>(type),
+         py::bytes(static_cast<const char*>(content), static_cast<size_t>(size)));
     return OrthancPluginErrorCode_Success;
   });
 }
 
 OrthancPluginErrorCode storage_read(OrthancPluginMemoryBuffer64* target, const char* uuid,
                                     OrthancPluginContentType type) {
-  if (!python_alive()) return OrthancPluginErrorCode_StorageAreaPlugin;
-  return protect("orthanc-runtime: the storage area failed to read", uuid,
-                 OrthancPluginErrorCode_StorageAreaPlugin, [&]() {
-    CallbackGil gil;
-    Hooks* h = hooks();
-    if (!h->storage_read) return OrthancPluginErrorCode_StorageAreaPlugin;
-    std::string data = buffer_from(h->storage_read(py::str(uuid), static_cast<int>(type)));
+  return call_hook(&Hooks::storage_read, "orthanc-runtime: the storage area failed to read", uuid,
+                   OrthancPluginErrorCode_StorageAreaPlugin, [&](const py::object& hook) {
+    std::string data = buffer_from(hook(py::str(uuid), static_cast<int>(type)));
     check(OrthancPluginCreateMemoryBuffer64(context(), target, data.size()));
     if (!data.empty()) std::memcpy(target->data, data.data(), data.size());
     return OrthancPluginErrorCode_Success;
@@ -103,13 +86,9 @@ OrthancPluginErrorCode storage_read(OrthancPluginMemoryBuffer64* target, const c
 }
 
 OrthancPluginErrorCode storage_remove(const char* uuid, OrthancPluginContentType type) {
-  if (!python_alive()) return OrthancPluginErrorCode_StorageAreaPlugin;
-  return protect("orthanc-runtime: the storage area failed to remove", uuid,
-                 OrthancPluginErrorCode_StorageAreaPlugin, [&]() {
-    CallbackGil gil;
-    Hooks* h = hooks();
-    if (!h->storage_remove) return OrthancPluginErrorCode_StorageAreaPlugin;
-    h->storage_remove(py::str(uuid), static_cast<int>(type));
+  return call_hook(&Hooks::storage_remove, "orthanc-runtime: the storage area failed to remove",
+                   uuid, OrthancPluginErrorCode_StorageAreaPlugin, [&](const py::object& hook) {
+    hook(py::str(uuid), static_cast<int>(type));
     return OrthancPluginErrorCode_Success;
   });
 }
@@ -122,15 +101,11 @@ OrthancPluginErrorCode storage_create3(OrthancPluginMemoryBuffer* custom_data, c
                                        OrthancPluginContentType type,
                                        OrthancPluginCompressionType compression,
                                        const OrthancPluginDicomInstance* instance) {
-  if (!python_alive()) return OrthancPluginErrorCode_StorageAreaPlugin;
-  return protect("orthanc-runtime: the storage area failed to write", uuid,
-                 OrthancPluginErrorCode_StorageAreaPlugin, [&]() {
-    CallbackGil gil;
-    Hooks* h = hooks();
-    if (!h->storage_create) return OrthancPluginErrorCode_StorageAreaPlugin;
+  return call_hook(&Hooks::storage_create, "orthanc-runtime: the storage area failed to write",
+                   uuid, OrthancPluginErrorCode_StorageAreaPlugin, [&](const py::object& hook) {
     std::unique_ptr<Borrowed<OrthancPluginDicomInstance>> wrapped;
     if (instance) wrapped.reset(new Borrowed<OrthancPluginDicomInstance>(instance, "DicomInstance"));
-    py::tuple answer = h->storage_create(
+    py::tuple answer = hook(
         py::str(uuid), static_cast<int>(type), static_cast<int>(compression),
         py::bytes(static_cast<const char*>(content), static_cast<size_t>(size)),
         wrapped ? wrapped->object() : py::object(py::none()));
@@ -149,14 +124,10 @@ OrthancPluginErrorCode storage_create3(OrthancPluginMemoryBuffer* custom_data, c
 OrthancPluginErrorCode storage_read3(OrthancPluginMemoryBuffer64* target, const char* uuid,
                                      OrthancPluginContentType type, uint64_t range_start,
                                      const void* custom_data, uint32_t custom_data_size) {
-  if (!python_alive()) return OrthancPluginErrorCode_StorageAreaPlugin;
-  return protect("orthanc-runtime: the storage area failed to read", uuid,
-                 OrthancPluginErrorCode_StorageAreaPlugin, [&]() {
-    CallbackGil gil;
-    Hooks* h = hooks();
-    if (!h->storage_read) return OrthancPluginErrorCode_StorageAreaPlugin;
+  return call_hook(&Hooks::storage_read, "orthanc-runtime: the storage area failed to read", uuid,
+                   OrthancPluginErrorCode_StorageAreaPlugin, [&](const py::object& hook) {
     // Orthanc allocated the target with the size of the range it wants.
-    py::tuple answer = h->storage_read(
+    py::tuple answer = hook(
         py::str(uuid), static_cast<int>(type), range_start, target->size,
         py::bytes(static_cast<const char*>(custom_data), custom_data_size));
     auto code = static_cast<OrthancPluginErrorCode>(answer[0].cast<int>());
@@ -170,15 +141,11 @@ OrthancPluginErrorCode storage_read3(OrthancPluginMemoryBuffer64* target, const 
 
 OrthancPluginErrorCode storage_remove3(const char* uuid, OrthancPluginContentType type,
                                        const void* custom_data, uint32_t custom_data_size) {
-  if (!python_alive()) return OrthancPluginErrorCode_StorageAreaPlugin;
-  return protect("orthanc-runtime: the storage area failed to remove", uuid,
-                 OrthancPluginErrorCode_StorageAreaPlugin, [&]() {
-    CallbackGil gil;
-    Hooks* h = hooks();
-    if (!h->storage_remove) return OrthancPluginErrorCode_StorageAreaPlugin;
+  return call_hook(&Hooks::storage_remove, "orthanc-runtime: the storage area failed to remove",
+                   uuid, OrthancPluginErrorCode_StorageAreaPlugin, [&](const py::object& hook) {
     return static_cast<OrthancPluginErrorCode>(
-        h->storage_remove(py::str(uuid), static_cast<int>(type),
-                          py::bytes(static_cast<const char*>(custom_data), custom_data_size))
+        hook(py::str(uuid), static_cast<int>(type),
+             py::bytes(static_cast<const char*>(custom_data), custom_data_size))
             .cast<int>());
   });
 }

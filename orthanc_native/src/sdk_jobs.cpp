@@ -40,11 +40,9 @@ void finalize_trampoline(void* job) {
 }
 
 float progress_trampoline(void* job) {
-  if (!python_alive()) return 0.0f;
   float progress = 0.0f;
-  protect("orthanc-runtime: the progress of a job failed", nullptr, OrthancPluginErrorCode_Plugin,
-          [&] {
-    CallbackGil gil;
+  call_python("orthanc-runtime: the progress of a job failed", nullptr,
+              OrthancPluginErrorCode_Plugin, OrthancPluginErrorCode_Plugin, [&] {
     progress = holder_of(job)->job.attr("progress")().cast<float>();
     return OrthancPluginErrorCode_Success;
   });
@@ -53,10 +51,9 @@ float progress_trampoline(void* job) {
 
 const char* content_trampoline(void* job) {
   JobHolder* holder = holder_of(job);
-  if (!python_alive()) return "{}";
-  OrthancPluginErrorCode code = protect(
-      "orthanc-runtime: the content of a job failed", nullptr, OrthancPluginErrorCode_Plugin, [&] {
-    CallbackGil gil;
+  OrthancPluginErrorCode code = call_python(
+      "orthanc-runtime: the content of a job failed", nullptr, OrthancPluginErrorCode_Plugin,
+      OrthancPluginErrorCode_Plugin, [&] {
     holder->content = buffer_from(holder->job.attr("content")());
     return OrthancPluginErrorCode_Success;
   });
@@ -66,10 +63,9 @@ const char* content_trampoline(void* job) {
 
 const char* serialized_trampoline(void* job) {
   JobHolder* holder = holder_of(job);
-  if (!python_alive()) return nullptr;
   bool has = false;
-  protect("orthanc-runtime: serializing a job failed", nullptr, OrthancPluginErrorCode_Plugin, [&] {
-    CallbackGil gil;
+  call_python("orthanc-runtime: serializing a job failed", nullptr, OrthancPluginErrorCode_Plugin,
+              OrthancPluginErrorCode_Plugin, [&] {
     py::object value = holder->job.attr("serialized")();
     has = !value.is_none();
     if (has) holder->serialized = buffer_from(value);
@@ -80,10 +76,9 @@ const char* serialized_trampoline(void* job) {
 }
 
 OrthancPluginJobStepStatus step_trampoline(void* job) {
-  if (!python_alive()) return OrthancPluginJobStepStatus_Failure;
   int status = OrthancPluginJobStepStatus_Failure;
-  protect("orthanc-runtime: a step of a job failed", nullptr, OrthancPluginErrorCode_Plugin, [&] {
-    CallbackGil gil;
+  call_python("orthanc-runtime: a step of a job failed", nullptr, OrthancPluginErrorCode_Plugin,
+              OrthancPluginErrorCode_Plugin, [&] {
     status = holder_of(job)->job.attr("step")().cast<int>();
     return OrthancPluginErrorCode_Success;
   });
@@ -94,20 +89,16 @@ OrthancPluginJobStepStatus step_trampoline(void* job) {
 }
 
 OrthancPluginErrorCode stop_trampoline(void* job, OrthancPluginJobStopReason reason) {
-  if (!python_alive()) return OrthancPluginErrorCode_Success;
-  return protect("orthanc-runtime: stopping a job failed", nullptr, OrthancPluginErrorCode_Plugin,
-                 [&] {
-    CallbackGil gil;
+  return call_python("orthanc-runtime: stopping a job failed", nullptr,
+                     OrthancPluginErrorCode_Plugin, OrthancPluginErrorCode_Success, [&] {
     holder_of(job)->job.attr("stop")(static_cast<int>(reason));
     return OrthancPluginErrorCode_Success;
   });
 }
 
 OrthancPluginErrorCode reset_trampoline(void* job) {
-  if (!python_alive()) return OrthancPluginErrorCode_Plugin;
-  return protect("orthanc-runtime: resetting a job failed", nullptr, OrthancPluginErrorCode_Plugin,
-                 [&] {
-    CallbackGil gil;
+  return call_python("orthanc-runtime: resetting a job failed", nullptr,
+                     OrthancPluginErrorCode_Plugin, OrthancPluginErrorCode_Plugin, [&] {
     holder_of(job)->job.attr("reset")();
     return OrthancPluginErrorCode_Success;
   });
@@ -146,14 +137,12 @@ std::string submit_job(const py::object& job, const std::string& type, int prior
 }
 
 OrthancPluginJob* unserialize_trampoline(const char* type, const char* serialized) {
-  if (!python_alive() || !type || !serialized) return nullptr;
+  if (!type || !serialized) return nullptr;
   OrthancPluginJob* created = nullptr;
-  protect("orthanc-runtime: unserializing a job failed for", type, OrthancPluginErrorCode_Plugin,
-          [&] {
-    CallbackGil gil;
-    Hooks* h = hooks();
-    if (!h->unserialize_job) return OrthancPluginErrorCode_Success;
-    py::object job = h->unserialize_job(py::str(type), py::str(serialized));
+  call_hook(&Hooks::unserialize_job, "orthanc-runtime: unserializing a job failed for", type,
+            OrthancPluginErrorCode_Plugin, OrthancPluginErrorCode_Success,
+            [&](const py::object& hook) {
+    py::object job = hook(py::str(type), py::str(serialized));
     if (!job.is_none()) created = create_job(job, type);
     return OrthancPluginErrorCode_Success;
   });

@@ -23,14 +23,6 @@ const char* method_name(OrthancPluginHttpMethod method) {
 
 namespace {
 
-OrthancPluginHttpMethod method_from(const std::string& name) {
-  if (name == "GET") return OrthancPluginHttpMethod_Get;
-  if (name == "POST") return OrthancPluginHttpMethod_Post;
-  if (name == "PUT") return OrthancPluginHttpMethod_Put;
-  if (name == "DELETE") return OrthancPluginHttpMethod_Delete;
-  throw py::value_error("unknown HTTP method: " + name);
-}
-
 // The answer channel of one REST request. Orthanc's pointer is valid only
 // while the callback runs; afterwards every method raises.
 class RestOutput : public Handle<OrthancPluginRestOutput> {
@@ -158,18 +150,15 @@ OrthancPluginErrorCode rest_trampoline(OrthancPluginRestOutput* output, const ch
                                        const OrthancPluginHttpRequest* request) {
   if (!python_alive()) return OrthancPluginErrorCode_Plugin;
   RouteRunning running;
-  return protect("orthanc-runtime: REST dispatch failed for", url, OrthancPluginErrorCode_Plugin,
-                 [&] {
-    CallbackGil gil;
-    Hooks* h = hooks();
-    if (!h->on_rest) return OrthancPluginErrorCode_Plugin;
+  return call_hook(&Hooks::on_rest, "orthanc-runtime: REST dispatch failed for", url,
+                   OrthancPluginErrorCode_Plugin, [&](const py::object& hook) {
     auto answer = std::make_shared<RestOutput>(output);
     // Python may keep the object: once the callback returns, Orthanc's output is gone.
     struct Invalidate {
       RestOutput& output;
       ~Invalidate() { output.invalidate(); }
     } invalidate{*answer};
-    h->on_rest(py::cast(answer), client_text(url), request_dict(request));
+    hook(py::cast(answer), client_text(url), request_dict(request));
     return OrthancPluginErrorCode_Success;
   });
 }
@@ -191,78 +180,6 @@ void register_rest_route(const std::string& regex) {
                           problem);
   }
   register_route(regex, rest_trampoline);  // without the GIL (route_gate.cpp)
-}
-
-typedef OrthancPluginErrorCode (*GetFunction)(OrthancPluginContext*, OrthancPluginMemoryBuffer*,
-                                              const char*);
-typedef OrthancPluginErrorCode (*BodyFunction)(OrthancPluginContext*, OrthancPluginMemoryBuffer*,
-                                               const char*, const void*, uint32_t);
-
-py::bytes rest_get(const std::string& uri, bool after_plugins) {
-  MemoryBuffer answer;
-  GetFunction f = after_plugins ? OrthancPluginRestApiGetAfterPlugins : OrthancPluginRestApiGet;
-  OrthancPluginErrorCode code;
-  {
-    py::gil_scoped_release release;
-    code = f(context(), answer.get(), uri.c_str());
-  }
-  check(code);
-  return answer.to_bytes();
-}
-
-py::bytes rest_with_body(BodyFunction f, const std::string& uri, const py::object& data) {
-  std::string body = buffer_from(data);
-  MemoryBuffer answer;
-  OrthancPluginErrorCode code;
-  {
-    py::gil_scoped_release release;
-    code = f(context(), answer.get(), uri.c_str(), body.data(), static_cast<uint32_t>(body.size()));
-  }
-  check(code);
-  return answer.to_bytes();
-}
-
-void rest_delete(const std::string& uri, bool after_plugins) {
-  OrthancPluginErrorCode code;
-  {
-    py::gil_scoped_release release;
-    code = after_plugins ? OrthancPluginRestApiDeleteAfterPlugins(context(), uri.c_str())
-                         : OrthancPluginRestApiDelete(context(), uri.c_str());
-  }
-  check(code);
-}
-
-// Full REST call: answers (status, headers as JSON text, body) instead of
-// raising on HTTP errors, so that callers can map them to their own status.
-py::tuple call_rest_api(const std::string& method, const std::string& uri, const py::object& data,
-                        const py::dict& headers, bool after_plugins) {
-  std::string body = buffer_from(data);
-  std::vector<std::string> keys, values;
-  for (auto item : headers) {
-    keys.push_back(py::str(item.first).cast<std::string>());
-    values.push_back(py::str(item.second).cast<std::string>());
-  }
-  std::vector<const char*> key_pointers, value_pointers;
-  for (size_t i = 0; i < keys.size(); i++) {
-    key_pointers.push_back(keys[i].c_str());
-    value_pointers.push_back(values[i].c_str());
-  }
-  OrthancPluginHttpMethod m = method_from(method);
-  MemoryBuffer answer, answer_headers;
-  uint16_t status = 0;
-  OrthancPluginErrorCode code;
-  {
-    py::gil_scoped_release release;
-    code = OrthancPluginCallRestApi(context(), answer.get(), answer_headers.get(), &status, m,
-                                    uri.c_str(), static_cast<uint32_t>(keys.size()),
-                                    key_pointers.empty() ? nullptr : key_pointers.data(),
-                                    value_pointers.empty() ? nullptr : value_pointers.data(),
-                                    body.data(), static_cast<uint32_t>(body.size()),
-                                    after_plugins ? 1 : 0);
-  }
-  if (code != OrthancPluginErrorCode_Success && status == 0) check(code);
-  return py::make_tuple(static_cast<int>(status), static_cast<int>(code),
-                        py::str(answer_headers.to_string()), answer.to_bytes());
 }
 
 }  // namespace
@@ -287,19 +204,6 @@ void init_rest(py::module_& m) {
     if (problem.empty()) return py::none();
     return py::str(problem);
   });
-  m.def("rest_api_get", &rest_get, py::arg("uri"), py::arg("after_plugins") = false);
-  m.def("rest_api_post", [](const std::string& uri, const py::object& body, bool after) {
-    return rest_with_body(after ? OrthancPluginRestApiPostAfterPlugins : OrthancPluginRestApiPost,
-                          uri, body);
-  }, py::arg("uri"), py::arg("body"), py::arg("after_plugins") = false);
-  m.def("rest_api_put", [](const std::string& uri, const py::object& body, bool after) {
-    return rest_with_body(after ? OrthancPluginRestApiPutAfterPlugins : OrthancPluginRestApiPut,
-                          uri, body);
-  }, py::arg("uri"), py::arg("body"), py::arg("after_plugins") = false);
-  m.def("rest_api_delete", &rest_delete, py::arg("uri"), py::arg("after_plugins") = false);
-  m.def("call_rest_api", &call_rest_api, py::arg("method"), py::arg("uri"),
-        py::arg("body") = py::none(), py::arg("headers") = py::dict(),
-        py::arg("after_plugins") = false);
 }
 
 }  // namespace ort

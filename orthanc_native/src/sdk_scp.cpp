@@ -81,16 +81,12 @@ OrthancPluginErrorCode as_error_code(const py::object& answer) {
 
 OrthancPluginErrorCode find_with(OrthancPluginFindAnswers* answers,
                                  const OrthancPluginFindQuery* query, const Peer& peer) {
-  if (!python_alive()) return OrthancPluginErrorCode_Plugin;
-  return protect("orthanc-runtime: C-FIND failed, from", peer.remote_aet.c_str(),
-                 OrthancPluginErrorCode_Plugin, [&]() {
-    CallbackGil gil;
-    Hooks* h = hooks();
-    if (!h->find) return OrthancPluginErrorCode_Plugin;
+  return call_hook(&Hooks::find, "orthanc-runtime: C-FIND failed, from", peer.remote_aet.c_str(),
+                   OrthancPluginErrorCode_Plugin, [&](const py::object& hook) {
     Borrowed<OrthancPluginFindAnswers> wrapped_answers(answers, "FindAnswers");
     Borrowed<OrthancPluginFindQuery> wrapped_query(query, "FindQuery");
-    return as_error_code(h->find(wrapped_answers.object(), wrapped_query.object(),
-                                 py::str(peer.remote_aet), py::str(peer.called_aet), peer.ip()));
+    return as_error_code(hook(wrapped_answers.object(), wrapped_query.object(),
+                              py::str(peer.remote_aet), py::str(peer.called_aet), peer.ip()));
   });
 }
 
@@ -102,17 +98,13 @@ OrthancPluginErrorCode find_trampoline(OrthancPluginFindAnswers* answers,
 
 OrthancPluginErrorCode worklist_with(OrthancPluginWorklistAnswers* answers,
                                      const OrthancPluginWorklistQuery* query, const Peer& peer) {
-  if (!python_alive()) return OrthancPluginErrorCode_Plugin;
-  return protect("orthanc-runtime: the worklist C-FIND failed, from", peer.remote_aet.c_str(),
-                 OrthancPluginErrorCode_Plugin, [&]() {
-    CallbackGil gil;
-    Hooks* h = hooks();
-    if (!h->worklist) return OrthancPluginErrorCode_Plugin;
+  return call_hook(&Hooks::worklist, "orthanc-runtime: the worklist C-FIND failed, from",
+                   peer.remote_aet.c_str(), OrthancPluginErrorCode_Plugin,
+                   [&](const py::object& hook) {
     Borrowed<OrthancPluginWorklistAnswers> wrapped_answers(answers, "WorklistAnswers");
     Borrowed<OrthancPluginWorklistQuery> wrapped_query(query, "WorklistQuery");
-    return as_error_code(h->worklist(wrapped_answers.object(), wrapped_query.object(),
-                                     py::str(peer.remote_aet), py::str(peer.called_aet),
-                                     peer.ip()));
+    return as_error_code(hook(wrapped_answers.object(), wrapped_query.object(),
+                              py::str(peer.remote_aet), py::str(peer.called_aet), peer.ip()));
   });
 }
 
@@ -130,17 +122,13 @@ void* move_create_with(OrthancPluginResourceType level, const char* patient_id,
                        const char* accession_number, const char* study_uid,
                        const char* series_uid, const char* sop_uid, const Peer& peer,
                        const char* target_aet, uint16_t originator_id) {
-  if (!python_alive()) return nullptr;
   void* driver = nullptr;
-  protect("orthanc-runtime: C-MOVE failed, to", target_aet, OrthancPluginErrorCode_Plugin, [&]() {
-    CallbackGil gil;
-    Hooks* h = hooks();
-    if (!h->move_create) return OrthancPluginErrorCode_Plugin;
-    py::object made = h->move_create(static_cast<int>(level), text(patient_id),
-                                     text(accession_number), text(study_uid), text(series_uid),
-                                     text(sop_uid), py::str(peer.remote_aet),
-                                     py::str(peer.called_aet), text(target_aet),
-                                     static_cast<int>(originator_id), peer.ip());
+  call_hook(&Hooks::move_create, "orthanc-runtime: C-MOVE failed, to", target_aet,
+            OrthancPluginErrorCode_Plugin, [&](const py::object& hook) {
+    py::object made = hook(static_cast<int>(level), text(patient_id), text(accession_number),
+                           text(study_uid), text(series_uid), text(sop_uid),
+                           py::str(peer.remote_aet), py::str(peer.called_aet), text(target_aet),
+                           static_cast<int>(originator_id), peer.ip());
     if (!made.is_none()) driver = keep(std::move(made));
     return OrthancPluginErrorCode_Success;
   });
@@ -156,37 +144,27 @@ void* move_create(OrthancPluginResourceType level, const char* patient_id,
 }
 
 uint32_t move_size(void* driver) {
-  if (!python_alive()) return 0;
   uint32_t size = 0;
-  protect("orthanc-runtime: C-MOVE failed to count its sub-operations", nullptr,
-          OrthancPluginErrorCode_Plugin, [&]() {
-    CallbackGil gil;
-    Hooks* h = hooks();
-    if (!h->move_size) return OrthancPluginErrorCode_Plugin;
-    size = h->move_size(*static_cast<py::object*>(driver)).cast<uint32_t>();
+  call_hook(&Hooks::move_size, "orthanc-runtime: C-MOVE failed to count its sub-operations",
+            nullptr, OrthancPluginErrorCode_Plugin, [&](const py::object& hook) {
+    size = hook(*static_cast<py::object*>(driver)).cast<uint32_t>();
     return OrthancPluginErrorCode_Success;
   });
   return size;
 }
 
 OrthancPluginErrorCode move_apply(void* driver) {
-  if (!python_alive()) return OrthancPluginErrorCode_Plugin;
-  return protect("orthanc-runtime: a C-MOVE sub-operation failed", nullptr,
-                 OrthancPluginErrorCode_Plugin, [&]() {
-    CallbackGil gil;
-    Hooks* h = hooks();
-    if (!h->move_apply) return OrthancPluginErrorCode_Plugin;
-    return as_error_code(h->move_apply(*static_cast<py::object*>(driver)));
+  return call_hook(&Hooks::move_apply, "orthanc-runtime: a C-MOVE sub-operation failed", nullptr,
+                   OrthancPluginErrorCode_Plugin, [&](const py::object& hook) {
+    return as_error_code(hook(*static_cast<py::object*>(driver)));
   });
 }
 
 void move_free(void* driver) {
-  if (!driver || !python_alive()) return;
-  protect("orthanc-runtime: ending a C-MOVE failed", nullptr, OrthancPluginErrorCode_Plugin,
-          [&]() {
-    CallbackGil gil;
-    Hooks* h = hooks();
-    if (h->move_free) h->move_free(*static_cast<py::object*>(driver));
+  if (!driver) return;
+  call_hook(&Hooks::move_free, "orthanc-runtime: ending a C-MOVE failed", nullptr,
+            OrthancPluginErrorCode_Plugin, [&](const py::object& hook) {
+    hook(*static_cast<py::object*>(driver));
     return OrthancPluginErrorCode_Success;
   });
   drop(driver);
@@ -200,21 +178,17 @@ OrthancPluginErrorCode commitment_create_with(void** handler, const char* job_id
                                               const char* const* instance_uids, uint32_t count,
                                               const Peer& peer) {
   *handler = nullptr;
-  if (!python_alive()) return OrthancPluginErrorCode_Plugin;
-  return protect("orthanc-runtime: storage commitment failed, transaction", transaction_uid,
-                 OrthancPluginErrorCode_Plugin, [&]() {
-    CallbackGil gil;
-    Hooks* h = hooks();
-    if (!h->commitment_create) return OrthancPluginErrorCode_Plugin;
+  return call_hook(&Hooks::commitment_create,
+                   "orthanc-runtime: storage commitment failed, transaction", transaction_uid,
+                   OrthancPluginErrorCode_Plugin, [&](const py::object& hook) {
     py::list classes;
     py::list instances;
     for (uint32_t i = 0; i < count; i++) {
       classes.append(text(class_uids[i]));
       instances.append(text(instance_uids[i]));
     }
-    *handler = keep(h->commitment_create(text(job_id), text(transaction_uid), classes, instances,
-                                         py::str(peer.remote_aet), py::str(peer.called_aet),
-                                         peer.ip()));
+    *handler = keep(hook(text(job_id), text(transaction_uid), classes, instances,
+                         py::str(peer.remote_aet), py::str(peer.called_aet), peer.ip()));
     return OrthancPluginErrorCode_Success;
   });
 }
@@ -264,14 +238,10 @@ OrthancPluginErrorCode commitment_lookup(OrthancPluginStorageCommitmentFailureRe
                                          void* handler, const char* class_uid,
                                          const char* instance_uid) {
   *target = OrthancPluginStorageCommitmentFailureReason_ProcessingFailure;
-  if (!python_alive()) return OrthancPluginErrorCode_Plugin;
-  return protect("orthanc-runtime: storage commitment failed for", instance_uid,
-                 OrthancPluginErrorCode_Plugin, [&]() {
-    CallbackGil gil;
-    Hooks* h = hooks();
-    if (!h->commitment_lookup) return OrthancPluginErrorCode_Plugin;
-    py::object reason = h->commitment_lookup(*static_cast<py::object*>(handler),
-                                             text(class_uid), text(instance_uid));
+  return call_hook(&Hooks::commitment_lookup, "orthanc-runtime: storage commitment failed for",
+                   instance_uid, OrthancPluginErrorCode_Plugin, [&](const py::object& hook) {
+    py::object reason = hook(*static_cast<py::object*>(handler), text(class_uid),
+                             text(instance_uid));
     *target = static_cast<OrthancPluginStorageCommitmentFailureReason>(reason.cast<int>());
     return OrthancPluginErrorCode_Success;
   });
@@ -283,15 +253,12 @@ constexpr uint16_t kProcessingFailure = 0x0110;
 
 int32_t cstore_filter_trampoline(uint16_t* dimse_status, const OrthancPluginDicomInstance* instance) {
   *dimse_status = kProcessingFailure;
-  if (!python_alive()) return 0;
   int32_t keep_it = 0;
-  protect("orthanc-runtime: the C-STORE filter failed, the instance is refused", nullptr,
-          OrthancPluginErrorCode_Plugin, [&]() {
-    CallbackGil gil;
-    Hooks* h = hooks();
-    if (!h->cstore_filter) return OrthancPluginErrorCode_Plugin;
+  call_hook(&Hooks::cstore_filter,
+            "orthanc-runtime: the C-STORE filter failed, the instance is refused", nullptr,
+            OrthancPluginErrorCode_Plugin, [&](const py::object& hook) {
     Borrowed<OrthancPluginDicomInstance> wrapped(instance, "DicomInstance");
-    int status = h->cstore_filter(wrapped.object()).cast<int>();
+    int status = hook(wrapped.object()).cast<int>();
     if (status == 0) {
       keep_it = 1;
     } else {

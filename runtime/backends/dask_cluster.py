@@ -38,17 +38,11 @@ from typing import Any
 import distributed
 from distributed.security import Security
 
-from pool import PoolClosed, PoolFull
+from pool import PoolClosed, PoolFull, TaskTimeout, WorkerCrashed
+from pool.errors import PoolError
+from runtime import answers
 from runtime.backends import tasks
-from runtime.backends.protocol import (
-    ClusterBusy,
-    ClusterUnavailable,
-    ClusterWorkerDied,
-    TaskMayStillRun,
-)
-from runtime.http import Request, Response
-from runtime.sdk import transport
-from runtime.worker.dask_cluster import (
+from runtime.backends.dask_tasks import (
     JOB_TOPIC,
     LOG_TOPIC,
     OrthancWorkerPlugin,
@@ -56,6 +50,100 @@ from runtime.worker.dask_cluster import (
     run_job,
     stop_event_name,
 )
+from runtime.backends.protocol import RUN_FINISHED
+from runtime.http import Request, Response
+from runtime.sdk import transport
+
+# -- the cluster's errors, as the pool's (they answer the same statuses) ---------------------
+
+class ClusterUnavailable(PoolFull):
+    """The cluster's scheduler cannot be reached now; the backend reconnects by itself (503)."""
+
+    def __init__(self, address: str, reason: str = "") -> None:
+        PoolError.__init__(self, f"the Dask scheduler at {address} cannot be reached"
+                           + (f" ({reason})" if reason else "") + "; retry later")
+        self.limit = 0
+        self.address = address
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.address, self.reason))
+
+
+class ClusterBusy(PoolFull):
+    """``limit`` offloaded requests already wait for the cluster, each on an Orthanc HTTP
+    thread (503): more would leave none for the workers' own calls to Orthanc."""
+
+    def __init__(self, limit: int) -> None:
+        PoolError.__init__(self, f"{limit} offloaded requests already wait for the cluster "
+                           f"(MaxWaitingRoutes={limit})")
+        self.limit = limit
+
+
+class TaskMayStillRun(TaskTimeout):
+    """The task did not finish in ``seconds``; the cluster cannot stop it, it may still run."""
+
+    def __init__(self, seconds: float, worker: str | None = None) -> None:
+        PoolError.__init__(self, f"task did not finish within {seconds:g} s; it may still be "
+                           f"running on the cluster{f' (worker {worker})' if worker else ''}")
+        self.seconds = seconds
+        self.pid = None
+        self.worker = worker
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.seconds, self.worker))
+
+
+class ClusterWorkerDied(WorkerCrashed):
+    """The cluster's worker running the task died (its task is not run again: at most once)."""
+
+    def __init__(self, worker: str | None) -> None:
+        PoolError.__init__(self, f"the Dask worker {worker or '(unknown)'} died while running "
+                           "the task")
+        self.pid = 0
+        self.exitcode = None
+        self.detail = "while running the task"
+        self.worker = worker
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.worker,))
+
+
+# -- what they answer (runtime.answers' table) --------------------------------------------------
+
+@answers.answer_errors(ClusterUnavailable)
+def _cluster_unavailable(error: ClusterUnavailable, where: str, route: str) -> Response:
+    answers.log_error(f"{where}: {answers.safe_str(error)}")
+    return answers.error_response(503, "the cluster that runs this handler cannot be reached; "
+                                  "retry later", route=route, type_name=type(error).__name__,
+                                  headers={"Retry-After": "5"})
+
+
+@answers.answer_errors(ClusterBusy)
+def _cluster_busy(error: ClusterBusy, where: str, route: str) -> Response:
+    return answers.error_response(503, "too many requests wait for the cluster; retry later",
+                                  route=route, type_name=type(error).__name__,
+                                  headers={"Retry-After": "1"})
+
+
+@answers.answer_errors(TaskMayStillRun)
+def _task_may_still_run(error: TaskMayStillRun, where: str, route: str) -> Response:
+    error_id = answers.new_error_id()
+    answers.log_error(f"{where}: {answers.safe_str(error)} [error id {error_id}]")
+    return answers.error_response(
+        504, f"the handler did not finish within {error.seconds:g} s; it may still be "
+             "running on the cluster", route=route, type_name="TaskTimeout", error_id=error_id)
+
+
+@answers.answer_errors(ClusterWorkerDied)
+def _cluster_worker_died(error: ClusterWorkerDied, where: str, route: str) -> Response:
+    error_id = answers.new_error_id()
+    answers.log_error(f"{where}: {answers.safe_str(error)}; the task is not run again "
+                      f"[error id {error_id}]")
+    return answers.error_response(
+        502, "the cluster's worker running the handler died; the handler was not run again",
+        route=route, type_name="WorkerCrashed", error_id=error_id)
+
 
 FAILURE_KINDS = ("failed", "timed_out", "crashed", "lost", "refused_full", "refused_busy",
                  "refused_unavailable", "closed")
@@ -91,7 +179,7 @@ class DaskBackend:
     def __init__(self, section: dict[str, Any], modules: list[str]) -> None:
         pool = section["Pool"]
         dask = pool["Dask"]
-        configuration_text = transport.call("get_configuration")
+        configuration_text = transport.call("GetConfiguration")
         configuration = json.loads(configuration_text)
         self.address: str = dask["Scheduler"]
         self.task_timeout = float(pool["TaskTimeout"])
@@ -101,7 +189,7 @@ class DaskBackend:
         self.max_waiting_routes = max_waiting_routes(dask, configuration)
         threads = int(configuration.get("HttpThreadsCount", 50))
         if self.max_waiting_routes >= threads:
-            transport.call("log_warning", f"orthanc-runtime: Pool.Dask.MaxWaitingRoutes "
+            transport.call("LogWarning", f"orthanc-runtime: Pool.Dask.MaxWaitingRoutes "
                          f"({self.max_waiting_routes}) is not below HttpThreadsCount ({threads}): "
                          "offloaded requests may hold every HTTP thread while their workers wait "
                          "for one to call Orthanc back, until their timeout")
@@ -127,6 +215,7 @@ class DaskBackend:
         # Jobs' reports, in order, off Dask's event loop (they may ask it to set an Event).
         self._job_reports = ThreadPoolExecutor(1, thread_name_prefix="orthanc-runtime-dask-jobs")
         self._stopped_runs: set[int] = set()
+        self._master_functions: dict[str, Callable[..., Any]] = {}
         self.counts = {"submitted": 0, "done": 0, **dict.fromkeys(FAILURE_KINDS, 0)}
         self.reconnects = 0
 
@@ -144,8 +233,8 @@ class DaskBackend:
             else:
                 recipes.append(name)
         return OrthancWorkerPlugin(
-            self.deployment, self.orthanc_url, transport.call("generate_rest_api_authorization_token"),
-            section, configuration_text, transport.call("get_configuration_path"),
+            self.deployment, self.orthanc_url, transport.call("GenerateRestApiAuthorizationToken"),
+            section, configuration_text, transport.call("GetConfigurationPath"),
             transport.call("orthanc_version"), scripts, recipes)
 
     # -- the cluster --
@@ -157,7 +246,7 @@ class DaskBackend:
             self._connect()
         except Exception as error:
             self._last_error = _describe(error)
-            transport.call("log_error", f"orthanc-runtime: cannot reach the Dask scheduler at "
+            transport.call("LogError", f"orthanc-runtime: cannot reach the Dask scheduler at "
                          f"{self.address} ({self._last_error}); offloaded handlers answer 503 "
                          "until it can be reached, trying again every second")
         for target, name in ((self._supervise, "orthanc-runtime-dask"),
@@ -181,7 +270,7 @@ class DaskBackend:
         """A scheduler new to this Orthanc: at-most-once, the worker plugin, the logs."""
         retries = client.run_on_scheduler(_at_most_once())
         if retries:
-            transport.call("log_warning", f"orthanc-runtime: the Dask scheduler at {self.address} "
+            transport.call("LogWarning", f"orthanc-runtime: the Dask scheduler at {self.address} "
                          f"would run a task again after {retries} worker(s) died running it; set "
                          "to 0 for this scheduler so that a handler runs at most once (start it "
                          "with DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES=0 to make it so)")
@@ -204,7 +293,7 @@ class DaskBackend:
             return
         level = str(message.get("level"))
         text = f"dask worker {message.get('worker')}: {message.get('message')}"
-        transport.call({"warning": "log_warning", "error": "log_error"}.get(level, "log_info"),
+        transport.call({"warning": "LogWarning", "error": "LogError"}.get(level, "LogInfo"),
                      text)
 
     def _job_from_worker(self, event: Any) -> None:
@@ -214,15 +303,13 @@ class DaskBackend:
 
     def _job_report(self, run_id: int, pickled: bytes) -> None:
         """A report of a job's run (runtime.jobs.runs); "stop" goes back as the run's Event."""
-        from runtime.jobs import runs
-
         value = pickle.loads(pickled)  # from the cluster's workers, as trusted as Orthanc
-        go_on = runs.job_report(run_id, None, value)
+        go_on = self._master_functions["job_report"](run_id, None, value)
         client = self._client
         if client is None or client.status != "running":
             return
         stop = distributed.Event(stop_event_name(self.deployment, run_id), client=client)
-        if value == runs.FINISHED:
+        if value == RUN_FINISHED:
             if run_id in self._stopped_runs:
                 self._stopped_runs.discard(run_id)
                 stop.clear()  # the scheduler forgets it
@@ -244,7 +331,7 @@ class DaskBackend:
                                        "lost")
                     self._connect()
                     self.reconnects += 1
-                    transport.call("log_warning", "orthanc-runtime: connected again to the Dask "
+                    transport.call("LogWarning", "orthanc-runtime: connected again to the Dask "
                                  f"scheduler at {self.address}; worker plugin registered")
                 elif client.status != "running":
                     self._cluster = {**self._cluster, "connected": False}
@@ -257,7 +344,7 @@ class DaskBackend:
                                        "lost")
                         self._prepare(client)
                         self.reconnects += 1
-                        transport.call("log_warning", "orthanc-runtime: the Dask scheduler at "
+                        transport.call("LogWarning", "orthanc-runtime: the Dask scheduler at "
                                      f"{self.address} is a new one; worker plugin registered")
                     else:
                         self._set_cluster(info, connected=True)
@@ -267,7 +354,7 @@ class DaskBackend:
                     return
                 described = _describe(error)
                 if described != self._last_error:
-                    transport.call("log_warning", "orthanc-runtime: the Dask scheduler at "
+                    transport.call("LogWarning", "orthanc-runtime: the Dask scheduler at "
                                  f"{self.address} cannot be reached ({described}); trying again")
                 self._last_error = described
                 self._closed.wait(0.5)
@@ -279,7 +366,7 @@ class DaskBackend:
                 late = [t for t in self._pending.values() if t.deadline <= now]
             for task in late:
                 if self._settle(task, TaskMayStillRun(task.timeout), "timed_out"):
-                    transport.call("log_warning", f"orthanc-runtime: task {task.key} did not finish "
+                    transport.call("LogWarning", f"orthanc-runtime: task {task.key} did not finish "
                                  f"within {task.timeout:g} s; it may still be running on the "
                                  "cluster (Dask cannot stop a running task)")
                     self._cancel(task)
@@ -409,7 +496,9 @@ class DaskBackend:
                             timeout).future
 
     def add_master_functions(self, functions: dict[str, Callable[..., Any]]) -> None:
-        """Nothing to add: a worker of the cluster reaches Orthanc over REST, not the master."""
+        """A worker of the cluster reaches Orthanc over REST, not the master; of these, the
+        backend calls ``job_report`` itself, for the reports that jobs' runs send as events."""
+        self._master_functions.update(functions)
 
     def restart(self, section: dict[str, Any], modules: list[str]) -> DaskBackend:
         """Reloaded scripts: the worker plugin is registered again with their new source."""

@@ -22,7 +22,9 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
-from pool import Pool, PoolClosed
+from pool import Pool, PoolClosed, PoolFull, TaskTimeout, WorkerCrashed
+from pool.errors import describe_exitcode
+from runtime import answers
 from runtime.backends import streams, tasks
 from runtime.backends.protocol import OffloadBackend
 from runtime.http import Request, Response
@@ -207,7 +209,7 @@ def _new_pool(section: dict[str, Any], modules: list[str], fresh: bool) -> Pool:
     global _context_folder
     if _context_folder is None:
         for folder in remove_stale_context_folders():
-            transport.call("log_warning",
+            transport.call("LogWarning",
                          f"orthanc-runtime: removed {folder}, left by a master that died")
         # What a worker may read while it imports the script (Orthanc's configuration
         # holds secrets: a private folder, a 0600 file, removed at shutdown, and by
@@ -230,6 +232,40 @@ def _new_pool(section: dict[str, Any], modules: list[str], fresh: bool) -> Pool:
         shutdown_grace=settings["ShutdownGrace"],
         name="orthanc-runtime",
     )
+
+
+# -- what the local pool's failures answer (runtime.answers' table) ------------------------
+
+@answers.answer_errors(PoolFull)
+def _pool_full(error: PoolFull, where: str, route: str) -> Response:
+    return answers.error_response(503, "all workers are busy and the queue is full; retry later",
+                                  route=route, type_name=type(error).__name__,
+                                  headers={"Retry-After": "1"})
+
+
+@answers.answer_errors(PoolClosed)
+def _pool_closed(error: PoolClosed, where: str, route: str) -> Response:
+    return answers.error_response(503, "Orthanc is stopping", route=route,
+                                  type_name=type(error).__name__)
+
+
+@answers.answer_errors(TaskTimeout)
+def _task_timeout(error: TaskTimeout, where: str, route: str) -> Response:
+    error_id = answers.new_error_id()
+    answers.log_error(f"{where}: {answers.safe_str(error)}; its worker was replaced "
+                      f"[error id {error_id}]")
+    return answers.error_response(
+        504, f"the handler did not finish within {error.seconds:g} s; its worker was stopped",
+        route=route, type_name=type(error).__name__, error_id=error_id)
+
+
+@answers.answer_errors(WorkerCrashed)
+def _worker_crashed(error: WorkerCrashed, where: str, route: str) -> Response:
+    error_id = answers.new_error_id()
+    answers.log_error(f"{where}: {answers.safe_str(error)} [error id {error_id}]")
+    return answers.error_response(
+        502, f"the worker running the handler {describe_exitcode(error.exitcode)}; "
+             "it was replaced", route=route, type_name=type(error).__name__, error_id=error_id)
 
 
 def current() -> OffloadBackend | None:

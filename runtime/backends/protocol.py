@@ -19,8 +19,6 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, Protocol
 
-from pool import PoolFull, TaskTimeout, WorkerCrashed
-from pool.errors import PoolError
 from runtime.http import Request, Response
 
 
@@ -68,56 +66,8 @@ class OffloadBackend(Protocol):
         """Stops within ``grace`` seconds; waiting callers get PoolClosed."""
 
 
-# -- the errors of a remote backend, as the pool's (they answer the same statuses) -------------
-
-class ClusterUnavailable(PoolFull):
-    """The cluster's scheduler cannot be reached now; the backend reconnects by itself (503)."""
-
-    def __init__(self, address: str, reason: str = "") -> None:
-        PoolError.__init__(self, f"the Dask scheduler at {address} cannot be reached"
-                           + (f" ({reason})" if reason else "") + "; retry later")
-        self.limit = 0
-        self.address = address
-        self.reason = reason
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.address, self.reason))
-
-
-class ClusterBusy(PoolFull):
-    """``limit`` offloaded requests already wait for the cluster, each on an Orthanc HTTP
-    thread (503): more would leave none for the workers' own calls to Orthanc."""
-
-    def __init__(self, limit: int) -> None:
-        PoolError.__init__(self, f"{limit} offloaded requests already wait for the cluster "
-                           f"(MaxWaitingRoutes={limit})")
-        self.limit = limit
-
-
-class TaskMayStillRun(TaskTimeout):
-    """The task did not finish in ``seconds``; the cluster cannot stop it, it may still run."""
-
-    def __init__(self, seconds: float, worker: str | None = None) -> None:
-        PoolError.__init__(self, f"task did not finish within {seconds:g} s; it may still be "
-                           f"running on the cluster{f' (worker {worker})' if worker else ''}")
-        self.seconds = seconds
-        self.pid = None
-        self.worker = worker
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.seconds, self.worker))
-
-
-class ClusterWorkerDied(WorkerCrashed):
-    """The cluster's worker running the task died (its task is not run again: at most once)."""
-
-    def __init__(self, worker: str | None) -> None:
-        PoolError.__init__(self, f"the Dask worker {worker or '(unknown)'} died while running "
-                           "the task")
-        self.pid = 0
-        self.exitcode = None
-        self.detail = "while running the task"
-        self.worker = worker
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.worker,))
+# What a job's run reports besides its steps (runtime.jobs.runs; a JobStep crosses as a
+# 5-tuple): here, because a backend that relays reports (the Dask cluster's) must know
+# the last one.
+RUN_STARTED = ("started",)
+RUN_FINISHED = ("finished",)

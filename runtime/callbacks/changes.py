@@ -54,11 +54,8 @@ from runtime.errors import OrthancException
 from runtime.events import Change, StoredInstance
 from runtime.registry import Registry, registry
 from runtime.registry import invoke as invoking
-from runtime.sdk import transport
-
-CHECKPOINT_PROPERTY = 5467
-"""The global property of Orthanc's database that holds every handler's checkpoint
-(plugins own the identifiers from 1024 on)."""
+from runtime.sdk import logs, transport
+from runtime.sdk.properties import DurableProperty, PropertyId
 
 PAGE = 100
 """Changes read from the log at once."""
@@ -92,7 +89,7 @@ _LEVELS = {"Patient": ResourceType.PATIENT, "Study": ResourceType.STUDY,
 
 def _log(level: str, message: str) -> None:
     try:
-        transport.call(f"log_{level}", message)
+        logs.write(level, message)
     except Exception:  # the log must never stop a delivery
         pass
 
@@ -102,12 +99,17 @@ def _log_exception(where: str, error: BaseException) -> None:
 
 
 def _rest_get(uri: str) -> Any:
-    answer = transport.call("rest_api_get", uri, False)
+    answer = transport.call("RestApiGet", uri)
     return json.loads(answer)
 
 
+def _handlers(saved: dict[str, Any]) -> dict[str, Any]:
+    return {"handlers": {str(k): int(v) for k, v in saved["handlers"].items()}}
+
+
 class Checkpoints:
-    """Each handler's position in the change log, kept in one global property.
+    """Each handler's position in the change log, kept in one global property
+    (runtime.sdk.properties: PropertyId.EVENT_CHECKPOINTS).
 
     Writes are coalesced (at most one every FLUSH_INTERVAL) and done at stop;
     the entries of handlers not loaded now are kept, so that a handler that
@@ -115,58 +117,36 @@ class Checkpoints:
     """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._values: dict[str, int] | None = None
-        self._dirty = False
+        self._property = DurableProperty(
+            PropertyId.EVENT_CHECKPOINTS, version=1, empty=lambda: {"handlers": {}},
+            validate=_handlers,
+            if_unreadable="handlers without one start from the changes of this start")
         self._written = 0.0
 
     def get(self, name: str) -> int | None:
-        with self._lock:
-            return self._load().get(name)
+        with self._property.locked() as value:
+            return value["handlers"].get(name)  # type: ignore[no-any-return]
 
     def advance(self, name: str, seq: int) -> None:
-        with self._lock:
-            values = self._load()
-            if values.get(name, -1) >= seq:
+        with self._property.locked() as value:
+            handlers = value["handlers"]
+            if handlers.get(name, -1) >= seq:
                 return
-            values[name] = seq
-            self._dirty = True
-            due = time.monotonic() - self._written >= FLUSH_INTERVAL
+            handlers[name] = seq
+            now = time.monotonic()
+            due = now - self._written >= FLUSH_INTERVAL
+            if due:
+                self._written = now
         if due:
             self.flush()
 
     def flush(self) -> None:
-        with self._lock:
-            if not self._dirty or self._values is None:
-                return
-            text = json.dumps({"version": 1, "handlers": self._values}, sort_keys=True)
-            self._dirty = False
-            self._written = time.monotonic()
-        try:
-            transport.call("set_global_property", CHECKPOINT_PROPERTY, text)
-        except Exception as error:
-            with self._lock:
-                self._dirty = True
-            _log("error", f"orthanc-runtime: cannot save the event checkpoints: {error}")
+        """Writes what changed; a failed write is logged and done again by the next flush."""
+        self._property.save()
 
     def forget_cache(self) -> None:
         """The next get() reads the database again (a restart of the plugin)."""
-        with self._lock:
-            self._values = None
-            self._dirty = False
-
-    def _load(self) -> dict[str, int]:
-        if self._values is None:
-            text = transport.call("get_global_property", CHECKPOINT_PROPERTY, "")
-            values: dict[str, int] = {}
-            if text:
-                try:
-                    values = {str(k): int(v) for k, v in json.loads(text)["handlers"].items()}
-                except (ValueError, KeyError, TypeError, AttributeError):
-                    _log("error", "orthanc-runtime: the saved event checkpoints are unreadable; "
-                         "handlers without one start from the changes of this start")
-            self._values = values
-        return self._values
+        self._property.forget()
 
 
 checkpoints = Checkpoints()

@@ -7,6 +7,7 @@ from typing import Any
 from runtime import __version__
 from runtime.backends import executor
 from runtime.callbacks import changes
+from runtime.enums import MetricsType
 from runtime.http import Request
 from runtime.registry import registry
 from runtime.sdk import transport
@@ -46,16 +47,16 @@ def refresh_metrics() -> None:
     if feeds:
         behind = [f["behind"] for f in feeds if f["behind"] is not None]
         ages = [f["oldest_pending_age_s"] for f in feeds if f["oldest_pending_age_s"] is not None]
-        transport.call("set_metrics_value", "orthanc_runtime_events_backlog",
-                     float(max(behind, default=0)))
-        transport.call("set_metrics_value", "orthanc_runtime_events_backlog_age_seconds",
-                     float(max(ages, default=0)))
+        transport.call("SetMetricsValue", "orthanc_runtime_events_backlog",
+                       float(max(behind, default=0)), int(MetricsType.DEFAULT))
+        transport.call("SetMetricsValue", "orthanc_runtime_events_backlog_age_seconds",
+                       float(max(ages, default=0)), int(MetricsType.DEFAULT))
     backend = executor.current()
     if backend is None:
         return
     for name, value in backend.metrics().items():
-        transport.call("set_metrics_value", name, value)
+        transport.call("SetMetricsValue", name, value, int(MetricsType.DEFAULT))
     latency = backend.status().get("latency_ms", {})
     if latency.get("p50") is not None:
-        transport.call("set_metrics_value", "orthanc_runtime_task_latency_p50_ms",
-                     float(latency["p50"]), True)
+        transport.call("SetMetricsValue", "orthanc_runtime_task_latency_p50_ms",
+                       float(latency["p50"]), int(MetricsType.TIMER))

@@ -13,8 +13,8 @@ pause, resume, cancel, resubmit, ``SaveJobs``)::
                           most TICK for the run, then returns Continue, so that Orthanc
                           looks at pause and cancel requests (and reads the progress)
     Orthanc's SaveJobs  --serialized()--> arguments, checkpoint, how many checkpoints
-    each checkpoint     --Checkpoints---> a global property of Orthanc's database: a
-                                          kill -9 loses no checkpoint Orthanc saved late
+    each checkpoint     --JobCheckpoints--> a global property of Orthanc's database: a
+                                            kill -9 loses no checkpoint Orthanc saved late
     Orthanc's start     --unserialize(type, json)--> Job; its first step takes the newer
                                           of the two checkpoints and runs from there
 
@@ -36,22 +36,18 @@ import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from pool import PoolClosed, PoolFull, WorkerCrashed, call_master, in_task, in_worker
 from runtime import answers
 from runtime.jobs import runs
 from runtime.jobs.runs import InlineRun, JobStep, JobStopped, OffloadedRun, StepTimeout
 from runtime.registry import JobType, registry
-from runtime.sdk import transport
+from runtime.sdk import logs, transport
+from runtime.sdk.properties import DurableProperty, PropertyId
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 TICK = 0.2
 """Seconds a step of Orthanc waits for an offloaded run before it lets Orthanc
 look at pause and cancel requests (and refresh the progress it shows)."""
-
-CHECKPOINT_PROPERTY = 5469
-"""The global property that holds the checkpoints of running jobs (runtime.callbacks.changes has 5467,
-the auto-routing recipe's journal 5468)."""
 
 # OrthancPluginJobStepStatus and OrthancPluginJobStopReason.
 SUCCESS, FAILURE, CONTINUE = 1, 2, 3
@@ -111,8 +107,8 @@ def submit(job_type: str, *, priority: int = 0, **arguments: Any) -> str:
     Works in a handler, inline or offloaded (from a worker, the master submits it).
     """
     _check_json(arguments, f"the arguments of a {job_type} job")
-    if in_worker() and in_task():
-        return str(call_master("job_submit", job_type, priority, arguments))
+    if transport.in_worker_task():
+        return str(transport.to_master("job_submit", job_type, priority, arguments))
     found = registry.job_types.get(job_type)
     if found is None:
         raise LookupError(f"no job type {job_type!r} is declared (known: {sorted(registry.job_types)})")
@@ -171,6 +167,12 @@ class Job:
             return CONTINUE
         if not self.synced:
             self._take_durable_checkpoint()
+        from pool import (  # only here: `import runtime` loads no pool
+            PoolClosed,
+            PoolFull,
+            WorkerCrashed,
+        )
+
         try:
             if self.run is None:
                 self.run = OffloadedRun(self) if self.type.offload is not None else InlineRun(self)
@@ -325,68 +327,63 @@ def master_functions() -> dict[str, Callable[..., Any]]:
 
 # -- durable checkpoints -----------------------------------------------------------------------
 
-class Checkpoints:
-    """The last checkpoint of each job, in one global property, written at each checkpoint.
+def _jobs_of(saved: dict[str, Any]) -> dict[str, Any]:
+    return {"jobs": {str(k): list(v) for k, v in saved["jobs"].items()}}
+
+
+class JobCheckpoints:
+    """The last checkpoint of each job, in one global property (runtime.sdk.properties:
+    PropertyId.JOB_CHECKPOINTS), written at each checkpoint.
 
     Orthanc saves its jobs every 10 s and at a clean stop; after a ``kill -9``
     its copy may be older than the handler's last checkpoint, which is kept
     here. Entries of jobs this process does not know are dropped at the first
-    write (jobs saved by Orthanc are all restored before any step runs).
+    write (jobs saved by Orthanc are all restored before any step runs). This
+    copy is a safety net: when Orthanc cannot be read or written, the error is
+    logged and the job goes on from Orthanc's own copy.
     """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._values: dict[str, list[Any]] | None = None
+        self._property = DurableProperty(
+            PropertyId.JOB_CHECKPOINTS, version=1, empty=lambda: {"jobs": {}}, validate=_jobs_of,
+            if_unreadable="jobs resume from Orthanc's own copy")
         self._pruned = False
 
     def get(self, key: str) -> tuple[Any, int] | None:
-        with self._lock:
-            entry = self._load().get(key)
+        try:
+            with self._property.locked() as value:
+                entry = value["jobs"].get(key)
+        except Exception as error:
+            _log("error", f"orthanc-runtime: cannot read the job checkpoints ({error}); "
+                 "jobs resume from Orthanc's own copy")
+            return None
         return None if entry is None else (entry[0], int(entry[1]))
 
     def save(self, key: str, checkpoint: Any, count: int) -> None:
-        with self._lock:
-            values = self._load()
-            if not self._pruned:
-                for stale in [k for k in values if k not in _jobs]:
-                    del values[stale]
-                self._pruned = True
-            values[key] = [checkpoint, count]
-            self._write(values)
-
-    def forget(self, key: str) -> None:
-        with self._lock:
-            values = self._load()
-            if values.pop(key, None) is not None:
-                self._write(values)
-
-    def reset_cache(self) -> None:
-        with self._lock:
-            self._values = None
-            self._pruned = False
-
-    def _load(self) -> dict[str, list[Any]]:
-        if self._values is None:
-            values: dict[str, list[Any]] = {}
-            try:
-                text = transport.call("get_global_property", CHECKPOINT_PROPERTY, "")
-                if text:
-                    values = {str(k): list(v) for k, v in json.loads(text)["jobs"].items()}
-            except Exception as error:
-                _log("error", f"orthanc-runtime: the saved job checkpoints are unreadable ({error}); "
-                     "jobs resume from Orthanc's own copy")
-            self._values = values
-        return self._values
-
-    def _write(self, values: dict[str, list[Any]]) -> None:
         try:
-            transport.call("set_global_property", CHECKPOINT_PROPERTY,
-                         json.dumps({"version": 1, "jobs": values}))
+            with self._property.edit() as value:
+                jobs = value["jobs"]
+                if not self._pruned:
+                    for stale in [k for k in jobs if k not in _jobs]:
+                        del jobs[stale]
+                    self._pruned = True
+                jobs[key] = [checkpoint, count]
         except Exception as error:
             _log("error", f"orthanc-runtime: cannot save a job checkpoint: {error}")
 
+    def forget(self, key: str) -> None:
+        try:
+            with self._property.edit() as value:
+                value["jobs"].pop(key, None)
+        except Exception as error:
+            _log("error", f"orthanc-runtime: cannot save a job checkpoint: {error}")
 
-durable = Checkpoints()
+    def reset_cache(self) -> None:
+        self._property.forget()
+        self._pruned = False
+
+
+durable = JobCheckpoints()
 _jobs: dict[str, Job] = {}
 
 
@@ -429,6 +426,6 @@ def stop(deadline: float) -> None:
 
 def _log(level: str, message: str) -> None:
     try:
-        transport.call(f"log_{level}", message)
+        logs.write(level, message)
     except Exception:
         pass

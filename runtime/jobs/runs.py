@@ -35,8 +35,9 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pool import WorkerCrashed, call_master
+from runtime.backends.protocol import RUN_FINISHED, RUN_STARTED
 from runtime.errors import HandlerAborted
+from runtime.sdk import transport
 
 if TYPE_CHECKING:
     from runtime.jobs import Job
@@ -48,8 +49,8 @@ RUN_TIMEOUT = 10 * 365 * 86400.0
 _UNSET: Any = object()
 
 # What a worker reports besides its steps (a JobStep crosses as a 5-tuple).
-STARTED = ("started",)
-FINISHED = ("finished",)
+STARTED = RUN_STARTED
+FINISHED = RUN_FINISHED
 
 stopping = threading.Event()
 """Set when Orthanc stops: runs end at their next yield, and no run starts."""
@@ -100,6 +101,7 @@ class InlineRun:
         self.generator: Generator[Any, None, Any] | None = None
 
     def advance(self, tick: float) -> tuple[bool, Any]:
+
         try:
             if self.generator is None:
                 started = self.job.call_handler()
@@ -155,6 +157,8 @@ class OffloadedRun:
         self.future.add_done_callback(lambda _f: runs.pop(self.id, None))
 
     def advance(self, tick: float) -> tuple[bool, Any]:
+        from pool import WorkerCrashed  # only here: `import runtime` loads no pool
+
         try:
             return True, self.future.result(timeout=tick)
         except FutureTimeout:
@@ -251,7 +255,7 @@ def _report(run_id: int, pid: int, value: Any) -> bool:
     """Tells the master where the run is; its answer: go on?"""
     if remote_report is not None:
         return remote_report(run_id, value)
-    return bool(call_master("job_report", run_id, pid, value))
+    return bool(transport.to_master("job_report", run_id, pid, value))
 
 
 def _portable(value: Any) -> Any:

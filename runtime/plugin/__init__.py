@@ -26,7 +26,7 @@ from runtime.configuration import ConfigurationError, resolve, settings
 from runtime.enums import ChangeType
 from runtime.plugin import leftovers, reload
 from runtime.registry import Registry, invoke, registry
-from runtime.sdk import transport
+from runtime.sdk import logs, transport
 
 STATUS_ROUTE = "/runtime/status"
 RECIPES_GROUP = "orthanc_runtime.recipes"
@@ -47,7 +47,7 @@ class _Session:
 
 
 def _log(level: str, message: str) -> None:
-    transport.call(f"log_{level}", f"orthanc-runtime: {message}")
+    logs.write(level, f"orthanc-runtime: {message}")
 
 
 def script_path(script: str, configuration_path: str) -> Path:
@@ -351,7 +351,7 @@ def _reload_configuration(path: Path) -> None:
                  f"{problem.message}; nothing reloaded")
         return
     _log("warning", f"the configuration {path} changed: Orthanc restarts (POST /tools/reset)")
-    transport.call("call_rest_api", "POST", "/tools/reset", b"", {}, False)
+    transport.call("RestApiPost", "/tools/reset", b"")
 
 
 def stop() -> None:

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
-from runtime.sdk import transport
+from runtime.sdk import logs
 
 POLL = 0.2
 """Seconds between two looks at the files' modification times."""
@@ -37,7 +37,7 @@ POLL = 0.2
 
 def _log(level: str, message: str) -> None:
     try:
-        transport.call(f"log_{level}", f"orthanc-runtime: {message}")
+        logs.write(level, f"orthanc-runtime: {message}")
     except Exception:
         pass
 

@@ -12,6 +12,14 @@
     store['k'] = b'v'; store.get('k'); dict(store.items())
     jobs = sdk.queue('my-plugin-jobs')                # Orthanc 1.12.8+
     jobs.put(b'x'); item = jobs.reserve(timeout=60)   # 1.12.10+; item.acknowledge() when done
+    journal = sdk.DurableProperty(sdk.PropertyId.ROUTING_JOURNAL, version=1, empty=dict,
+                                  validate=dict, if_unreadable='starting afresh')
+    with journal.edit() as state: state['k'] = 1      # versioned JSON in a global property
+
+A DurableProperty (runtime.sdk.properties) is a JSON object kept in one global
+property of Orthanc's database, cached, behind one lock, written when it
+changed; its identifier must be one of PropertyId, the table of the project's
+properties and what each holds (a recipe's too: add yours there).
 
 REST calls answer parsed JSON when Orthanc answers JSON, bytes otherwise, and
 raise OrthancError (with the HTTP status and Orthanc's error code) when
@@ -23,14 +31,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from runtime.enums import CreateDicomFlags, ErrorCode, PixelFormat, QueueOrigin
+from runtime.enums import CreateDicomFlags, ErrorCode, HttpMethod, PixelFormat, QueueOrigin
 from runtime.errors import OrthancError, OrthancException, http_status_of
 from runtime.sdk import transport
+from runtime.sdk.properties import DurableProperty, PropertyId
 
 __all__ = ["rest_get", "rest_post", "rest_put", "rest_delete", "get_dicom", "log", "configuration",
            "get_global_property", "set_global_property", "decode_image", "create_dicom",
            "lookup_patient", "lookup_study", "lookup_series", "lookup_instance", "kv_store", "queue",
-           "KeyValueStore", "Queue", "Reservation"]
+           "KeyValueStore", "Queue", "Reservation", "DurableProperty", "PropertyId"]
 
 
 def _encode(body: Any) -> bytes:
@@ -52,11 +61,11 @@ CODE_OF_STATUS = {400: ErrorCode.BAD_REQUEST, 401: ErrorCode.UNAUTHORIZED,
                   501: ErrorCode.NOT_IMPLEMENTED}
 
 
-def _answer(method: str, uri: str, result: tuple[int, int, str, bytes]) -> Any:
-    status, code, headers_text, body = result
+def _answer(method: str, uri: str, result: tuple[int, dict[str, str], bytes]) -> Any:
+    status, headers, body = result
     if status >= 400 or status == 0:
         message = f"{method} {uri} failed ({status})" if status else f"{method} {uri} failed"
-        orthanc_code = code or CODE_OF_STATUS.get(status, ErrorCode.INTERNAL_ERROR)
+        orthanc_code: int = CODE_OF_STATUS.get(status, ErrorCode.INTERNAL_ERROR)
         try:
             details = json.loads(body)
             message = f"{method} {uri}: {details.get('Message') or details.get('OrthancError')}"
@@ -65,14 +74,8 @@ def _answer(method: str, uri: str, result: tuple[int, int, str, bytes]) -> Any:
             if body:
                 message = f"{method} {uri}: {body[:200].decode(errors='replace')}"
         raise OrthancError(int(orthanc_code), message, status or 500)
-    content_type = ""
-    try:
-        headers = json.loads(headers_text) if headers_text else {}
-        for key, value in headers.items():
-            if key.lower() == "content-type":
-                content_type = value
-    except ValueError:
-        pass
+    content_type = next((value for key, value in (headers or {}).items()
+                         if key.lower() == "content-type"), "")
     if content_type.startswith("application/json"):
         return json.loads(body) if body else None
     return body
@@ -80,9 +83,8 @@ def _answer(method: str, uri: str, result: tuple[int, int, str, bytes]) -> Any:
 
 def _call(method: str, uri: str, body: Any, after_plugins: bool, headers: dict[str, str] | None) -> Any:
     try:
-        result = transport.call(
-            "call_rest_api", method, uri, _encode(body), dict(headers or {}), after_plugins
-        )
+        result = transport.call("CallRestApi", int(HttpMethod[method]), uri, dict(headers or {}),
+                                _encode(body), after_plugins)
     except OrthancError:
         raise
     except OrthancException as error:  # Orthanc answered with an error code and no HTTP status
@@ -117,32 +119,32 @@ def rest_delete(uri: str, *, after_plugins: bool = False, headers: dict[str, str
 
 def get_dicom(instance_id: str) -> bytes:
     """The DICOM file of an instance, as bytes."""
-    return transport.call("get_dicom_for_instance", instance_id)  # type: ignore[no-any-return]
+    return transport.call("GetDicomForInstance", instance_id)  # type: ignore[no-any-return]
 
 
 def configuration() -> dict[str, Any]:
     """Orthanc's whole configuration, parsed."""
-    return json.loads(transport.call("get_configuration"))  # type: ignore[no-any-return]
+    return json.loads(transport.call("GetConfiguration"))  # type: ignore[no-any-return]
 
 
 def configuration_path() -> str:
     """The path of Orthanc's configuration file (or folder), as Orthanc was started with it."""
-    return transport.call("get_configuration_path")  # type: ignore[no-any-return]
+    return transport.call("GetConfigurationPath")  # type: ignore[no-any-return]
 
 
 def log_warning(message: str) -> None:
     """A warning in Orthanc's log (from a worker too)."""
-    transport.call("log_warning", message)
+    transport.call("LogWarning", message)
 
 
 def get_global_property(property: int, default: str = "") -> str:
     """A global property of Orthanc's database (plugins use identifiers from 1024 on)."""
-    return transport.call("get_global_property", property, default)  # type: ignore[no-any-return]
+    return transport.call("GetGlobalProperty", property, default)  # type: ignore[no-any-return]
 
 
 def set_global_property(property: int, value: str) -> None:
     """Stores ``value`` in Orthanc's database, durably, under ``property`` (1024 or more)."""
-    transport.call("set_global_property", property, value)
+    transport.call("SetGlobalProperty", property, value)
 
 
 # Orthanc's pixel formats as Pillow reads them: (mode, raw decoder mode).
@@ -230,13 +232,13 @@ class _Log:
     """Orthanc's log: ``sdk.log.info/warning/error(message)``."""
 
     def info(self, message: str) -> None:
-        transport.call("log_info", str(message))
+        transport.call("LogInfo", str(message))
 
     def warning(self, message: str) -> None:
-        transport.call("log_warning", str(message))
+        transport.call("LogWarning", str(message))
 
     def error(self, message: str) -> None:
-        transport.call("log_error", str(message))
+        transport.call("LogError", str(message))
 
 
 log = _Log()

@@ -2,7 +2,7 @@
 """The SDK functions and objects of the ``orthanc`` module, as Python wrappers.
 
 Each wrapper calls runtime.sdk.transport by the SDK function's name: the native
-binding in the master, the master from a worker (only WORKER_CALLS there).
+binding in the master, the master from a worker (runtime.sdk.catalog says which).
 An object holds the native handle in ``_handle``; its methods pass it first.
 runtime.compat adds what is written by hand (callbacks, answers).
 """
@@ -41,42 +41,6 @@ __all__ = ["DicomInstance", "DicomWebNode", "FindAnswers", "FindMatcher", "FindQ
     "SetDescription", "SetDescription2", "SetGlobalProperty", "SetMetricsIntegerValue",
     "SetMetricsValue", "SetRootUri", "SetRootUri2", "SetStableStatus", "StoreKeyValue",
     "TranscodeDicomInstance", "UncompressImage", "WriteFile"]
-
-# Module functions a worker may call through the master: their arguments and
-# results are plain values. The others raise NotInOrthanc there.
-WORKER_CALLS = frozenset(["AcknowledgeQueueValue", "AdoptDicomInstance", "AutodetectMimeType", "BufferCompression",
-    "CallRestApi", "CheckVersion", "CheckVersionAdvanced", "CompressJpegImage",
-    "CompressPngImage", "ComputeMd5", "ComputeSha1", "CreateMemoryBuffer",
-    "DeleteKeyValue", "DequeueValue", "DicomBufferToJson", "DicomInstanceToJson",
-    "EmitAuditLog", "EncodeDicomWebJson", "EncodeDicomWebXml", "EnqueueValue",
-    "GenerateRestApiAuthorizationToken", "GenerateUuid", "GetAttachmentCustomData",
-    "GetCommandLineArgument", "GetCommandLineArgumentsCount", "GetConfiguration",
-    "GetConfigurationPath", "GetDatabaseServerIdentifier", "GetDicomForInstance",
-    "GetErrorDescription", "GetExpectedDatabaseVersion", "GetFontName", "GetFontSize",
-    "GetFontsCount", "GetGlobalProperty", "GetKeyValue", "GetOrthancDirectory",
-    "GetOrthancPath", "GetQueueSize", "GetTagName", "HttpClient", "HttpDelete", "HttpGet",
-    "HttpPost", "HttpPut", "LogError", "LogInfo", "LogMessage", "LogWarning",
-    "LookupDictionary", "LookupInstance", "LookupPatient", "LookupSeries", "LookupStudy",
-    "LookupStudyWithAccessionNumber", "ReadFile", "ReserveQueueValue", "RestApiDelete",
-    "RestApiDeleteAfterPlugins", "RestApiGet", "RestApiGet2", "RestApiGetAfterPlugins",
-    "RestApiPost", "RestApiPostAfterPlugins", "RestApiPut", "RestApiPutAfterPlugins",
-    "SetAttachmentCustomData", "SetGlobalProperty", "SetMetricsIntegerValue",
-    "SetMetricsValue", "SetStableStatus", "StoreKeyValue", "WriteFile"])
-
-# Functions and methods whose objects cross to a worker by value (runtime/sdk/objects.py).
-VALUE_CALLS = frozenset(["CallPeerApi", "ConvertPixelFormat", "CreateDicom", "CreateDicom2", "CreateDicomInstance",
-    "CreateFindMatcher", "CreateImage", "CreateImageFromBuffer",
-    "CreateKeysValuesIterator", "DecodeDicomImage", "DrawText", "FindMatcherIsMatch",
-    "GetImageBuffer", "GetImageHeight", "GetImagePitch", "GetImagePixelFormat",
-    "GetImageWidth", "GetInstanceAdvancedJson", "GetInstanceData",
-    "GetInstanceDecodedFrame", "GetInstanceDicomWebJson", "GetInstanceDicomWebXml",
-    "GetInstanceFramesCount", "GetInstanceJson", "GetInstanceMetadata",
-    "GetInstanceOrigin", "GetInstanceRawFrame", "GetInstanceRemoteAet",
-    "GetInstanceSimplifiedJson", "GetInstanceSize", "GetInstanceTransferSyntaxUid",
-    "GetPeerName", "GetPeerUrl", "GetPeerUserProperty", "GetPeers", "GetPeersCount",
-    "HasInstanceMetadata", "HasInstancePixelData", "KeysValuesIteratorGetKey",
-    "KeysValuesIteratorGetValue", "KeysValuesIteratorNext", "LoadDicomInstance",
-    "SerializeDicomInstance", "TranscodeDicomInstance", "UncompressImage"])
 
 
 class SdkMethod:

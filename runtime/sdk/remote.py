@@ -41,8 +41,7 @@ _CODE_OF_STATUS = {400: (8, "Bad request"), 403: (29, "Unauthorized"),
                    404: (UNKNOWN_RESOURCE, "Unknown resource"),
                    415: (3000, "Unsupported media type"), 501: (2, "Not implemented"),
                    503: (36, "The database is currently not available")}
-_LOG_CALLS = {"log_info": "info", "log_warning": "warning", "log_error": "error",
-              "LogInfo": "info", "LogWarning": "warning", "LogError": "error"}
+_LOG_CALLS = {"LogInfo": "info", "LogWarning": "warning", "LogError": "error"}
 _LOOKUPS = {"LookupPatient": "Patient", "LookupStudy": "Study", "LookupSeries": "Series",
             "LookupInstance": "Instance"}
 
@@ -199,44 +198,13 @@ class RemoteOrthanc:
             raise OrthancException(UNKNOWN_RESOURCE, "Unknown resource")
         return str(found[0])
 
-    # The runtime's names (runtime.sdk.transport.RUNTIME_PROXIED); after_plugins is moot:
-    # a request over HTTP always goes through the plugins' routes.
-
-    def _sdk_rest_api_get(self, uri: str, after_plugins: bool = False) -> bytes:
-        return self._checked("GET", uri)
-
-    def _sdk_rest_api_post(self, uri: str, body: Any, after_plugins: bool = False) -> bytes:
-        return self._checked("POST", uri, _bytes(body))
-
-    def _sdk_rest_api_put(self, uri: str, body: Any, after_plugins: bool = False) -> bytes:
-        return self._checked("PUT", uri, _bytes(body))
-
-    def _sdk_rest_api_delete(self, uri: str, after_plugins: bool = False) -> None:
-        self._checked("DELETE", uri)
-
-    def _sdk_call_rest_api(self, method: str, uri: str, body: Any = None,
-                           headers: dict[str, str] | None = None,
-                           after_plugins: bool = False) -> tuple[int, int, str, bytes]:
-        status, answer_headers, data = self.request(method.upper(), uri, _bytes(body),
-                                                    dict(headers or {}))
-        code = 0
-        if status >= 400:
-            code = self.error(method, uri, status, data).code
-        return status, code, json.dumps(answer_headers), data
-
-    def _sdk_get_dicom_for_instance(self, instance_id: str) -> bytes:
-        return self._checked("GET", f"/instances/{quote(instance_id, safe='')}/file")
-
-    def _sdk_get_configuration(self) -> str:
-        return self.configuration
-
-    def _sdk_get_configuration_path(self) -> str:
-        return self.configuration_path
+    # The runtime's own (runtime.sdk.transport.RUNTIME_PROXIED).
 
     def _sdk_orthanc_version(self) -> str:
         return self.version
 
-    # The ``orthanc`` module's names.
+    # The SDK's calls; after_plugins is moot: a request over HTTP always goes through the
+    # plugins' routes.
 
     def _sdk_RestApiGet(self, uri: str) -> bytes:
         return self._checked("GET", uri)
@@ -268,7 +236,7 @@ class RemoteOrthanc:
         return self.request(_METHODS[method], uri, _bytes(body), dict(headers or {}))
 
     def _sdk_GetDicomForInstance(self, instance_id: str) -> bytes:
-        return self._sdk_get_dicom_for_instance(instance_id)
+        return self._checked("GET", f"/instances/{quote(instance_id, safe='')}/file")
 
     def _sdk_GetConfiguration(self) -> str:
         return self.configuration

@@ -1,85 +1,61 @@
 """Where an SDK call goes: the native binding in the master, the master from a worker.
 
 Inside Orthanc, runtime.plugin hands this module the embedded binding
-``_orthanc_native``. In a worker of the pool there is no binding: the calls
-listed in proxied() travel back to the master (pool.call_master), which serves
-them with the binding; nothing else can be called from a worker. Outside both,
+``_orthanc_native``. In a worker of the pool there is no binding: runtime.worker
+hands this module the pool's way back to the master (use_master), the calls
+listed in proxied() travel that way, and the master serves them with the
+binding; nothing else can be called from a worker. This module imports nothing
+of the pool. Outside both,
 every call raises NotInOrthanc. The SDK functions of the ``orthanc`` module
-that a worker may call come from the generated model (runtime.sdk.calls.WORKER_CALLS).
+that a worker may call come from the generated model (runtime.sdk.catalog.WORKER_CALLS).
 In a worker of a Dask cluster (runtime.worker.dask_cluster), calls go to Orthanc's
 REST API instead (runtime.sdk.remote), through the resolver of set_remote.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import sys
 from collections.abc import Callable
 from typing import Any
 
-from pool import call_master, in_task, in_worker
 from runtime.errors import NotInOrthanc
-from runtime.sdk import objects
+from runtime.sdk import catalog, objects
 
 # The runtime's own calls a worker may make through the master. Registration
 # and answers to a request belong to the master alone.
-RUNTIME_PROXIED = frozenset(
-    {
-        "rest_api_get",
-        "rest_api_post",
-        "rest_api_put",
-        "rest_api_delete",
-        "call_rest_api",
-        "get_dicom_for_instance",
-        "log_info",
-        "log_warning",
-        "log_error",
-        "get_configuration",
-        "get_configuration_path",
-        "generate_rest_api_authorization_token",
-        "get_error_description",
-        "orthanc_version",
-        "get_global_property",
-        "set_global_property",
-        "key_value_items",
-    }
-)
+# The runtime's own calls a worker may make, besides the SDK's (runtime.sdk.catalog): the
+# running Orthanc's version, and a key-value store's items read in one call.
+RUNTIME_PROXIED = frozenset({"orthanc_version", "key_value_items"})
+_PROXIED = RUNTIME_PROXIED | catalog.WORKER_CALLS | catalog.VALUE_CALLS
 
 # In a worker outside a task (while the script is imported by the fork server
 # or a new worker) the master cannot be reached: logs go to the worker's
 # stderr, which is Orthanc's, and what Orthanc's configuration says is read
 # from the file the master wrote for its workers (WORKER_CONTEXT_VARIABLE).
 WORKER_CONTEXT_VARIABLE = "ORTHANC_RUNTIME_WORKER_CONTEXT"
-_LOCAL_IN_WORKER = {"get_configuration", "get_configuration_path", "orthanc_version"}
-_LOG_LEVELS = {"log_info": "I", "log_warning": "W", "log_error": "E"}
-# The `orthanc` module's names of the same calls.
-_RUNTIME_NAMES = {"LogInfo": "log_info", "LogWarning": "log_warning", "LogError": "log_error",
-                  "GetConfiguration": "get_configuration",
-                  "GetConfigurationPath": "get_configuration_path"}
+_LOCAL_IN_WORKER = {"GetConfiguration": "configuration",
+                    "GetConfigurationPath": "configuration_path",
+                    "orthanc_version": "orthanc_version"}
+_LOG_LEVELS = {"LogInfo": "I", "LogWarning": "W", "LogError": "E"}
 
 _native: Any = None
 _worker_context: dict[str, str] | None = None
 _remote: Callable[[], Any] | None = None
+_master_call: Callable[..., Any] | None = None
 
 
-@functools.cache
+def _never() -> bool:
+    return False
+
+
+_in_task: Callable[[], bool] = _never
+
+
 def proxied() -> frozenset[str]:
-    """Every call a worker may make: the runtime's, and the generated model's.
-
-    Read on first use: runtime.sdk.calls (generated) imports this module.
-    """
-    from runtime.sdk.calls import VALUE_CALLS, WORKER_CALLS
-
-    return RUNTIME_PROXIED | WORKER_CALLS | VALUE_CALLS
-
-
-@functools.cache
-def _value_calls() -> frozenset[str]:
-    from runtime.sdk.calls import VALUE_CALLS
-
-    return VALUE_CALLS
+    """Every call a worker may make: the runtime's, and the generated model's."""
+    return _PROXIED
 
 
 def require_orthanc(what: str, major: int, minor: int, revision: int) -> None:
@@ -98,6 +74,26 @@ def set_native(module: Any) -> None:
     _native = module
 
 
+def use_master(call: Callable[..., Any], in_task: Callable[[], bool]) -> None:
+    """In a worker of the pool: ``call(name, *args)`` asks the master (pool.call_master), which
+    works while ``in_task()`` says a task runs (before, at the script's import, it cannot)."""
+    global _master_call, _in_task
+    _master_call, _in_task = call, in_task
+
+
+def in_worker_task() -> bool:
+    """Whether this is a worker of the pool running a task, which can ask the master."""
+    return _master_call is not None and _in_task()
+
+
+def to_master(name: str, *args: Any) -> Any:
+    """Calls the master function ``name`` from a worker's task (a function the master
+    serves besides the SDK's: a job's report, say)."""
+    if _master_call is None or not _in_task():
+        raise NotInOrthanc(f"{name}: only a task running in a worker of the pool can ask the master")
+    return _master_call(name, *args)
+
+
 def set_remote(resolver: Callable[[], Any] | None) -> None:
     """In a process with no plugin: ``resolver()`` gives the runtime.sdk.remote.RemoteOrthanc
     that serves SDK calls now (None: none does)."""
@@ -105,42 +101,12 @@ def set_remote(resolver: Callable[[], Any] | None) -> None:
     _remote = resolver
 
 
-# The runtime's calls whose argument Orthanc reads as a C string: (its position, its name).
-_RUNTIME_TEXTS = {"rest_api_get": (0, "uri"), "rest_api_post": (0, "uri"),
-                  "rest_api_put": (0, "uri"), "rest_api_delete": (0, "uri"),
-                  "call_rest_api": (1, "uri"), "get_dicom_for_instance": (0, "instance_id")}
-_TEXT_PARAMETERS = ("uri", "url", "instanceId")
-
-
-@functools.cache
-def _texts() -> dict[str, tuple[int, str]]:
-    """Every call that passes a URI (or an instance's id) to Orthanc: where that argument is.
-
-    The generated model's wrappers (runtime.sdk.calls) pass their parameters in order, an
-    object's handle first where ``self`` is: the position in the signature is the one in
-    ``call``'s arguments.
-    """
-    import inspect
-
-    from runtime.sdk import calls
-
-    found = dict(_RUNTIME_TEXTS)
-    functions = [f for f in vars(calls).values() if inspect.isfunction(f)]
-    for kind in vars(calls).values():
-        if inspect.isclass(kind):
-            functions += [f for f in (getattr(m, "function", m) for m in vars(kind).values())
-                          if inspect.isfunction(f)]  # methods are wrapped (calls.SdkMethod)
-    for function in functions:
-        for position, parameter in enumerate(inspect.signature(function).parameters):
-            if parameter in _TEXT_PARAMETERS:
-                found.setdefault(function.__name__, (position, parameter))
-    return found
 
 
 def _refuse_nul(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     """Raises ValueError if a URI holds a NUL: Orthanc would read it cut short, silently
     asking for another resource than the one named (``/instances/x\0/delete``)."""
-    where = _texts().get(name)
+    where = catalog.TEXT_ARGUMENTS.get(name)
     if where is None:
         return
     position, parameter = where
@@ -157,21 +123,21 @@ def call(name: str, *args: Any, **kwargs: Any) -> Any:
         return getattr(binding, name)(*args, **kwargs)
     remote = _remote() if _remote is not None else None
     if remote is not None:
-        if name in _value_calls():
+        if name in catalog.VALUE_CALLS:
             local, answer = objects.answer_locally(name, args)
             if local:
                 return answer
         return remote.call(name, *args, **kwargs)
-    if in_worker():
+    if _master_call is not None:
         if name not in proxied():
             raise NotInOrthanc(
                 f"{name} cannot be called from a worker process: only the master, inside "
                 "Orthanc, can; move this call out of the offloaded handler"
             )
-        if in_task():
-            if name in _value_calls():
+        if _in_task():
+            if name in catalog.VALUE_CALLS:
                 return _call_with_values(name, args)
-            return call_master(name, *args, **kwargs)
+            return _master_call(name, *args, **kwargs)
         return _outside_task(name, *args)
     raise NotInOrthanc(
         f"{name}: not running inside Orthanc; this SDK call works in a script loaded by the "
@@ -183,7 +149,7 @@ def master_functions() -> dict[str, Callable[..., Any]]:
     """The functions the pool serves to its workers."""
     if _native is None:
         raise NotInOrthanc("the pool's master functions exist only inside Orthanc")
-    values = _value_calls()
+    values = catalog.VALUE_CALLS
     return {name: objects.serve(_native, name) if name in values else getattr(_native, name)
             for name in proxied()}
 
@@ -193,7 +159,8 @@ def _call_with_values(name: str, args: tuple[Any, ...]) -> Any:
     local, answer = objects.answer_locally(name, args)
     if local:
         return answer
-    result = call_master(name, *args)
+    assert _master_call is not None
+    result = _master_call(name, *args)
     if name in objects.MUTATING:
         result, changed = result
         objects.update_from(args[0], changed)
@@ -202,7 +169,6 @@ def _call_with_values(name: str, args: tuple[Any, ...]) -> Any:
 
 def _outside_task(name: str, *args: Any) -> Any:
     """An SDK call in a worker while no task runs: at import of the script, for instance."""
-    name = _RUNTIME_NAMES.get(name, name)
     if name in _LOG_LEVELS:
         print(f"{_LOG_LEVELS[name]} orthanc-runtime worker {os.getpid()}: {args[0]}",
               file=sys.stderr, flush=True)
@@ -215,9 +181,7 @@ def _outside_task(name: str, *args: Any) -> Any:
                 raise NotInOrthanc(f"{name}: this worker was not started by the plugin")
             with open(path, encoding="utf-8") as file:
                 _worker_context = json.load(file)
-        return _worker_context[{"get_configuration": "configuration",
-                                "get_configuration_path": "configuration_path",
-                                "orthanc_version": "orthanc_version"}[name]]
+        return _worker_context[_LOCAL_IN_WORKER[name]]
     raise NotInOrthanc(
         f"{name} was called in a worker while it imports the script, when the master cannot "
         "answer; make this call inside a handler (at import, only logs and the configuration "
@@ -228,8 +192,8 @@ def _outside_task(name: str, *args: Any) -> Any:
 def write_worker_context(path: str) -> None:
     """Writes what workers may read while they import the script (mode 0600); sets the variable."""
     context = {
-        "configuration": call("get_configuration"),
-        "configuration_path": call("get_configuration_path"),
+        "configuration": call("GetConfiguration"),
+        "configuration_path": call("GetConfigurationPath"),
         "orthanc_version": call("orthanc_version"),
     }
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -13,10 +13,13 @@ import importlib
 import sys
 from typing import Any
 
+from pool import call_master, in_task
 from runtime import compat
 from runtime.configuration import settings
+from runtime.sdk import transport
 
 sys.modules.setdefault("orthanc", compat)
+transport.use_master(call_master, in_task)
 
 
 def initialize(section: dict[str, Any], imports: tuple[str, ...] = ()) -> None:

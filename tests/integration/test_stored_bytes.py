@@ -45,7 +45,7 @@ def test_a_live_offloaded_stored_instance_event_brings_its_bytes(tmp_path):
         record = recorded(records, uploaded["ID"])
         assert (record["size"], record["sha1"]) == expected()
         assert record["carried"] is True
-        assert orthanc.get("/stored-bytes/served").json() == {"get_dicom_for_instance": 0}
+        assert orthanc.get("/stored-bytes/served").json() == {"GetDicomForInstance": 0}
 
 
 def test_an_event_delivered_again_after_a_restart_reads_its_bytes_from_orthanc(tmp_path):
@@ -63,4 +63,4 @@ def test_an_event_delivered_again_after_a_restart_reads_its_bytes_from_orthanc(t
         record = recorded(records, uploaded["ID"])
         assert (record["size"], record["sha1"]) == expected()
         assert record["carried"] is False
-        assert orthanc.get("/stored-bytes/served").json() == {"get_dicom_for_instance": 1}
+        assert orthanc.get("/stored-bytes/served").json() == {"GetDicomForInstance": 1}

@@ -72,14 +72,14 @@ def orthanc_plugins(dask_scheduler) -> list[str]:
 
 
 def deployments_on_workers(client) -> set[str]:
-    """The Orthancs each worker is set up for (runtime.worker.dask_cluster), all workers together."""
+    """The Orthancs each worker is set up for (runtime.backends.dask_tasks), all workers together."""
     return {name for names in client.run(_deployments).values() for name in names}
 
 
 def _deployments() -> list[str]:
-    from runtime.worker import dask_cluster
+    from runtime.backends import dask_tasks
 
-    return list(dask_cluster._deployments)
+    return list(dask_tasks.deployments)
 
 
 def test_lost_scheduler_answers_503_then_the_backend_reconnects_by_itself(tmp_path):

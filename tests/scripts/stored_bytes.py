@@ -11,22 +11,22 @@ from typing import Any
 from runtime import Request, offload, on_stored_instance, route, sdk
 from runtime.sdk import transport
 
-SERVED = {"get_dicom_for_instance": 0}
+SERVED = {"GetDicomForInstance": 0}
 
 
 def _counting(master_functions: Any) -> Any:
-    """transport.master_functions, with get_dicom_for_instance counted each time the master
+    """transport.master_functions, with GetDicomForInstance counted each time the master
     serves it to a worker (the pool is made after this script is imported)."""
 
     def functions() -> dict[str, Any]:
         found = master_functions()
-        served = found["get_dicom_for_instance"]
+        served = found["GetDicomForInstance"]
 
         def counted(*args: Any) -> Any:
-            SERVED["get_dicom_for_instance"] += 1
+            SERVED["GetDicomForInstance"] += 1
             return served(*args)
 
-        found["get_dicom_for_instance"] = counted
+        found["GetDicomForInstance"] = counted
         return found
 
     return functions

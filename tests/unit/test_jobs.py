@@ -135,6 +135,10 @@ def test_arguments_must_be_json_values():
 def test_the_jobs_global_property_is_nobody_elses():
     from recipes import routing_journal
     from runtime.callbacks import changes
+    from runtime.sdk.properties import PropertyId
 
-    assert len({jobs.CHECKPOINT_PROPERTY, changes.CHECKPOINT_PROPERTY, routing_journal.PROPERTY}) == 3
-    assert jobs.CHECKPOINT_PROPERTY >= 1024  # plugins own the identifiers from 1024 on
+    used = {jobs.durable._property.id, changes.checkpoints._property.id,
+            routing_journal.Journal()._property.id}
+    assert len(used) == 3
+    assert jobs.durable._property.id == PropertyId.JOB_CHECKPOINTS
+    assert jobs.durable._property.id >= 1024  # plugins own the identifiers from 1024 on

@@ -131,11 +131,14 @@ def test_orthanc_errors_pickle_and_map_to_http_status():
 def test_sdk_answer_parsing():
     from runtime.sdk import _answer
 
-    assert _answer("GET", "/x", (200, 0, '{"Content-Type": "application/json"}', b'{"a": 1}')) == {"a": 1}
-    assert _answer("GET", "/x", (200, 0, '{"Content-Type": "image/png"}', b"\x89PNG")) == b"\x89PNG"
+    assert _answer("GET", "/x", (200, {"Content-Type": "application/json"}, b'{"a": 1}')) == {"a": 1}
+    assert _answer("GET", "/x", (200, {"content-type": "image/png"}, b"\x89PNG")) == b"\x89PNG"
     with pytest.raises(OrthancError) as caught:
-        _answer("GET", "/x", (404, 0, "{}", b'{"Message": "Unknown resource", "OrthancStatus": 17}'))
+        _answer("GET", "/x", (404, {}, b'{"Message": "Unknown resource", "OrthancStatus": 17}'))
     assert caught.value.status == 404 and caught.value.code == 17
+    with pytest.raises(OrthancError) as caught:  # Orthanc 1.13: an empty body, the code from the status
+        _answer("GET", "/x", (415, {}, b""))
+    assert caught.value.status == 415 and caught.value.code == 3000
 
 
 def test_offload_on_a_compat_callback_is_refused_with_the_fix():
