@@ -22,6 +22,14 @@ of band (a memoryview arrives as ``bytes``; a small one is converted too,
 since memoryviews do not pickle). Anything else large travels in the pickle,
 and a pickle over the threshold travels in the segment.
 
+Any object may also hand its large buffers over out of band, as pickle
+protocol 5 allows: its ``__reduce_ex__`` returns a ``pickle.PickleBuffer``
+(runtime.http.Response does so with its body, wherever it sits in the
+message). A PickleBuffer of ``SHM_THRESHOLD`` bytes or more is written to the
+segment instead of the pickle; ``ShmFrame.buffers`` lists where, in order, and
+the receiver hands them back to ``pickle.loads`` as ``bytes``. A smaller one
+stays in the pickle. The pool knows nothing of the objects that do this.
+
 A small message costs a look at its payload positions, one ``pickle.dumps`` and
 one write; reading it, two reads and one ``pickle.loads``. If /dev/shm is full, the message falls
 back to the pipe. A message that needed a large segment leaves none behind:
@@ -70,29 +78,50 @@ _KINDS: tuple[type[Any], ...] = (Task, Result, Failure, Call, Reply, ReplyError,
 _NUMBERS = {kind: number for number, kind in enumerate(_KINDS)}
 
 
-def _dumps(msg: Any) -> bytes:
-    return pickle.dumps((_NUMBERS[type(msg)], *msg), protocol=pickle.HIGHEST_PROTOCOL)
+def _dumps(msg: Any, pending: _Pending | None = None) -> bytes:
+    """The pickle of ``msg``; with ``pending``, its large out-of-band buffers go there."""
+    return pickle.dumps((_NUMBERS[type(msg)], *msg), protocol=pickle.HIGHEST_PROTOCOL,
+                        buffer_callback=None if pending is None else pending.out_of_band)
 
 
-def _loads(data: Any) -> Any:
-    number, *fields = pickle.loads(data)
+def _loads(data: Any, buffers: list[bytes] | None = None) -> Any:
+    number, *fields = pickle.loads(data, buffers=buffers)
     return _KINDS[number]._make(fields)
 
 
 class _Pending:
-    """Big buffers of one outgoing message, with their offsets in the segment."""
+    """Big buffers of one outgoing message, with their offsets in the segment.
 
-    __slots__ = ("buffers", "end")
+    ``oob`` lists (offset, size) of the out-of-band buffers, in the order the
+    pickle refers to them."""
+
+    __slots__ = ("buffers", "end", "oob")
 
     def __init__(self) -> None:
         self.buffers: list[tuple[int, Any]] = []
         self.end = 0
+        self.oob: list[tuple[int, int]] = []
 
-    def add(self, data: Any, size: int, kind: int) -> ShmBuffer:
+    def _place(self, data: Any, size: int) -> int:
         offset = self.end
         self.buffers.append((offset, data))
         self.end = (offset + size + _ALIGN - 1) // _ALIGN * _ALIGN
-        return ShmBuffer(offset, size, kind)
+        return offset
+
+    def add(self, data: Any, size: int, kind: int) -> ShmBuffer:
+        return ShmBuffer(self._place(data, size), size, kind)
+
+    def out_of_band(self, buffer: pickle.PickleBuffer) -> bool:
+        """pickle's buffer_callback: False takes a large buffer out of the pickle (to the
+        segment); True leaves a small one in it."""
+        try:
+            raw = buffer.raw()
+        except BufferError:  # not contiguous: pickle copies it in band
+            return True
+        if raw.nbytes < SHM_THRESHOLD:
+            return True
+        self.oob.append((self._place(raw, raw.nbytes), raw.nbytes))
+        return False
 
 
 def _pack_one(value: Any, pending: _Pending | None) -> Any:
@@ -189,6 +218,11 @@ def _unpack_one(value: Any, view: memoryview) -> Any:
         part.release()
 
 
+def _copied(view: memoryview, offset: int, size: int) -> bytes:
+    with view[offset : offset + size] as part:
+        return bytes(part)
+
+
 class Channel:
     """A worker's pipe seen from one side, with that side's outgoing segment."""
 
@@ -202,14 +236,9 @@ class Channel:
         return self.conn.fileno()
 
     def send(self, msg: Message) -> None:
-        if not _needs_care(msg):
-            data = _dumps(msg)
-            if len(data) <= SHM_THRESHOLD:
-                self._write(data)
-                return
         pending = _Pending()
-        packed = _map_payload(msg, _pack_one, pending)
-        data = _dumps(packed)
+        packed = _map_payload(msg, _pack_one, pending) if _needs_care(msg) else msg
+        data = _dumps(packed, pending)
         if not pending.buffers and len(data) <= SHM_THRESHOLD:
             self._write(data)
             return
@@ -218,7 +247,7 @@ class Channel:
         except OSError as error:
             if not is_out_of_space(error):
                 raise
-            self._write(_dumps(_map_payload(msg, _pack_one, None)))
+            self._write(_dumps(_map_payload(msg, _pack_one, None)))  # every buffer in band
             return
         self._write(_dumps(frame))
         self._out.hand_over()
@@ -253,7 +282,7 @@ class Channel:
             self._out.write(pending.end, data)
         assert self._out.name is not None
         return ShmFrame(self._out.name, data if inline else None, pending.end, len(data),
-                        self._out.single_use)
+                        self._out.single_use, tuple(pending.oob))
 
     def recv(self) -> Message:
         msg = _loads(self._read(_HEADER.unpack(self._read(4))[0]))
@@ -264,11 +293,13 @@ class Channel:
     def _read_segment(self, frame: ShmFrame) -> Message:
         view = self._in.view(frame.segment)
         try:
+            # Copied out before loading: the segment is reused by the next message.
+            buffers = [_copied(view, offset, size) for offset, size in frame.buffers]
             if frame.pickled is not None:
-                msg = _loads(frame.pickled)
+                msg = _loads(frame.pickled, buffers)
             else:
                 with view[frame.offset : frame.offset + frame.size] as part:
-                    msg = _loads(part)
+                    msg = _loads(part, buffers)
             return _map_payload(msg, _unpack_one, view)
         finally:
             view.release()

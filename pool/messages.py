@@ -109,6 +109,7 @@ class ShmFrame(NamedTuple):
     ``pickled`` is the message's pickle when it is small; else the pickle is in
     the segment at ``offset``, ``size`` bytes. ``single_use``: the segment is
     large, the writer has let it go, and the reader unlinks it once read.
+    ``buffers``: (offset, size) of the pickle's out-of-band buffers, in order.
     """
 
     segment: str
@@ -116,6 +117,7 @@ class ShmFrame(NamedTuple):
     offset: int
     size: int
     single_use: bool = False
+    buffers: tuple[tuple[int, int], ...] = ()
 
 
 Message = Ready | StartFailed | Task | Call | Reply | ReplyError | Result | Failure | Stop

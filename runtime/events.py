@@ -11,6 +11,7 @@ holding the DICOM file while the event waits.
 from __future__ import annotations
 
 import json as _json
+import pickle
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,6 +59,15 @@ class StoredInstance:
     seq: int | None = None
     _cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
+    def __reduce_ex__(self, protocol: Any) -> tuple[Any, ...]:
+        # The DICOM file the master had at ingest (runtime.registry.invoke) crosses out of
+        # band, so that a large one travels in the pool's shared memory.
+        cache = dict(self._cache)
+        data = cache.get("data")
+        if isinstance(protocol, int) and protocol >= 5 and isinstance(data, bytes):
+            cache["data"] = pickle.PickleBuffer(data)
+        return (_stored_instance, (self.id, self.seq, cache))
+
     def _get(self, key: str, fetch: Any) -> Any:
         if key not in self._cache:
             self._cache[key] = fetch()
@@ -99,3 +109,10 @@ class StoredInstance:
     @property
     def transfer_syntax_uid(self) -> str:
         return self.metadata.get("TransferSyntax", "")
+
+
+def _stored_instance(id: str, seq: int | None, cache: dict[str, Any]) -> StoredInstance:
+    data = cache.get("data")
+    if data is not None and type(data) is not bytes:
+        cache["data"] = bytes(memoryview(data))  # an out-of-band buffer, copied once
+    return StoredInstance(id, seq, cache)

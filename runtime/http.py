@@ -20,6 +20,7 @@ other failure, into the JSON body made by :func:`error_response`.
 from __future__ import annotations
 
 import json
+import pickle
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -270,8 +271,29 @@ class Response:
             f"Response({body}, status={self.status}, content_type={self.content_type!r}{headers})"
         )
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (Response, (self.body, self.status, self.content_type, self.headers))
+    def __reduce_ex__(self, protocol: Any) -> tuple[Any, ...]:
+        # A large body leaves the pickle as an out-of-band buffer (protocol 5): the pool
+        # moves it through shared memory, a Dask worker sends it as a frame of its own, and
+        # the Response crosses whole, never taken apart and rebuilt by the caller.
+        body: Any = self.body
+        if isinstance(protocol, int) and protocol >= 5 and len(body) >= OUT_OF_BAND_BODY:
+            body = pickle.PickleBuffer(body)
+        return (_rebuild_response, (body, self.status, self.content_type, self.headers))
+
+
+OUT_OF_BAND_BODY = 64 << 10
+"""Bodies of this many bytes or more pickle as out-of-band buffers; smaller ones are cheaper
+copied into the pickle."""
+
+
+def _rebuild_response(body: Any, status: int, content_type: str,
+                      headers: dict[str, str]) -> Response:
+    """A Response from its pickled parts, checked when it was made: bytes as they are, an
+    out-of-band buffer (a memoryview, a PickleBuffer) copied once."""
+    response = Response.__new__(Response)
+    response.body = body if type(body) is bytes else bytes(memoryview(body))
+    response.status, response.content_type, response.headers = status, content_type, headers
+    return response
 
 
 class StreamingResponse:

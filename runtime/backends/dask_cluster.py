@@ -474,12 +474,10 @@ class DaskBackend:
         try:
             task = self._submit(tasks.run_route, (tasks.HandlerRef.of(handler), request),
                                 timeout)
-            meta, body = self._wait(task)
+            return self._wait(task)  # type: ignore[no-any-return]
         finally:
             with self._lock:
                 self._waiting_routes -= 1
-        status, content_type, headers = meta
-        return Response(body, status=status, content_type=content_type, headers=headers)
 
     def run_call(self, handler: Callable[..., Any], argument: Any, timeout: float | None) -> Any:
         task = self._submit(tasks.run_gate, (tasks.HandlerRef.of(handler), argument), timeout)

@@ -143,10 +143,8 @@ class LocalBackend:
 
     def run_route(self, handler: Callable[..., Any], request: Request,
                   timeout: float | None) -> Response:
-        meta, body = self.pool.run(tasks.run_route, (tasks.HandlerRef.of(handler), request),
-                                   timeout=timeout)
-        status, content_type, headers = meta
-        return Response(body, status=status, content_type=content_type, headers=headers)
+        return self.pool.run(tasks.run_route,  # type: ignore[no-any-return]
+                             (tasks.HandlerRef.of(handler), request), timeout=timeout)
 
     def run_call(self, handler: Callable[..., Any], argument: Any, timeout: float | None) -> Any:
         return self.pool.run(tasks.run_gate, (tasks.HandlerRef.of(handler), argument),

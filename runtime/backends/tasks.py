@@ -2,9 +2,9 @@
 
 A handler crosses to a worker as a :class:`HandlerRef` (module and qualified
 name); the worker has imported the script (runtime.worker did, first), so the
-name leads to the function there. What comes back is plain: a route's answer as
-``(status, content type, headers), body`` so that a large body can travel in
-shared memory.
+name leads to the function there. A route's answer comes back as the
+:class:`~runtime.http.Response` itself: its body pickles out of band
+(``Response.__reduce_ex__``), so that a large one travels in shared memory.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 from runtime.backends import streams
 from runtime.errors import HandlerAborted
-from runtime.http import Request, StreamingResponse, to_response
+from runtime.http import Request, Response, StreamingResponse, to_response
 
 
 class HandlerRef:
@@ -70,8 +70,8 @@ def boot(module: str, section: dict[str, Any], imports: tuple[str, ...]) -> None
     importlib.import_module(module).initialize(section, imports)
 
 
-def run_route(handler: Callable[[Request], Any] | HandlerRef, request: Request) -> tuple[tuple[Any, ...], bytes]:
-    """Calls a route handler; the body travels apart so that a large one crosses in shared memory.
+def run_route(handler: Callable[[Request], Any] | HandlerRef, request: Request) -> Response:
+    """Calls a route handler; its Response crosses back whole.
 
     A streamed answer (a generator) goes to the master chunk by chunk where it can
     send them (runtime.backends.streams), else joined here.
@@ -89,7 +89,7 @@ def run_route(handler: Callable[[Request], Any] | HandlerRef, request: Request) 
         raise
     except BaseException as error:
         raise HandlerAborted(type(error).__name__) from error
-    return (response.status, response.content_type, dict(response.headers)), response.body
+    return response
 
 
 def run_event(handler: Callable[[Any], Any] | HandlerRef, event: Any) -> None:

@@ -10,14 +10,18 @@ that log at its own pace, from a checkpoint kept in Orthanc's database::
     one Feed thread per handler:
         live queue -----------------------------------------> handler (ORTHANC_STARTED,
                                                               DELETED, jobs, peers...)
-        GET /changes?since=<read>&limit=100 -> wanted? -----> handler: inline on this
-                                                              thread, or @offload: in the
+        GET /changes?since=<read>&limit=100 -> wanted? -----> entry.invoke(event): inline on
+                                                              this thread, or @offload: in the
                                                               pool, at most `window` at once
+                                                              (runtime.registry.invoke)
         the cursor passes a change once its handler ended --> Checkpoints --> a global
                                                               property of Orthanc's database
-    Orthanc's ingest thread --on_stored_instance(dicom, id)--> the official plugin's style of
-                                                              handler only (it may read the
-                                                              DicomInstance while it exists)
+    Orthanc's ingest thread --on_stored_instance(dicom, id)--> each listener's on_ingest: the
+                                                              official plugin's style of
+                                                              handler (it may read the
+                                                              DicomInstance while it exists);
+                                                              an offloaded handler's bytes,
+                                                              kept for its event
 
 So a burst never drops events (they wait in Orthanc's database, not in
 memory), a stop drains what it can within ShutdownGrace and the rest is
@@ -43,12 +47,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pool import PoolClosed, PoolFull
-from runtime import answers, compat
+from runtime import answers
 from runtime.backends import executor
 from runtime.enums import ChangeType, ResourceType
 from runtime.errors import OrthancException
 from runtime.events import Change, StoredInstance
-from runtime.registry import ChangeListener, Handler, StoredListener, registry
+from runtime.registry import Registry, registry
+from runtime.registry import invoke as invoking
 from runtime.sdk import logs, transport
 from runtime.sdk.properties import DurableProperty, PropertyId
 
@@ -182,12 +187,11 @@ class Feed:
     """
 
     def __init__(self, hub: Hub, name: str, wants: Callable[[ChangeType, ResourceType], bool],
-                 call: Callable[[Any], Any], offload: _Offloaded | None, stored: bool) -> None:
+                 invoke: Callable[[Any], concurrent.futures.Future[Any]], stored: bool) -> None:
         self.hub = hub
         self.name = name
         self.wants = wants
-        self.call = call
-        self.offload = offload
+        self.invoke = invoke  # the handler's invoker: a future that ends when it does
         self.stored = stored
         self.live: collections.deque[Change] = collections.deque()
         self.wake = threading.Event()
@@ -254,7 +258,7 @@ class Feed:
         self._settle()
         if self.blocked is not None:
             return False  # the pool is closing: wait for the stop
-        if self.offload is not None and len(self.in_flight) >= self.hub.window:
+        if len(self.in_flight) >= self.hub.window:  # only offloaded changes stay in flight
             self._wait_in_flight()
             return True
         page = _rest_get(f"/changes?since={self.read}&limit={PAGE}")
@@ -263,7 +267,7 @@ class Feed:
         for entry in changes:
             if self.hub.stopping.is_set() or not self._dispatch(entry):
                 break
-            if self.offload is not None and len(self.in_flight) >= self.hub.window:
+            if len(self.in_flight) >= self.hub.window:
                 return True
         self._settle()
         return len(changes) >= PAGE
@@ -291,9 +295,7 @@ class Feed:
                 event = StoredInstance(entry["ID"], seq=seq)
             else:
                 event = Change(change_type, level, entry.get("ID"), seq)
-            if self.offload is None:
-                self._call_inline(event)
-            elif not self._submit(seq, event):
+            if not self._submit(seq, event):
                 self.blocked = seq
                 return False
         self.read = seq
@@ -302,25 +304,20 @@ class Feed:
             checkpoints.advance(self.name, seq)
         return True
 
-    def _call_inline(self, event: Change | StoredInstance) -> None:
-        try:
-            self.call(event)
-            self.delivered += 1
-        except Exception as error:
-            self.failed += 1
-            _log_exception(_describe(self.name, event), error)
-
     def _submit(self, seq: int, event: Change | StoredInstance) -> bool:
-        """Submits an offloaded change; False if the pool is closing."""
-        assert self.offload is not None
+        """Hands a change to the handler (an inline one has run when this returns); False if
+        the pool is closing."""
         while not self.hub.stopping.is_set():
             try:
-                future = executor.submit_event(self.offload.handler, event, self.offload.timeout)
+                future = self.invoke(event)
             except PoolFull:  # routes fill the queue too: wait for room, never drop
                 self._wait_in_flight(0.05)
                 continue
             except (PoolClosed, RuntimeError):
                 return False
+            if future.done():  # it ran here
+                self._report(future, event)
+                return True
             future.add_done_callback(lambda _f: self.wake.set())
             future.add_done_callback(functools.partial(self._report, event=event))
             self.in_flight[seq] = future
@@ -362,11 +359,8 @@ class Feed:
     def _deliver_live(self) -> None:
         while self.live:
             change = self.live.popleft()
-            if self.offload is None:
-                self._call_inline(change)
-                continue
             try:
-                future = executor.submit_event(self.offload.handler, change, self.offload.timeout)
+                future = self.invoke(change)
                 future.add_done_callback(functools.partial(self._report, event=change))
             except Exception as error:
                 self.failed += 1
@@ -413,25 +407,12 @@ class Hub:
         pool = executor.current()
         if pool is not None:
             self.window = max(2, pool.workers * 2)
-        self.feeds = [self._feed_of_change(x) for x in registry.change_listeners]
-        self.feeds += [self._feed_of_stored(x) for x in registry.stored_listeners
-                       if x.style == "runtime"]
+        self.feeds = [Feed(self, x.name, x.wants, _bound(x.invoke), stored=False)
+                      for x in registry.change_listeners]
+        self.feeds += [Feed(self, x.name, _wants_new_instance, x.invoke, stored=True)
+                       for x in registry.stored_listeners if x.invoke is not None]
         for feed in self.feeds:
             feed.start()
-
-    def _feed_of_change(self, listener: ChangeListener) -> Feed:
-        if listener.style == "compat":
-            # The official plugin's signature; it passes "" where there is no resource.
-            def call(change: Change, handler: Callable[..., Any] = listener.handler) -> None:
-                handler(change.type, change.level, change.resource_id or "")
-
-            return Feed(self, listener.name, listener.wants, call, None, stored=False)
-        return Feed(self, listener.name, listener.wants, listener.handler,
-                    _offloaded(listener), stored=False)
-
-    def _feed_of_stored(self, listener: StoredListener) -> Feed:
-        return Feed(self, listener.name, _wants_new_instance, listener.handler,
-                    _offloaded(listener), stored=True)
 
     def signal(self, change_type: int, level: int, resource_id: str | None) -> None:
         """From Orthanc's change thread: wake the feeds, or queue a live event."""
@@ -502,17 +483,23 @@ class Hub:
         return [feed.status() for feed in self.feeds]
 
 
-class _Offloaded:
-    """What a feed needs to submit an offloaded handler."""
-
-    def __init__(self, handler: Callable[..., Any], timeout: float | None) -> None:
-        self.handler = handler
-        self.timeout = timeout
+def _bound(invoke: Callable[..., Any] | None) -> Callable[..., Any]:
+    if invoke is None:
+        raise RuntimeError("an event handler was not bound: runtime.callbacks.changes.bind")
+    return invoke
 
 
-def _offloaded(listener: Handler) -> _Offloaded | None:
-    offload = listener.offload
-    return None if offload is None else _Offloaded(listener.handler, offload.timeout)
+def bind(handlers: Registry) -> None:
+    """Binds each event handler's invoker (runtime.registry.invoke), once, at registration."""
+    for listener in handlers.change_listeners:
+        invoking.bind(listener, "event")
+    invoking.bind_stored(handlers.stored_listeners)
+
+
+def wants_ingest(handlers: Registry) -> bool:
+    """Whether a handler has something to do on Orthanc's ingest thread (then the plugin
+    registers OnStoredInstance with Orthanc)."""
+    return any(x.on_ingest is not None for x in handlers.stored_listeners)
 
 
 def _wants_new_instance(change_type: ChangeType, level: ResourceType) -> bool:
@@ -529,11 +516,13 @@ def on_change(change_type: int, level: int, resource_id: str | None) -> None:
 
 
 def on_stored_instance(dicom: Any, instance_id: str) -> None:
-    """Orthanc's ingest thread: the official plugin's style of handler, with its DicomInstance."""
+    """Orthanc's ingest thread: what each handler does while the DicomInstance exists (an
+    official-style handler runs; an offloaded one's bytes are kept for its event)."""
     for listener in registry.stored_listeners:
-        if listener.style != "compat":
+        on_ingest = listener.on_ingest
+        if on_ingest is None:
             continue
         try:
-            listener.handler(compat.DicomInstance(dicom), instance_id)
+            on_ingest(dicom, instance_id)
         except Exception as error:
             _log_exception(f"{listener.name} (on-stored-instance {instance_id})", error)

@@ -22,9 +22,11 @@ ones pass the AETs only, and ``remote_ip`` is then None.
 A handler that raises, times out, whose worker crashes or that answers the wrong
 type (runtime.registry.verdicts: checked where the handler runs) makes Orthanc answer the
 DICOM client a failure status (the association
-goes on), and the log names the handler and the cause. The official plugin's
-callbacks (``orthanc.RegisterFindCallback``...) get Orthanc's objects as it
-hands them over, and run in the master.
+goes on), and the log names the handler and the cause. Each service calls its
+handler's invoker (runtime.registry.invoke), bound at registration: a decorated
+handler inline or in a worker through the glue below, or the official plugin's
+callback (``orthanc.RegisterFindCallback``...) through its adapter
+(runtime.compat.adapters), with Orthanc's objects, in the master.
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ from typing import Any
 from runtime import answers, sdk
 from runtime.enums import ErrorCode, ResourceType, StorageCommitmentFailureReason
 from runtime.errors import OrthancError
-from runtime.registry import DicomService, Handler, registry, verdicts
+from runtime.registry import DicomService, Handler, Registry, registry, verdicts
+from runtime.registry import invoke as invoking
 from runtime.requests import (
     CommitmentRequest,
     DicomConnection,
@@ -46,6 +49,7 @@ from runtime.requests import (
     MoveRequest,
     WorklistRequest,
 )
+from runtime.sdk.calls import DicomInstance, FindAnswers, FindQuery, WorklistAnswers, WorklistQuery
 
 # -- answers as DICOM -----------------------------------------------------------------
 
@@ -115,9 +119,6 @@ def _dicom_answers(result: Any, request: Any, sop_class: str, who: str) -> list[
     return [dicom_bytes(a, sop_class, who) for a in _listed(who, result)]
 
 
-_handled = verdicts.handled
-
-
 # -- who asked ------------------------------------------------------------------------
 
 
@@ -137,75 +138,69 @@ def _keyword(group: int, element: int) -> str:
     return keyword_for_tag((group << 16) | element) or f"{group:04x},{element:04x}"
 
 
-def _serve_query(kind: str, what: str, answers: Any, query: Any, connection: DicomConnection,
-                 answer: Callable[[DicomService], None]) -> int:
-    """A C-FIND or worklist query: the official plugin's callback gets Orthanc's objects
-    (and the AETs, or the connection for the 7.x ones), a handler of the decorator API is
-    run by ``answer``. Answers an ErrorCode."""
+def _serve_query(kind: str, what: str, answers_handle: Any, query_handle: Any,
+                 connection: DicomConnection) -> int:
+    """A C-FIND or worklist query, through the handler's invoker. Answers an ErrorCode."""
     service = registry.dicom_services.get(kind)
-    issuer_aet = connection.remote_aet
     if service is None:
         return int(ErrorCode.PLUGIN)
     try:
-        if service.style == "compat" and service.with_connection:
-            service.handler(answers, query, connection)
-        elif service.style == "compat":
-            service.handler(answers, query, issuer_aet, connection.called_aet)
-        else:
-            answer(service)
+        service.invoke(answers_handle, query_handle, connection)  # type: ignore[misc]
         return int(ErrorCode.SUCCESS)
     except BaseException as error:
-        return _failed(service, f"{what} from {issuer_aet}", error)
+        return _failed(service, f"{what} from {connection.remote_aet}", error)
 
 
-def _answers(service: DicomService, request: Any, sop_class: str, what: str) -> list[bytes]:
-    return _handled(service, _dicom_answers, request, sop_class,  # type: ignore[no-any-return]
-                    f"{service.name} ({what})")
+def _find_glue(entry: Handler, run: invoking.Run) -> Any:
+    """A decorated C-FIND handler's invoker: the query as a FindRequest, its answers (checked
+    and written as DICOM where it runs) added to Orthanc's."""
+
+    def invoke(answers_handle: Any, query_handle: Any, connection: DicomConnection) -> None:
+        found, query = FindAnswers(answers_handle), FindQuery(query_handle)
+        tags = tuple((query.GetFindQueryTagGroup(i), query.GetFindQueryTagElement(i),
+                      query.GetFindQueryValue(i)) for i in range(query.GetFindQuerySize()))
+        request = FindRequest({_keyword(g, e): v for g, e, v in tags}, tags,
+                              connection.remote_aet, connection.called_aet, connection.remote_ip)
+        for dicom in run(_dicom_answers, request, FIND_MODEL, f"{entry.name} (C-FIND)"):
+            found.FindAddAnswer(dicom)
+
+    return invoke
 
 
 def find(answers_handle: Any, query_handle: Any, issuer_aet: str, called_aet: str,
          remote_ip: str | None = None) -> int:
     """Called by the native trampoline for each C-FIND; answers an ErrorCode."""
-    from runtime import compat
-
-    found, query = compat.FindAnswers(answers_handle), compat.FindQuery(query_handle)
-
-    def answer(service: DicomService) -> None:
-        tags = tuple((query.GetFindQueryTagGroup(i), query.GetFindQueryTagElement(i),
-                      query.GetFindQueryValue(i)) for i in range(query.GetFindQuerySize()))
-        request = FindRequest({_keyword(g, e): v for g, e, v in tags}, tags, issuer_aet,
-                              called_aet, remote_ip)
-        for dicom in _answers(service, request, FIND_MODEL, "C-FIND"):
-            found.FindAddAnswer(dicom)
-
-    return _serve_query("find", "C-FIND", found, query,
-                        DicomConnection(issuer_aet, called_aet, remote_ip), answer)
+    return _serve_query("find", "C-FIND", answers_handle, query_handle,
+                        DicomConnection(issuer_aet, called_aet, remote_ip))
 
 
 # -- worklists ------------------------------------------------------------------------
 
 
+def _worklist_glue(entry: Handler, run: invoking.Run) -> Any:
+    """A decorated worklist handler's invoker: its items that match the query (Orthanc's
+    matching) added to Orthanc's answers."""
 
-def worklist(answers_handle: Any, query_handle: Any, issuer_aet: str, called_aet: str,
-             remote_ip: str | None = None) -> int:
-    """Called by the native trampoline for each worklist C-FIND; answers an ErrorCode."""
-    from runtime import compat
-
-    found, query = compat.WorklistAnswers(answers_handle), compat.WorklistQuery(query_handle)
-
-    def answer(service: DicomService) -> None:
-        request = WorklistRequest(query.WorklistGetDicomQuery(), issuer_aet, called_aet,
-                                  remote_ip)
-        for dicom in _answers(service, request, WORKLIST_MODEL, "worklist"):
+    def invoke(answers_handle: Any, query_handle: Any, connection: DicomConnection) -> None:
+        found, query = WorklistAnswers(answers_handle), WorklistQuery(query_handle)
+        request = WorklistRequest(query.WorklistGetDicomQuery(), connection.remote_aet,
+                                  connection.called_aet, connection.remote_ip)
+        for dicom in run(_dicom_answers, request, WORKLIST_MODEL, f"{entry.name} (worklist)"):
             match = query.WorklistIsMatch(dicom)
             if match < 0:  # Orthanc could not read it (checked before; never silently dropped)
-                raise verdicts.WrongAnswer(f"{service.name} (worklist) answered an item Orthanc "
+                raise verdicts.WrongAnswer(f"{entry.name} (worklist) answered an item Orthanc "
                                            "cannot match against the query")
             if match:
                 found.WorklistAddAnswer(query, dicom)
 
-    return _serve_query("worklist", "worklist C-FIND", found, query,
-                        DicomConnection(issuer_aet, called_aet, remote_ip), answer)
+    return invoke
+
+
+def worklist(answers_handle: Any, query_handle: Any, issuer_aet: str, called_aet: str,
+             remote_ip: str | None = None) -> int:
+    """Called by the native trampoline for each worklist C-FIND; answers an ErrorCode."""
+    return _serve_query("worklist", "worklist C-FIND", answers_handle, query_handle,
+                        DicomConnection(issuer_aet, called_aet, remote_ip))
 
 
 # -- C-MOVE ---------------------------------------------------------------------------
@@ -214,20 +209,33 @@ _LEVELS = {int(ResourceType.PATIENT): "PATIENT", int(ResourceType.STUDY): "STUDY
            int(ResourceType.SERIES): "SERIES", int(ResourceType.INSTANCE): "INSTANCE"}
 
 
+class _Instances:
+    """What an ``@on_move`` handler's C-MOVE does: C-STORE of each instance to the target."""
+
+    def __init__(self, modality: str, instances: list[str]) -> None:
+        self.modality = modality
+        self.instances = instances
+        self.sent = 0
+
+    def size(self) -> int:
+        return len(self.instances)
+
+    def apply(self) -> None:
+        instance = self.instances[self.sent]
+        self.sent += 1
+        sdk.rest_post(f"/modalities/{self.modality}/store",
+                      {"Resources": [instance], "Synchronous": True})
+
+    def free(self) -> None:
+        pass
+
+
 @dataclass
 class _Move:
-    """The driver of one C-MOVE of an ``@on_move`` handler: the instances left to send."""
+    """One C-MOVE: the service, and the driver its invoker made (size, apply, free)."""
 
     service: DicomService
-    modality: str
-    instances: list[str]
-    sent: int = 0
-
-
-@dataclass
-class _CompatMove:
-    service: DicomService
-    driver: Any  # what the official plugin's create callback made (the request, for the legacy one)
+    driver: Any
 
 
 def _modality_of(aet: str) -> str:
@@ -258,6 +266,19 @@ def _instances_of(resource: str) -> list[str]:
                       "patient, study, series or instance")
 
 
+def _move_glue(entry: Handler, run: invoking.Run) -> Any:
+    """A decorated C-MOVE handler's invoker: ``(request)`` -> the instances of the ids it
+    answers, to send to the target modality."""
+
+    def invoke(request: MoveRequest) -> _Instances:
+        modality = _modality_of(request.target_aet)
+        ids = run(_ids, request, f"{entry.name} (C-MOVE)")
+        instances = [i for resource in ids for i in _instances_of(resource)]
+        return _Instances(modality, list(dict.fromkeys(instances)))
+
+    return invoke
+
+
 def move_create(level: int, patient_id: str, accession_number: str, study_uid: str,
                 series_uid: str, sop_uid: str, originator_aet: str, source_aet: str,
                 target_aet: str, originator_id: int, remote_ip: str | None = None) -> Any:
@@ -268,21 +289,10 @@ def move_create(level: int, patient_id: str, accession_number: str, study_uid: s
     request = MoveRequest(_LEVELS.get(level, ""), patient_id, accession_number, study_uid,
                           series_uid, sop_uid, originator_aet, source_aet, target_aet,
                           originator_id, remote_ip)
-    where = f"C-MOVE from {originator_aet} to {target_aet}"
     try:
-        if service.style == "compat" and service.with_connection:  # RegisterMoveCallback3
-            return _CompatMove(service, service.handler(request.connection,
-                                                        **request.compat_arguments(True)))
-        if service.style == "compat":
-            if service.helpers:  # RegisterMoveCallback2: the script makes the driver
-                return _CompatMove(service, service.handler(**request.compat_arguments()))
-            return _CompatMove(service, request.compat_arguments())
-        modality = _modality_of(target_aet)
-        ids = _handled(service, _ids, request, f"{service.name} (C-MOVE)")
-        instances = [i for resource in ids for i in _instances_of(resource)]
-        return _Move(service, modality, list(dict.fromkeys(instances)))
+        return _Move(service, service.invoke(request))  # type: ignore[misc]
     except BaseException as error:
-        _failed(service, where, error)
+        _failed(service, f"C-MOVE from {originator_aet} to {target_aet}", error)
         return None
 
 
@@ -299,47 +309,32 @@ def _ids(result: Any, request: MoveRequest, who: str) -> list[Any]:
     return ids
 
 
-def move_size(driver: _Move | _CompatMove) -> int:
+def move_size(move: _Move) -> int:
     """The number of sub-operations of a C-MOVE."""
-    if isinstance(driver, _Move):
-        return len(driver.instances)
-    if not driver.service.helpers:
-        return 1  # the official plugin's legacy callback: the whole move is one operation
     try:
-        size = driver.service.helpers[0](driver.driver)
+        size = move.driver.size()
         if isinstance(size, bool) or not isinstance(size, int) or size < 0:
             raise TypeError(f"answered {size!r} as the number of sub-operations, not an int >= 0")
-        return size
+        return size  # type: ignore[no-any-return]
     except BaseException as error:
-        _failed(driver.service, "C-MOVE, its number of sub-operations", error)
+        _failed(move.service, "C-MOVE, its number of sub-operations", error)
         return 0
 
 
-def move_apply(driver: _Move | _CompatMove) -> int:
+def move_apply(move: _Move) -> int:
     """Applies the next sub-operation; answers an ErrorCode."""
-    service = driver.service
     try:
-        if isinstance(driver, _Move):
-            instance = driver.instances[driver.sent]
-            driver.sent += 1
-            sdk.rest_post(f"/modalities/{driver.modality}/store",
-                          {"Resources": [instance], "Synchronous": True})
-            return int(ErrorCode.SUCCESS)
-        if not service.helpers:
-            service.handler(**driver.driver)
-            return int(ErrorCode.SUCCESS)
-        code = service.helpers[1](driver.driver)
+        code = move.driver.apply()
         return int(ErrorCode.SUCCESS) if code is None else int(code)
     except BaseException as error:
-        return _failed(service, "a C-MOVE sub-operation", error)
+        return _failed(move.service, "a C-MOVE sub-operation", error)
 
 
-def move_free(driver: _Move | _CompatMove) -> None:
-    if isinstance(driver, _CompatMove) and driver.service.helpers:
-        try:
-            driver.service.helpers[2](driver.driver)
-        except BaseException as error:
-            _failed(driver.service, "ending a C-MOVE", error)
+def move_free(move: _Move) -> None:
+    try:
+        move.driver.free()
+    except BaseException as error:
+        _failed(move.service, "ending a C-MOVE", error)
 
 
 # -- storage commitment ---------------------------------------------------------------
@@ -369,42 +364,51 @@ def _reasons(answer: Any, request: CommitmentRequest) -> dict[str, int]:
 
 @dataclass
 class _Commitment:
+    """One storage commitment request: the service, and how to look each instance up."""
+
     service: DicomService
-    reasons: dict[str, int] | None = None  # the decorator API: every answer at once
-    data: Any = None  # the official plugin's: what its factory made
+    lookup: Callable[[str, str], int]
+
+
+def _commitment_glue(entry: Handler, run: invoking.Run) -> Any:
+    """A decorated storage-commitment handler's invoker: every reason at once, looked up
+    one by one; a handler that fails makes each instance a processing failure."""
+
+    def invoke(job_id: str, transaction_uid: str, class_uids: list[str],
+               instance_uids: list[str], connection: DicomConnection) -> Callable[[str, str], int]:
+        request = CommitmentRequest(job_id, transaction_uid,
+                                    tuple(zip(class_uids, instance_uids, strict=True)),
+                                    connection.remote_aet, connection.called_aet,
+                                    connection.remote_ip)
+        try:
+            reasons = run(_reasons, request)
+        except BaseException as error:
+            _failed(entry, f"storage commitment {transaction_uid} from {connection.remote_aet}",
+                    error)
+            failure = int(StorageCommitmentFailureReason.PROCESSING_FAILURE)
+            reasons = {uid: failure for uid in instance_uids}
+        missing = int(StorageCommitmentFailureReason.NO_SUCH_OBJECT_INSTANCE)
+        return lambda class_uid, instance_uid: reasons.get(instance_uid, missing)
+
+    return invoke
 
 
 def commitment_create(job_id: str, transaction_uid: str, class_uids: list[str],
                       instance_uids: list[str], remote_aet: str, called_aet: str,
                       remote_ip: str | None = None) -> _Commitment:
     service = registry.dicom_services["storage_commitment"]
-    if service.style == "compat":
-        # RegisterStorageCommitmentScpCallback2's factory gets the connection instead of the AETs.
-        who = ((DicomConnection(remote_aet, called_aet, remote_ip),) if service.with_connection
-               else (remote_aet, called_aet))
-        try:
-            return _Commitment(service, data=service.handler(
-                job_id, transaction_uid, class_uids, instance_uids, *who))
-        except BaseException as error:  # Orthanc fails the whole request
-            _failed(service, f"storage commitment {transaction_uid} from {remote_aet}", error)
-            raise
-    request = CommitmentRequest(job_id, transaction_uid, tuple(zip(class_uids, instance_uids, strict=True)),
-                                remote_aet, called_aet, remote_ip)
+    connection = DicomConnection(remote_aet, called_aet, remote_ip)
     try:
-        reasons = _handled(service, _reasons, request)
-    except BaseException as error:
+        return _Commitment(service, service.invoke(  # type: ignore[misc]
+            job_id, transaction_uid, class_uids, instance_uids, connection))
+    except BaseException as error:  # Orthanc fails the whole request
         _failed(service, f"storage commitment {transaction_uid} from {remote_aet}", error)
-        failure = int(StorageCommitmentFailureReason.PROCESSING_FAILURE)
-        reasons = {uid: failure for uid in instance_uids}
-    return _Commitment(service, reasons=reasons)
+        raise
 
 
 def commitment_lookup(commitment: _Commitment, class_uid: str, instance_uid: str) -> int:
-    if commitment.reasons is not None:
-        return commitment.reasons.get(
-            instance_uid, int(StorageCommitmentFailureReason.NO_SUCH_OBJECT_INSTANCE))
     try:
-        return int(commitment.service.helpers[0](class_uid, instance_uid, commitment.data))
+        return int(commitment.lookup(class_uid, instance_uid))
     except BaseException as error:
         _failed(commitment.service, f"storage commitment of {instance_uid}", error)
         return int(StorageCommitmentFailureReason.PROCESSING_FAILURE)
@@ -416,23 +420,29 @@ REFUSED = verdicts.REFUSED
 PROCESSING_FAILURE = verdicts.PROCESSING_FAILURE
 
 
+def _cstore_glue(entry: Handler, run: invoking.Run) -> Any:
+    """A decorated C-STORE filter's invoker: ``(dicom, incoming)`` -> the status, checked by
+    verdicts.cstore_status where it runs; ``incoming()`` is the IncomingInstance, made
+    once for every filter."""
+    return lambda dicom, incoming: run(verdicts.cstore_status, incoming())
+
+
 def cstore_filter(instance_handle: Any) -> int:
     """Called by the native trampoline for each instance received by C-STORE: 0 stores it,
     another value is the DIMSE status that refuses it."""
-    from runtime import compat
+    dicom = DicomInstance(instance_handle)
+    made: list[IncomingInstance] = []
 
-    dicom = compat.DicomInstance(instance_handle)
-    incoming: IncomingInstance | None = None
+    def incoming() -> IncomingInstance:
+        if not made:
+            made.append(IncomingInstance(dicom.GetInstanceData(),
+                                         dicom.GetInstanceRemoteAet() or "",
+                                         dicom.GetInstanceTransferSyntaxUid()))
+        return made[0]
+
     for gate in registry.cstore_filters:
         try:
-            if gate.style == "compat":
-                status = verdicts.cstore_status(gate.handler(dicom), None, "compat")
-            else:
-                if incoming is None:
-                    incoming = IncomingInstance(dicom.GetInstanceData(),
-                                                dicom.GetInstanceRemoteAet() or "",
-                                                dicom.GetInstanceTransferSyntaxUid())
-                status = _handled(gate, verdicts.cstore_status, incoming)
+            status = gate.invoke(dicom, incoming)  # type: ignore[misc]
         except verdicts.WrongAnswer as error:  # fail closed: never a false "stored"
             answers.log_error(f"orthanc-runtime: {gate.name} (C-STORE filter) {error}: the "
                               f"instance from {dicom.GetInstanceRemoteAet()} is refused "
@@ -445,8 +455,20 @@ def cstore_filter(instance_handle: Any) -> int:
         if status != verdicts.STORE:  # a refusal is the filter working: INFO, not ERROR
             answers.log_info(f"orthanc-runtime: {gate.name} refused an instance from "
                              f"{dicom.GetInstanceRemoteAet()} (DIMSE status 0x{status:04X})")
-            return status
+            return status  # type: ignore[no-any-return]
     return verdicts.STORE
+
+
+_GLUES = {"find": _find_glue, "worklist": _worklist_glue, "move": _move_glue,
+          "storage_commitment": _commitment_glue}
+
+
+def bind(handlers: Registry) -> None:
+    """Binds each DICOM handler's invoker (runtime.registry.invoke), once, at registration."""
+    for kind, service in handlers.dicom_services.items():
+        invoking.bind(service, "checked", _GLUES[kind])
+    for gate in handlers.cstore_filters:
+        invoking.bind(gate, "checked", _cstore_glue)
 
 
 def install(native: Any) -> None:

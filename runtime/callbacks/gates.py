@@ -1,7 +1,8 @@
 """Gates: handlers whose answer decides whether Orthanc goes on with a request.
 
     Orthanc HTTP thread, before anything else --http_filter(method, uri, ip, headers, get)-->
-        each filter in turn (inline, or @offload: in a worker, this thread waiting)
+        each filter's invoker in turn (runtime.registry.invoke: inline, or @offload: in a
+        worker, this thread waiting, or an official-style callback)
         all accept -> Orthanc serves the request;  one refuses -> Orthanc answers 403
     Orthanc's thread receiving an instance (REST, C-STORE...), before it stores it
         --received_instance(dicom, origin)--> the one handler (inline or @offload)
@@ -14,32 +15,43 @@ the log names it and the cause. The first refusal among filters wins.
 
 from __future__ import annotations
 
-import inspect
 import io
 import time
 from typing import Any
 from urllib.parse import unquote_plus
 
-from pool import PoolClosed, TaskTimeout, WorkerCrashed
+from pool import TaskTimeout, WorkerCrashed
 from runtime import answers
-from runtime.backends import executor
-from runtime.enums import HttpMethod, InstanceOrigin
+from runtime.enums import InstanceOrigin
 from runtime.http import Headers
-from runtime.registry import HttpFilter, ReceivedInstanceHandler, offload_of, registry, verdicts
+from runtime.registry import Handler, ReceivedInstanceHandler, Registry, registry, verdicts
+from runtime.registry import invoke as invoking
 from runtime.requests import DISCARD, FilterRequest, ReceivedInstance
+from runtime.sdk.calls import DicomInstance
 
 
-def _compat_call(gate: HttpFilter, request: FilterRequest) -> Any:
-    # The official plugin's signature; its method is a plain int.
-    return gate.handler(request.uri, method=int(HttpMethod[request.method]), ip=request.ip,
-                        headers=dict(request.headers.items()), get=request.query)
+def _filter_glue(entry: Handler, run: invoking.Run) -> Any:
+    """An HTTP filter's invoker: ``(request)`` -> its verdict, checked by
+    verdicts.http_verdict (in the worker when offloaded)."""
+    return lambda request: run(verdicts.http_verdict, request)
 
 
-def _ask(gate: HttpFilter, request: FilterRequest) -> bool:
-    """The filter's verdict, checked by verdicts.http_verdict (in the worker when offloaded)."""
-    if gate.style == "compat":
-        return verdicts.http_verdict(_compat_call(gate, request))
-    return verdicts.handled(gate, verdicts.http_verdict, request)  # type: ignore[no-any-return]
+def _received_glue(entry: Handler, run: invoking.Run) -> Any:
+    """The received-instance handler's invoker: ``(data, origin)`` -> (action, modified DICOM
+    or None)."""
+    assert isinstance(entry, ReceivedInstanceHandler)
+    return lambda data, origin: _as_answer(entry, run(ReceivedInstance(data,
+                                                                      InstanceOrigin(origin))))
+
+
+def bind(handlers: Registry) -> None:
+    """Binds each gate's invoker (runtime.registry.invoke), once, at registration."""
+    for gate in handlers.http_filters:
+        invoking.bind(gate, "checked", _filter_glue)
+    if handlers.received_instance is not None:
+        invoking.bind(handlers.received_instance, "call", _received_glue)
+    if handlers.storage_area is not None:
+        invoking.bind_storage_area(handlers.storage_area)
 
 
 def http_filter(method: str, uri: str, ip: str, headers: dict[str, str],
@@ -54,7 +66,7 @@ def http_filter(method: str, uri: str, ip: str, headers: dict[str, str],
                             {unquote_plus(k): unquote_plus(v) for k, v in get.items()})
     for gate in registry.http_filters:
         try:
-            allowed = _ask(gate, request)
+            allowed = gate.invoke(request)  # type: ignore[misc]
         except verdicts.WrongAnswer as error:
             answers.log_error(f"orthanc-runtime: {gate.name} (HTTP filter) {error}: the request "
                               f"{method} {uri} is refused")
@@ -91,36 +103,13 @@ def _as_answer(gate: ReceivedInstanceHandler, answer: Any) -> tuple[int, bytes |
     return DISCARD_ACTION, None
 
 
-def _compat_received(gate: ReceivedInstanceHandler, data: bytes, origin: int) -> Any:
-    # The official plugin's callback: (receivedDicom) -> (action, bytes or None); newer
-    # ones take the origin too.
-    try:
-        takes_origin = len(inspect.signature(gate.handler).parameters) >= 2
-    except (TypeError, ValueError):
-        takes_origin = False
-    answer = gate.handler(data, InstanceOrigin(origin)) if takes_origin else gate.handler(data)
-    action, modified = answer
-    action = int(action)
-    if action == MODIFY:
-        return MODIFY, bytes(modified)
-    return (action if action in (KEEP_AS_IS, DISCARD_ACTION) else DISCARD_ACTION), None
-
-
 def received_instance(data: bytes, origin: int) -> tuple[int, bytes | None]:
     """Called by the native trampoline for each received instance: (action, modified DICOM)."""
     gate = registry.received_instance
     if gate is None:
         return KEEP_AS_IS, None
     try:
-        if gate.style == "compat":
-            return _compat_received(gate, data, origin)  # type: ignore[no-any-return]
-        received = ReceivedInstance(data, InstanceOrigin(origin))
-        offload = gate.offload
-        if offload is None:
-            answer = gate.handler(received)
-        else:
-            answer = executor.run_call(gate.handler, received, offload.timeout)
-        return _as_answer(gate, answer)
+        return gate.invoke(data, origin)  # type: ignore[misc, no-any-return]
     except BaseException as error:  # fail closed: not stored if its gate could not say yes
         answers.log_exception(f"{gate.name} (received instance): the instance is discarded",
                               error, answers.new_error_id())
@@ -139,23 +128,14 @@ def _storage() -> Any:
 
 
 def _area_call(method: str, *args: Any) -> Any:
-    """Calls a method of the storage area: in a worker if it is ``@offload``ed and the pool
-    runs; in the master otherwise (while Orthanc starts or stops, without a pool)."""
-    function = getattr(_storage(), method)
-    offload = offload_of(function)
-    if offload is not None and executor.current() is not None:
-        try:
-            return executor.run_call(run_in_worker, (method, args), offload.timeout)
-        except PoolClosed:  # Orthanc is stopping: its last operations run here
-            pass
-    return function(*args)
-
-
-def run_in_worker(call: tuple[str, tuple[Any, ...]]) -> Any:
-    """In a worker: the same method of the worker's own storage area (the script, imported
-    there too, registered one)."""
-    method, args = call
-    return getattr(_storage(), method)(*args)
+    """Calls a method of the storage area through its invoker (runtime.registry.invoke: in a
+    worker if it is ``@offload``ed and the pool runs; in the master otherwise)."""
+    area = _storage()
+    invoke = area.invokers.get(method)
+    if invoke is None:  # recorded without the plugin (a test): bound at first use
+        invoking.bind_storage_area(area)
+        invoke = area.invokers[method]
+    return invoke(*args)
 
 
 # The official plugin's callbacks take the same arguments, in the same order.
@@ -221,9 +201,7 @@ def _code_and_value(answer: Any) -> tuple[int, Any]:
 
 def storage_create3(uuid: str, content_type: int, compression_type: int, data: bytes,
                     dicom: Any) -> tuple[int, bytes | None]:
-    from runtime.compat import DicomInstance  # the official plugin's object, valid during this call
-
-    instance = DicomInstance(dicom) if dicom is not None else None
+    instance = DicomInstance(dicom) if dicom is not None else None  # valid during this call
     code, custom = _code_and_value(
         _area_call("create", uuid, content_type, compression_type, data, instance))
     if code != 0:

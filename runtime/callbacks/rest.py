@@ -1,7 +1,8 @@
 """Master-side dispatch: from the native trampolines to the handlers, and back.
 
-    Orthanc HTTP thread --on_rest(output, url, request)--> route lookup --> handler
-                                                      (inline, or executor.run_route)
+    Orthanc HTTP thread --on_rest(output, url, request)--> route lookup --> entry.invoke
+                                                      (runtime.registry.invoke: inline,
+                                                      offloaded, or an official-style callback)
                         <--answer written to output-- Response / error JSON
     Orthanc change thread --on_change(type, level, id)--> runtime.callbacks.changes (durable
                                                       feeds of the change log) --> listeners
@@ -18,8 +19,8 @@ import time
 from typing import Any
 from urllib.parse import unquote_plus
 
-from runtime import answers, compat
-from runtime.backends import executor, streams
+from runtime import answers
+from runtime.backends import streams
 from runtime.callbacks import changes
 from runtime.configuration import settings
 from runtime.enums import ChangeType
@@ -32,9 +33,9 @@ from runtime.http import (
     StreamingResponse,
     chunk_bytes,
     error_response,
-    to_response,
 )
-from runtime.registry import Route, RouteHandler, registry
+from runtime.registry import Handler, Registry, registry
+from runtime.registry import invoke as invoking
 from runtime.sdk import transport
 
 
@@ -159,43 +160,37 @@ def _decoded(query: dict[str, str] | None) -> dict[str, str]:
     return {unquote_plus(k): unquote_plus(v) for k, v in query.items()}
 
 
-def _call_runtime(route: Route, entry: RouteHandler, url: str, request: dict[str, Any],
-                  params: dict[str, Any], groups: tuple[str, ...]) -> Response | StreamingResponse:
-    method = request["method"]
-    try:
-        req = Request(
-            method=method,
+def _route_glue(entry: Handler, run: invoking.Run) -> Any:
+    """A route's invoker: ``(output, url, request, params, groups, pattern)`` -> the Response
+    to write. An official-style callback's (runtime.compat) takes the same arguments and
+    answers itself; it returns what is left to write, or None."""
+
+    def invoke(output: Any, url: str, request: dict[str, Any], params: dict[str, Any],
+               groups: tuple[str, ...], pattern: str) -> Response | StreamingResponse:
+        return run(Request(
+            method=request["method"],
             path=url,
             params=params,
             groups=groups,
             query=_decoded(request.get("get")),
             headers=Headers.from_orthanc(request["headers"]),
             body=request.get("body", b""),
-            route=route.pattern.source,
-        )
-        offload = entry.offload
-        if offload is None:
-            return to_response(entry.handler(req))
-        return executor.run_route(entry.handler, req, offload.timeout)
-    except BaseException as error:
-        # Whatever a handler raises, SystemExit and KeyboardInterrupt included,
-        # answers: nothing a handler does may stop Orthanc or drop its answer.
-        return error_to_response(error, f"{entry.name} ({method} {url})", route.pattern.source)
+            route=pattern,
+        ))
+
+    return invoke
 
 
-def _call_compat(route: Route, entry: RouteHandler, output: Any, url: str,
-                 request: dict[str, Any]) -> None:
-    where = f"{entry.name} ({request['method']} {url})"
-    out = compat.RestOutput(output, where)
-    try:
-        entry.handler(out, url, **request)
-    except BaseException as error:  # as in _call_runtime
-        response = error_to_response(error, where, route.pattern.source)
-        if not out.answered:
-            write(output, response, where)
-        return
-    if out.refused is not None and not out.answered:
-        write(output, out.refused, where)
+def bind(routes: Registry) -> None:
+    """Binds each route's invoker (runtime.registry.invoke), once, at registration."""
+    for entry in routes.route_handlers():
+        invoking.bind(entry, "route", _route_glue)
+
+
+def _bound(entry: Handler) -> Any:
+    """A route recorded without the plugin (a test) is bound at its first request."""
+    invoking.bind(entry, "route", _route_glue)
+    return entry.invoke
 
 
 class InFlight:
@@ -252,14 +247,20 @@ def _on_rest(output: Any, url: str, request: dict[str, Any]) -> None:
                                                   f"{route.pattern.source}")
         write(output, error_to_response(refused, url, route.pattern.source))
         return
-    if entry.style == "compat":
-        _call_compat(route, entry, output, url, request)
-        return
     where = f"{entry.name} ({request['method']} {url})"
+    pattern = route.pattern.source
     with streams.Sink(output) as sink:  # an offloaded generator's chunks go out through it
-        response = _call_runtime(route, entry, url, request, params, groups)
+        try:
+            invoke = entry.invoke or _bound(entry)
+            response = invoke(output, url, request, params, groups, pattern)
+        except BaseException as error:
+            # Whatever a handler raises, SystemExit and KeyboardInterrupt included,
+            # answers: nothing a handler does may stop Orthanc or drop its answer.
+            response = error_to_response(error, where, pattern)
+    if response is None:  # answered already (an official-style callback)
+        return
     if not sink.started:
-        write(output, response, where, route.pattern.source)
+        write(output, response, where, pattern)
     elif isinstance(response, Response) and response.status != 200:  # logged, with its id
         _log_error(f"{where}: the streamed answer is cut after {sink.sent} bytes: HTTP "
                    f"{response.status} {response.body[:300].decode(errors='replace')}")

@@ -51,12 +51,12 @@ def refresh_metrics() -> None:
                        float(max(behind, default=0)), int(MetricsType.DEFAULT))
         transport.call("SetMetricsValue", "orthanc_runtime_events_backlog_age_seconds",
                        float(max(ages, default=0)), int(MetricsType.DEFAULT))
-    offload = executor.current()
-    if offload is None:
+    backend = executor.current()
+    if backend is None:
         return
-    for name, value in offload.metrics().items():
+    for name, value in backend.metrics().items():
         transport.call("SetMetricsValue", name, value, int(MetricsType.DEFAULT))
-    latency = offload.status().get("latency_ms", {})
+    latency = backend.status().get("latency_ms", {})
     if latency.get("p50") is not None:
         transport.call("SetMetricsValue", "orthanc_runtime_task_latency_p50_ms",
                        float(latency["p50"]), int(MetricsType.TIMER))

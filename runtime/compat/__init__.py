@@ -5,7 +5,9 @@ so scripts written for the official plugin run unchanged. Most of it is
 generated from the SDK header (runtime.sdk.calls: functions, classes and their
 methods; runtime.enums); what is written here by hand is what the header
 cannot say: registrations, which go to the runtime's registry (one dispatch
-path), and the answers of RestOutput, checked before Orthanc sees them.
+path) with the adapter that calls each kind of callback as the official plugin
+does (runtime.compat.adapters), and the answers of RestOutput, checked before
+Orthanc sees them.
 Where the official plugin allows one callback of a kind, this module allows
 several. ``dir(orthanc)`` lists the API and nothing else.
 """
@@ -15,10 +17,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from runtime import answers, enums
+from runtime import enums
+from runtime.compat import adapters
+from runtime.compat.adapters import RestOutput as RestOutput
 from runtime.enums import *  # noqa: F403
 from runtime.errors import OrthancException as OrthancException
-from runtime.http import Response
 from runtime.jobs import callback_jobs
 from runtime.registry import registry
 from runtime.requests import DicomConnection as DicomConnection
@@ -57,22 +60,23 @@ def RegisterRestCallback(pattern: str, callback: Callable[..., Any]) -> None:
 
     Raises ValueError if Orthanc's regex engine would refuse the pattern.
     """
-    registry.add_route(pattern, callback, None, style="compat")
+    registry.add_route(pattern, callback, None, style="compat", adapter=adapters.route)
 
 
 def RegisterOnChangeCallback(callback: Callable[..., Any]) -> None:
     """Calls ``callback(changeType, level, resourceId)`` on the change queue thread."""
-    registry.add_change_listener(callback, style="compat")
+    registry.add_change_listener(callback, style="compat", adapter=adapters.change)
 
 
 def RegisterIncomingHttpRequestFilter(callback: Callable[..., Any]) -> None:
     """``callback(uri, method=, ip=, headers=, get=)`` returns True to let the request through."""
-    registry.add_http_filter(callback, style="compat")
+    registry.add_http_filter(callback, style="compat", adapter=adapters.http_filter)
 
 
 def RegisterReceivedInstanceCallback(callback: Callable[..., Any]) -> None:
     """``callback(receivedDicom)`` returns ``(action, modified DICOM or None)``."""
-    registry.set_received_instance(callback, style="compat")
+    registry.set_received_instance(callback, style="compat",
+                                   adapter=adapters.received_instance)
 
 
 def RegisterStorageArea(create: Callable[..., Any], read: Callable[..., Any],
@@ -98,19 +102,20 @@ def RegisterStorageArea3(create: Callable[..., Any], read: Callable[..., Any],
 
 def RegisterFindCallback(callback: Callable[..., Any]) -> None:
     """``callback(answers: FindAnswers, query: FindQuery, issuerAet, calledAet)`` answers C-FIND."""
-    registry.set_dicom_service("find", callback, style="compat")
+    registry.set_dicom_service("find", callback, style="compat", adapter=adapters.find)
 
 
 def RegisterWorklistCallback(callback: Callable[..., Any]) -> None:
     """``callback(answers: WorklistAnswers, query: WorklistQuery, issuerAet, calledAet)``."""
-    registry.set_dicom_service("worklist", callback, style="compat")
+    registry.set_dicom_service("worklist", callback, style="compat",
+                               adapter=adapters.worklist)
 
 
 def RegisterMoveCallback(callback: Callable[..., Any]) -> None:
     """``callback(**request)`` carries out a whole C-MOVE (counted as one sub-operation);
     ``request`` has Level, PatientID, AccessionNumber, StudyInstanceUID, SeriesInstanceUID,
     SOPInstanceUID, OriginatorAET, SourceAET, TargetAET and OriginatorID."""
-    registry.set_dicom_service("move", callback, style="compat")
+    registry.set_dicom_service("move", callback, style="compat", adapter=adapters.move)
 
 
 def RegisterMoveCallback2(createMoveCallback: Callable[..., Any],
@@ -122,7 +127,8 @@ def RegisterMoveCallback2(createMoveCallback: Callable[..., Any],
     carries out the next one (an ErrorCode, or None for success), ``freeMoveCallback(driver)``
     ends it."""
     registry.set_dicom_service("move", createMoveCallback, style="compat",
-                               helpers=(getMoveSizeCallback, applyMoveCallback, freeMoveCallback))
+                               helpers=(getMoveSizeCallback, applyMoveCallback, freeMoveCallback),
+                               adapter=adapters.move_in_steps)
 
 
 def RegisterStorageCommitmentScpCallback(factory: Callable[..., Any],
@@ -130,7 +136,8 @@ def RegisterStorageCommitmentScpCallback(factory: Callable[..., Any],
     """``factory(jobId, transactionUid, sopClassUids, sopInstanceUids, remoteAet, calledAet)``
     makes the data of one request; ``lookup(sopClassUid, sopInstanceUid, data)`` answers a
     StorageCommitmentFailureReason for each instance."""
-    registry.set_dicom_service("storage_commitment", factory, style="compat", helpers=(lookup,))
+    registry.set_dicom_service("storage_commitment", factory, style="compat", helpers=(lookup,),
+                               adapter=adapters.storage_commitment)
 
 
 # The official 7.x registrations: who asked comes as a DicomConnection (remote AET, called
@@ -139,12 +146,14 @@ def RegisterStorageCommitmentScpCallback(factory: Callable[..., Any],
 def RegisterFindCallback2(callback: Callable[[Any, Any, DicomConnection], Any]) -> None:
     """``callback(answers: FindAnswers, query: FindQuery, connection: DicomConnection)``
     answers C-FIND."""
-    registry.set_dicom_service("find", callback, style="compat", with_connection=True)
+    registry.set_dicom_service("find", callback, style="compat", with_connection=True,
+                               adapter=adapters.find_with_connection)
 
 
 def RegisterWorklistCallback2(callback: Callable[[Any, Any, DicomConnection], Any]) -> None:
     """``callback(answers: WorklistAnswers, query: WorklistQuery, connection: DicomConnection)``."""
-    registry.set_dicom_service("worklist", callback, style="compat", with_connection=True)
+    registry.set_dicom_service("worklist", callback, style="compat", with_connection=True,
+                               adapter=adapters.worklist_with_connection)
 
 
 def RegisterMoveCallback3(createMoveCallback: Callable[..., Any],
@@ -156,7 +165,7 @@ def RegisterMoveCallback3(createMoveCallback: Callable[..., Any],
     StudyInstanceUID, SeriesInstanceUID, SOPInstanceUID, TargetAET and OriginatorID."""
     registry.set_dicom_service("move", createMoveCallback, style="compat",
                                helpers=(getMoveSizeCallback, applyMoveCallback, freeMoveCallback),
-                               with_connection=True)
+                               with_connection=True, adapter=adapters.move_with_connection)
 
 
 def RegisterStorageCommitmentScpCallback2(factory: Callable[..., Any],
@@ -165,155 +174,22 @@ def RegisterStorageCommitmentScpCallback2(factory: Callable[..., Any],
     data of one request; ``lookup(sopClassUid, sopInstanceUid, data)`` answers a
     StorageCommitmentFailureReason for each instance."""
     registry.set_dicom_service("storage_commitment", factory, style="compat", helpers=(lookup,),
-                               with_connection=True)
+                               with_connection=True,
+                               adapter=adapters.storage_commitment_with_connection)
 
 
 def RegisterIncomingCStoreInstanceFilter(callback: Callable[..., Any]) -> None:
     """``callback(receivedDicom: DicomInstance)`` answers 0 to store an instance received by
     C-STORE, or the DIMSE status that refuses it."""
-    registry.add_cstore_filter(callback, style="compat")
+    registry.add_cstore_filter(callback, style="compat", adapter=adapters.cstore_filter)
 
 
 def RegisterOnStoredInstanceCallback(callback: Callable[..., Any]) -> None:
     """Calls ``callback(dicom, instanceId)`` while Orthanc stores each instance."""
-    registry.add_stored_listener(callback, style="compat")
+    registry.add_stored_listener(callback, style="compat", adapter=adapters.stored_instance)
 
 
 # -- SDK calls the header does not have -----------------------------------
 
 def GetOrthancVersion() -> str:
     return transport.call("orthanc_version")  # type: ignore[no-any-return]
-
-
-# -- objects valid only during a callback ----------------------------------
-
-class RestOutput(calls.RestOutputMethods):
-    """The answer of one REST request, as the official plugin names its methods.
-
-    What Orthanc cannot send is refused here, before Orthanc sees it (see
-    runtime.answers): a status it does not know answers 500 JSON naming it at
-    once; a header with CR, LF or NUL is not set, and the request answers 500
-    JSON naming it instead of whatever the callback answers next.
-    """
-
-    __slots__ = ("_where", "answered", "refused")
-
-    def __init__(self, output: Any, where: str = "") -> None:
-        super().__init__(output)
-        self._where = where
-        self.answered = False
-        self.refused: Response | None = None
-
-    def _answer(self) -> bool:
-        """Whether the callback's answer may go out; if not, the refusal goes instead."""
-        if self.refused is None:
-            return True
-        self._send(self.refused)
-        return False
-
-    def _send(self, response: Response) -> None:
-        self._handle.set_http_header("Content-Type", response.content_type)
-        self._handle.send_http_status(response.status, response.body)
-        self.answered = True
-
-    def _refuse(self, response: Response) -> None:
-        answers.log_error(f"{self._where or 'orthanc-runtime'}: answer refused, 500 sent "
-                          f"instead: {response.body.decode()}")
-        if self.refused is None:
-            self.refused = response
-
-    def _check_status(self, status: int) -> bool:
-        reason = answers.unsendable_status(status, send_status_only=True)
-        if reason is None:
-            return True
-        self._refuse(answers.error_response(500, reason, type_name="UnsupportedStatus",
-                                            refused_status=status))
-        self._answer()
-        return False
-
-    def AnswerBuffer(self, data: bytes | str, mimeType: str) -> None:
-        if answers.unsafe_header("Content-Type", mimeType):
-            self._refuse(answers.header_refusal("Content-Type"))
-        if self._answer():
-            self._handle.answer_buffer(data, mimeType)
-            self.answered = True
-
-    def SendMethodNotAllowed(self, allowedMethods: str) -> None:
-        if answers.unsafe_header("Allow", allowedMethods):
-            self._refuse(answers.header_refusal("Allow"))
-        if self._answer():
-            self._handle.send_method_not_allowed(allowedMethods)
-            self.answered = True
-
-    def SendHttpStatusCode(self, status: int) -> None:
-        if self._check_status(status) and self._answer():
-            self._handle.send_http_status_code(status)
-            self.answered = True
-
-    def SendHttpStatus(self, status: int, body: bytes | str, bodySize: int | None = None) -> None:
-        """Answers ``status`` with ``body``; official 4.0 also passes the body's size."""
-        if bodySize is not None:
-            body = (body.encode() if isinstance(body, str) else bytes(body))[:bodySize]
-        if self._check_status(status) and self._answer():
-            if status in answers.NO_BODY_STATUSES:
-                body = b""  # Orthanc would send it, and the client read it as the next answer
-            self._handle.send_http_status(status, body)
-            self.answered = True
-
-    def Redirect(self, redirection: str) -> None:
-        if answers.unsafe_header("Location", redirection):
-            self._refuse(answers.header_refusal("Location"))
-        if self._answer():
-            self._handle.redirect(redirection)
-            self.answered = True
-
-    def SendUnauthorized(self, realm: str) -> None:
-        if answers.unsafe_header("WWW-Authenticate", realm):
-            self._refuse(answers.header_refusal("WWW-Authenticate"))
-        if self._answer():
-            self._handle.send_unauthorized(realm)
-            self.answered = True
-
-    def SetHttpHeader(self, key: str, value: str) -> None:
-        if answers.unsafe_header(key, value):
-            self._refuse(answers.header_refusal(key))
-            return
-        self._handle.set_http_header(key, value)
-
-    def SetCookie(self, cookie: str, value: str) -> None:
-        # Orthanc writes "Set-Cookie: <cookie>=<value>"; both parts are checked.
-        if answers.unsafe_header(cookie, value):
-            self._refuse(answers.header_refusal(f"Set-Cookie ({cookie})"))
-            return
-        self._handle.set_cookie(cookie, value)
-
-    # Answers written by generated methods: they count as the callback's answer.
-    def CompressAndAnswerPngImage(self, format: int, width: int, height: int, pitch: int,
-                                  buffer: bytes) -> None:
-        if self._answer():
-            super().CompressAndAnswerPngImage(format, width, height, pitch, buffer)
-            self.answered = True
-
-    def CompressAndAnswerJpegImage(self, format: int, width: int, height: int, pitch: int,
-                                   buffer: bytes, quality: int) -> None:
-        if self._answer():
-            super().CompressAndAnswerJpegImage(format, width, height, pitch, buffer, quality)
-            self.answered = True
-
-    def StartMultipartAnswer(self, subType: str, contentType: str) -> None:
-        if self._answer():
-            super().StartMultipartAnswer(subType, contentType)
-            self.answered = True
-
-    # Streamed answers (Orthanc 1.12.6; before, OrthancException names the version needed).
-    def StartStreamAnswer(self, mimeType: str) -> None:
-        """Starts an answer sent in chunks as they come (``SendStreamChunk``)."""
-        if answers.unsafe_header("Content-Type", mimeType):
-            self._refuse(answers.header_refusal("Content-Type"))
-        if self._answer():
-            self._handle.start_stream_answer(mimeType)
-            self.answered = True
-
-    def SendStreamChunk(self, data: bytes | str) -> None:
-        """Sends one chunk of the answer that ``StartStreamAnswer`` started."""
-        self._handle.send_stream_chunk(data)

@@ -25,7 +25,7 @@ from runtime.callbacks import changes, dicom, gates, rest, status
 from runtime.configuration import ConfigurationError, resolve, settings
 from runtime.enums import ChangeType
 from runtime.plugin import leftovers, reload
-from runtime.registry import Registry, registry
+from runtime.registry import Registry, invoke, registry
 from runtime.sdk import logs, transport
 
 STATUS_ROUTE = "/runtime/status"
@@ -171,10 +171,20 @@ def _on_change(change_type: int, level: int, resource_id: str | None) -> None:
         rest.on_change(change_type, level, resource_id)
 
 
+def bind_handlers(handlers: Registry) -> None:
+    """Gives every recorded handler its invoker (runtime.registry.invoke), once: at start, and
+    for the handlers a reload brings."""
+    rest.bind(handlers)
+    changes.bind(handlers)
+    gates.bind(handlers)
+    dicom.bind(handlers)
+
+
 def register_with_orthanc(native: Any) -> None:
     """The one place where the recorded handlers reach Orthanc."""
     registry.add_route(STATUS_ROUTE, status.status_route, ["GET"])
     registry.frozen = True
+    bind_handlers(registry)
     _Session.registered = set()
     native.set_hooks(rest.on_rest, _on_change, rest.on_stored_instance,
                      status.refresh_metrics)
@@ -182,7 +192,7 @@ def register_with_orthanc(native: Any) -> None:
         native.register_rest_route(route.pattern.regex)
         _Session.registered.add(route.pattern.regex)
     native.register_on_change()
-    if any(x.style == "compat" for x in registry.stored_listeners):
+    if changes.wants_ingest(registry):
         native.register_on_stored_instance()
     native.register_refresh_metrics()
     gates.install(native)
@@ -317,6 +327,7 @@ def _reload_scripts(changed: list[Path]) -> None:
         executor.restart(section, [*(p.stem for p in scripts), *_Session.recipes])
     new.frozen = True
     changes.hub.stop(time.monotonic() + settings.shutdown_grace())
+    bind_handlers(new)
     registry.take(new)
     changes.hub.start(orthanc_starts=False)
     _log("warning", f"reloaded {', '.join(p.name for p in scripts)} in "
@@ -372,6 +383,7 @@ def stop() -> None:
             sys.modules.pop(name, None)
         _loaded.clear()
         registry.clear()
+        invoke.kept.clear()  # the files kept for offloaded handlers' events
         for stream in (sys.stdout, sys.stderr):
             try:
                 stream.flush()

@@ -2,7 +2,10 @@
 
 Decorators only record here. Registration with Orthanc happens once, in
 runtime.plugin, after the user script is imported; from then on the
-registry is frozen and recording raises with the fix. In a worker the same
+registry is frozen and recording raises with the fix. Then each record gets
+its invoker (runtime.registry.invoke): how the callbacks run it. A handler
+given to ``orthanc.Register*`` is recorded with its ``adapter``, which
+runtime.compat supplies: the official plugin's objects and signature. In a worker the same
 script imports, records into its own registry, and nothing reaches Orthanc.
 """
 
@@ -43,13 +46,23 @@ def offload_of(handler: Callable[..., Any]) -> Offload | None:
     return getattr(handler, "__orthanc_offload__", None)
 
 
+Adapter = Callable[["Handler"], Callable[..., Any]]
+"""Makes the invoker of a compat handler from its record (supplied by runtime.compat)."""
+
+
 @dataclass
 class Handler:
-    """What every kind of handler records: the callable, its style, its name for the log."""
+    """What every kind of handler records: the callable, its style, its name for the log.
+
+    ``adapter``: how an official-style callback is called (runtime.compat gives it);
+    ``invoke``: what the callbacks call, bound by runtime.registry.invoke."""
 
     handler: Callable[..., Any]
     style: Style
     name: str
+    adapter: Adapter | None = field(default=None, kw_only=True, repr=False, compare=False)
+    invoke: Callable[..., Any] | None = field(default=None, kw_only=True, repr=False,
+                                              compare=False)
 
     @property
     def offload(self) -> Offload | None:
@@ -92,7 +105,12 @@ class ChangeListener(Handler):
 
 @dataclass
 class StoredListener(Handler):
-    pass
+    """``invoke(event)`` runs it from the change log (None: it does not read the log);
+    ``on_ingest(dicom, instance_id)`` is called on Orthanc's ingest thread, while the
+    instance's DICOM object exists (None: nothing to do there)."""
+
+    on_ingest: Callable[[Any, str], None] | None = field(default=None, kw_only=True,
+                                                          repr=False, compare=False)
 
 
 @dataclass
@@ -141,6 +159,9 @@ class StorageAreaEntry:
     style: Style
     name: str
     custom_data: bool = False
+    # "create", "read", "remove" -> what the callbacks call (runtime.registry.invoke)
+    invokers: dict[str, Callable[..., Any]] = field(default_factory=dict, repr=False,
+                                                    compare=False)
 
 
 @dataclass
@@ -218,10 +239,11 @@ class Registry:
         handler: Callable[..., Any],
         methods: Iterable[str] | None = None,
         style: Style = "runtime",
+        adapter: Adapter | None = None,
     ) -> Route:
         """Records ``handler`` for ``pattern``; ``methods=None`` means every method (compat style)."""
         if self._recording is not None:
-            return self._recording.add_route(pattern, handler, methods, style)
+            return self._recording.add_route(pattern, handler, methods, style, adapter)
         _check_callable(handler, style)
         self._guard(f"the route {pattern!r}")
         compiled = compile_pattern(pattern)
@@ -230,7 +252,7 @@ class Registry:
             route = Route(compiled)
             self._routes_by_regex[compiled.regex] = route
             self.routes.append(route)
-        entry = RouteHandler(handler, style, handler_name(handler))
+        entry = RouteHandler(handler, style, handler_name(handler), adapter=adapter)
         if methods is None:
             if route.any_method is not None or route.by_method:
                 other = route.any_method or next(iter(route.by_method.values()))
@@ -262,9 +284,10 @@ class Registry:
         types: Iterable[int] | None = None,
         levels: Iterable[int] | None = None,
         style: Style = "runtime",
+        adapter: Adapter | None = None,
     ) -> ChangeListener:
         if self._recording is not None:
-            return self._recording.add_change_listener(handler, types, levels, style)
+            return self._recording.add_change_listener(handler, types, levels, style, adapter)
         _check_callable(handler, style)
         self._guard("an on-change handler")
         listener = ChangeListener(
@@ -273,39 +296,41 @@ class Registry:
             handler_name(handler),
             None if types is None else frozenset(ChangeType(t) for t in types),
             None if levels is None else frozenset(ResourceType(x) for x in levels),
+            adapter=adapter,
         )
         self.change_listeners.append(listener)
         return listener
 
     def add_stored_listener(
-        self, handler: Callable[..., Any], style: Style = "runtime"
+        self, handler: Callable[..., Any], style: Style = "runtime", adapter: Adapter | None = None
     ) -> StoredListener:
         if self._recording is not None:
-            return self._recording.add_stored_listener(handler, style)
+            return self._recording.add_stored_listener(handler, style, adapter)
         _check_callable(handler, style)
         self._guard("an on-stored-instance handler")
-        listener = StoredListener(handler, style, handler_name(handler))
+        listener = StoredListener(handler, style, handler_name(handler), adapter=adapter)
         self.stored_listeners.append(listener)
         return listener
 
-    def add_http_filter(self, handler: Callable[..., Any], style: Style = "runtime") -> HttpFilter:
+    def add_http_filter(self, handler: Callable[..., Any], style: Style = "runtime",
+                        adapter: Adapter | None = None) -> HttpFilter:
         """Records a filter that every incoming HTTP request must pass (all of them must accept)."""
         if self._recording is not None:
-            return self._recording.add_http_filter(handler, style)
+            return self._recording.add_http_filter(handler, style, adapter)
         _check_callable(handler, style)
         self._guard("an HTTP filter")
-        entry = HttpFilter(handler, style, handler_name(handler))
+        entry = HttpFilter(handler, style, handler_name(handler), adapter=adapter)
         self.http_filters.append(entry)
         return entry
 
-    def set_received_instance(self, handler: Callable[..., Any],
-                              style: Style = "runtime") -> ReceivedInstanceHandler:
+    def set_received_instance(self, handler: Callable[..., Any], style: Style = "runtime",
+                              adapter: Adapter | None = None) -> ReceivedInstanceHandler:
         """Records the one handler that may keep, modify or discard each received instance."""
         if self._recording is not None:
-            return self._recording.set_received_instance(handler, style)
+            return self._recording.set_received_instance(handler, style, adapter)
         _check_callable(handler, style)
         self._guard("a received-instance handler")
-        entry = ReceivedInstanceHandler(handler, style, handler_name(handler))
+        entry = ReceivedInstanceHandler(handler, style, handler_name(handler), adapter=adapter)
         if self.received_instance is not None:
             raise ValueError(
                 f"Orthanc allows one received-instance handler: {_described(self.received_instance)}"
@@ -315,16 +340,18 @@ class Registry:
 
     def set_dicom_service(self, kind: str, handler: Callable[..., Any], style: Style = "runtime",
                           helpers: tuple[Callable[..., Any], ...] = (),
-                          with_connection: bool = False) -> DicomService:
+                          with_connection: bool = False,
+                          adapter: Adapter | None = None) -> DicomService:
         """Records the one handler of a DICOM service (Orthanc allows one of each)."""
         if self._recording is not None:
             return self._recording.set_dicom_service(kind, handler, style, helpers,
-                                                     with_connection)
+                                                     with_connection, adapter)
         what = DICOM_SERVICES[kind]
         for function in (handler, *helpers):
             _check_callable(function, style)
         self._guard(f"a {what}")
-        entry = DicomService(handler, style, handler_name(handler), kind, helpers, with_connection)
+        entry = DicomService(handler, style, handler_name(handler), kind, helpers, with_connection,
+                             adapter=adapter)
         taken = self.dicom_services.get(kind)
         if taken is not None:
             raise ValueError(f"Orthanc allows one {what}: {_described(taken)} is one already; "
@@ -332,13 +359,14 @@ class Registry:
         self.dicom_services[kind] = entry
         return entry
 
-    def add_cstore_filter(self, handler: Callable[..., Any], style: Style = "runtime") -> Handler:
+    def add_cstore_filter(self, handler: Callable[..., Any], style: Style = "runtime",
+                          adapter: Adapter | None = None) -> Handler:
         """Records a filter that every instance received by C-STORE must pass (all must accept)."""
         if self._recording is not None:
-            return self._recording.add_cstore_filter(handler, style)
+            return self._recording.add_cstore_filter(handler, style, adapter)
         _check_callable(handler, style)
         self._guard("a C-STORE filter")
-        entry = Handler(handler, style, handler_name(handler))
+        entry = Handler(handler, style, handler_name(handler), adapter=adapter)
         self.cstore_filters.append(entry)
         return entry
 
@@ -422,10 +450,11 @@ class Registry:
         for route in old.routes:
             for method, entry in route.by_method.items():
                 if keep(entry):
-                    self.add_route(route.pattern.source, entry.handler, [method], entry.style)
+                    self.add_route(route.pattern.source, entry.handler, [method], entry.style,
+                                   entry.adapter)
             if route.any_method is not None and keep(route.any_method):
                 self.add_route(route.pattern.source, route.any_method.handler, None,
-                               route.any_method.style)
+                               route.any_method.style, route.any_method.adapter)
         for listener in old.change_listeners:
             if keep(listener):
                 self.change_listeners.append(listener)

@@ -8,7 +8,7 @@ line naming the handler and what it answered. ``"no"`` is not ``True``,
 refusal, and a coroutine is not an answer.
 
     the service's dispatcher (runtime.callbacks.gates, runtime.callbacks.dicom)
-        --handled(entry, shape, request)--> shape(handler(request), request)
+        --entry.invoke(...)--> shape(handler(request), request)  (runtime.registry.invoke)
             inline: on Orthanc's thread;  @offload: in a worker, so that what
             crosses back is already checked (a coroutine never has to pickle)
         shape raises WrongAnswer --> the dispatcher refuses and logs
@@ -23,11 +23,7 @@ its answers (DICOM files, ids to move, commitment reasons), which raise
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
 from typing import Any
-
-from runtime.backends import executor, tasks
-from runtime.registry import Handler
 
 
 class WrongAnswer(TypeError):
@@ -53,26 +49,6 @@ def refuse_coroutine(answer: Any) -> None:
         raise WrongAnswer(f"answered a {type_of(answer)}: the handler is an async def (or "
                           "returned an awaitable); Orthanc's callbacks are synchronous, so "
                           "write it as a plain def")
-
-
-def shaped(call: tuple[Any, Callable[..., Any], Any, tuple[Any, ...]]) -> Any:
-    """``shape(handler(request), request, *extra)``: run in a worker when the handler is
-    offloaded, so that what crosses back is already checked and written."""
-    handler, shape, request, extra = call
-    answer = tasks.resolved(handler)(request)
-    refuse_coroutine(answer)
-    return shape(answer, request, *extra)
-
-
-def handled(entry: Handler, shape: Callable[..., Any], request: Any, *extra: Any) -> Any:
-    """The entry's handler on ``request``, its answer shaped (checked) by ``shape``; in a
-    worker if the handler is offloaded (the handler crosses by name, as every offloaded
-    handler)."""
-    offload = entry.offload
-    if offload is None:
-        return shaped((entry.handler, shape, request, extra))
-    return executor.run_call(shaped, (tasks.HandlerRef.of(entry.handler), shape, request,
-                                      extra), offload.timeout)
 
 
 def as_is(answer: Any, request: Any) -> Any:

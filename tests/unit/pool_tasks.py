@@ -8,6 +8,7 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -179,6 +180,31 @@ def make(size: int, kind: str = "bytes") -> Any:
 
 def make_tuple(size: int) -> tuple[bytes, bytes, int]:
     return pattern(size, 1), pattern(size, 2), 3
+
+
+class Blob:
+    """An object that hands its bytes to pickle out of band (protocol 5), as a Response does."""
+
+    def __init__(self, data: Any) -> None:
+        self.data = bytes(data)
+
+    def __reduce_ex__(self, protocol: Any) -> tuple[Any, ...]:
+        return Blob, (pickle.PickleBuffer(self.data),)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Blob) and other.data == self.data
+
+
+def make_blobs(size: int) -> list[Blob]:
+    return [Blob(pattern(size, 4)), Blob(b"small")]
+
+
+def big_response(request: Any) -> Any:
+    """A route handler (runtime.http) whose answer has a body of ``request.params['size']``."""
+    from runtime.http import Response
+
+    return Response(pattern(request.params["size"], 9), 201, "application/dicom",
+                    {"X-Size": str(request.params["size"])})
 
 
 def make_list_of_ints(count: int) -> list[int]:

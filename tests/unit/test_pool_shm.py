@@ -100,6 +100,16 @@ def test_a_large_pickle_goes_through_shared_memory(make_pool: PoolFactory) -> No
     assert_healthy(pool)
 
 
+def test_an_objects_out_of_band_buffers_cross_in_shared_memory(make_pool: PoolFactory) -> None:
+    # The pool knows nothing of the object: it carries whatever pickle hands out of band.
+    pool = make_pool(workers=1)
+    big, small = pool.run(tasks.make_blobs, (BIG,))
+    assert big == tasks.Blob(tasks.pattern(BIG, 4)) and small == tasks.Blob(b"small")
+    (w2m,) = segments("w2m")
+    assert size_of(w2m) >= BIG
+    assert_healthy(pool)
+
+
 def test_messages_under_the_threshold_take_the_pipe(make_pool: PoolFactory) -> None:
     pool = make_pool(workers=1)
     data = tasks.pattern(SHM_THRESHOLD // 2)
@@ -324,6 +334,29 @@ def test_channel_carries_results_exactly(pair: ChannelPair, value: Any) -> None:
         assert type(got) is type(expected(value)) and got == expected(value)
 
 
+def test_channel_moves_large_out_of_band_buffers_to_the_segment_and_leaves_small_ones(
+    pair: ChannelPair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    written: list[int] = []
+    write = Channel._write
+
+    def counted(self: Channel, data: bytes) -> None:
+        written.append(len(data))
+        write(self, data)
+
+    monkeypatch.setattr(Channel, "_write", counted)
+    value = [tasks.Blob(tasks.pattern(3 * MB, 1)), tasks.Blob(tasks.pattern(SHM_THRESHOLD // 2)),
+             tasks.Blob(tasks.pattern(SHM_THRESHOLD, 2))]
+    got = pair.roundtrip(Result(5, {"nested": (value,)}, 0))
+    assert got.value == {"nested": (value,)}
+    # The two large buffers went to the segment; the small one, in the pickle, took the pipe.
+    (frame_size,) = written
+    assert SHM_THRESHOLD // 2 < frame_size < SHM_THRESHOLD // 2 + 4096
+    written.clear()
+    assert pair.roundtrip(Result(6, tasks.Blob(b"x"), 0)).value == tasks.Blob(b"x")
+    assert written[0] < 200 and tasks.our_segments() == [pair.sender._out.name]
+
+
 def test_channel_falls_back_to_the_pipe_when_shm_is_full(
     pair: ChannelPair, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -332,6 +365,6 @@ def test_channel_falls_back_to_the_pipe_when_shm_is_full(
 
     monkeypatch.setattr(OutSegment, "reserve", full)
     data = tasks.pattern(3 * MB)
-    got = pair.roundtrip(Result(4, (data, memoryview(data)), 0))
-    assert got.value == (data, data)
+    got = pair.roundtrip(Result(4, (data, memoryview(data), tasks.Blob(data)), 0))
+    assert got.value == (data, data, tasks.Blob(data))
     assert tasks.our_segments() == []
