@@ -53,7 +53,6 @@ from runtime.sdk.calls import DicomInstance, FindAnswers, FindQuery, WorklistAns
 
 # -- answers as DICOM -----------------------------------------------------------------
 
-IMPLICIT_LITTLE_ENDIAN = "1.2.840.10008.1.2"
 EXPLICIT_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
 # What a file of a C-FIND or worklist answer claims to be, when the dataset does not say.
 FIND_MODEL = "1.2.840.10008.5.1.4.1.2.2.1"  # Study Root Query/Retrieve - FIND

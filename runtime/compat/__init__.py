@@ -146,13 +146,13 @@ def RegisterStorageCommitmentScpCallback(factory: Callable[..., Any],
 def RegisterFindCallback2(callback: Callable[[Any, Any, DicomConnection], Any]) -> None:
     """``callback(answers: FindAnswers, query: FindQuery, connection: DicomConnection)``
     answers C-FIND."""
-    registry.set_dicom_service("find", callback, style="compat", with_connection=True,
+    registry.set_dicom_service("find", callback, style="compat",
                                adapter=adapters.find_with_connection)
 
 
 def RegisterWorklistCallback2(callback: Callable[[Any, Any, DicomConnection], Any]) -> None:
     """``callback(answers: WorklistAnswers, query: WorklistQuery, connection: DicomConnection)``."""
-    registry.set_dicom_service("worklist", callback, style="compat", with_connection=True,
+    registry.set_dicom_service("worklist", callback, style="compat",
                                adapter=adapters.worklist_with_connection)
 
 
@@ -165,7 +165,7 @@ def RegisterMoveCallback3(createMoveCallback: Callable[..., Any],
     StudyInstanceUID, SeriesInstanceUID, SOPInstanceUID, TargetAET and OriginatorID."""
     registry.set_dicom_service("move", createMoveCallback, style="compat",
                                helpers=(getMoveSizeCallback, applyMoveCallback, freeMoveCallback),
-                               with_connection=True, adapter=adapters.move_with_connection)
+                               adapter=adapters.move_with_connection)
 
 
 def RegisterStorageCommitmentScpCallback2(factory: Callable[..., Any],
@@ -174,7 +174,6 @@ def RegisterStorageCommitmentScpCallback2(factory: Callable[..., Any],
     data of one request; ``lookup(sopClassUid, sopInstanceUid, data)`` answers a
     StorageCommitmentFailureReason for each instance."""
     registry.set_dicom_service("storage_commitment", factory, style="compat", helpers=(lookup,),
-                               with_connection=True,
                                adapter=adapters.storage_commitment_with_connection)
 
 

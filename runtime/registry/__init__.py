@@ -129,12 +129,11 @@ class DicomService(Handler):
 
     ``helpers`` are the other callables of a service the official plugin
     registers as several (C-MOVE's size, apply and free; storage commitment's
-    lookup). ``with_connection``: an official 7.x callback, which gets a
-    DicomConnection where the older ones get AETs."""
+    lookup); an official-style one's adapter says how it is called (the 7.x
+    callbacks get a DicomConnection where the older ones get AETs)."""
 
     kind: str = ""
     helpers: tuple[Callable[..., Any], ...] = ()
-    with_connection: bool = False
 
 
 DICOM_SERVICES = {
@@ -340,18 +339,15 @@ class Registry:
 
     def set_dicom_service(self, kind: str, handler: Callable[..., Any], style: Style = "runtime",
                           helpers: tuple[Callable[..., Any], ...] = (),
-                          with_connection: bool = False,
                           adapter: Adapter | None = None) -> DicomService:
         """Records the one handler of a DICOM service (Orthanc allows one of each)."""
         if self._recording is not None:
-            return self._recording.set_dicom_service(kind, handler, style, helpers,
-                                                     with_connection, adapter)
+            return self._recording.set_dicom_service(kind, handler, style, helpers, adapter)
         what = DICOM_SERVICES[kind]
         for function in (handler, *helpers):
             _check_callable(function, style)
         self._guard(f"a {what}")
-        entry = DicomService(handler, style, handler_name(handler), kind, helpers, with_connection,
-                             adapter=adapter)
+        entry = DicomService(handler, style, handler_name(handler), kind, helpers, adapter=adapter)
         taken = self.dicom_services.get(kind)
         if taken is not None:
             raise ValueError(f"Orthanc allows one {what}: {_described(taken)} is one already; "

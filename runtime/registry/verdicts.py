@@ -51,10 +51,6 @@ def refuse_coroutine(answer: Any) -> None:
                           "write it as a plain def")
 
 
-def as_is(answer: Any, request: Any) -> Any:
-    return answer
-
-
 # -- HTTP filters -------------------------------------------------------------------
 
 def http_verdict(answer: Any, request: Any = None) -> bool:
