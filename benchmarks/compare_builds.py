@@ -15,6 +15,11 @@ this build / the base build:
     32 MB      GetDicomForInstance of a 32 MB instance from an offloaded handler
     16 MB      an offloaded route answering 16 MB (the body's way back)
 
+Two servers of the very same build differ by up to a fifth in latency within one
+session (which cores their threads land on), so a session is repeated with
+fresh servers, started in turn in either order, and the table gives the median
+of the sessions' ratios with their range.
+
 The results go to results/<date>_<time>_builds.md with the machine's description.
 """
 
@@ -109,39 +114,55 @@ def large(ports: dict[str, int], instance: str, repetitions: int) -> dict[str, d
             "16 MB offloaded answer, ms": {b: median(body[b]) * 1e3 for b in ports}}
 
 
+def session(plugins: dict[str, Path], order: list[str], arguments: argparse.Namespace,
+            big: Path, folder: Path) -> dict[str, dict[str, float]]:
+    """One session: both servers started fresh (in ``order``), every figure measured."""
+    running: dict[str, servers.Server] = {}
+    try:
+        for name in order:
+            running[name] = start(name, folder, plugins[name])
+        ids = {name: _upload(server.port, big) for name, server in running.items()}
+        ports = {name: running[name].port for name in plugins}
+        return {**latency(ports, arguments.pairs),
+                **throughput(ports, arguments.seconds, arguments.rounds),
+                **large(ports, ids["this"], arguments.large)}
+    finally:
+        for server in running.values():
+            server.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.compare_builds")
     parser.add_argument("--base", type=Path, required=True, help="the other checkout (built)")
+    parser.add_argument("--sessions", type=int, default=4, help="sessions with fresh servers")
     parser.add_argument("--pairs", type=int, default=2000, help="latency requests per route")
-    parser.add_argument("--seconds", type=float, default=5, help="each wrk run")
-    parser.add_argument("--rounds", type=int, default=3, help="wrk runs per build and route")
-    parser.add_argument("--large", type=int, default=10, help="32 MB and 16 MB repetitions")
+    parser.add_argument("--seconds", type=float, default=3, help="each wrk run")
+    parser.add_argument("--rounds", type=int, default=2, help="wrk runs per build and route")
+    parser.add_argument("--large", type=int, default=8, help="32 MB and 16 MB repetitions")
     arguments = parser.parse_args()
     checkout = Path(__file__).resolve().parents[1]
     plugins = {"this": plugin_of(checkout), "base": plugin_of(arguments.base.resolve())}
     started = time.strftime("%Y-%m-%d_%H%M")
+    sessions: list[dict[str, dict[str, float]]] = []
     with tempfile.TemporaryDirectory(prefix="compare-builds-") as temporary:
         folder = Path(temporary)
-        running = {name: start(name, folder, plugin) for name, plugin in plugins.items()}
-        try:
-            big = big_instance.write(folder / "big.dcm")
-            ids = {}
-            for name, server in running.items():
-                ids[name] = _upload(server.port, big)
-            ports = {name: server.port for name, server in running.items()}
-            figures = {**latency(ports, arguments.pairs),
-                       **throughput(ports, arguments.seconds, arguments.rounds),
-                       **large(ports, ids["this"], arguments.large)}
-        finally:
-            for server in running.values():
-                server.stop()
+        big = big_instance.write(folder / "big.dcm")
+        for index in range(arguments.sessions):
+            order = ["this", "base"] if index % 2 == 0 else ["base", "this"]
+            sessions.append(session(plugins, order, arguments, big, folder / str(index)))
     described = machine.describe()
     lines = [f"# This build / the base build ({started})", "",
              f"base: `{arguments.base}`; {machine.summary_line(described)}", "",
-             "| figure | this | base | this / base |", "| --- | --- | --- | --- |"]
-    for figure, values in figures.items():
-        lines.append(f"| {figure} | {values['this']:.1f} | {values['base']:.1f} | "
-                     f"{values['this'] / values['base']:.2f} |")
+             f"{arguments.sessions} sessions with fresh servers; in each, the medians of "
+             "interleaved repetitions; below, the median of the sessions and the range of "
+             "their ratios.", "",
+             "| figure | this | base | this / base | ratios' range |", "| --- | --- | --- | --- | --- |"]
+    for figure in sessions[0]:
+        ratios = sorted(s[figure]["this"] / s[figure]["base"] for s in sessions)
+        this = median([s[figure]["this"] for s in sessions])
+        base = median([s[figure]["base"] for s in sessions])
+        lines.append(f"| {figure} | {this:.1f} | {base:.1f} | {median(ratios):.2f} | "
+                     f"{ratios[0]:.2f}-{ratios[-1]:.2f} |")
     text = "\n".join(lines) + "\n"
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{started}_builds.md").write_text(text)
