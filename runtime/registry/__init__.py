@@ -12,10 +12,11 @@ script imports, records into its own registry, and nothing reaches Orthanc.
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Concatenate, Literal, ParamSpec, TypeVar
 
 from runtime.enums import ChangeType, ResourceType
 from runtime.registry.routing import CompiledPattern, compile_pattern
@@ -207,6 +208,21 @@ def _check_callable(handler: Any, style: Style = "runtime") -> None:
         )
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _records(method: Callable[Concatenate[Registry, P], R]) -> Callable[Concatenate[Registry, P], R]:
+    """A method that records a declaration: while the registry records into another one (a
+    script imported again, runtime.plugin.reload), the declaration goes there."""
+    @functools.wraps(method)
+    def record(self: Registry, *args: P.args, **kwargs: P.kwargs) -> R:
+        if self._recording is not None:
+            return getattr(self._recording, method.__name__)(*args, **kwargs)  # type: ignore[no-any-return]
+        return method(self, *args, **kwargs)
+    return record
+
+
 class Registry:
     def __init__(self) -> None:
         self.routes: list[Route] = []
@@ -232,6 +248,7 @@ class Registry:
                 "script is imported; declare them at the top level of the script"
             )
 
+    @_records
     def add_route(
         self,
         pattern: str,
@@ -241,8 +258,6 @@ class Registry:
         adapter: Adapter | None = None,
     ) -> Route:
         """Records ``handler`` for ``pattern``; ``methods=None`` means every method (compat style)."""
-        if self._recording is not None:
-            return self._recording.add_route(pattern, handler, methods, style, adapter)
         _check_callable(handler, style)
         self._guard(f"the route {pattern!r}")
         compiled = compile_pattern(pattern)
@@ -277,6 +292,7 @@ class Registry:
             route.by_method[method] = entry
         return route
 
+    @_records
     def add_change_listener(
         self,
         handler: Callable[..., Any],
@@ -285,8 +301,6 @@ class Registry:
         style: Style = "runtime",
         adapter: Adapter | None = None,
     ) -> ChangeListener:
-        if self._recording is not None:
-            return self._recording.add_change_listener(handler, types, levels, style, adapter)
         _check_callable(handler, style)
         self._guard("an on-change handler")
         listener = ChangeListener(
@@ -300,33 +314,30 @@ class Registry:
         self.change_listeners.append(listener)
         return listener
 
+    @_records
     def add_stored_listener(
         self, handler: Callable[..., Any], style: Style = "runtime", adapter: Adapter | None = None
     ) -> StoredListener:
-        if self._recording is not None:
-            return self._recording.add_stored_listener(handler, style, adapter)
         _check_callable(handler, style)
         self._guard("an on-stored-instance handler")
         listener = StoredListener(handler, style, handler_name(handler), adapter=adapter)
         self.stored_listeners.append(listener)
         return listener
 
+    @_records
     def add_http_filter(self, handler: Callable[..., Any], style: Style = "runtime",
                         adapter: Adapter | None = None) -> HttpFilter:
         """Records a filter that every incoming HTTP request must pass (all of them must accept)."""
-        if self._recording is not None:
-            return self._recording.add_http_filter(handler, style, adapter)
         _check_callable(handler, style)
         self._guard("an HTTP filter")
         entry = HttpFilter(handler, style, handler_name(handler), adapter=adapter)
         self.http_filters.append(entry)
         return entry
 
+    @_records
     def set_received_instance(self, handler: Callable[..., Any], style: Style = "runtime",
                               adapter: Adapter | None = None) -> ReceivedInstanceHandler:
         """Records the one handler that may keep, modify or discard each received instance."""
-        if self._recording is not None:
-            return self._recording.set_received_instance(handler, style, adapter)
         _check_callable(handler, style)
         self._guard("a received-instance handler")
         entry = ReceivedInstanceHandler(handler, style, handler_name(handler), adapter=adapter)
@@ -337,12 +348,11 @@ class Registry:
         self.received_instance = entry
         return entry
 
+    @_records
     def set_dicom_service(self, kind: str, handler: Callable[..., Any], style: Style = "runtime",
                           helpers: tuple[Callable[..., Any], ...] = (),
                           adapter: Adapter | None = None) -> DicomService:
         """Records the one handler of a DICOM service (Orthanc allows one of each)."""
-        if self._recording is not None:
-            return self._recording.set_dicom_service(kind, handler, style, helpers, adapter)
         what = DICOM_SERVICES[kind]
         for function in (handler, *helpers):
             _check_callable(function, style)
@@ -355,20 +365,18 @@ class Registry:
         self.dicom_services[kind] = entry
         return entry
 
+    @_records
     def add_cstore_filter(self, handler: Callable[..., Any], style: Style = "runtime",
                           adapter: Adapter | None = None) -> Handler:
         """Records a filter that every instance received by C-STORE must pass (all must accept)."""
-        if self._recording is not None:
-            return self._recording.add_cstore_filter(handler, style, adapter)
         _check_callable(handler, style)
         self._guard("a C-STORE filter")
         entry = Handler(handler, style, handler_name(handler), adapter=adapter)
         self.cstore_filters.append(entry)
         return entry
 
+    @_records
     def add_job_type(self, job_type: JobType) -> JobType:
-        if self._recording is not None:
-            return self._recording.add_job_type(job_type)
         _check_callable(job_type.handler)
         self._guard(f"the job type {job_type.name!r}")
         taken = self.job_types.get(job_type.name)
@@ -378,20 +386,17 @@ class Registry:
         self.job_types[job_type.name] = job_type
         return job_type
 
+    @_records
     def add_job_unserializer(self, unserializer: Callable[[str, str], Any]) -> None:
-        if self._recording is not None:
-            return self._recording.add_job_unserializer(unserializer)
         _check_callable(unserializer)
         self._guard("a jobs unserializer")
         self.job_unserializers.append(unserializer)
 
+    @_records
     def set_storage_area(self, create: Callable[..., Any], read: Callable[..., Any],
                          remove: Callable[..., Any], style: Style = "runtime",
                          name: str | None = None, *, custom_data: bool = False) -> StorageAreaEntry:
         """Records the storage area; Orthanc allows one."""
-        if self._recording is not None:
-            return self._recording.set_storage_area(create, read, remove, style, name,
-                                                    custom_data=custom_data)
         for function in (create, read, remove):
             _check_callable(function, style)
         self._guard("a storage area")
