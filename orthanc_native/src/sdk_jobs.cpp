@@ -3,7 +3,7 @@
 // Orthanc calls a job's callbacks (step, stop, reset, progress, content,
 // serialization, finalize) on the job's own thread, one at a time; each
 // trampoline below takes the GIL and calls one method of the Python object
-// (runtime.jobs.Job, or a compat Job), which holds the logic. The strings
+// (runtime.jobs.EngineJob, or a compat Job), which holds the logic. The strings
 // Orthanc reads after a callback returns (content, serialization) live in the
 // C++ holder until the next call.
 #include "native.hpp"

@@ -5,8 +5,8 @@ how far the job is, what it is doing, and a checkpoint to resume from. Orthanc's
 job engine drives it like its own jobs (priority, ``ConcurrentJobs``, ``/jobs``,
 pause, resume, cancel, resubmit, ``SaveJobs``)::
 
-    submit(type, **arguments) --native.submit_job--> Orthanc's job engine: a Job per job
-    Orthanc's job thread --step() / stop(reason) / reset()--> Job --> a run (runtime.jobs.runs)
+    submit(type, **arguments) --native.submit_job--> Orthanc's job engine: an EngineJob per job
+    Orthanc's job thread --step() / stop(reason) / reset()--> EngineJob --> a run (runtime.jobs.runs)
         inline handler:   one next() of the generator per step, on that thread
         @offload handler: the generator in a worker; at each yield it reports the step to
                           the master, which answers whether to go on. step() waits at
@@ -15,7 +15,7 @@ pause, resume, cancel, resubmit, ``SaveJobs``)::
     Orthanc's SaveJobs  --serialized()--> arguments, checkpoint, how many checkpoints
     each checkpoint     --JobCheckpoints--> a global property of Orthanc's database: a
                                             kill -9 loses no checkpoint Orthanc saved late
-    Orthanc's start     --unserialize(type, json)--> Job; its first step takes the newer
+    Orthanc's start     --unserialize(type, json)--> EngineJob; its first step takes the newer
                                           of the two checkpoints and runs from there
 
 A pause, a cancel or Orthanc's stop end the running step at its next yield
@@ -113,7 +113,7 @@ def submit(job_type: str, *, priority: int = 0, **arguments: Any) -> str:
     if found is None:
         raise LookupError(f"no job type {job_type!r} is declared (known: {sorted(registry.job_types)})")
     # Outside Orthanc, transport.call raises NotInOrthanc with the usual message.
-    return str(transport.call("submit_job", Job(found, dict(arguments)), found.name, int(priority)))
+    return str(transport.call("submit_job", EngineJob(found, dict(arguments)), found.name, int(priority)))
 
 
 def _check_json(value: Any, what: str) -> None:
@@ -125,7 +125,7 @@ def _check_json(value: Any, what: str) -> None:
 
 # -- one job of Orthanc's job engine -------------------------------------------------------------
 
-class Job:
+class EngineJob:
     """The Python side of one Orthanc job; the native trampolines call its methods.
 
     Orthanc calls step, stop and reset on the job's thread, one at a time;
@@ -384,13 +384,13 @@ class JobCheckpoints:
 
 
 durable = JobCheckpoints()
-_jobs: dict[str, Job] = {}
+_jobs: dict[str, EngineJob] = {}
 
 
 # -- life cycle (runtime.plugin) ----------------------------------------------------------------
 
 def unserialize(type_name: str, serialized: str) -> Any:
-    """A job Orthanc saved (``SaveJobs``), back as a Job; None if it is not one of ours.
+    """A job Orthanc saved (``SaveJobs``), back as an EngineJob; None if it is not one of ours.
 
     A type no ``@job`` declares goes to the unserializers of the ``orthanc``
     module (``orthanc.RegisterJobsUnserializer``).
@@ -403,7 +403,7 @@ def unserialize(type_name: str, serialized: str) -> Any:
     data = json.loads(serialized)
     if not isinstance(data, dict) or "Key" not in data:
         return None
-    return Job(found, dict(data.get("Arguments") or {}), key=str(data["Key"]),
+    return EngineJob(found, dict(data.get("Arguments") or {}), key=str(data["Key"]),
                checkpoint=data.get("Checkpoint"), checkpoints=int(data.get("Checkpoints", 0)),
                progress_value=float(data.get("Progress", 0.0)), status=data.get("Status"),
                synced=False)

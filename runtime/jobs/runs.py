@@ -1,6 +1,6 @@
 """Runs of a job's handler: one start of the generator, until it ends or is asked to stop.
 
-A job (runtime.jobs.Job) starts a run when Orthanc steps it and none is under
+A job (runtime.jobs.EngineJob) starts a run when Orthanc steps it and none is under
 way: again after a pause, a retry or a restart, from the last checkpoint::
 
     InlineRun     the generator in the master; advance() is one next(), on the
@@ -40,7 +40,7 @@ from runtime.errors import HandlerAborted
 from runtime.sdk import transport
 
 if TYPE_CHECKING:
-    from runtime.jobs import Job
+    from runtime.jobs import EngineJob
 
 RUN_TIMEOUT = 10 * 365 * 86400.0
 """The pool's timeout of a whole offloaded run: none, in effect; the handler's
@@ -96,7 +96,7 @@ class StepTimeout(Exception):
 class InlineRun:
     """The handler in the master, one step per step of Orthanc, on the job's thread."""
 
-    def __init__(self, job: Job) -> None:
+    def __init__(self, job: EngineJob) -> None:
         self.job = job
         self.generator: Generator[Any, None, Any] | None = None
 
@@ -132,7 +132,7 @@ runs: dict[int, OffloadedRun] = {}
 class OffloadedRun:
     """The handler in a worker of the pool, for as long as the run lasts."""
 
-    def __init__(self, job: Job) -> None:
+    def __init__(self, job: EngineJob) -> None:
         from runtime.backends import (
             executor,  # not at import: scripts import the API without the pool
         )

@@ -64,7 +64,7 @@ def test_bad_settings_are_refused_when_declared():
         job("X", cancel_grace=-1)
 
 
-def run_steps(instance: jobs.Job, limit: int = 100) -> list[int]:
+def run_steps(instance: jobs.EngineJob, limit: int = 100) -> list[int]:
     results = []
     for _ in range(limit):
         results.append(instance.step())
@@ -76,7 +76,7 @@ def run_steps(instance: jobs.Job, limit: int = 100) -> list[int]:
 def test_an_inline_job_steps_once_per_yield_then_succeeds_with_its_output():
     done.clear()
     job("Counter")(counter)
-    instance = jobs.Job(registry.job_types["Counter"], {"n": 3})
+    instance = jobs.EngineJob(registry.job_types["Counter"], {"n": 3})
     assert run_steps(instance) == [jobs.CONTINUE] * 3 + [jobs.SUCCESS]
     assert done == [0, 1, 2] and instance.progress() == 1.0
     content = json.loads(instance.content())
@@ -87,7 +87,7 @@ def test_a_pause_closes_the_generator_and_a_resume_starts_from_the_checkpoint():
     done.clear()
     closed.clear()
     job("Counter")(counter)
-    instance = jobs.Job(registry.job_types["Counter"], {"n": 4})
+    instance = jobs.EngineJob(registry.job_types["Counter"], {"n": 4})
     assert instance.step() == jobs.CONTINUE and instance.step() == jobs.CONTINUE
     instance.stop(jobs.STOP_PAUSED)
     assert closed == [1]  # its finally block ran at the pause
@@ -99,7 +99,7 @@ def test_a_pause_closes_the_generator_and_a_resume_starts_from_the_checkpoint():
 def test_a_reset_starts_over_and_a_restored_job_resumes_from_its_serialization():
     done.clear()
     job("Counter")(counter)
-    instance = jobs.Job(registry.job_types["Counter"], {"n": 3})
+    instance = jobs.EngineJob(registry.job_types["Counter"], {"n": 3})
     instance.step()
     restored = jobs.unserialize("Counter", instance.serialized())
     assert restored is not None and restored.key == instance.key and restored.checkpoint == 1
@@ -113,7 +113,7 @@ def test_a_step_that_raises_or_yields_a_wrong_value_fails_the_job_with_its_messa
         yield "halfway"
 
     job("Broken")(broken)
-    instance = jobs.Job(registry.job_types["Broken"], {})
+    instance = jobs.EngineJob(registry.job_types["Broken"], {})
     assert instance.step() == jobs.FAILURE
     assert "yields None, a number (its progress) or a JobStep, not str" in json.loads(
         instance.content())["Error"]
@@ -121,7 +121,7 @@ def test_a_step_that_raises_or_yields_a_wrong_value_fails_the_job_with_its_messa
 
 def test_a_plain_function_is_a_job_of_one_step():
     job("Plain")(lambda value: {"twice": 2 * value})
-    instance = jobs.Job(registry.job_types["Plain"], {"value": 4})
+    instance = jobs.EngineJob(registry.job_types["Plain"], {"value": 4})
     assert instance.step() == jobs.SUCCESS
     assert json.loads(instance.content())["Output"] == {"twice": 8}
 
