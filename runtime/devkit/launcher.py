@@ -7,8 +7,10 @@ tests, so that all three start Orthanc the same way.
 from __future__ import annotations
 
 import collections
+import http.client
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -36,16 +38,48 @@ _HANDED_OUT: collections.deque[int] = collections.deque(maxlen=256)
 
 
 def free_port() -> int:
-    """A loopback port free now, and not one this process handed out lately: the socket is
-    closed before the caller binds, so two calls in a row could otherwise get the same
-    port (Orthanc's HTTP and DICOM ports, seen once in the tests)."""
-    while True:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
-        if port not in _HANDED_OUT:
+    """A loopback port free now, and not one this process handed out lately (the socket is
+    closed before the caller binds, so two calls in a row could otherwise get the same port:
+    Orthanc's HTTP and DICOM ports, seen once in the tests).
+
+    It is taken below the range the kernel hands out by itself: a process that binds port 0
+    meanwhile (a Dask worker, seen once taking the HTTP port chosen for Orthanc) or an
+    outgoing connection never gets it before the caller binds it."""
+    low = _kernel_range_start()
+    for _ in range(2000):
+        port = _RANDOM.randrange(_LOWEST, low) if low > _LOWEST + 1000 else _kernel_port()
+        if port not in _HANDED_OUT and _bindable(port):
             _HANDED_OUT.append(port)
             return port
+    raise OSError("no free loopback port found")
+
+
+_LOWEST = 20000
+_RANDOM = random.SystemRandom()
+
+
+def _kernel_range_start() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
+
+
+def _kernel_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _bindable(port: int) -> bool:
+    """Free on loopback and on every interface (Orthanc's DICOM server listens on all)."""
+    for host in ("127.0.0.1", ""):
+        with socket.socket() as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                return False
+    return True
 
 
 def merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
@@ -128,6 +162,12 @@ class OrthancProcess:
                     return
             except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
                 pass
+            except http.client.HTTPException as error:  # something that is no HTTP server
+                if self.process.poll() is not None:
+                    continue  # Orthanc exited: said above, with its code
+                raise RuntimeError(f"{self.url} answers, but not as an HTTP server ("
+                                   f"{type(error).__name__}): another program holds the port "
+                                   "Orthanc was given") from None
             time.sleep(0.05)
         raise TimeoutError(f"Orthanc did not answer on {self.url} within {timeout} s")
 

@@ -24,3 +24,16 @@ def test_build_configuration_has_the_plugin_the_script_and_the_extras(tmp_path):
     assert config["PythonRuntime"] == {"Script": str(script.resolve()), "Pool": {"Workers": 1, "TaskTimeout": 5}}
     assert config["Name"] == "x"
     assert config["StorageDirectory"] == str((tmp_path / "st").resolve())
+
+
+def test_free_ports_are_bindable_distinct_and_below_the_kernels_own_range():
+    import socket
+
+    from runtime.devkit.launcher import _kernel_range_start, free_port
+
+    ports = [free_port() for _ in range(100)]
+    assert len(set(ports)) == 100
+    assert all(20000 <= port < _kernel_range_start() for port in ports)
+    for port in ports[:5]:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", port))  # free indeed
