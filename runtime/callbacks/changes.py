@@ -60,6 +60,12 @@ from runtime.sdk.properties import DurableProperty, PropertyId
 PAGE = 100
 """Changes read from the log at once."""
 
+FRESH_SECONDS = 10.0
+INGEST_WAIT = 0.2
+"""A stored instance's change logged within FRESH_SECONDS waits at most INGEST_WAIT seconds
+for Orthanc's ingest callback to hand the master its file, for an offloaded handler's event
+to take it along (runtime.registry.invoke.KeptBytes); an older one never waits."""
+
 POLL = 2.0
 """Seconds between two reads of the log when no change wakes a feed (a safety net)."""
 
@@ -292,6 +298,10 @@ class Feed:
                 self.oldest_pending = entry.get("Date")
             event: Change | StoredInstance
             if self.stored:
+                if _parse_date(entry.get("Date", "")) > time.time() - FRESH_SECONDS:
+                    # A change logged just now: Orthanc's ingest callback, which hands the
+                    # master the file, may run a moment after the change is readable.
+                    invoking.kept.wait_for(entry["ID"], INGEST_WAIT)
                 event = StoredInstance(entry["ID"], seq=seq)
             else:
                 event = Change(change_type, level, entry.get("ID"), seq)

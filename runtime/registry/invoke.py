@@ -194,6 +194,9 @@ def area_method_in_worker(call: tuple[str, tuple[Any, ...]]) -> Any:
 
 # -- the bytes of stored instances, from ingest to the offloaded handler's event ----------
 
+SEEN_LIMIT = 4096
+"""Instances whose ingest the master remembers having seen (for wait_for)."""
+
 KEPT_BYTES_LIMIT = 256 << 20
 """Bytes of stored instances the master keeps at most for offloaded handlers; past it, the
 oldest go, and their handlers read them from Orthanc."""
@@ -210,7 +213,9 @@ class KeptBytes:
         self.size = 0
         self.dropped = 0
         self._files: collections.OrderedDict[str, list[Any]] = collections.OrderedDict()
+        self._seen: collections.OrderedDict[str, None] = collections.OrderedDict()
         self._lock = threading.Lock()
+        self._arrived = threading.Condition(self._lock)
 
     def keep(self, dicom: Any, instance_id: str) -> None:
         """On Orthanc's ingest thread: the instance's bytes, for the events to come."""
@@ -221,6 +226,10 @@ class KeptBytes:
 
     def put(self, instance_id: str, data: bytes) -> None:
         with self._lock:
+            self._seen[instance_id] = None
+            while len(self._seen) > SEEN_LIMIT:
+                self._seen.popitem(last=False)
+            self._arrived.notify_all()
             if len(data) > self.limit:
                 self.dropped += 1
                 return
@@ -233,6 +242,14 @@ class KeptBytes:
                 _, (dropped, _) = self._files.popitem(last=False)
                 self.size -= len(dropped)
                 self.dropped += 1
+
+    def wait_for(self, instance_id: str, timeout: float) -> None:
+        """Waits at most ``timeout`` seconds for Orthanc's ingest callback to have handed over
+        ``instance_id`` (kept, or dropped for room): the change of a stored instance can be
+        read a moment before that callback runs. Returns at once with no offloaded reader."""
+        with self._arrived:
+            if self.readers > 0:
+                self._arrived.wait_for(lambda: instance_id in self._seen, timeout)
 
     def take(self, instance_id: str) -> bytes | None:
         """The bytes of ``instance_id`` for one reader, or None if they are not kept."""
@@ -258,6 +275,7 @@ class KeptBytes:
     def clear(self) -> None:
         with self._lock:
             self._files.clear()
+            self._seen.clear()
             self.size = 0
             self.readers = 0
 

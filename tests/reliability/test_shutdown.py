@@ -261,7 +261,13 @@ def test_what_a_handler_left_running_ends_with_orthanc(tmp_path):
 
 
 def test_after_a_sigkill_handlers_subprocesses_end_and_the_next_start_removes_the_context_folder(
-        tmp_path):
+        tmp_path, monkeypatch):
+    # A temporary folder of this test's own: any Orthanc that starts a pool removes the stale
+    # folders it finds, and the other tests' Orthancs, running meanwhile, must not find this one.
+    private = tmp_path / "tmp"
+    private.mkdir()
+    monkeypatch.setenv("TMPDIR", str(private))
+    monkeypatch.setattr(tempfile, "tempdir", str(private))
     server = start(tmp_path / "killed", SUBPROCESSES)
     child = server.get("/leave").json()["pid"]
     assert server.process.process is not None

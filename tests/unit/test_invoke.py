@@ -109,3 +109,21 @@ def test_a_stored_instance_with_its_bytes_pickles_them_out_of_band():
 def forget_kept_bytes():
     yield
     invoke.kept.clear()
+
+
+def test_kept_bytes_wait_for_an_ingest_that_comes_a_moment_later():
+    import threading
+    import time
+
+    from runtime.registry.invoke import KeptBytes
+
+    kept = KeptBytes()
+    kept.wait_for("a", 5)  # no offloaded reader: returns at once
+    kept.readers = 1
+    threading.Timer(0.05, kept.put, ("a", b"dicom")).start()
+    started = time.monotonic()
+    kept.wait_for("a", 5)
+    assert time.monotonic() - started < 2 and kept.take("a") == b"dicom"
+    started = time.monotonic()
+    kept.wait_for("never", 0.1)  # bounded
+    assert 0.09 <= time.monotonic() - started < 1
