@@ -18,6 +18,7 @@ def status() -> dict[str, Any]:
     pool = executor.current()
     return {
         "version": __version__,
+        "orthanc_started": changes.hub.started.is_set(),  # Orthanc said ORTHANC_STARTED
         "pool": pool.status() if pool is not None else None,
         "routes": [
             {"pattern": r.pattern.source, "methods": r.allowed,

@@ -176,6 +176,7 @@ class OrthancProcess:
         if self.process is None:
             return 0
         if self.process.poll() is None:
+            self._until_started()
             self.process.send_signal(signal.SIGTERM)
             try:
                 self.process.wait(timeout)
@@ -183,6 +184,28 @@ class OrthancProcess:
                 self.process.kill()
                 self.process.wait()
         return int(self.process.returncode)
+
+
+    def _until_started(self, timeout: float = 5.0) -> None:
+        """Orthanc sets up its handling of SIGTERM on its main thread only after the plugins
+        have heard ORTHANC_STARTED there, while it already answers HTTP: a SIGTERM before that
+        kills it outright (exit -15, seen under load). With this plugin, /runtime/status says
+        when ORTHANC_STARTED was heard; without it (or behind authentication), no wait."""
+        assert self.process is not None
+        waited = False
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.process.poll() is None:
+            try:
+                with urllib.request.urlopen(self.url + "/runtime/status", timeout=2) as answer:
+                    started = json.loads(answer.read()).get("orthanc_started", True)
+            except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException):
+                return
+            if started:
+                if waited:
+                    time.sleep(0.05)  # the main thread's last steps before it waits for signals
+                return
+            waited = True
+            time.sleep(0.02)
 
 
 def write_configuration(path: Path, config: Mapping[str, Any]) -> Path:

@@ -37,3 +37,41 @@ def test_free_ports_are_bindable_distinct_and_below_the_kernels_own_range():
     for port in ports[:5]:
         with socket.socket() as s:
             s.bind(("127.0.0.1", port))  # free indeed
+
+
+def test_stop_waits_until_the_plugin_heard_that_orthanc_started(tmp_path):
+    """A SIGTERM before Orthanc's main thread has told the plugins it started kills Orthanc
+    outright: stop() waits while /runtime/status says ORTHANC_STARTED was not heard yet."""
+    import http.server
+    import signal
+    import subprocess
+    import threading
+    import time
+
+    from runtime.devkit.launcher import OrthancProcess, free_port
+
+    asked: list[float] = []
+    ready_at = time.monotonic() + 0.3
+
+    class Status(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            asked.append(time.monotonic())
+            body = b'{"orthanc_started": %s}' % (b"true" if time.monotonic() > ready_at else b"false")
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    port = free_port()
+    server = http.server.HTTPServer(("127.0.0.1", port), Status)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        process = OrthancProcess(tmp_path / "unused.json", f"http://127.0.0.1:{port}")
+        process.process = subprocess.Popen(["sleep", "30"])
+        assert process.stop(10) == -signal.SIGTERM
+        assert asked and asked[-1] > ready_at  # it asked until the plugin had heard it
+    finally:
+        server.shutdown()
