@@ -30,7 +30,7 @@ from typing import Any
 
 from runtime.errors import HandlerAborted, NotInOrthanc, OrthancException, http_status_of
 from runtime.http import HTTPError, Response, UnsupportedReturn, error_response
-from runtime.sdk import transport
+from runtime.sdk import logs
 
 # The statuses Orthanc 1.10.1 sends through OrthancPluginSendHttpStatus: those
 # its EnumerationToString(HttpStatus) names (OrthancFramework/Sources/
@@ -120,18 +120,12 @@ def new_error_id() -> str:
 
 
 def log_error(message: str) -> None:
-    try:
-        transport.call("LogError", message)
-    except Exception:  # the log itself must never take a request down
-        pass
+    logs.write("error", message)
 
 
 def log_info(message: str) -> None:
     """For what works as meant but an operator may look for: a gate's refusal, say."""
-    try:
-        transport.call("LogInfo", message)
-    except Exception:
-        pass
+    logs.write("info", message)
 
 
 def safe_str(error: BaseException) -> str:

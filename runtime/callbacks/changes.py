@@ -94,10 +94,7 @@ _LEVELS = {"Patient": ResourceType.PATIENT, "Study": ResourceType.STUDY,
 
 
 def _log(level: str, message: str) -> None:
-    try:
-        logs.write(level, message)
-    except Exception:  # the log must never stop a delivery
-        pass
+    logs.write(level, message)
 
 
 def _log_exception(where: str, error: BaseException) -> None:

@@ -72,6 +72,14 @@ class RestOutput(calls.RestOutputMethods):
         if self.refused is None:
             self.refused = response
 
+    def _refuse_unsafe(self, name: str, value: str, shown: str | None = None) -> bool:
+        """Refuses the answer if ``value`` cannot stand in the header ``name`` (a CR or LF);
+        True if it did."""
+        if answers.unsafe_header(name, value):
+            self._refuse(answers.header_refusal(shown or name))
+            return True
+        return False
+
     def _check_status(self, status: int) -> bool:
         reason = answers.unsendable_status(status, send_status_only=True)
         if reason is None:
@@ -82,15 +90,13 @@ class RestOutput(calls.RestOutputMethods):
         return False
 
     def AnswerBuffer(self, data: bytes | str, mimeType: str) -> None:
-        if answers.unsafe_header("Content-Type", mimeType):
-            self._refuse(answers.header_refusal("Content-Type"))
+        self._refuse_unsafe("Content-Type", mimeType)
         if self._answer():
             self._handle.answer_buffer(data, mimeType)
             self.answered = True
 
     def SendMethodNotAllowed(self, allowedMethods: str) -> None:
-        if answers.unsafe_header("Allow", allowedMethods):
-            self._refuse(answers.header_refusal("Allow"))
+        self._refuse_unsafe("Allow", allowedMethods)
         if self._answer():
             self._handle.send_method_not_allowed(allowedMethods)
             self.answered = True
@@ -111,29 +117,25 @@ class RestOutput(calls.RestOutputMethods):
             self.answered = True
 
     def Redirect(self, redirection: str) -> None:
-        if answers.unsafe_header("Location", redirection):
-            self._refuse(answers.header_refusal("Location"))
+        self._refuse_unsafe("Location", redirection)
         if self._answer():
             self._handle.redirect(redirection)
             self.answered = True
 
     def SendUnauthorized(self, realm: str) -> None:
-        if answers.unsafe_header("WWW-Authenticate", realm):
-            self._refuse(answers.header_refusal("WWW-Authenticate"))
+        self._refuse_unsafe("WWW-Authenticate", realm)
         if self._answer():
             self._handle.send_unauthorized(realm)
             self.answered = True
 
     def SetHttpHeader(self, key: str, value: str) -> None:
-        if answers.unsafe_header(key, value):
-            self._refuse(answers.header_refusal(key))
+        if self._refuse_unsafe(key, value):
             return
         self._handle.set_http_header(key, value)
 
     def SetCookie(self, cookie: str, value: str) -> None:
         # Orthanc writes "Set-Cookie: <cookie>=<value>"; both parts are checked.
-        if answers.unsafe_header(cookie, value):
-            self._refuse(answers.header_refusal(f"Set-Cookie ({cookie})"))
+        if self._refuse_unsafe(cookie, value, f"Set-Cookie ({cookie})"):
             return
         self._handle.set_cookie(cookie, value)
 
@@ -158,8 +160,7 @@ class RestOutput(calls.RestOutputMethods):
     # Streamed answers (Orthanc 1.12.6; before, OrthancException names the version needed).
     def StartStreamAnswer(self, mimeType: str) -> None:
         """Starts an answer sent in chunks as they come (``SendStreamChunk``)."""
-        if answers.unsafe_header("Content-Type", mimeType):
-            self._refuse(answers.header_refusal("Content-Type"))
+        self._refuse_unsafe("Content-Type", mimeType)
         if self._answer():
             self._handle.start_stream_answer(mimeType)
             self.answered = True

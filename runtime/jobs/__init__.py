@@ -425,7 +425,4 @@ def stop(deadline: float) -> None:
 
 
 def _log(level: str, message: str) -> None:
-    try:
-        logs.write(level, message)
-    except Exception:
-        pass
+    logs.write(level, message)

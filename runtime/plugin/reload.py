@@ -36,10 +36,7 @@ POLL = 0.2
 
 
 def _log(level: str, message: str) -> None:
-    try:
-        logs.write(level, f"orthanc-runtime: {message}")
-    except Exception:
-        pass
+    logs.write(level, f"orthanc-runtime: {message}")
 
 
 class Watcher:

@@ -13,5 +13,9 @@ _CALLS = {"info": "LogInfo", "warning": "LogWarning", "error": "LogError"}
 
 
 def write(level: str, message: str) -> None:
-    """Logs ``message`` at ``level``: ``info``, ``warning`` or ``error``."""
-    transport.call(_CALLS[level], message)
+    """Logs ``message`` at ``level``: ``info``, ``warning`` or ``error``. Never raises: a log
+    that cannot be written must not stop the request, the delivery or the start that wrote it."""
+    try:
+        transport.call(_CALLS[level], message)
+    except Exception:
+        pass

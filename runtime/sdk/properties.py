@@ -41,7 +41,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-from runtime.sdk import transport
+from runtime.sdk import logs, transport
 
 __all__ = ["PropertyId", "HOLDS", "DurableProperty", "UnknownProperty"]
 
@@ -85,10 +85,7 @@ class UnknownProperty(ValueError):
 
 
 def _log_error(message: str) -> None:
-    try:
-        transport.call("LogError", message)
-    except Exception:  # the log must never stop the feature that writes it
-        pass
+    logs.write("error", message)
 
 
 class DurableProperty:
