@@ -9,6 +9,7 @@ copy of the configuration.
 
 from __future__ import annotations
 
+import shutil
 import signal
 import tempfile
 import threading
@@ -261,11 +262,14 @@ def test_what_a_handler_left_running_ends_with_orthanc(tmp_path):
 
 
 def test_after_a_sigkill_handlers_subprocesses_end_and_the_next_start_removes_the_context_folder(
-        tmp_path, monkeypatch):
+        tmp_path, monkeypatch, request):
     # A temporary folder of this test's own: any Orthanc that starts a pool removes the stale
     # folders it finds, and the other tests' Orthancs, running meanwhile, must not find this one.
-    private = tmp_path / "tmp"
-    private.mkdir()
+    # A short one: the fork server's socket is made in it, and an AF_UNIX path has at most 107
+    # bytes (tmp_path, /tmp/pytest-of-root/pytest-104/popen-gw2/test_after_a_sigkill_..., is
+    # too long once pytest counts its runs past 99).
+    private = Path(tempfile.mkdtemp(prefix="or-"))
+    request.addfinalizer(lambda: shutil.rmtree(private, ignore_errors=True))
     monkeypatch.setenv("TMPDIR", str(private))
     monkeypatch.setattr(tempfile, "tempdir", str(private))
     server = start(tmp_path / "killed", SUBPROCESSES)
