@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar, overload
 
 from runtime.enums import ChangeType, ResourceType
-from runtime.registry import Offload, registry
+from runtime.registry import Offload, active
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -33,7 +33,7 @@ def route(pattern: str, methods: Iterable[str] = ("GET",)) -> Callable[[F], F]:
     method_list = list(methods)
 
     def decorate(handler: F) -> F:
-        registry.add_route(pattern, handler, method_list)
+        active().add_route(pattern, handler, method_list)
         return handler
 
     return decorate
@@ -68,11 +68,11 @@ def on_change(*types: Any, level: Any = None) -> Any:
     level. Handlers run on one queue thread, in the order the events arrived.
     """
     if len(types) == 1 and callable(types[0]) and not isinstance(types[0], int):
-        registry.add_change_listener(types[0], None, _as_set(level))
+        active().add_change_listener(types[0], None, _as_set(level))
         return types[0]
 
     def decorate(handler: F) -> F:
-        registry.add_change_listener(handler, list(types) or None, _as_set(level))
+        active().add_change_listener(handler, list(types) or None, _as_set(level))
         return handler
 
     return decorate
@@ -87,7 +87,7 @@ def on_stored_instance(handler: F) -> F:
         def stored(instance):
             sdk.log.info(f'{instance.id}: {instance.json.get("Modality")}')
     """
-    registry.add_stored_listener(handler)
+    active().add_stored_listener(handler)
     return handler
 
 
@@ -102,7 +102,7 @@ def http_filter(handler: F) -> F:
         def only_tokens(request):
             return request.headers.get('Authorization') == 'Bearer secret'
     """
-    registry.add_http_filter(handler)
+    active().add_http_filter(handler)
     return handler
 
 
@@ -118,7 +118,7 @@ def on_find(handler: F) -> F:
             return [Dataset(PatientID=p, PatientName=n, QueryRetrieveLevel='PATIENT')
                     for p, n in lookup(request.query.get('PatientID', ''))]
     """
-    registry.set_dicom_service("find", handler)
+    active().set_dicom_service("find", handler)
     return handler
 
 
@@ -130,7 +130,7 @@ def on_worklist(handler: F) -> F:
     match, as pydicom ``Dataset``s or DICOM bytes: the runtime keeps those
     that match the query by Orthanc's rules.
     """
-    registry.set_dicom_service("worklist", handler)
+    active().set_dicom_service("worklist", handler)
     return handler
 
 
@@ -143,7 +143,7 @@ def on_move(handler: F) -> F:
     modality of ``DicomModalities`` whose AET is the target: one sub-operation
     each, so the client sees the right counts.
     """
-    registry.set_dicom_service("move", handler)
+    active().set_dicom_service("move", handler)
     return handler
 
 
@@ -155,7 +155,7 @@ def on_storage_commitment(handler: F) -> F:
     ``{SOPInstanceUID: StorageCommitmentFailureReason}`` (True for SUCCESS)
     or a reason per instance, in order.
     """
-    registry.set_dicom_service("storage_commitment", handler)
+    active().set_dicom_service("storage_commitment", handler)
     return handler
 
 
@@ -168,7 +168,7 @@ def cstore_filter(handler: F) -> F:
     status to refuse it with. Several filters must all accept. Orthanc calls
     it while it holds its storage: do not call its REST API from here.
     """
-    registry.add_cstore_filter(handler)
+    active().add_cstore_filter(handler)
     return handler
 
 
@@ -185,7 +185,7 @@ def on_received_instance(handler: F) -> F:
             dataset.PatientName = 'ANONYMOUS'
             return dataset
     """
-    registry.set_received_instance(handler)
+    active().set_received_instance(handler)
     return handler
 
 

@@ -6,7 +6,7 @@ Subclass :class:`StorageArea` and register an instance with
 
 from __future__ import annotations
 
-from runtime.registry import registry
+from runtime.registry import active
 
 __all__ = ["StorageArea", "storage_area"]
 
@@ -34,6 +34,6 @@ class StorageArea:
 
 def storage_area(area: StorageArea) -> StorageArea:
     """Registers ``area`` as Orthanc's storage area (one per Orthanc; while it starts)."""
-    registry.set_storage_area(area.create, area.read, area.remove,
+    active().set_storage_area(area.create, area.read, area.remove,
                               name=f"{type(area).__module__}.{type(area).__qualname__}")
     return area

@@ -1,7 +1,7 @@
 """The master's side of @offload: the backend that runs the script's offloaded handlers.
 
-It is started by runtime.plugin only when the script has offloaded
-handlers. ``Pool.Backend`` chooses the backend (runtime.backends.protocol):
+An :class:`Executor` belongs to one start of the plugin (runtime.plugin.session),
+which starts it only when the script has offloaded handlers. ``Pool.Backend`` chooses the backend (runtime.backends.protocol):
 the local pool of worker processes below (the default), or a Dask cluster
 (runtime.backends.dask_cluster, imported only then). Routes wait for their answer on
 the Orthanc HTTP thread (which serves the worker's SDK calls meanwhile),
@@ -30,12 +30,6 @@ from runtime.backends.protocol import OffloadBackend
 from runtime.http import Request, Response
 from runtime.sdk import transport
 
-_backend: OffloadBackend | None = None
-_context_folder: str | None = None
-# Backends replaced by a reload, finishing their tasks; stopped with the current one.
-_retired: list[OffloadBackend] = []
-_retired_lock = threading.Lock()
-
 CONTEXT_PREFIX = "orthanc-runtime-"
 # orthanc-runtime-<pid of the master>-<random>: the pid tells a later start
 # whether the master that made it is gone.
@@ -51,62 +45,6 @@ ANSWER_TIME = 0.5
 
 Orthanc stops its HTTP server when the grace is over (runtime.callbacks.rest),
 and an answer not written by then is cut."""
-
-
-def start(section: dict[str, Any], modules: list[str], *, fresh: bool = False) -> OffloadBackend:
-    """Starts the backend that ``Pool.Backend`` names; returns when it can run handlers.
-
-    ``modules`` (the script, the enabled recipes) are what the workers import.
-    For the local pool they are preloaded by the fork server, after
-    runtime.worker, so that a new worker is ready at once; with ``fresh``
-    (scripts that may be reloaded), each worker imports them itself when it
-    starts, so that a new pool runs the code as it is on disk then.
-    """
-    global _backend
-    started: OffloadBackend
-    if section["Pool"].get("Backend", "local") == "dask":
-        from runtime.backends.dask_cluster import (
-            DaskBackend,  # distributed is imported only when chosen
-        )
-
-        dask = DaskBackend(section, modules)
-        dask.start()
-        started = dask
-    else:
-        pool = _new_pool(section, modules, fresh)
-        pool.start()
-        started = LocalBackend(pool)
-    _backend = started
-    return started
-
-
-def restart(section: dict[str, Any], modules: list[str]) -> OffloadBackend:
-    """The backend that runs reloaded scripts; the old one finishes its tasks, then stops.
-
-    The new backend takes the next tasks before the old one closes: a task that
-    picked the old one and finds it closed before reaching a worker runs on the
-    new one (``_on_current``), and the tasks already in the old one's workers
-    end by their own timeouts, not by ShutdownGrace.
-    """
-    global _backend
-    old = _require()
-    new = old.restart(section, modules)
-    _backend = new
-    if new is not old:
-        with _retired_lock:
-            _retired.append(old)
-        threading.Thread(target=_drain, args=(old,), name="orthanc-runtime-old-pool",
-                         daemon=True).start()
-    return new
-
-
-def _drain(old: OffloadBackend) -> None:
-    try:
-        old.shutdown(math.inf)
-    finally:
-        with _retired_lock:
-            if old in _retired:
-                _retired.remove(old)
 
 
 class LocalBackend:
@@ -135,7 +73,7 @@ class LocalBackend:
         Requests go to the new pool as soon as it is ready: none waits for a
         closed one. The fork server is shared, so both pools import the scripts in
         their workers (``fresh``), never in the fork server. The caller shuts this
-        one down once the new one takes the tasks (runtime.backends.executor.restart).
+        one down once the new one takes the tasks (Executor.restart).
         """
         new = _new_pool(section, modules, True)
         new.start()
@@ -206,16 +144,6 @@ class LocalBackend:
 
 
 def _new_pool(section: dict[str, Any], modules: list[str], fresh: bool) -> Pool:
-    global _context_folder
-    if _context_folder is None:
-        for folder in remove_stale_context_folders():
-            transport.call("LogWarning",
-                         f"orthanc-runtime: removed {folder}, left by a master that died")
-        # What a worker may read while it imports the script (Orthanc's configuration
-        # holds secrets: a private folder, a 0600 file, removed at shutdown, and by
-        # the next start if this process dies first).
-        _context_folder = tempfile.mkdtemp(prefix=f"{CONTEXT_PREFIX}{os.getpid()}-")
-        transport.write_worker_context(os.path.join(_context_folder, "context.json"))
     settings = section["Pool"]
     preload = [WORKER_MODULE] if fresh else [WORKER_MODULE, *modules]
     imports = tuple(modules) if fresh else ()
@@ -268,75 +196,148 @@ def _worker_crashed(error: WorkerCrashed, where: str, route: str) -> Response:
              "it was replaced", route=route, type_name=type(error).__name__, error_id=error_id)
 
 
-def current() -> OffloadBackend | None:
-    return _backend
+class Executor:
+    """The offload backend of one start of the plugin (runtime.plugin.session owns it).
 
+    ``backend`` is None until ``start`` and after ``shutdown``; a reload replaces
+    it (``restart``), and the backends it replaced finish their tasks meanwhile
+    (``retired``), stopped with the current one.
+    """
 
-def _require() -> OffloadBackend:
-    if _backend is None:
-        raise RuntimeError("the worker pool is not running")
-    return _backend
+    def __init__(self) -> None:
+        self.backend: OffloadBackend | None = None
+        self.retired: list[OffloadBackend] = []
+        self._retired_lock = threading.Lock()
+        self.context_folder: str | None = None
 
+    def start(self, section: dict[str, Any], modules: list[str], *,
+              fresh: bool = False) -> OffloadBackend:
+        """Starts the backend that ``Pool.Backend`` names; returns when it can run handlers.
 
-def _on_current(call: Callable[[OffloadBackend], _T]) -> _T:
-    """``call(backend)``; again on the backend that replaced it (a reload) if that one was
-    closed before the task reached a tasks."""
-    while True:
-        used = _require()
+        ``modules`` (the script, the enabled recipes) are what the workers import.
+        For the local pool they are preloaded by the fork server, after
+        runtime.worker, so that a new worker is ready at once; with ``fresh``
+        (scripts that may be reloaded), each worker imports them itself when it
+        starts, so that a new pool runs the code as it is on disk then.
+        """
+        started: OffloadBackend
+        if section["Pool"].get("Backend", "local") == "dask":
+            from runtime.backends.dask_cluster import (
+                DaskBackend,  # distributed is imported only when chosen
+            )
+
+            dask = DaskBackend(section, modules)
+            dask.start()
+            started = dask
+        else:
+            self._make_context_folder()
+            pool = _new_pool(section, modules, fresh)
+            pool.start()
+            started = LocalBackend(pool)
+        self.backend = started
+        return started
+
+    def _make_context_folder(self) -> None:
+        if self.context_folder is not None:
+            return
+        for folder in remove_stale_context_folders():
+            transport.call("LogWarning",
+                           f"orthanc-runtime: removed {folder}, left by a master that died")
+        # What a worker may read while it imports the script (Orthanc's configuration
+        # holds secrets: a private folder, a 0600 file, removed at shutdown, and by
+        # the next start if this process dies first).
+        self.context_folder = tempfile.mkdtemp(prefix=f"{CONTEXT_PREFIX}{os.getpid()}-")
+        transport.write_worker_context(os.path.join(self.context_folder, "context.json"))
+
+    def restart(self, section: dict[str, Any], modules: list[str]) -> OffloadBackend:
+        """The backend that runs reloaded scripts; the old one finishes its tasks, then stops.
+
+        The new backend takes the next tasks before the old one closes: a task that
+        picked the old one and finds it closed before reaching a worker runs on the
+        new one (``_on_current``), and the tasks already in the old one's workers
+        end by their own timeouts, not by ShutdownGrace.
+        """
+        old = self._require()
+        new = old.restart(section, modules)
+        self.backend = new
+        if new is not old:
+            with self._retired_lock:
+                self.retired.append(old)
+            threading.Thread(target=self._drain, args=(old,), name="orthanc-runtime-old-pool",
+                             daemon=True).start()
+        return new
+
+    def _drain(self, old: OffloadBackend) -> None:
         try:
-            return call(used)
-        except PoolClosed as error:
-            if error.may_have_run or _backend is used or _backend is None:
-                raise
+            old.shutdown(math.inf)
+        finally:
+            with self._retired_lock:
+                if old in self.retired:
+                    self.retired.remove(old)
 
+    def current(self) -> OffloadBackend | None:
+        return self.backend
 
-def run_route(handler: Callable[..., Any], request: Request, timeout: float | None) -> Response:
-    return _on_current(lambda b: b.run_route(handler, request, timeout))
+    def _require(self) -> OffloadBackend:
+        if self.backend is None:
+            raise RuntimeError("the worker pool is not running")
+        return self.backend
 
+    def _on_current(self, call: Callable[[OffloadBackend], _T]) -> _T:
+        """``call(backend)``; again on the backend that replaced it (a reload) if that one was
+        closed before the task reached a worker."""
+        while True:
+            used = self._require()
+            try:
+                return call(used)
+            except PoolClosed as error:
+                if error.may_have_run or self.backend is used or self.backend is None:
+                    raise
 
-def run_call(handler: Callable[..., Any], argument: Any, timeout: float | None) -> Any:
-    """Runs ``handler(argument)`` in a worker and returns what it returns (a gate's answer)."""
-    return _on_current(lambda b: b.run_call(handler, argument, timeout))
+    def run_route(self, handler: Callable[..., Any], request: Request,
+                  timeout: float | None) -> Response:
+        return self._on_current(lambda b: b.run_route(handler, request, timeout))
 
+    def run_call(self, handler: Callable[..., Any], argument: Any, timeout: float | None) -> Any:
+        """Runs ``handler(argument)`` in a worker and returns what it returns (a gate's answer)."""
+        return self._on_current(lambda b: b.run_call(handler, argument, timeout))
 
-def submit_event(handler: Callable[..., Any], event: Any, timeout: float | None) -> Future[Any]:
-    return _on_current(lambda b: b.submit_event(handler, event, timeout))
+    def submit_event(self, handler: Callable[..., Any], event: Any,
+                     timeout: float | None) -> Future[Any]:
+        return self._on_current(lambda b: b.submit_event(handler, event, timeout))
 
+    def submit_job_run(self, handler: Callable[..., Any], args: tuple[Any, ...],
+                       timeout: float) -> Future[Any]:
+        """One run of an offloaded job (runtime.jobs): the pool's thread serves its reports."""
+        return self._on_current(lambda b: b.submit_job_run(handler, args, timeout))
 
-def submit_job_run(handler: Callable[..., Any], args: tuple[Any, ...], timeout: float) -> Future[Any]:
-    """One run of an offloaded job (runtime.jobs): the pool's thread serves its reports."""
-    return _on_current(lambda b: b.submit_job_run(handler, args, timeout))
+    def orthanc_stopping(self, grace: float) -> None:
+        """Orthanc stops: tasks still running after ``grace`` seconds are ended (see
+        LocalBackend), in the backends that reloads replaced too."""
+        with self._retired_lock:
+            backends = [*self.retired, *([self.backend] if self.backend is not None else [])]
+        for each in backends:
+            each.orthanc_stopping(grace)
 
-
-def orthanc_stopping(grace: float) -> None:
-    """Orthanc stops: tasks still running after ``grace`` seconds are ended (see LocalBackend),
-    in the backends that reloads replaced too."""
-    with _retired_lock:
-        backends = [*_retired, *([_backend] if _backend is not None else [])]
-    for each in backends:
-        each.orthanc_stopping(grace)
-
-
-def shutdown(grace: float | None = None) -> None:
-    """Shut the backend down within ``grace`` (what is left of it, once Orthanc said it stops),
-    with the backends that reloads replaced and that still finish their tasks."""
-    global _backend, _context_folder
-    stopping, _backend = _backend, None
-    with _retired_lock:
-        retired = list(_retired)
-    try:
-        ends = [threading.Thread(target=old.shutdown, args=(grace,), daemon=True,
-                                 name="orthanc-runtime-old-pool-stop") for old in retired]
-        for thread in ends:
-            thread.start()
-        if stopping is not None:
-            stopping.shutdown(grace)
-        for thread in ends:
-            thread.join()
-    finally:
-        if _context_folder is not None:
-            shutil.rmtree(_context_folder, ignore_errors=True)
-            _context_folder = None
+    def shutdown(self, grace: float | None = None) -> None:
+        """Shut the backend down within ``grace`` (what is left of it, once Orthanc said it
+        stops), with the backends that reloads replaced and that still finish their tasks."""
+        stopping, self.backend = self.backend, None
+        with self._retired_lock:
+            retired = list(self.retired)
+        try:
+            ends = [threading.Thread(target=old.shutdown, args=(grace,), daemon=True,
+                                     name="orthanc-runtime-old-pool-stop") for old in retired]
+            for thread in ends:
+                thread.start()
+            if stopping is not None:
+                stopping.shutdown(grace)
+            for thread in ends:
+                thread.join()
+        finally:
+            if self.context_folder is not None:
+                shutil.rmtree(self.context_folder, ignore_errors=True)
+                self.context_folder = None
 
 
 def remove_stale_context_folders(folder: str | None = None) -> list[str]:

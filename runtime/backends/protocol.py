@@ -23,7 +23,7 @@ from runtime.http import Request, Response
 
 
 class OffloadBackend(Protocol):
-    """What runs the script's offloaded handlers; started by runtime.backends.executor.start."""
+    """What runs the script's offloaded handlers; started by runtime.backends.executor.Executor.start."""
 
     name: str
     """``"local"`` or ``"dask"``, as in ``Pool.Backend``."""

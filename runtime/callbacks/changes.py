@@ -4,7 +4,7 @@ Orthanc records every change of its database in a numbered log (``GET
 /changes``) that survives bursts, stops and crashes. Each event handler reads
 that log at its own pace, from a checkpoint kept in Orthanc's database::
 
-    Orthanc's change thread --on_change(type, level, id)--> a type of the log: wake the feeds
+    Orthanc's change thread --Hub.signal(type, level, id)--> a type of the log: wake the feeds
                                                             any other type: the live queue
                                                             of each feed that wants it
     one Feed thread per handler:
@@ -16,7 +16,7 @@ that log at its own pace, from a checkpoint kept in Orthanc's database::
                                                               (runtime.registry.invoke)
         the cursor passes a change once its handler ended --> Checkpoints --> a global
                                                               property of Orthanc's database
-    Orthanc's ingest thread --on_stored_instance(dicom, id)--> each listener's on_ingest: the
+    Orthanc's ingest thread --Hub.on_stored_instance(dicom, id)--> each listener's on_ingest: the
                                                               official plugin's style of
                                                               handler (it may read the
                                                               DicomInstance while it exists);
@@ -48,12 +48,12 @@ from typing import Any
 
 from pool import PoolClosed, PoolFull
 from runtime import answers
-from runtime.backends import executor
+from runtime.backends.executor import Executor
 from runtime.enums import ChangeType, ResourceType
 from runtime.errors import OrthancException
 from runtime.events import Change, StoredInstance
-from runtime.registry import Registry, registry
-from runtime.registry import invoke as invoking
+from runtime.registry import Registry
+from runtime.registry.invoke import Binder, KeptBytes
 from runtime.sdk import logs, transport
 from runtime.sdk.properties import DurableProperty, PropertyId
 
@@ -151,8 +151,6 @@ class Checkpoints:
         """The next get() reads the database again (a restart of the plugin)."""
         self._property.forget()
 
-
-checkpoints = Checkpoints()
 
 
 def _parse_date(text: str) -> float:
@@ -276,13 +274,13 @@ class Feed:
         return len(changes) >= PAGE
 
     def _start_position(self) -> int:
-        saved = checkpoints.get(self.name)
+        saved = self.hub.checkpoints.get(self.name)
         if saved is not None:
             return saved
         position = first_position(self.hub.started_at)
         _log("info", f"orthanc-runtime: {self.name} has no checkpoint yet: it starts after "
              f"change {position}, the last one before this start")
-        checkpoints.advance(self.name, position)
+        self.hub.checkpoints.advance(self.name, position)
         return position
 
     def _dispatch(self, entry: dict[str, Any]) -> bool:
@@ -298,7 +296,7 @@ class Feed:
                 if _parse_date(entry.get("Date", "")) > time.time() - FRESH_SECONDS:
                     # A change logged just now: Orthanc's ingest callback, which hands the
                     # master the file, may run a moment after the change is readable.
-                    invoking.kept.wait_for(entry["ID"], INGEST_WAIT)
+                    self.hub.kept.wait_for(entry["ID"], INGEST_WAIT)
                 event = StoredInstance(entry["ID"], seq=seq)
             else:
                 event = Change(change_type, level, entry.get("ID"), seq)
@@ -308,7 +306,7 @@ class Feed:
         self.read = seq
         if not self.in_flight:
             self.oldest_pending = None
-            checkpoints.advance(self.name, seq)
+            self.hub.checkpoints.advance(self.name, seq)
         return True
 
     def _submit(self, seq: int, event: Change | StoredInstance) -> bool:
@@ -359,7 +357,7 @@ class Feed:
                               *([self.blocked] if self.blocked is not None else [])])
         if not self.in_flight:
             self.oldest_pending = None
-        checkpoints.advance(self.name, first_not_done - 1)
+        self.hub.checkpoints.advance(self.name, first_not_done - 1)
 
     # -- live events --
 
@@ -374,7 +372,7 @@ class Feed:
                 _log_exception(_describe(self.name, change), error)
 
     def status(self) -> dict[str, Any]:
-        position = checkpoints.get(self.name) if self.read is not None else None
+        position = self.hub.checkpoints.get(self.name) if self.read is not None else None
         behind = max(0, self.hub.seen_last - position) if position is not None else None
         age = None
         if self.oldest_pending:
@@ -391,9 +389,14 @@ def _describe(name: str, event: Change | StoredInstance) -> str:
 
 
 class Hub:
-    """Every feed of the loaded script, started and stopped together."""
+    """Every feed of the loaded script, started and stopped together: the events of one start
+    of the plugin (runtime.plugin.session owns it), with their checkpoints."""
 
-    def __init__(self) -> None:
+    def __init__(self, handlers: Registry, executor: Executor, kept: KeptBytes) -> None:
+        self.handlers = handlers
+        self.executor = executor
+        self.kept = kept  # the files Orthanc handed at ingest, for offloaded handlers
+        self.checkpoints = Checkpoints()
         self.feeds: list[Feed] = []
         self.stopping = threading.Event()
         self.started = threading.Event()  # ORTHANC_STARTED was seen
@@ -410,14 +413,14 @@ class Hub:
             self.started.clear()
         self.started_at = time.time()
         self.seen_last = 0
-        checkpoints.forget_cache()
-        pool = executor.current()
+        self.checkpoints.forget_cache()
+        pool = self.executor.current()
         if pool is not None:
             self.window = max(2, pool.workers * 2)
         self.feeds = [Feed(self, x.name, x.wants, _bound(x.invoke), stored=False)
-                      for x in registry.change_listeners]
+                      for x in self.handlers.change_listeners]
         self.feeds += [Feed(self, x.name, _wants_new_instance, x.invoke, stored=True)
-                       for x in registry.stored_listeners if x.invoke is not None]
+                       for x in self.handlers.stored_listeners if x.invoke is not None]
         for feed in self.feeds:
             feed.start()
 
@@ -449,16 +452,16 @@ class Hub:
         try:
             target = int(_rest_get("/changes?last")["Last"])
         except Exception:  # Orthanc no longer answers: what is left waits for the next start
-            checkpoints.flush()
+            self.checkpoints.flush()
             return False
         while time.monotonic() < deadline:
             for feed in self.feeds:
                 feed.wake.set()
             if all(feed.caught_up(target) for feed in self.feeds):
-                checkpoints.flush()
+                self.checkpoints.flush()
                 return True
             time.sleep(0.02)
-        checkpoints.flush()
+        self.checkpoints.flush()
         return False
 
     def stop(self, deadline: float) -> None:
@@ -470,9 +473,9 @@ class Hub:
         for feed in self.feeds:
             if feed.thread is not None:
                 feed.thread.join(max(0.0, deadline - time.monotonic()))
-        checkpoints.flush()
+        self.checkpoints.flush()
         for feed in self.feeds:
-            position = checkpoints.get(feed.name)
+            position = self.checkpoints.get(feed.name)
             if position is not None and position < self.seen_last:
                 _log("warning", f"orthanc-runtime: {feed.name} stops at change {position} of "
                      f"{self.seen_last}; the rest is delivered after the next start")
@@ -489,6 +492,18 @@ class Hub:
     def status(self) -> list[dict[str, Any]]:
         return [feed.status() for feed in self.feeds]
 
+    def on_stored_instance(self, dicom: Any, instance_id: str) -> None:
+        """Orthanc's ingest thread: what each handler does while the DicomInstance exists (an
+        official-style handler runs; an offloaded one's bytes are kept for its event)."""
+        for listener in self.handlers.stored_listeners:
+            on_ingest = listener.on_ingest
+            if on_ingest is None:
+                continue
+            try:
+                on_ingest(dicom, instance_id)
+            except Exception as error:
+                _log_exception(f"{listener.name} (on-stored-instance {instance_id})", error)
+
 
 def _bound(invoke: Callable[..., Any] | None) -> Callable[..., Any]:
     if invoke is None:
@@ -496,11 +511,11 @@ def _bound(invoke: Callable[..., Any] | None) -> Callable[..., Any]:
     return invoke
 
 
-def bind(handlers: Registry) -> None:
+def bind(handlers: Registry, binder: Binder) -> None:
     """Binds each event handler's invoker (runtime.registry.invoke), once, at registration."""
     for listener in handlers.change_listeners:
-        invoking.bind(listener, "event")
-    invoking.bind_stored(handlers.stored_listeners)
+        binder.bind(listener, "event")
+    binder.bind_stored(handlers.stored_listeners)
 
 
 def wants_ingest(handlers: Registry) -> bool:
@@ -512,24 +527,3 @@ def wants_ingest(handlers: Registry) -> bool:
 def _wants_new_instance(change_type: ChangeType, level: ResourceType) -> bool:
     return change_type == ChangeType.NEW_INSTANCE
 
-
-hub = Hub()
-
-
-# -- the native trampolines' entry points ------------------------------------------------------
-
-def on_change(change_type: int, level: int, resource_id: str | None) -> None:
-    hub.signal(change_type, level, resource_id)
-
-
-def on_stored_instance(dicom: Any, instance_id: str) -> None:
-    """Orthanc's ingest thread: what each handler does while the DicomInstance exists (an
-    official-style handler runs; an offloaded one's bytes are kept for its event)."""
-    for listener in registry.stored_listeners:
-        on_ingest = listener.on_ingest
-        if on_ingest is None:
-            continue
-        try:
-            on_ingest(dicom, instance_id)
-        except Exception as error:
-            _log_exception(f"{listener.name} (on-stored-instance {instance_id})", error)

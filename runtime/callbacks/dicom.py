@@ -31,6 +31,7 @@ callback (``orthanc.RegisterFindCallback``...) through its adapter
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -39,7 +40,7 @@ from typing import Any
 from runtime import answers, sdk
 from runtime.enums import ErrorCode, ResourceType, StorageCommitmentFailureReason
 from runtime.errors import OrthancError
-from runtime.registry import DicomService, Handler, Registry, registry, verdicts
+from runtime.registry import DicomService, Handler, Registry, verdicts
 from runtime.registry import invoke as invoking
 from runtime.requests import (
     CommitmentRequest,
@@ -137,10 +138,10 @@ def _keyword(group: int, element: int) -> str:
     return keyword_for_tag((group << 16) | element) or f"{group:04x},{element:04x}"
 
 
-def _serve_query(kind: str, what: str, answers_handle: Any, query_handle: Any,
+def _serve_query(handlers: Registry, kind: str, what: str, answers_handle: Any, query_handle: Any,
                  connection: DicomConnection) -> int:
     """A C-FIND or worklist query, through the handler's invoker. Answers an ErrorCode."""
-    service = registry.dicom_services.get(kind)
+    service = handlers.dicom_services.get(kind)
     if service is None:
         return int(ErrorCode.PLUGIN)
     try:
@@ -166,10 +167,10 @@ def _find_glue(entry: Handler, run: invoking.Run) -> Any:
     return invoke
 
 
-def find(answers_handle: Any, query_handle: Any, issuer_aet: str, called_aet: str,
+def find(handlers: Registry, answers_handle: Any, query_handle: Any, issuer_aet: str, called_aet: str,
          remote_ip: str | None = None) -> int:
     """Called by the native trampoline for each C-FIND; answers an ErrorCode."""
-    return _serve_query("find", "C-FIND", answers_handle, query_handle,
+    return _serve_query(handlers, "find", "C-FIND", answers_handle, query_handle,
                         DicomConnection(issuer_aet, called_aet, remote_ip))
 
 
@@ -195,10 +196,10 @@ def _worklist_glue(entry: Handler, run: invoking.Run) -> Any:
     return invoke
 
 
-def worklist(answers_handle: Any, query_handle: Any, issuer_aet: str, called_aet: str,
+def worklist(handlers: Registry, answers_handle: Any, query_handle: Any, issuer_aet: str, called_aet: str,
              remote_ip: str | None = None) -> int:
     """Called by the native trampoline for each worklist C-FIND; answers an ErrorCode."""
-    return _serve_query("worklist", "worklist C-FIND", answers_handle, query_handle,
+    return _serve_query(handlers, "worklist", "worklist C-FIND", answers_handle, query_handle,
                         DicomConnection(issuer_aet, called_aet, remote_ip))
 
 
@@ -278,11 +279,11 @@ def _move_glue(entry: Handler, run: invoking.Run) -> Any:
     return invoke
 
 
-def move_create(level: int, patient_id: str, accession_number: str, study_uid: str,
+def move_create(handlers: Registry, level: int, patient_id: str, accession_number: str, study_uid: str,
                 series_uid: str, sop_uid: str, originator_aet: str, source_aet: str,
                 target_aet: str, originator_id: int, remote_ip: str | None = None) -> Any:
     """A driver for one C-MOVE, or None to refuse it (the client gets a failure)."""
-    service = registry.dicom_services.get("move")
+    service = handlers.dicom_services.get("move")
     if service is None:
         return None
     request = MoveRequest(_LEVELS.get(level, ""), patient_id, accession_number, study_uid,
@@ -392,10 +393,10 @@ def _commitment_glue(entry: Handler, run: invoking.Run) -> Any:
     return invoke
 
 
-def commitment_create(job_id: str, transaction_uid: str, class_uids: list[str],
+def commitment_create(handlers: Registry, job_id: str, transaction_uid: str, class_uids: list[str],
                       instance_uids: list[str], remote_aet: str, called_aet: str,
                       remote_ip: str | None = None) -> _Commitment:
-    service = registry.dicom_services["storage_commitment"]
+    service = handlers.dicom_services["storage_commitment"]
     connection = DicomConnection(remote_aet, called_aet, remote_ip)
     try:
         return _Commitment(service, service.invoke(  # type: ignore[misc]
@@ -426,7 +427,7 @@ def _cstore_glue(entry: Handler, run: invoking.Run) -> Any:
     return lambda dicom, incoming: run(verdicts.cstore_status, incoming())
 
 
-def cstore_filter(instance_handle: Any) -> int:
+def cstore_filter(handlers: Registry, instance_handle: Any) -> int:
     """Called by the native trampoline for each instance received by C-STORE: 0 stores it,
     another value is the DIMSE status that refuses it."""
     dicom = DicomInstance(instance_handle)
@@ -439,7 +440,7 @@ def cstore_filter(instance_handle: Any) -> int:
                                          dicom.GetInstanceTransferSyntaxUid()))
         return made[0]
 
-    for gate in registry.cstore_filters:
+    for gate in handlers.cstore_filters:
         try:
             status = gate.invoke(dicom, incoming)  # type: ignore[misc]
         except verdicts.WrongAnswer as error:  # fail closed: never a false "stored"
@@ -462,25 +463,28 @@ _GLUES = {"find": _find_glue, "worklist": _worklist_glue, "move": _move_glue,
           "storage_commitment": _commitment_glue}
 
 
-def bind(handlers: Registry) -> None:
+def bind(handlers: Registry, binder: invoking.Binder) -> None:
     """Binds each DICOM handler's invoker (runtime.registry.invoke), once, at registration."""
     for kind, service in handlers.dicom_services.items():
-        invoking.bind(service, "checked", _GLUES[kind])
+        binder.bind(service, "checked", _GLUES[kind])
     for gate in handlers.cstore_filters:
-        invoking.bind(gate, "checked", _cstore_glue)
+        binder.bind(gate, "checked", _cstore_glue)
 
 
-def install(native: Any) -> None:
-    """Registers the DICOM services the script answers with Orthanc (only while Orthanc starts)."""
-    services = registry.dicom_services
+def install(native: Any, handlers: Registry) -> None:
+    """Registers the DICOM services of ``handlers`` with Orthanc (only while Orthanc starts);
+    the callbacks read that registry, which a reload refills."""
+    services = handlers.dicom_services
     if "find" in services:
-        native.register_find(find)
+        native.register_find(functools.partial(find, handlers))
     if "worklist" in services:
-        native.register_worklist(worklist)
+        native.register_worklist(functools.partial(worklist, handlers))
     if "move" in services:
-        native.register_move(move_create, move_size, move_apply, move_free)
+        native.register_move(functools.partial(move_create, handlers), move_size, move_apply,
+                             move_free)
     if "storage_commitment" in services:
-        native.register_storage_commitment(commitment_create, commitment_lookup)
-    if registry.cstore_filters:
-        native.register_cstore_filter(cstore_filter)
+        native.register_storage_commitment(functools.partial(commitment_create, handlers),
+                                           commitment_lookup)
+    if handlers.cstore_filters:
+        native.register_cstore_filter(functools.partial(cstore_filter, handlers))
 

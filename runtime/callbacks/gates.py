@@ -15,8 +15,10 @@ the log names it and the cause. The first refusal among filters wins.
 
 from __future__ import annotations
 
+import functools
 import io
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -24,7 +26,7 @@ from pool import TaskTimeout, WorkerCrashed
 from runtime import answers
 from runtime.enums import InstanceOrigin
 from runtime.http import Headers
-from runtime.registry import Handler, ReceivedInstanceHandler, Registry, registry, verdicts
+from runtime.registry import Handler, ReceivedInstanceHandler, Registry, verdicts
 from runtime.registry import invoke as invoking
 from runtime.requests import DISCARD, FilterRequest, ReceivedInstance
 from runtime.sdk.calls import DicomInstance
@@ -44,17 +46,17 @@ def _received_glue(entry: Handler, run: invoking.Run) -> Any:
                                                                       InstanceOrigin(origin))))
 
 
-def bind(handlers: Registry) -> None:
+def bind(handlers: Registry, binder: invoking.Binder) -> None:
     """Binds each gate's invoker (runtime.registry.invoke), once, at registration."""
     for gate in handlers.http_filters:
-        invoking.bind(gate, "checked", _filter_glue)
+        binder.bind(gate, "checked", _filter_glue)
     if handlers.received_instance is not None:
-        invoking.bind(handlers.received_instance, "call", _received_glue)
+        binder.bind(handlers.received_instance, "call", _received_glue)
     if handlers.storage_area is not None:
-        invoking.bind_storage_area(handlers.storage_area)
+        binder.bind_storage_area(handlers.storage_area)
 
 
-def http_filter(method: str, uri: str, ip: str, headers: dict[str, str],
+def http_filter(handlers: Registry, method: str, uri: str, ip: str, headers: dict[str, str],
                 get: dict[str, str]) -> bool:
     """Called by the native trampoline for every HTTP request; True lets it through.
 
@@ -64,7 +66,7 @@ def http_filter(method: str, uri: str, ip: str, headers: dict[str, str],
     """
     request = FilterRequest(method, uri, ip, Headers.from_orthanc(headers),
                             {unquote_plus(k): unquote_plus(v) for k, v in get.items()})
-    for gate in registry.http_filters:
+    for gate in handlers.http_filters:
         try:
             allowed = gate.invoke(request)  # type: ignore[misc]
         except verdicts.WrongAnswer as error:
@@ -103,9 +105,10 @@ def _as_answer(gate: ReceivedInstanceHandler, answer: Any) -> tuple[int, bytes |
     return DISCARD_ACTION, None
 
 
-def received_instance(data: bytes, origin: int) -> tuple[int, bytes | None]:
+def received_instance(handlers: Registry, data: bytes,
+                      origin: int) -> tuple[int, bytes | None]:
     """Called by the native trampoline for each received instance: (action, modified DICOM)."""
-    gate = registry.received_instance
+    gate = handlers.received_instance
     if gate is None:
         return KEEP_AS_IS, None
     try:
@@ -120,41 +123,41 @@ def received_instance(data: bytes, origin: int) -> tuple[int, bytes | None]:
 
 
 
-def _storage() -> Any:
-    area = registry.storage_area
+def _storage(handlers: Registry) -> Any:
+    area = handlers.storage_area
     if area is None:
         raise RuntimeError("no storage area is registered")
     return area
 
 
-def _area_call(method: str, *args: Any) -> Any:
+def _area_call(handlers: Registry, method: str, *args: Any) -> Any:
     """Calls a method of the storage area through its invoker (runtime.registry.invoke: in a
     worker if it is ``@offload``ed and the pool runs; in the master otherwise)."""
-    area = _storage()
+    area = _storage(handlers)
     invoke = area.invokers.get(method)
     if invoke is None:  # recorded without the plugin (a test): bound at first use
-        invoking.bind_storage_area(area)
+        invoking.inline_binder().bind_storage_area(area)
         invoke = area.invokers[method]
     return invoke(*args)
 
 
 # The official plugin's callbacks take the same arguments, in the same order.
-def storage_create(uuid: str, content_type: int, data: bytes) -> None:
+def storage_create(handlers: Registry, uuid: str, content_type: int, data: bytes) -> None:
     try:
-        _area_call("create", uuid, content_type, data)
+        _area_call(handlers, "create", uuid, content_type, data)
     except BaseException as error:
         # Orthanc forgets a file whose create failed: whatever the method wrote before it
         # raised, timed out or lost its worker would stay, named by no one, for good.
-        _remove_leftover(uuid, content_type, error)
+        _remove_leftover(handlers, uuid, content_type, error)
         raise
 
 
-def _remove_leftover(uuid: str, content_type: int, error: BaseException) -> None:
+def _remove_leftover(handlers: Registry, uuid: str, content_type: int, error: BaseException) -> None:
     pid = getattr(error, "pid", None)
     if isinstance(error, (TaskTimeout, WorkerCrashed)) and isinstance(pid, int):
         _wait_gone(pid)  # a worker still writing would make the file again after its removal
     try:
-        _area_call("remove", uuid, content_type)
+        _area_call(handlers, "remove", uuid, content_type)
     except BaseException as failure:  # most often: there was nothing to remove
         answers.log_info(f"orthanc-runtime: the storage area's create of {uuid} failed "
                          f"({type(error).__name__}); removing what it may have left failed "
@@ -180,12 +183,12 @@ def _wait_gone(pid: int) -> None:
         time.sleep(0.02)
 
 
-def storage_read(uuid: str, content_type: int) -> bytes:
-    return bytes(_area_call("read", uuid, content_type))
+def storage_read(handlers: Registry, uuid: str, content_type: int) -> bytes:
+    return bytes(_area_call(handlers, "read", uuid, content_type))
 
 
-def storage_remove(uuid: str, content_type: int) -> None:
-    _area_call("remove", uuid, content_type)
+def storage_remove(handlers: Registry, uuid: str, content_type: int) -> None:
+    _area_call(handlers, "remove", uuid, content_type)
 
 
 # -- the storage area with custom data (RegisterStorageArea3, Orthanc 1.12.8 and newer) -----
@@ -199,19 +202,19 @@ def _code_and_value(answer: Any) -> tuple[int, Any]:
     return 0, answer
 
 
-def storage_create3(uuid: str, content_type: int, compression_type: int, data: bytes,
+def storage_create3(handlers: Registry, uuid: str, content_type: int, compression_type: int, data: bytes,
                     dicom: Any) -> tuple[int, bytes | None]:
     instance = DicomInstance(dicom) if dicom is not None else None  # valid during this call
     code, custom = _code_and_value(
-        _area_call("create", uuid, content_type, compression_type, data, instance))
+        _area_call(handlers, "create", uuid, content_type, compression_type, data, instance))
     if code != 0:
         return code, None
     return 0, None if custom is None else _as_bytes(custom, "custom data")
 
 
-def storage_read3(uuid: str, content_type: int, range_start: int, size: int,
+def storage_read3(handlers: Registry, uuid: str, content_type: int, range_start: int, size: int,
                   custom: bytes) -> tuple[int, bytes | None]:
-    code, data = _code_and_value(_area_call("read", uuid, content_type, range_start, size, custom))
+    code, data = _code_and_value(_area_call(handlers, "read", uuid, content_type, range_start, size, custom))
     if code != 0:
         return code, None
     data = _as_bytes(data, "the bytes read")
@@ -221,8 +224,8 @@ def storage_read3(uuid: str, content_type: int, range_start: int, size: int,
     return 0, data
 
 
-def storage_remove3(uuid: str, content_type: int, custom: bytes) -> int:
-    code, _ = _code_and_value(_area_call("remove", uuid, content_type, custom))
+def storage_remove3(handlers: Registry, uuid: str, content_type: int, custom: bytes) -> int:
+    code, _ = _code_and_value(_area_call(handlers, "remove", uuid, content_type, custom))
     return code
 
 
@@ -234,18 +237,22 @@ def _as_bytes(value: Any, what: str) -> bytes:
     raise TypeError(f"the storage area answered {what} as {type(value).__name__}, not bytes")
 
 
-def install(native: Any) -> None:
-    """Registers the gates the script has with Orthanc (only while Orthanc starts)."""
-    if registry.http_filters:
-        native.set_http_filter(http_filter)
+def install(native: Any, handlers: Registry) -> None:
+    """Registers the gates of ``handlers`` with Orthanc (only while Orthanc starts); the
+    callbacks read that registry, which a reload refills."""
+    def on(callback: Callable[..., Any]) -> Callable[..., Any]:
+        return functools.partial(callback, handlers)
+
+    if handlers.http_filters:
+        native.set_http_filter(on(http_filter))
         native.register_http_filter()
-    if registry.received_instance is not None:
-        native.set_received_instance(received_instance)
+    if handlers.received_instance is not None:
+        native.set_received_instance(on(received_instance))
         native.register_received_instance()
-    area = registry.storage_area
+    area = handlers.storage_area
     if area is not None and area.custom_data:
-        native.set_storage_area(storage_create3, storage_read3, storage_remove3)
+        native.set_storage_area(on(storage_create3), on(storage_read3), on(storage_remove3))
         native.register_storage_area3()
     elif area is not None:
-        native.set_storage_area(storage_create, storage_read, storage_remove)
+        native.set_storage_area(on(storage_create), on(storage_read), on(storage_remove))
         native.register_storage_area()

@@ -1,13 +1,12 @@
 """Master-side dispatch: from the native trampolines to the handlers, and back.
 
-    Orthanc HTTP thread --on_rest(output, url, request)--> route lookup --> entry.invoke
+    Orthanc HTTP thread --RestApi.on_rest(output, url, request)--> route lookup --> entry.invoke
                                                       (runtime.registry.invoke: inline,
                                                       offloaded, or an official-style callback)
                         <--answer written to output-- Response / error JSON
-    Orthanc change thread --on_change(type, level, id)--> runtime.callbacks.changes (durable
-                                                      feeds of the change log) --> listeners
-    Orthanc ingest thread --on_stored_instance(dicom, id)--> runtime.callbacks.changes (the
-                                                      official plugin's style of handler)
+
+The session (runtime.plugin.session) makes one RestApi over its registry and hands
+``on_rest`` to the native code; events go to runtime.callbacks.changes.
 
 Every error answers JSON with a fitting status (runtime.answers); the
 traceback goes to Orthanc's log with the handler's name and an error id.
@@ -21,9 +20,6 @@ from urllib.parse import unquote_plus
 
 from runtime import answers
 from runtime.backends import streams
-from runtime.callbacks import changes
-from runtime.configuration import settings
-from runtime.enums import ChangeType
 from runtime.errors import OrthancException
 from runtime.http import (
     Headers,
@@ -34,7 +30,7 @@ from runtime.http import (
     chunk_bytes,
     error_response,
 )
-from runtime.registry import Handler, Registry, registry
+from runtime.registry import Handler, Registry
 from runtime.registry import invoke as invoking
 from runtime.sdk import transport
 
@@ -181,16 +177,10 @@ def _route_glue(entry: Handler, run: invoking.Run) -> Any:
     return invoke
 
 
-def bind(routes: Registry) -> None:
+def bind(routes: Registry, binder: invoking.Binder) -> None:
     """Binds each route's invoker (runtime.registry.invoke), once, at registration."""
     for entry in routes.route_handlers():
-        invoking.bind(entry, "route", _route_glue)
-
-
-def _bound(entry: Handler) -> Any:
-    """A route recorded without the plugin (a test) is bound at its first request."""
-    invoking.bind(entry, "route", _route_glue)
-    return entry.invoke
+        binder.bind(entry, "route", _route_glue)
 
 
 class InFlight:
@@ -224,73 +214,55 @@ class InFlight:
         return True
 
 
-in_flight = InFlight()
+class RestApi:
+    """The REST callback of one start of the plugin: matches its registry's routes, runs the
+    handler through its invoker, writes the answer; counts the requests in flight, so that
+    a stop can wait for them."""
 
+    def __init__(self, routes: Registry, binder: invoking.Binder | None = None) -> None:
+        self.routes = routes
+        self.binder = binder
+        self.in_flight = InFlight()
 
-def on_rest(output: Any, url: str, request: dict[str, Any]) -> None:
-    token = in_flight.enter()
-    try:
-        _on_rest(output, url, request)
-    finally:
-        in_flight.leave(token)
-
-
-def _on_rest(output: Any, url: str, request: dict[str, Any]) -> None:
-    found = registry.match(url)
-    if found is None:
-        write(output, error_response(404, f"no route matches {url}"))
-        return
-    route, params, groups = found
-    entry = route.handler_for(request["method"])
-    if entry is None:
-        refused = MethodNotAllowed(route.allowed, f"{request['method']} is not allowed on "
-                                                  f"{route.pattern.source}")
-        write(output, error_to_response(refused, url, route.pattern.source))
-        return
-    where = f"{entry.name} ({request['method']} {url})"
-    pattern = route.pattern.source
-    with streams.Sink(output) as sink:  # an offloaded generator's chunks go out through it
+    def on_rest(self, output: Any, url: str, request: dict[str, Any]) -> None:
+        token = self.in_flight.enter()
         try:
-            invoke = entry.invoke or _bound(entry)
-            response = invoke(output, url, request, params, groups, pattern)
-        except BaseException as error:
-            # Whatever a handler raises, SystemExit and KeyboardInterrupt included,
-            # answers: nothing a handler does may stop Orthanc or drop its answer.
-            response = error_to_response(error, where, pattern)
-    if response is None:  # answered already (an official-style callback)
-        return
-    if not sink.started:
-        write(output, response, where, pattern)
-    elif isinstance(response, Response) and response.status != 200:  # logged, with its id
-        _log_error(f"{where}: the streamed answer is cut after {sink.sent} bytes: HTTP "
-                   f"{response.status} {response.body[:300].decode(errors='replace')}")
+            self._on_rest(output, url, request)
+        finally:
+            self.in_flight.leave(token)
 
+    def _bound(self, entry: Handler) -> Any:
+        """A route recorded after the plugin bound its routes (a test) is bound at its first
+        request."""
+        (self.binder or invoking.inline_binder()).bind(entry, "route", _route_glue)
+        return entry.invoke
 
-# -- events (runtime.callbacks.changes) ---------------------------------------------------
-
-shutdown_deadline: float | None = None
-"""time.monotonic() by which the stop that ORTHANC_STOPPED began must be over."""
-
-
-def on_change(change_type: int, level: int, resource_id: str | None) -> None:
-    global shutdown_deadline
-    if change_type != ChangeType.ORTHANC_STOPPED:
-        changes.on_change(change_type, level, resource_id)
-        return
-    # Orthanc signals this on its main thread before it stops its HTTP server,
-    # which cuts every answer not yet written, and its database, which the event
-    # checkpoints live in. Within ShutdownGrace: the requests in flight finish,
-    # the handlers catch up with the change log, they hear ORTHANC_STOPPED, and
-    # their checkpoints are saved. Changes recorded after that are delivered
-    # after the next start.
-    grace = settings.shutdown_grace()
-    shutdown_deadline = time.monotonic() + grace
-    if not in_flight.wait_idle(grace):
-        _log_error(f"orthanc-runtime: {in_flight.count} request(s) still running after "
-                   f"ShutdownGrace ({grace} s); Orthanc stops anyway")
-    changes.hub.drain(shutdown_deadline)
-    changes.on_change(change_type, level, resource_id)
-    changes.hub.stop(shutdown_deadline)
-
-
-on_stored_instance = changes.on_stored_instance
+    def _on_rest(self, output: Any, url: str, request: dict[str, Any]) -> None:
+        found = self.routes.match(url)
+        if found is None:
+            write(output, error_response(404, f"no route matches {url}"))
+            return
+        route, params, groups = found
+        entry = route.handler_for(request["method"])
+        if entry is None:
+            refused = MethodNotAllowed(route.allowed, f"{request['method']} is not allowed on "
+                                                      f"{route.pattern.source}")
+            write(output, error_to_response(refused, url, route.pattern.source))
+            return
+        where = f"{entry.name} ({request['method']} {url})"
+        pattern = route.pattern.source
+        with streams.Sink(output) as sink:  # an offloaded generator's chunks go out through it
+            try:
+                invoke = entry.invoke or self._bound(entry)
+                response = invoke(output, url, request, params, groups, pattern)
+            except BaseException as error:
+                # Whatever a handler raises, SystemExit and KeyboardInterrupt included,
+                # answers: nothing a handler does may stop Orthanc or drop its answer.
+                response = error_to_response(error, where, pattern)
+        if response is None:  # answered already (an official-style callback)
+            return
+        if not sink.started:
+            write(output, response, where, pattern)
+        elif isinstance(response, Response) and response.status != 200:  # logged, with its id
+            _log_error(f"{where}: the streamed answer is cut after {sink.sent} bytes: HTTP "
+                       f"{response.status} {response.body[:300].decode(errors='replace')}")

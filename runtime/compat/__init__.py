@@ -23,7 +23,7 @@ from runtime.compat.adapters import RestOutput as RestOutput
 from runtime.enums import *  # noqa: F403
 from runtime.errors import OrthancException as OrthancException
 from runtime.jobs import callback_jobs
-from runtime.registry import registry
+from runtime.registry import active
 from runtime.requests import DicomConnection as DicomConnection
 from runtime.sdk import calls, transport
 from runtime.sdk.calls import *  # noqa: F403  (the generated API is this module's API)
@@ -60,29 +60,29 @@ def RegisterRestCallback(pattern: str, callback: Callable[..., Any]) -> None:
 
     Raises ValueError if Orthanc's regex engine would refuse the pattern.
     """
-    registry.add_route(pattern, callback, None, style="compat", adapter=adapters.route)
+    active().add_route(pattern, callback, None, style="compat", adapter=adapters.route)
 
 
 def RegisterOnChangeCallback(callback: Callable[..., Any]) -> None:
     """Calls ``callback(changeType, level, resourceId)`` on the change queue thread."""
-    registry.add_change_listener(callback, style="compat", adapter=adapters.change)
+    active().add_change_listener(callback, style="compat", adapter=adapters.change)
 
 
 def RegisterIncomingHttpRequestFilter(callback: Callable[..., Any]) -> None:
     """``callback(uri, method=, ip=, headers=, get=)`` returns True to let the request through."""
-    registry.add_http_filter(callback, style="compat", adapter=adapters.http_filter)
+    active().add_http_filter(callback, style="compat", adapter=adapters.http_filter)
 
 
 def RegisterReceivedInstanceCallback(callback: Callable[..., Any]) -> None:
     """``callback(receivedDicom)`` returns ``(action, modified DICOM or None)``."""
-    registry.set_received_instance(callback, style="compat",
+    active().set_received_instance(callback, style="compat",
                                    adapter=adapters.received_instance)
 
 
 def RegisterStorageArea(create: Callable[..., Any], read: Callable[..., Any],
                         remove: Callable[..., Any]) -> None:
     """``create(uuid, contentType, data)``, ``read(uuid, contentType)``, ``remove(uuid, contentType)``."""
-    registry.set_storage_area(create, read, remove, style="compat")
+    active().set_storage_area(create, read, remove, style="compat")
 
 
 def RegisterStorageArea3(create: Callable[..., Any], read: Callable[..., Any],
@@ -97,17 +97,17 @@ def RegisterStorageArea3(create: Callable[..., Any], read: Callable[..., Any],
     answers an ErrorCode. On an older Orthanc, registering raises OrthancException naming
     the version needed."""
     transport.require_orthanc("RegisterStorageArea3", 1, 12, 8)
-    registry.set_storage_area(create, read, remove, style="compat", custom_data=True)
+    active().set_storage_area(create, read, remove, style="compat", custom_data=True)
 
 
 def RegisterFindCallback(callback: Callable[..., Any]) -> None:
     """``callback(answers: FindAnswers, query: FindQuery, issuerAet, calledAet)`` answers C-FIND."""
-    registry.set_dicom_service("find", callback, style="compat", adapter=adapters.find)
+    active().set_dicom_service("find", callback, style="compat", adapter=adapters.find)
 
 
 def RegisterWorklistCallback(callback: Callable[..., Any]) -> None:
     """``callback(answers: WorklistAnswers, query: WorklistQuery, issuerAet, calledAet)``."""
-    registry.set_dicom_service("worklist", callback, style="compat",
+    active().set_dicom_service("worklist", callback, style="compat",
                                adapter=adapters.worklist)
 
 
@@ -115,7 +115,7 @@ def RegisterMoveCallback(callback: Callable[..., Any]) -> None:
     """``callback(**request)`` carries out a whole C-MOVE (counted as one sub-operation);
     ``request`` has Level, PatientID, AccessionNumber, StudyInstanceUID, SeriesInstanceUID,
     SOPInstanceUID, OriginatorAET, SourceAET, TargetAET and OriginatorID."""
-    registry.set_dicom_service("move", callback, style="compat", adapter=adapters.move)
+    active().set_dicom_service("move", callback, style="compat", adapter=adapters.move)
 
 
 def RegisterMoveCallback2(createMoveCallback: Callable[..., Any],
@@ -126,7 +126,7 @@ def RegisterMoveCallback2(createMoveCallback: Callable[..., Any],
     ``getMoveSizeCallback(driver)`` counts its sub-operations, ``applyMoveCallback(driver)``
     carries out the next one (an ErrorCode, or None for success), ``freeMoveCallback(driver)``
     ends it."""
-    registry.set_dicom_service("move", createMoveCallback, style="compat",
+    active().set_dicom_service("move", createMoveCallback, style="compat",
                                helpers=(getMoveSizeCallback, applyMoveCallback, freeMoveCallback),
                                adapter=adapters.move_in_steps)
 
@@ -136,7 +136,7 @@ def RegisterStorageCommitmentScpCallback(factory: Callable[..., Any],
     """``factory(jobId, transactionUid, sopClassUids, sopInstanceUids, remoteAet, calledAet)``
     makes the data of one request; ``lookup(sopClassUid, sopInstanceUid, data)`` answers a
     StorageCommitmentFailureReason for each instance."""
-    registry.set_dicom_service("storage_commitment", factory, style="compat", helpers=(lookup,),
+    active().set_dicom_service("storage_commitment", factory, style="compat", helpers=(lookup,),
                                adapter=adapters.storage_commitment)
 
 
@@ -146,13 +146,13 @@ def RegisterStorageCommitmentScpCallback(factory: Callable[..., Any],
 def RegisterFindCallback2(callback: Callable[[Any, Any, DicomConnection], Any]) -> None:
     """``callback(answers: FindAnswers, query: FindQuery, connection: DicomConnection)``
     answers C-FIND."""
-    registry.set_dicom_service("find", callback, style="compat",
+    active().set_dicom_service("find", callback, style="compat",
                                adapter=adapters.find_with_connection)
 
 
 def RegisterWorklistCallback2(callback: Callable[[Any, Any, DicomConnection], Any]) -> None:
     """``callback(answers: WorklistAnswers, query: WorklistQuery, connection: DicomConnection)``."""
-    registry.set_dicom_service("worklist", callback, style="compat",
+    active().set_dicom_service("worklist", callback, style="compat",
                                adapter=adapters.worklist_with_connection)
 
 
@@ -163,7 +163,7 @@ def RegisterMoveCallback3(createMoveCallback: Callable[..., Any],
     """As RegisterMoveCallback2, but ``createMoveCallback(connection, **request)`` gets the
     DicomConnection first, and ``request`` has Level, PatientID, AccessionNumber,
     StudyInstanceUID, SeriesInstanceUID, SOPInstanceUID, TargetAET and OriginatorID."""
-    registry.set_dicom_service("move", createMoveCallback, style="compat",
+    active().set_dicom_service("move", createMoveCallback, style="compat",
                                helpers=(getMoveSizeCallback, applyMoveCallback, freeMoveCallback),
                                adapter=adapters.move_with_connection)
 
@@ -173,19 +173,19 @@ def RegisterStorageCommitmentScpCallback2(factory: Callable[..., Any],
     """``factory(jobId, transactionUid, sopClassUids, sopInstanceUids, connection)`` makes the
     data of one request; ``lookup(sopClassUid, sopInstanceUid, data)`` answers a
     StorageCommitmentFailureReason for each instance."""
-    registry.set_dicom_service("storage_commitment", factory, style="compat", helpers=(lookup,),
+    active().set_dicom_service("storage_commitment", factory, style="compat", helpers=(lookup,),
                                adapter=adapters.storage_commitment_with_connection)
 
 
 def RegisterIncomingCStoreInstanceFilter(callback: Callable[..., Any]) -> None:
     """``callback(receivedDicom: DicomInstance)`` answers 0 to store an instance received by
     C-STORE, or the DIMSE status that refuses it."""
-    registry.add_cstore_filter(callback, style="compat", adapter=adapters.cstore_filter)
+    active().add_cstore_filter(callback, style="compat", adapter=adapters.cstore_filter)
 
 
 def RegisterOnStoredInstanceCallback(callback: Callable[..., Any]) -> None:
     """Calls ``callback(dicom, instanceId)`` while Orthanc stores each instance."""
-    registry.add_stored_listener(callback, style="compat", adapter=adapters.stored_instance)
+    active().add_stored_listener(callback, style="compat", adapter=adapters.stored_instance)
 
 
 # -- SDK calls the header does not have -----------------------------------

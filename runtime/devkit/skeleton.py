@@ -104,7 +104,7 @@ def check_name(name: str) -> None:
     if not _NAME.match(name) or keyword.iskeyword(name):
         raise ValueError(f"{name!r} is not a valid name: use lower-case letters, digits and "
                          "underscores, starting with a letter (it names a Python module)")
-    from runtime.plugin import check_module_name
+    from runtime.plugin.scripts import check_module_name
 
     check_module_name(name, Path(f"{name}.py"))
 

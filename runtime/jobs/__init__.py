@@ -28,7 +28,9 @@ Orthanc's own jobs do.
 
 from __future__ import annotations
 
+import functools
 import inspect
+import itertools
 import json
 import threading
 import time
@@ -37,9 +39,9 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from runtime import answers
-from runtime.jobs import runs
 from runtime.jobs.runs import InlineRun, JobStep, JobStopped, OffloadedRun, StepTimeout
-from runtime.registry import JobType, registry
+from runtime.registry import JobType, Registry, active
+from runtime.registry import invoke as invoking
 from runtime.sdk import logs, transport
 from runtime.sdk.properties import DurableProperty, PropertyId
 
@@ -98,7 +100,7 @@ def add_job_type(name: str, handler: Callable[..., Any], *, retries: int = 0,
         takes = "checkpoint" in inspect.signature(handler).parameters
     except (TypeError, ValueError):
         takes = False
-    return registry.add_job_type(JobType(name, handler, retries, cancel_grace, takes))
+    return active().add_job_type(JobType(name, handler, retries, cancel_grace, takes))
 
 
 def submit(job_type: str, *, priority: int = 0, **arguments: Any) -> str:
@@ -109,11 +111,9 @@ def submit(job_type: str, *, priority: int = 0, **arguments: Any) -> str:
     _check_json(arguments, f"the arguments of a {job_type} job")
     if transport.in_worker_task():
         return str(transport.to_master("job_submit", job_type, priority, arguments))
-    found = registry.job_types.get(job_type)
-    if found is None:
-        raise LookupError(f"no job type {job_type!r} is declared (known: {sorted(registry.job_types)})")
-    # Outside Orthanc, transport.call raises NotInOrthanc with the usual message.
-    return str(transport.call("submit_job", EngineJob(found, dict(arguments)), found.name, int(priority)))
+    # Outside Orthanc, with no session, a table of its own: transport.call then raises
+    # NotInOrthanc with the usual message.
+    return (_active or Jobs(active())).submit(job_type, priority, arguments)
 
 
 def _check_json(value: Any, what: str) -> None:
@@ -134,9 +134,10 @@ class EngineJob:
     lock guards what they share.
     """
 
-    def __init__(self, job_type: JobType, arguments: dict[str, Any], key: str | None = None,
-                 checkpoint: Any = None, checkpoints: int = 0, progress_value: float = 0.0,
-                 status: Any = None, synced: bool = True) -> None:
+    def __init__(self, owner: Jobs, job_type: JobType, arguments: dict[str, Any],
+                 key: str | None = None, checkpoint: Any = None, checkpoints: int = 0,
+                 progress_value: float = 0.0, status: Any = None, synced: bool = True) -> None:
+        self.owner = owner
         self.type = job_type
         self.arguments = arguments
         self.key = key or uuid.uuid4().hex
@@ -153,7 +154,7 @@ class EngineJob:
         self.run: InlineRun | OffloadedRun | None = None
         self.ending: OffloadedRun | None = None  # asked to stop, not ended yet
         self.synced = synced  # False until the durable checkpoint was read (a restored job)
-        _jobs[self.key] = self
+        owner.table[self.key] = self
 
     # -- Orthanc's callbacks --
 
@@ -162,7 +163,7 @@ class EngineJob:
             if not self.ending.wait_ended(TICK):
                 return CONTINUE
             self.ending = None
-        if runs.stopping.is_set():
+        if self.owner.stopping.is_set():
             time.sleep(TICK)  # Orthanc stops: the job stays running, to be saved as such
             return CONTINUE
         if not self.synced:
@@ -175,7 +176,10 @@ class EngineJob:
 
         try:
             if self.run is None:
-                self.run = OffloadedRun(self) if self.type.offload is not None else InlineRun(self)
+                if self.type.invoke is None:  # declared after the plugin bound its jobs (a test)
+                    (self.owner.binder or invoking.inline_binder()).bind(self.type, "job")
+                assert self.type.invoke is not None
+                self.run = self.type.invoke(self)
             done, output = self.run.advance(TICK)
         except (PoolClosed, PoolFull, JobStopped):
             # Orthanc stops, or every worker is taken: the job stays running and tries again.
@@ -212,7 +216,7 @@ class EngineJob:
             if ending is not None:
                 self.ending = ending
         if reason == STOP_SUCCESS:
-            durable.forget(self.key)
+            self.owner.durable.forget(self.key)
 
     def reset(self) -> None:
         """A resubmit: the job starts again from the beginning."""
@@ -225,7 +229,7 @@ class EngineJob:
             self.error = self.error_id = None
             self.steps = 0
             self.retried = 0
-        durable.forget(self.key)
+        self.owner.durable.forget(self.key)
 
     def progress(self) -> float:
         return self.progress_value
@@ -261,7 +265,7 @@ class EngineJob:
             if run is not None:
                 run.stop()
         self.run = self.ending = None
-        _jobs.pop(self.key, None)
+        self.owner.table.pop(self.key, None)
 
     # -- what the handler yields --
 
@@ -287,7 +291,7 @@ class EngineJob:
                 self.checkpoints += 1
                 saved = (self.checkpoint, self.checkpoints)
         if has_checkpoint:
-            durable.save(self.key, *saved)
+            self.owner.durable.save(self.key, *saved)
 
     def call_handler(self) -> Any:
         """Starts the handler from the last checkpoint: a generator, or a plain function's value."""
@@ -306,23 +310,13 @@ class EngineJob:
 
     def _take_durable_checkpoint(self) -> None:
         self.synced = True
-        saved = durable.get(self.key)
+        saved = self.owner.durable.get(self.key)
         if saved is not None and saved[1] > self.checkpoints:
             with self.lock:
                 self.checkpoint, self.checkpoints = saved
 
     def _name(self) -> str:
         return f"orthanc-runtime: job {self.type.name} ({self.type.handler.__qualname__})"
-
-
-# -- the master's functions for workers --------------------------------------------------------
-
-def _job_submit(job_type: str, priority: int, arguments: dict[str, Any]) -> str:
-    return submit(job_type, priority=priority, **arguments)
-
-
-def master_functions() -> dict[str, Callable[..., Any]]:
-    return {"job_report": runs.job_report, "job_submit": _job_submit}
 
 
 # -- durable checkpoints -----------------------------------------------------------------------
@@ -343,7 +337,8 @@ class JobCheckpoints:
     logged and the job goes on from Orthanc's own copy.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, known: dict[str, EngineJob]) -> None:
+        self._known = known  # the jobs of this start of the plugin
         self._property = DurableProperty(
             PropertyId.JOB_CHECKPOINTS, version=1, empty=lambda: {"jobs": {}}, validate=_jobs_of,
             if_unreadable="jobs resume from Orthanc's own copy")
@@ -364,7 +359,7 @@ class JobCheckpoints:
             with self._property.edit() as value:
                 jobs = value["jobs"]
                 if not self._pruned:
-                    for stale in [k for k in jobs if k not in _jobs]:
+                    for stale in [k for k in jobs if k not in self._known]:
                         del jobs[stale]
                     self._pruned = True
                 jobs[key] = [checkpoint, count]
@@ -383,45 +378,114 @@ class JobCheckpoints:
         self._pruned = False
 
 
-durable = JobCheckpoints()
-_jobs: dict[str, EngineJob] = {}
+# -- the jobs of one start of the plugin ----------------------------------------------------------
+
+class Jobs:
+    """The jobs of one start of the plugin (runtime.plugin.session owns it): Orthanc's jobs
+    that run our handlers (``table``), their offloaded runs, their durable checkpoints, and
+    whether Orthanc stops."""
+
+    def __init__(self, registry: Registry, binder: invoking.Binder | None = None) -> None:
+        self.registry = registry
+        self.binder = binder  # how a job type's runs start: in the master, or in a worker
+        self.table: dict[str, EngineJob] = {}
+        self.durable = JobCheckpoints(self.table)
+        self.runs: dict[int, OffloadedRun] = {}
+        self.run_ids = itertools.count(1)
+        self.stopping = threading.Event()
+        """Set when Orthanc stops: runs end at their next yield, and no run starts."""
+
+    def bind(self, handlers: Registry) -> None:
+        """Gives each job type its invoker (runtime.registry.invoke), once, at registration."""
+        assert self.binder is not None
+        for job_type in handlers.job_types.values():
+            self.binder.bind(job_type, "job")
+
+    def submit(self, job_type: str, priority: int, arguments: dict[str, Any]) -> str:
+        found = self.registry.job_types.get(job_type)
+        if found is None:
+            raise LookupError(f"no job type {job_type!r} is declared "
+                              f"(known: {sorted(self.registry.job_types)})")
+        return str(transport.call("submit_job", EngineJob(self, found, dict(arguments)),
+                                  found.name, int(priority)))
+
+    def unserialize(self, type_name: str, serialized: str) -> Any:
+        """A job Orthanc saved (``SaveJobs``), back as an EngineJob; None if it is not one of
+        ours.
+
+        A type no ``@job`` declares goes to the unserializers of the ``orthanc``
+        module (``orthanc.RegisterJobsUnserializer``).
+        """
+        found = self.registry.job_types.get(type_name)
+        if found is None:
+            from runtime.jobs import callback_jobs
+
+            return callback_jobs.unserialize(type_name, serialized)
+        data = json.loads(serialized)
+        if not isinstance(data, dict) or "Key" not in data:
+            return None
+        return EngineJob(self, found, dict(data.get("Arguments") or {}), key=str(data["Key"]),
+                         checkpoint=data.get("Checkpoint"),
+                         checkpoints=int(data.get("Checkpoints", 0)),
+                         progress_value=float(data.get("Progress", 0.0)),
+                         status=data.get("Status"), synced=False)
+
+    def master_functions(self) -> dict[str, Callable[..., Any]]:
+        """What workers call in the master: their runs' reports, their submissions."""
+        return {"job_report": self.job_report, "job_submit": self._job_submit}
+
+    def _job_submit(self, job_type: str, priority: int, arguments: dict[str, Any]) -> str:
+        _check_json(arguments, f"the arguments of a {job_type} job")
+        return self.submit(job_type, priority, arguments)
+
+    def job_report(self, run_id: int, pid: int | None, value: Any) -> bool:
+        """The master's side of a run's report (runtime.jobs.runs): record it; False asks the
+        worker to stop.
+
+        ``pid`` None: the run is on a Dask cluster, where the master cannot end it.
+        A step that ended is recorded even when a stop was asked meanwhile: its
+        checkpoint is what the job resumes from.
+        """
+        run = self.runs.get(run_id)
+        if run is None:
+            return False
+        return run.reported(pid, value) and not self.stopping.is_set()
+
+    def start(self) -> None:
+        self.stopping.clear()
+        self.durable.reset_cache()
+
+    def orthanc_stopping(self) -> None:
+        """Orthanc stops: running steps end at their next yield; the jobs stay running, to be
+        saved."""
+        self.stopping.set()
+
+    def stop(self, deadline: float) -> None:
+        """Asks every offloaded run to stop at its next yield and waits for them, until
+        ``deadline``; the pool ends the rest."""
+        self.stopping.set()
+        for run in list(self.runs.values()):
+            run.stop_requested = True
+        for run in list(self.runs.values()):
+            run.wait_ended(max(0.0, deadline - time.monotonic()))
 
 
-# -- life cycle (runtime.plugin) ----------------------------------------------------------------
-
-def unserialize(type_name: str, serialized: str) -> Any:
-    """A job Orthanc saved (``SaveJobs``), back as an EngineJob; None if it is not one of ours.
-
-    A type no ``@job`` declares goes to the unserializers of the ``orthanc``
-    module (``orthanc.RegisterJobsUnserializer``).
-    """
-    found = registry.job_types.get(type_name)
-    if found is None:
-        from runtime.jobs import callback_jobs
-
-        return callback_jobs.unserialize(type_name, serialized)
-    data = json.loads(serialized)
-    if not isinstance(data, dict) or "Key" not in data:
-        return None
-    return EngineJob(found, dict(data.get("Arguments") or {}), key=str(data["Key"]),
-               checkpoint=data.get("Checkpoint"), checkpoints=int(data.get("Checkpoints", 0)),
-               progress_value=float(data.get("Progress", 0.0)), status=data.get("Status"),
-               synced=False)
+def _offloaded_runs(binder: invoking.Binder, handler: Callable[..., Any],
+                    timeout: float | None) -> Callable[[EngineJob], OffloadedRun]:
+    return functools.partial(OffloadedRun, submit=binder.executor.submit_job_run)
 
 
-def start() -> None:
-    runs.stopping.clear()
-    durable.reset_cache()
+# A run of an inline job steps its generator on Orthanc's job thread; an offloaded one
+# runs it in a worker, which reports each step (runtime.jobs.runs).
+invoking.RUNS["job"] = invoking.How(lambda handler: InlineRun, _offloaded_runs)
+
+_active: Jobs | None = None
 
 
-def orthanc_stopping() -> None:
-    """Orthanc stops: running steps end at their next yield; the jobs stay running, to be saved."""
-    runs.stopping.set()
-
-
-def stop(deadline: float) -> None:
-    """Waits, until ``deadline``, for the offloaded runs to reach a yield; the pool ends the rest."""
-    runs.stop_all(deadline)
+def activate(owner: Jobs | None) -> None:
+    """The jobs that ``submit`` adds to: the running session's (runtime.plugin.session)."""
+    global _active
+    _active = owner
 
 
 def _log(level: str, message: str) -> None:

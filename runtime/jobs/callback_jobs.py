@@ -37,7 +37,7 @@ from typing import Any
 from pool import in_worker
 from runtime.enums import JobStepStatus, JobStopReason
 from runtime.errors import NotInOrthanc
-from runtime.registry import registry
+from runtime.registry import active
 from runtime.sdk import transport
 
 __all__ = ["Job", "CreateJob", "SubmitJob", "FreeJob", "RegisterJobsUnserializer"]
@@ -133,12 +133,12 @@ def RegisterJobsUnserializer(callback: Callable[[str, str], Job | None]) -> None
 
     It returns a Job (``orthanc.CreateJob(...)``) or None if the type is not its own.
     """
-    registry.add_job_unserializer(callback)
+    active().add_job_unserializer(callback)
 
 
 def unserialize(job_type: str, serialized: str) -> Job | None:
     """The first job that a registered unserializer makes of this saved one (runtime.jobs)."""
-    for callback in registry.job_unserializers:
+    for callback in active().job_unserializers:
         job = callback(job_type, serialized)
         if job is not None:
             if not isinstance(job, Job):

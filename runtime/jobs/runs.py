@@ -24,7 +24,6 @@ stop one yield later, and a worker of the cluster cannot be ended (no pid).
 
 from __future__ import annotations
 
-import itertools
 import os
 import signal
 import threading
@@ -51,9 +50,6 @@ _UNSET: Any = object()
 # What a worker reports besides its steps (a JobStep crosses as a 5-tuple).
 STARTED = RUN_STARTED
 FINISHED = RUN_FINISHED
-
-stopping = threading.Event()
-"""Set when Orthanc stops: runs end at their next yield, and no run starts."""
 
 remote_report: Callable[[int, Any], bool] | None = None
 """Set by runtime.worker.dask_cluster in a worker of a Dask cluster: how a run reports there."""
@@ -125,20 +121,14 @@ class InlineRun:
             self.generator = None
 
 
-_run_ids = itertools.count(1)
-runs: dict[int, OffloadedRun] = {}
-
-
 class OffloadedRun:
     """The handler in a worker of the pool, for as long as the run lasts."""
 
-    def __init__(self, job: EngineJob) -> None:
-        from runtime.backends import (
-            executor,  # not at import: scripts import the API without the pool
-        )
-
+    def __init__(self, job: EngineJob, submit: Callable[..., Future[Any]]) -> None:
+        """``submit(function, args, timeout)``: the session's Executor.submit_job_run."""
+        owner = job.owner
         self.job = job
-        self.id = next(_run_ids)
+        self.id = next(owner.run_ids)
         self.pid: int | None = None  # the worker's, from its first report
         self.finished = False  # the worker said it is leaving the handler
         self.stop_requested = False
@@ -146,9 +136,10 @@ class OffloadedRun:
         self.last_report = time.monotonic()
         offload = job.type.offload
         self.step_timeout = offload.timeout if offload is not None else None
+        runs = owner.runs
         runs[self.id] = self  # before the worker's first report
         try:
-            self.future: Future[Any] = executor.submit_job_run(
+            self.future: Future[Any] = submit(
                 run_in_worker, (job.type.handler, job.arguments, job.checkpoint,
                                 job.type.takes_checkpoint, self.id), RUN_TIMEOUT)
         except BaseException:
@@ -188,6 +179,17 @@ class OffloadedRun:
         self.future.add_done_callback(lambda _f: timer.cancel())
         return self
 
+    def reported(self, pid: int | None, value: Any) -> bool:
+        """The worker's report (runtime.jobs.Jobs.job_report): record it; False asks it to stop."""
+        self.pid = pid
+        self.last_report = time.monotonic()
+        if isinstance(value, tuple) and value == FINISHED:
+            self.finished = True
+            return False
+        if not (isinstance(value, tuple) and value == STARTED):
+            self.job.record(_unportable(value))
+        return not self.stop_requested
+
     def wait_ended(self, timeout: float) -> bool:
         try:
             self.future.exception(timeout=timeout)
@@ -208,15 +210,6 @@ class OffloadedRun:
             os.killpg(pid, signal.SIGKILL)  # a worker leads its own group (pool.worker)
         except (ProcessLookupError, PermissionError):
             pass
-
-
-def stop_all(deadline: float) -> None:
-    """Asks every offloaded run to stop at its next yield and waits for them, until ``deadline``."""
-    stopping.set()
-    for run in list(runs.values()):
-        run.stop_requested = True
-    for run in list(runs.values()):
-        run.wait_ended(max(0.0, deadline - time.monotonic()))
 
 
 # -- the worker's side ---------------------------------------------------------------------------
@@ -271,24 +264,3 @@ def _unportable(value: Any) -> Any:
         _, progress, status, has, checkpoint = value
         return JobStep(progress, status, checkpoint if has else _UNSET)
     return value
-
-
-def job_report(run_id: int, pid: int | None, value: Any) -> bool:
-    """The master's side of a report: record it; False asks the worker to stop.
-
-    ``pid`` None: the run is on a Dask cluster, where the master cannot end it.
-
-    A step that ended is recorded even when a stop was asked meanwhile: its
-    checkpoint is what the job resumes from.
-    """
-    run = runs.get(run_id)
-    if run is None:
-        return False
-    run.pid = pid
-    run.last_report = time.monotonic()
-    if isinstance(value, tuple) and value == FINISHED:
-        run.finished = True
-        return False
-    if not (isinstance(value, tuple) and value == STARTED):
-        run.job.record(_unportable(value))
-    return not (run.stop_requested or stopping.is_set())

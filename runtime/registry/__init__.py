@@ -173,6 +173,10 @@ class JobType:
     retries: int = 0  # runs started again after a crashed worker or a step that timed out
     cancel_grace: float = 5.0  # seconds a running step has to reach its next yield when stopped
     takes_checkpoint: bool = False  # the handler has a ``checkpoint`` parameter
+    adapter: None = field(default=None, kw_only=True, repr=False, compare=False)
+    invoke: Callable[..., Any] | None = field(default=None, kw_only=True, repr=False,
+                                              compare=False)
+    """What starts a run of a job of this type (runtime.registry.invoke binds it)."""
 
     @property
     def offload(self) -> Offload | None:
@@ -492,20 +496,21 @@ class Registry:
         self.job_types = new.job_types  # jobs under way finish their run with the old handler
         self.job_unserializers = new.job_unserializers
 
-    def clear(self) -> None:
-        """Forgets every handler and unfreezes (a restart of the plugin, tests)."""
-        self.routes.clear()
-        self._routes_by_regex.clear()
-        self.change_listeners.clear()
-        self.stored_listeners.clear()
-        self.http_filters.clear()
-        self.received_instance = None
-        self.dicom_services.clear()
-        self.cstore_filters.clear()
-        self.storage_area = None
-        self.job_types.clear()
-        self.job_unserializers.clear()
-        self.frozen = False
+
+# -- the registry that declarations go to ------------------------------------------------------
+
+_own = Registry()
+_active = _own
 
 
-registry = Registry()
+def active() -> Registry:
+    """The registry that declarations go to and that the script's calls read (``jobs.submit``):
+    the running session's (runtime.plugin.session) inside Orthanc, this process's own
+    elsewhere (a worker imports the script, which declares into it; a test)."""
+    return _active
+
+
+def activate(registry: Registry | None) -> None:
+    """Makes ``registry`` the active one; None: this process's own again (the session closed)."""
+    global _active
+    _active = _own if registry is None else registry

@@ -4,11 +4,11 @@ Each record of the registry gets its invoker once, when the plugin registers
 the script's handlers with Orthanc (runtime.plugin, at start and at reload),
 as a router compiles its routes once::
 
-    runtime.plugin --bind--> each callback module binds its records:
-        bind(entry, kind, glue)
+    runtime.plugin --bind--> each callback module binds its records with the session's Binder:
+        binder.bind(entry, kind, glue)
           entry.adapter (an official-style callback: runtime.compat supplied it)
               --> entry.invoke = adapter(entry)         Orthanc's objects, the official signature
-          @offload --> run = RUNS[kind].offloaded(handler, timeout)   through runtime.backends.executor
+          @offload --> run = RUNS[kind].offloaded(binder, handler, timeout)   through its Executor
           else     --> run = RUNS[kind].inline(handler)               on the calling thread
               --> entry.invoke = glue(entry, run)       the callback's own arguments -> run(value)
 
@@ -17,11 +17,12 @@ as a router compiles its routes once::
 So a callback never asks whether a handler is offloaded or official-style:
 it calls ``entry.invoke`` with its own arguments, and each kind's ``glue``
 (written beside the callback) turns them into the value the handler takes.
-A new kind of offloadable handler is one row of :data:`RUNS`.
+A new kind of offloadable handler is one row of :data:`RUNS` (a kind whose runs live in a
+layer above, jobs, adds its row from there).
 
 An offloaded on-stored-instance handler gets the instance's bytes with its
 event: Orthanc's ingest callback hands the master the DICOM file, which
-:data:`kept` holds (bounded by :data:`KEPT_BYTES_LIMIT`) until the handler's
+the session's :class:`KeptBytes` hold (bounded by :data:`KEPT_BYTES_LIMIT`) until the handler's
 event leaves for a worker. An event without them (read again from the change
 log after a restart, or dropped for room) reads them from Orthanc as before.
 """
@@ -33,17 +34,26 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pool import PoolClosed
-from runtime.backends import executor, tasks
+from runtime.backends import tasks
 from runtime.events import StoredInstance
 from runtime.http import to_response
-from runtime.registry import Handler, StorageAreaEntry, StoredListener, offload_of, registry
+from runtime.registry import (
+    Handler,
+    JobType,
+    StorageAreaEntry,
+    StoredListener,
+    active,
+    offload_of,
+)
 from runtime.registry.verdicts import refuse_coroutine
 
+if TYPE_CHECKING:  # the executor loads the pool; `import runtime` (jobs' row below) must not
+    from runtime.backends.executor import Executor
+
 Run = Callable[..., Any]
-Glue = Callable[[Handler, Run], Callable[..., Any]]
+Glue = Callable[[Any, Run], Callable[..., Any]]
 
 
 def now(function: Callable[..., Any], *args: Any) -> Future[Any]:
@@ -74,43 +84,44 @@ def _route_inline(handler: Callable[..., Any]) -> Run:
     return lambda request: to_response(handler(request))
 
 
-def _route_offloaded(handler: Callable[..., Any], timeout: float | None) -> Run:
-    return lambda request: executor.run_route(handler, request, timeout)
+def _route_offloaded(binder: Binder, handler: Callable[..., Any], timeout: float | None) -> Run:
+    return lambda request: binder.executor.run_route(handler, request, timeout)
 
 
 def _checked_inline(handler: Callable[..., Any]) -> Run:
     return lambda shape, request, *extra: shaped((handler, shape, request, extra))
 
 
-def _checked_offloaded(handler: Callable[..., Any], timeout: float | None) -> Run:
+def _checked_offloaded(binder: Binder, handler: Callable[..., Any], timeout: float | None) -> Run:
     ref = tasks.HandlerRef.of(handler)  # crosses by name, as every offloaded handler
-    return lambda shape, request, *extra: executor.run_call(shaped, (ref, shape, request, extra),
-                                                            timeout)
+    return lambda shape, request, *extra: binder.executor.run_call(
+        shaped, (ref, shape, request, extra), timeout)
 
 
-def _call_offloaded(handler: Callable[..., Any], timeout: float | None) -> Run:
-    return lambda value: executor.run_call(handler, value, timeout)
+def _call_offloaded(binder: Binder, handler: Callable[..., Any], timeout: float | None) -> Run:
+    return lambda value: binder.executor.run_call(handler, value, timeout)
 
 
 def _event_inline(handler: Callable[..., Any]) -> Run:
     return lambda event: now(handler, event)
 
 
-def _event_offloaded(handler: Callable[..., Any], timeout: float | None) -> Run:
-    return lambda event: executor.submit_event(handler, event, timeout)
+def _event_offloaded(binder: Binder, handler: Callable[..., Any], timeout: float | None) -> Run:
+    return lambda event: binder.executor.submit_event(handler, event, timeout)
 
 
-def _stored_offloaded(handler: Callable[..., Any], timeout: float | None) -> Run:
-    return lambda event: executor.submit_event(handler, kept.attach(event), timeout)
+def _stored_offloaded(binder: Binder, handler: Callable[..., Any], timeout: float | None) -> Run:
+    kept = binder.kept
+    return lambda event: binder.executor.submit_event(handler, kept.attach(event), timeout)
 
 
 @dataclass(frozen=True)
 class How:
-    """How a kind of handler runs: ``inline(handler)`` or ``offloaded(handler, timeout)``
-    make what the kind's glue calls."""
+    """How a kind of handler runs: ``inline(handler)`` or ``offloaded(binder, handler,
+    timeout)`` make what the kind's glue calls."""
 
     inline: Callable[[Callable[..., Any]], Run]
-    offloaded: Callable[[Callable[..., Any], float | None], Run]
+    offloaded: Callable[[Binder, Callable[..., Any], float | None], Run]
 
 
 RUNS: dict[str, How] = {
@@ -124,69 +135,88 @@ RUNS: dict[str, How] = {
     "event": How(_event_inline, _event_offloaded),
     # an on-stored-instance handler: as an event, offloaded with the bytes Orthanc gave
     "stored": How(_event_inline, _stored_offloaded),
+    # "job": run(job) -> a run of a job's handler; its row is runtime.jobs' (its runs live there)
 }
 
 
-def _plain(entry: Handler, run: Run) -> Callable[..., Any]:
+def _plain(entry: Handler | JobType, run: Run) -> Callable[..., Any]:
     return run
 
 
-def bind(entry: Handler, kind: str, glue: Glue = _plain) -> None:
-    """Gives ``entry`` its invoker: its compat adapter, or ``glue`` over how its kind runs."""
-    if entry.adapter is not None:
-        entry.invoke = entry.adapter(entry)
-        return
-    how = RUNS[kind]
-    offload = entry.offload
-    run = how.inline(entry.handler) if offload is None else \
-        how.offloaded(entry.handler, offload.timeout)
-    entry.invoke = glue(entry, run)
+class Binder:
+    """Binds the records of one start of the plugin (runtime.plugin.session): an offloaded
+    handler runs through its ``executor``; an offloaded on-stored-instance handler's event
+    takes the bytes ``kept`` at ingest."""
+
+    def __init__(self, executor: Executor, kept: KeptBytes) -> None:
+        self.executor = executor
+        self.kept = kept
+
+    def bind(self, entry: Handler | JobType, kind: str, glue: Glue = _plain) -> None:
+        """Gives ``entry`` its invoker: its compat adapter, or ``glue`` over how its kind runs."""
+        if entry.adapter is not None:
+            entry.invoke = entry.adapter(entry)
+            return
+        how = RUNS[kind]
+        offload = entry.offload
+        run = how.inline(entry.handler) if offload is None else \
+            how.offloaded(self, entry.handler, offload.timeout)
+        entry.invoke = glue(entry, run)
+
+    def bind_stored(self, listeners: list[StoredListener]) -> None:
+        """On-stored-instance handlers: an official-style one runs on Orthanc's ingest thread
+        (``on_ingest``, its DicomInstance alive), a decorated one from the change log
+        (``invoke``); an offloaded one keeps the bytes Orthanc gives at ingest for its event."""
+        self.kept.clear()
+        for listener in listeners:
+            listener.invoke = listener.on_ingest = None
+            if listener.adapter is not None:
+                listener.on_ingest = listener.adapter(listener)
+                continue
+            self.bind(listener, "stored")
+            if listener.offload is not None:
+                listener.on_ingest = self.kept.keep
+                self.kept.readers += 1
+
+    def bind_storage_area(self, area: StorageAreaEntry) -> None:
+        """The storage area's three methods: in a worker if ``@offload``ed and the pool runs,
+        in the master otherwise (while Orthanc starts or stops, without a pool)."""
+        for method in ("create", "read", "remove"):
+            function = getattr(area, method)
+            offload = offload_of(function)
+            area.invokers[method] = function if offload is None else \
+                self._area_offloaded(function, method, offload.timeout)
+
+    def _area_offloaded(self, function: Callable[..., Any], method: str,
+                        timeout: float | None) -> Callable[..., Any]:
+        from pool import PoolClosed
+
+        executor = self.executor
+
+        def invoke(*args: Any) -> Any:
+            if executor.current() is not None:
+                try:
+                    return executor.run_call(area_method_in_worker, (method, args), timeout)
+                except PoolClosed:  # Orthanc is stopping: its last operations run here
+                    pass
+            return function(*args)
+
+        return invoke
 
 
-def bind_stored(listeners: list[StoredListener]) -> None:
-    """On-stored-instance handlers: an official-style one runs on Orthanc's ingest thread
-    (``on_ingest``, its DicomInstance alive), a decorated one from the change log
-    (``invoke``); an offloaded one keeps the bytes Orthanc gives at ingest for its event."""
-    kept.clear()
-    for listener in listeners:
-        listener.invoke = listener.on_ingest = None
-        if listener.adapter is not None:
-            listener.on_ingest = listener.adapter(listener)
-            continue
-        bind(listener, "stored")
-        if listener.offload is not None:
-            listener.on_ingest = kept.keep
-            kept.readers += 1
+def inline_binder() -> Binder:
+    """A binder without a pool: what binds a record made without the plugin (a test) at its
+    first use; an offloaded handler then answers that the pool is not running."""
+    from runtime.backends.executor import Executor
 
-
-def bind_storage_area(area: StorageAreaEntry) -> None:
-    """The storage area's three methods: in a worker if ``@offload``ed and the pool runs, in
-    the master otherwise (while Orthanc starts or stops, without a pool)."""
-    for method in ("create", "read", "remove"):
-        function = getattr(area, method)
-        offload = offload_of(function)
-        area.invokers[method] = function if offload is None else \
-            _area_offloaded(function, method, offload.timeout)
-
-
-def _area_offloaded(function: Callable[..., Any], method: str,
-                    timeout: float | None) -> Callable[..., Any]:
-    def invoke(*args: Any) -> Any:
-        if executor.current() is not None:
-            try:
-                return executor.run_call(area_method_in_worker, (method, args), timeout)
-            except PoolClosed:  # Orthanc is stopping: its last operations run here
-                pass
-        return function(*args)
-
-    return invoke
+    return Binder(Executor(), KeptBytes())
 
 
 def area_method_in_worker(call: tuple[str, tuple[Any, ...]]) -> Any:
     """In a worker: the same method of the worker's own storage area (the script, imported
     there too, recorded one)."""
     method, args = call
-    area = registry.storage_area
+    area = active().storage_area
     if area is None:
         raise RuntimeError("no storage area is registered")
     return getattr(area, method)(*args)
@@ -279,5 +309,3 @@ class KeptBytes:
             self.size = 0
             self.readers = 0
 
-
-kept = KeptBytes()

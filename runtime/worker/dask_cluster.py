@@ -30,7 +30,7 @@ from runtime.backends.dask_tasks import (
 from runtime.configuration import settings
 from runtime.errors import NotInOrthanc
 from runtime.jobs import runs
-from runtime.registry import Registry, registry
+from runtime.registry import Registry, activate, active
 from runtime.sdk import transport
 from runtime.sdk.remote import RemoteOrthanc
 
@@ -96,17 +96,20 @@ def setup(plugin: OrthancWorkerPlugin, worker: Any) -> None:
     settings.install(plugin.section)
     entered = current.set(plugin.deployment)
     try:
-        # The decorators record into a registry of their own, which then replaces this
+        # The decorators record into a registry of their own, which replaces this
         # worker's whole: nothing registers here, a script imported again (a reload, a
         # new scheduler) claims no route twice, and what a handler run here looks up in
         # the registry (the storage area's instance) is the script's, as in a pool worker.
-        recorded = Registry()
-        with registry.recording_into(recorded):
+        previous = active()
+        activate(Registry())
+        try:
             for module_name, source, filename in plugin.scripts:
                 _import_source(module_name, source, filename)
             for module_name in plugin.recipes:
                 importlib.import_module(module_name)
-        registry.take(recorded)
+        except BaseException:
+            activate(previous)
+            raise
     finally:
         current.reset(entered)
 

@@ -8,8 +8,14 @@ import json
 import orthanc
 
 from recipes.routing_journal import Journal
-from runtime import Request, jobs, route
-from runtime.callbacks import changes
+from runtime import Request, plugin, route
+
+
+def session():
+    """The running start of the plugin, which owns the event and job checkpoints."""
+    found = plugin.current()
+    assert found is not None, 'the plugin has no session'
+    return found
 
 
 @route('/raw/{id:int}', methods=['GET', 'PUT'])
@@ -25,11 +31,11 @@ def raw(request: Request):
 def read(request: Request):
     feature, query = request.params['feature'], request.query
     if feature == 'events':
-        changes.checkpoints.forget_cache()
-        return {'position': changes.checkpoints.get(query['handler'])}
+        session().hub.checkpoints.forget_cache()
+        return {'position': session().hub.checkpoints.get(query['handler'])}
     if feature == 'jobs':
-        jobs.durable.reset_cache()
-        saved = jobs.durable.get(query['key'])
+        session().jobs.durable.reset_cache()
+        saved = session().jobs.durable.get(query['key'])
         return {'saved': None if saved is None else list(saved)}
     journal = Journal()
     journal.load()
@@ -42,10 +48,10 @@ def read(request: Request):
 def write(request: Request):
     feature, query = request.params['feature'], json.loads(request.body)
     if feature == 'events':
-        changes.checkpoints.advance(query['handler'], int(query['seq']))
-        changes.checkpoints.flush()
+        session().hub.checkpoints.advance(query['handler'], int(query['seq']))
+        session().hub.checkpoints.flush()
     elif feature == 'jobs':
-        jobs.durable.forget(query['key'])
+        session().jobs.durable.forget(query['key'])
     else:
         journal = Journal()
         journal.load()

@@ -19,7 +19,7 @@ from pool import TaskTimeout, WorkerCrashed
 from runtime import answers
 from runtime.callbacks import rest
 from runtime.http import Response
-from runtime.registry import registry
+from runtime.registry import Registry
 
 SECRET = "/srv/secret/folder"
 
@@ -89,19 +89,19 @@ def header_from_query(request):
     return Response(b"x", headers={request.query.get("name", "X-A"): request.query.get("v", "")})
 
 
-@pytest.fixture(autouse=True, scope="module")
-def routes():
-    registry.clear()
-    registry.add_route("/p/{name}/{n:int}", echo, ["GET", "POST", "PUT"])
-    registry.add_route("/q/{rest:path}", echo, ["GET", "POST"])
-    registry.add_route("/broken/{x}", broken, ["GET"])
-    registry.add_route("/weird", weird, ["GET"])
-    registry.add_route("/leaky/{x}", leaky, ["GET"])
-    registry.add_route("/base/{kind}", base, ["GET"])
-    registry.add_route("/status/{n:int}", any_status, ["GET"])
-    registry.add_route("/header", header_from_query, ["GET"])
-    yield
-    registry.clear()
+@pytest.fixture(scope="module")
+def api() -> rest.RestApi:
+    """The REST callback over routes of its own (bound inline at their first request)."""
+    routes = Registry()
+    routes.add_route("/p/{name}/{n:int}", echo, ["GET", "POST", "PUT"])
+    routes.add_route("/q/{rest:path}", echo, ["GET", "POST"])
+    routes.add_route("/broken/{x}", broken, ["GET"])
+    routes.add_route("/weird", weird, ["GET"])
+    routes.add_route("/leaky/{x}", leaky, ["GET"])
+    routes.add_route("/base/{kind}", base, ["GET"])
+    routes.add_route("/status/{n:int}", any_status, ["GET"])
+    routes.add_route("/header", header_from_query, ["GET"])
+    return rest.RestApi(routes)
 
 
 segment = st.text(min_size=1, max_size=30).filter(lambda s: "/" not in s)
@@ -133,9 +133,9 @@ requests = st.fixed_dictionaries({
 
 @settings(max_examples=400, deadline=None)
 @given(path=paths, request=requests)
-def test_every_request_gets_exactly_one_answer(path, request):
+def test_every_request_gets_exactly_one_answer(api, path, request):
     output = RecordingOutput()
-    rest.on_rest(output, path, request)
+    api.on_rest(output, path, request)
     assert len(output.answers) == 1
     status, body, mime = output.answers[0]
     assert status in answers.ORTHANC_STATUSES
@@ -149,9 +149,9 @@ def test_every_request_gets_exactly_one_answer(path, request):
         assert 'File "' not in body.decode()
 
 
-def test_a_route_answers_as_its_handler_says():
+def test_a_route_answers_as_its_handler_says(api):
     output = RecordingOutput()
-    rest.on_rest(output, "/p/x/3", {"method": "GET", "groups": ("x", "3"), "headers": {},
+    api.on_rest(output, "/p/x/3", {"method": "GET", "groups": ("x", "3"), "headers": {},
                                          "get": {"a": "b%20c"}})
     status, body, mime = output.answers[0]
     assert status == 200 and mime == "application/json"
@@ -189,11 +189,11 @@ def test_a_header_with_cr_lf_or_nul_answers_500_naming_it(name, value):
     assert "Set-Cookie" not in answer[1].decode() and not output.headers.keys() - {"Content-Type"}
 
 
-def test_an_unexpected_error_answers_a_generic_message_and_an_id_that_the_log_repeats(monkeypatch):
+def test_an_unexpected_error_answers_a_generic_message_and_an_id_that_the_log_repeats(api, monkeypatch):
     logged: list[str] = []
     monkeypatch.setattr(answers, "log_error", logged.append)
     output = RecordingOutput()
-    rest.on_rest(output, "/leaky/x", {"method": "GET", "groups": ("x",), "headers": {}})
+    api.on_rest(output, "/leaky/x", {"method": "GET", "groups": ("x",), "headers": {}})
     body = json.loads(output.answers[0][1])
     assert body["error"] == f"internal error in the handler; see Orthanc's log, error id {body['error_id']}"
     (line,) = logged

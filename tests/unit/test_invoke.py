@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from runtime import offload
-from runtime.backends import executor
 from runtime.enums import ChangeType, ResourceType
 from runtime.events import Change, StoredInstance
 from runtime.http import Request, Response
@@ -27,9 +24,27 @@ def official(output: Any, url: str, **request: Any) -> None:
     raise AssertionError("an adapter decides how an official-style callback is called")
 
 
-def test_a_record_is_bound_inline_offloaded_or_through_its_adapter(monkeypatch):
-    sent: list[tuple[Any, ...]] = []
-    monkeypatch.setattr(executor, "run_route", lambda *args: sent.append(args) or Response("w"))
+class RecordingExecutor:
+    """Stands for the session's Executor: records what would go to a worker."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[Any, ...]] = []
+
+    def run_route(self, *args: Any) -> Response:
+        self.sent.append(args)
+        return Response("w")
+
+    def submit_event(self, handler: Any, event: Any, timeout: float | None) -> None:
+        self.sent.append((handler, event, timeout))
+
+
+def binder() -> invoke.Binder:
+    return invoke.Binder(RecordingExecutor(), invoke.KeptBytes())  # type: ignore[arg-type]
+
+
+def test_a_record_is_bound_inline_offloaded_or_through_its_adapter():
+    binding = binder()
+    sent = binding.executor.sent  # type: ignore[attr-defined]
     handlers = Registry()
     inline = handlers.add_route("/a", hello, ["GET"]).by_method["GET"]
     offloaded = handlers.add_route("/b", heavy, ["GET"]).by_method["GET"]
@@ -38,7 +53,7 @@ def test_a_record_is_bound_inline_offloaded_or_through_its_adapter(monkeypatch):
     glue = lambda entry, run: run  # noqa: E731  (the callback's glue: here, none)
     for entry in (inline, offloaded, adapted.any_method):
         assert entry is not None
-        invoke.bind(entry, "route", glue)
+        binding.bind(entry, "route", glue)
     request = Request("GET", "/x")
     assert inline.invoke(request) == Response({"hello": "/x"}) and sent == []
     assert offloaded.invoke(request) == Response("w")
@@ -53,30 +68,30 @@ def test_an_inline_event_answers_a_done_future_with_the_handlers_error():
         raise ValueError("broken")
 
     listener = handlers.add_change_listener(broken)
-    invoke.bind(listener, "event")
+    binder().bind(listener, "event")
     future = listener.invoke(Change(ChangeType.NEW_STUDY, ResourceType.STUDY, "x"))
     assert future.done() and isinstance(future.exception(), ValueError)
 
 
-def test_an_offloaded_stored_instance_handler_gets_the_bytes_kept_at_ingest(monkeypatch):
-    submitted: list[Any] = []
-    monkeypatch.setattr(executor, "submit_event", lambda h, event, t: submitted.append(event))
+def test_an_offloaded_stored_instance_handler_gets_the_bytes_kept_at_ingest():
+    binding = binder()
+    kept = binding.kept
     handlers = Registry()
     inline = handlers.add_stored_listener(lambda instance: None)
     offloaded = handlers.add_stored_listener(offload(lambda instance: None))
     official = handlers.add_stored_listener(lambda dicom, id: None, style="compat",
                                             adapter=lambda entry: lambda dicom, id: "ingest")
-    invoke.bind_stored(handlers.stored_listeners)
+    binding.bind_stored(handlers.stored_listeners)
     assert inline.on_ingest is None and inline.invoke is not None
     assert official.invoke is None and official.on_ingest(None, "x") == "ingest"
-    assert offloaded.on_ingest == invoke.kept.keep and invoke.kept.readers == 1
-    invoke.kept.put("i1", b"DICM")
+    assert offloaded.on_ingest == kept.keep and kept.readers == 1
+    kept.put("i1", b"DICM")
     offloaded.invoke(StoredInstance("i1", 3))
     offloaded.invoke(StoredInstance("i2", 4))  # not kept (a change read again after a restart)
-    first, second = submitted
+    first, second = [event for _, event, _ in binding.executor.sent]  # type: ignore[attr-defined]
     assert (first.id, first.seq, first._cache) == ("i1", 3, {"data": b"DICM"})
     assert (second.id, second._cache) == ("i2", {})
-    assert invoke.kept.size == 0
+    assert kept.size == 0
 
 
 def test_kept_bytes_wait_for_every_reader_and_the_oldest_go_past_the_limit():
@@ -103,12 +118,6 @@ def test_a_stored_instance_with_its_bytes_pickles_them_out_of_band():
     back = pickle.loads(data, buffers=[bytes(b.raw()) for b in buffers])
     assert (back.id, back.seq, back.data) == ("i", 5, b"x" * 100)
     assert pickle.loads(pickle.dumps(StoredInstance("j"))).id == "j"
-
-
-@pytest.fixture(autouse=True)
-def forget_kept_bytes():
-    yield
-    invoke.kept.clear()
 
 
 def test_kept_bytes_wait_for_an_ingest_that_comes_a_moment_later():

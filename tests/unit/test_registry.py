@@ -9,14 +9,12 @@ import pytest
 import runtime
 from runtime import ChangeType, ResourceType, compat, offload, on_change, on_stored_instance, route
 from runtime.errors import NotInOrthanc, OrthancError, OrthancException, http_status_of
-from runtime.registry import Registry, RegistryFrozen, registry
+from runtime.registry import Registry, RegistryFrozen
 
 
 @pytest.fixture(autouse=True)
-def clean_registry():
-    registry.clear()
-    yield
-    registry.clear()
+def declarations_go_to_a_session_of_the_test(session):
+    """Each test declares into a fresh session (tests/unit/conftest.py)."""
 
 
 def hello(request):
@@ -27,7 +25,7 @@ def other(request):
     return "other"
 
 
-def test_route_records_and_returns_the_function_unchanged():
+def test_route_records_and_returns_the_function_unchanged(registry):
     assert route("/hello/{name}")(hello) is hello
     found = registry.match("/hello/world")
     assert found is not None
@@ -38,7 +36,7 @@ def test_route_records_and_returns_the_function_unchanged():
     assert matched.allowed == ["GET"]
 
 
-def test_several_methods_and_handlers_share_one_pattern():
+def test_several_methods_and_handlers_share_one_pattern(registry):
     route("/items/{n:int}", methods=["GET", "put"])(hello)
     route("/items/{n:int}", methods=["DELETE"])(other)
     assert len(registry.routes) == 1
@@ -53,14 +51,14 @@ def test_duplicate_pattern_and_method_names_both_handlers():
         route("/dup")(other)
 
 
-def test_compat_route_takes_every_method_and_refuses_a_second_handler():
+def test_compat_route_takes_every_method_and_refuses_a_second_handler(registry):
     compat.RegisterRestCallback("/compat/(.*)", hello)
     assert registry.routes[0].allowed == ["GET", "POST", "PUT", "DELETE"]
     with pytest.raises(ValueError, match="already handled"):
         compat.RegisterRestCallback("/compat/(.*)", other)
 
 
-def test_bad_patterns_and_handlers_are_refused():
+def test_bad_patterns_and_handlers_are_refused(registry):
     with pytest.raises(ValueError):
         route("/x/{name}/{other")(hello)
     with pytest.raises(ValueError):
@@ -73,13 +71,13 @@ def test_bad_patterns_and_handlers_are_refused():
         route("/x", methods=["PATCH"])(hello)
 
 
-def test_registration_after_freeze_says_how_to_fix():
+def test_registration_after_freeze_says_how_to_fix(registry):
     registry.frozen = True
     with pytest.raises(RegistryFrozen, match="top level of the script"):
         route("/late")(hello)
 
 
-def test_on_change_filters_by_type_and_level():
+def test_on_change_filters_by_type_and_level(registry):
     on_change(ChangeType.STABLE_STUDY, ChangeType.NEW_INSTANCE)(hello)
     on_change(level=ResourceType.SERIES)(other)
     on_change(hello)
@@ -91,14 +89,14 @@ def test_on_change_filters_by_type_and_level():
     assert everything.wants(ChangeType.DELETED, ResourceType.PATIENT)
 
 
-def test_several_listeners_on_one_event():
+def test_several_listeners_on_one_event(registry):
     on_stored_instance(hello)
     on_stored_instance(other)
     compat.RegisterOnStoredInstanceCallback(hello)
     assert [x.style for x in registry.stored_listeners] == ["runtime", "runtime", "compat"]
 
 
-def test_offload_marks_and_keeps_the_function_picklable_by_reference():
+def test_offload_marks_and_keeps_the_function_picklable_by_reference(registry):
     offloaded = offload(timeout=5)(hello)
     assert offloaded is hello
     route("/off")(hello)
@@ -165,7 +163,7 @@ def test_a_second_dicom_service_handler_is_refused_naming_both(decorator, compat
         getattr(compat, compat_register)(other)
 
 
-def test_cstore_filters_combine_and_the_services_start_a_pool_only_when_offloaded():
+def test_cstore_filters_combine_and_the_services_start_a_pool_only_when_offloaded(registry):
     runtime.cstore_filter(hello)
     compat.RegisterIncomingCStoreInstanceFilter(other)
     assert [f.name.rsplit(".", 1)[1] for f in registry.cstore_filters] == ["hello", "other"]
@@ -200,7 +198,7 @@ class AsyncCallable:
     compat.RegisterIncomingHttpRequestFilter, compat.RegisterIncomingCStoreInstanceFilter,
     lambda handler: route("/async")(handler),
 ])
-def test_an_async_def_handler_is_refused_when_declared_naming_it(register):
+def test_an_async_def_handler_is_refused_when_declared_naming_it(registry, register):
     for handler in (async_gate, AsyncCallable()):
         with pytest.raises(TypeError, match="is an async def: Orthanc's callbacks are synchronous"):
             register(handler)
