@@ -7,6 +7,7 @@ import json
 import signal
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -72,7 +73,10 @@ def _serve(server: OrthancProcess, script: Path, verbose: bool) -> int:
         if process is None or process.poll() is not None:
             return
         if received == 1:
-            process.send_signal(signal.SIGTERM)
+            # Once Orthanc catches SIGTERM (right after start, a SIGTERM would kill it
+            # outright); on a thread, so that a third Ctrl-C still kills it meanwhile.
+            threading.Thread(target=_terminate_when_caught, args=(server,), daemon=True,
+                             name="orthanc-runtime-stop").start()
         elif received < KILL_AFTER:
             print("orthanc-runtime: Orthanc is stopping; Ctrl-C again kills it", file=sys.stderr,
                   flush=True)
@@ -95,6 +99,15 @@ def _serve(server: OrthancProcess, script: Path, verbose: bool) -> int:
             return 1
     assert server.process is not None
     return exit_status(server.process.wait())
+
+
+def _terminate_when_caught(server: OrthancProcess) -> None:
+    process = server.process
+    if process is None:
+        return
+    server.wait_until_it_catches_sigterm()
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
 
 
 def exit_status(returncode: int) -> int:

@@ -176,7 +176,7 @@ class OrthancProcess:
         if self.process is None:
             return 0
         if self.process.poll() is None:
-            self._until_started()
+            self.wait_until_it_catches_sigterm()
             self.process.send_signal(signal.SIGTERM)
             try:
                 self.process.wait(timeout)
@@ -186,26 +186,40 @@ class OrthancProcess:
         return int(self.process.returncode)
 
 
-    def _until_started(self, timeout: float = 5.0) -> None:
-        """Orthanc sets up its handling of SIGTERM on its main thread only after the plugins
-        have heard ORTHANC_STARTED there, while it already answers HTTP: a SIGTERM before that
-        kills it outright (exit -15, seen under load). With this plugin, /runtime/status says
-        when ORTHANC_STARTED was heard; without it (or behind authentication), no wait."""
+    def wait_until_it_catches_sigterm(self, timeout: float = 5.0) -> bool:
+        """Waits until Orthanc has set up its handling of SIGTERM; False if it had not within
+        ``timeout`` (or exited, or /proc cannot tell).
+
+        Orthanc installs its signal handlers on its main thread only once it has started
+        and told the plugins so, while it already answers HTTP: a SIGTERM before that
+        kills it outright (exit -15, seen under load, both from ``stop()`` and from a
+        Ctrl-C right after start). The kernel says which signals a process catches
+        (``SigCgt`` in /proc/PID/status), whatever plugin or authentication it has.
+        """
         assert self.process is not None
-        waited = False
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and self.process.poll() is None:
-            try:
-                with urllib.request.urlopen(self.url + "/runtime/status", timeout=2) as answer:
-                    started = json.loads(answer.read()).get("orthanc_started", True)
-            except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException):
-                return
-            if started:
-                if waited:
-                    time.sleep(0.05)  # the main thread's last steps before it waits for signals
-                return
-            waited = True
-            time.sleep(0.02)
+        while self.process.poll() is None:
+            caught = catches_signal(self.process.pid, signal.SIGTERM)
+            if caught is None:
+                return False
+            if caught:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
+        return False
+
+
+def catches_signal(pid: int, signum: int) -> bool | None:
+    """Whether process ``pid`` has a handler for ``signum`` (Linux's /proc); None if unknown."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("SigCgt:"):
+                    return bool(int(line.split()[1], 16) >> (signum - 1) & 1)
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
 
 
 def write_configuration(path: Path, config: Mapping[str, Any]) -> Path:

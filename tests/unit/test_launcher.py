@@ -39,39 +39,42 @@ def test_free_ports_are_bindable_distinct_and_below_the_kernels_own_range():
             s.bind(("127.0.0.1", port))  # free indeed
 
 
-def test_stop_waits_until_the_plugin_heard_that_orthanc_started(tmp_path):
-    """A SIGTERM before Orthanc's main thread has told the plugins it started kills Orthanc
-    outright: stop() waits while /runtime/status says ORTHANC_STARTED was not heard yet."""
-    import http.server
+CATCHES_SIGTERM_LATER = """
+import signal, sys, time
+time.sleep(float(sys.argv[1]))
+signal.signal(signal.SIGTERM, lambda *args: sys.exit(0))
+print("caught", flush=True)
+time.sleep(30)
+"""
+
+
+def test_stop_waits_until_orthanc_catches_sigterm(tmp_path):
+    """A SIGTERM before Orthanc's main thread has set up its signal handling kills Orthanc
+    outright: stop() waits until the process catches SIGTERM (the kernel's SigCgt)."""
     import signal
     import subprocess
-    import threading
+    import sys
+
+    from runtime.devkit.launcher import OrthancProcess, catches_signal
+
+    process = OrthancProcess(tmp_path / "unused.json", "http://127.0.0.1:9")
+    process.process = subprocess.Popen([sys.executable, "-c", CATCHES_SIGTERM_LATER, "0.3"],
+                                       stdout=subprocess.PIPE, text=True)
+    assert catches_signal(process.process.pid, signal.SIGTERM) is False
+    assert process.stop(10) == 0  # it waited for the handler, which exits cleanly
+    assert process.process.stdout is not None and process.process.stdout.read() == "caught\n"
+
+
+def test_stop_of_a_process_that_never_catches_sigterm_waits_a_bounded_time(tmp_path):
+    import signal
+    import subprocess
     import time
 
-    from runtime.devkit.launcher import OrthancProcess, free_port
+    from runtime.devkit.launcher import OrthancProcess
 
-    asked: list[float] = []
-    ready_at = time.monotonic() + 0.3
-
-    class Status(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802
-            asked.append(time.monotonic())
-            body = b'{"orthanc_started": %s}' % (b"true" if time.monotonic() > ready_at else b"false")
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    port = free_port()
-    server = http.server.HTTPServer(("127.0.0.1", port), Status)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        process = OrthancProcess(tmp_path / "unused.json", f"http://127.0.0.1:{port}")
-        process.process = subprocess.Popen(["sleep", "30"])
-        assert process.stop(10) == -signal.SIGTERM
-        assert asked and asked[-1] > ready_at  # it asked until the plugin had heard it
-    finally:
-        server.shutdown()
+    process = OrthancProcess(tmp_path / "unused.json", "http://127.0.0.1:9")
+    process.process = subprocess.Popen(["sleep", "30"])
+    started = time.monotonic()
+    assert not process.wait_until_it_catches_sigterm(timeout=0.3)
+    assert 0.3 <= time.monotonic() - started < 2
+    assert process.stop(10) == -signal.SIGTERM
