@@ -35,7 +35,6 @@ def _run(args: argparse.Namespace) -> int:
     if args.reload:
         extra.append({"PythonRuntime": {"Reload": True}})
     storage = Path(args.storage)
-    storage.mkdir(parents=True, exist_ok=True)
     config = build_configuration(script=script, http_port=args.http_port,
                                  dicom_port=args.dicom_port, storage=storage, extra=extra)
     problems = check_orthanc_config(config)
@@ -43,11 +42,41 @@ def _run(args: argparse.Namespace) -> int:
         for problem in problems:
             print(f"orthanc-runtime: {problem.path}: {problem.message}", file=sys.stderr)
         return 1
+    taken = _claim_ports(config, args)
+    if taken:
+        for line in taken:
+            print(f"orthanc-runtime: {line}", file=sys.stderr)
+        return 1
+    storage.mkdir(parents=True, exist_ok=True)
+    url = f"http://localhost:{config['HttpPort']}"
+    print(f"orthanc-runtime: Orthanc on {url}, DICOM port {config['DicomPort']}", flush=True)
     # Orthanc reads its configuration again on /tools/reset: the folder lives as long as it.
     with tempfile.TemporaryDirectory(prefix="orthanc-runtime-run-") as folder:
         config_path = write_configuration(Path(folder) / "orthanc.json", config)
-        return _serve(OrthancProcess(config_path, f"http://localhost:{args.http_port}"),
-                      script, args.verbose)
+        return _serve(OrthancProcess(config_path, url), script, args.verbose)
+
+
+def _claim_ports(config: dict[str, Any], args: argparse.Namespace) -> list[str]:
+    """Gives a port 0 a free port; says which of Orthanc's ports another process holds.
+
+    Checked before Orthanc starts: an Orthanc whose port is taken exits with a line in its
+    log, and if the holder is another Orthanc (Debian's service on 8042), its answers could
+    pass for this one's while this one fails."""
+    from runtime.devkit.launcher import free_port, port_holder, port_taken
+
+    servers = [("HTTP", "HttpPort", "--http-port", args.http_port)]
+    if config.get("DicomServerEnabled", True):
+        servers.append(("DICOM", "DicomPort", "--dicom-port", args.dicom_port))
+    taken = []
+    for what, key, option, given in servers:
+        port = config[key]
+        if port == 0:
+            config[key] = free_port()
+        elif port_taken(port):
+            how = (f"{option} PORT, or {option} 0 for a free one (make demo DEMO_ARGS='{option} 0')"
+                   if port == given else f"another {key} in the --config file")
+            taken.append(f"the {what} port {port} is taken by {port_holder(port)}; choose {how}")
+    return taken
 
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)

@@ -17,6 +17,7 @@ import socket
 import subprocess
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -71,15 +72,44 @@ def _kernel_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _bindable(port: int) -> bool:
-    """Free on loopback and on every interface (Orthanc's DICOM server listens on all)."""
+def _bindable(port: int, *, reuse: bool = False) -> bool:
+    """Free on loopback and on every interface (Orthanc's DICOM server listens on all).
+
+    ``reuse``: bound as Orthanc's servers bind (SO_REUSEADDR), so that the connections a
+    stopped server left in TIME_WAIT do not count, only a socket that holds the port."""
     for host in ("127.0.0.1", ""):
         with socket.socket() as s:
+            if reuse:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 s.bind((host, port))
             except OSError:
                 return False
     return True
+
+
+def port_taken(port: int) -> bool:
+    """Whether a server given this TCP port could not listen on it now."""
+    return not _bindable(port, reuse=True)
+
+
+def port_holder(port: int) -> str:
+    """Who holds a TCP port, as far as this user may see: "Orthanc (pid 812, user
+    orthanc)"; a socket of another user's process shows no pid unless run as root."""
+    import psutil
+
+    try:
+        sockets = psutil.net_connections(kind="tcp")
+    except (psutil.Error, OSError):
+        sockets = []
+    held = [s for s in sockets if s.laddr and s.laddr.port == port and not s.raddr]
+    for pid in sorted({s.pid for s in held if s.pid is not None}):
+        try:
+            process = psutil.Process(pid)
+            return f"{process.name()} (pid {pid}, user {process.username()})"
+        except psutil.Error:
+            return f"pid {pid}"
+    return f"another user's process (`sudo ss -ltnp 'sport = :{port}'` names it)"
 
 
 def merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
@@ -165,9 +195,10 @@ class OrthancProcess:
             except http.client.HTTPException as error:  # something that is no HTTP server
                 if self.process.poll() is not None:
                     continue  # Orthanc exited: said above, with its code
+                port = urllib.parse.urlsplit(self.url).port
                 raise RuntimeError(f"{self.url} answers, but not as an HTTP server ("
-                                   f"{type(error).__name__}): another program holds the port "
-                                   "Orthanc was given") from None
+                                   f"{type(error).__name__}): the port Orthanc was given is "
+                                   f"held by {port_holder(port or 80)}") from None
             time.sleep(0.05)
         raise TimeoutError(f"Orthanc did not answer on {self.url} within {timeout} s")
 

@@ -78,3 +78,40 @@ def test_stop_of_a_process_that_never_catches_sigterm_waits_a_bounded_time(tmp_p
     assert not process.wait_until_it_catches_sigterm(timeout=0.3)
     assert 0.3 <= time.monotonic() - started < 2
     assert process.stop(10) == -signal.SIGTERM
+
+
+def test_a_held_port_is_taken_and_its_holder_named():
+    import os
+    import pwd
+    import socket
+
+    from runtime.devkit.launcher import free_port, port_holder, port_taken
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", free_port()))
+        holder.listen()
+        port = holder.getsockname()[1]
+        assert port_taken(port)
+        assert port_holder(port).endswith(f"(pid {os.getpid()}, user {pwd.getpwuid(os.getuid()).pw_name})")
+    assert not port_taken(port)
+
+
+def test_connections_left_in_time_wait_do_not_make_a_port_taken():
+    """A server that stopped leaves its closed connections in TIME_WAIT for a minute: Orthanc
+    binds with SO_REUSEADDR and starts, so `orthanc-runtime run` must not refuse its port."""
+    import socket
+
+    from runtime.devkit.launcher import _bindable, free_port, port_taken
+
+    with socket.socket() as server:
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", free_port()))
+        server.listen()
+        port = server.getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port))
+        accepted, _ = server.accept()
+        accepted.close()  # the server's side closes first: its end waits in TIME_WAIT
+        client.recv(1)
+        client.close()
+    assert not _bindable(port)  # a bind without SO_REUSEADDR fails: the wait is there
+    assert not port_taken(port)
