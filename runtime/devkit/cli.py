@@ -1,4 +1,8 @@
-"""The ``orthanc-runtime`` command: run a script in Orthanc, check a configuration, find the plugin."""
+"""The ``orthanc-runtime`` command: run a script in Orthanc, check a configuration, find the plugin.
+
+Its help is plain text (``--help`` prints the descriptions as written here): no markup in
+the texts of the parser, and every option says its default (tests/unit/test_cli_help.py).
+"""
 
 from __future__ import annotations
 
@@ -196,35 +200,114 @@ def _new(args: argparse.Namespace) -> int:
     return 0
 
 
-def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="orthanc-runtime", description=__doc__)
-    top.add_argument("--version", action="version", version=f"orthanc-runtime {__version__}")
-    commands = top.add_subparsers(dest="command", required=True)
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Descriptions and examples as written, line breaks kept; each option's default after
+    its help ("off" for a flag, "none" for an option that is unset unless given). The help
+    column is wide enough for each command's name and summary to fit on one line."""
 
-    run = commands.add_parser("run", help="start Orthanc in the foreground with a script")
-    run.add_argument("script")
-    run.add_argument("--http-port", type=int, default=8042)
-    run.add_argument("--dicom-port", type=int, default=4242)
-    run.add_argument("--storage", default="./orthanc-data")
-    run.add_argument("--config", action="append", help="extra Orthanc configuration (JSON), merged in order")
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, max_help_position=32)
+
+    def add_argument(self, action: argparse.Action) -> None:
+        super().add_argument(action)
+        # argparse measures the commands at the indent of their group, but prints them one
+        # step further in: a long name ("check-config") would push its summary to a line
+        # of its own.
+        if isinstance(action, argparse._SubParsersAction):
+            longest = max((len(name) for name in action.choices), default=0)
+            self._action_max_length = max(self._action_max_length, longest
+                                          + self._current_indent + 2 * self._indent_increment)
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "%(default)" in text or not action.option_strings or action.default is argparse.SUPPRESS:
+            return text
+        if action.default is False:
+            return f"{text} (default: off)"
+        if action.default is None:
+            return f"{text} (default: none)"
+        return f"{text} (default: %(default)s)"
+
+
+# The texts below are printed as written: lines of at most 79 characters, no markup.
+DESCRIPTION = """\
+Runs a Python script inside Orthanc with the orthanc-runtime plugin, checks an
+Orthanc configuration, starts a project with its tests."""
+
+EXAMPLES = """\
+examples:
+  orthanc-runtime run hello.py --http-port 0   Orthanc with hello.py, free ports
+  orthanc-runtime new clinic                   a script and its tests in clinic/"""
+
+RUN = """\
+Writes an Orthanc configuration with the plugin and the script, starts Orthanc
+in the foreground and prints its URL once it answers. Ctrl-C (or SIGTERM, or
+closing the terminal) stops it cleanly; a third Ctrl-C kills it. The exit
+status is Orthanc's.
+
+Orthanc listens on its HTTP and DICOM ports on every interface and answers HTTP
+from this machine only. A port that another process holds is named before
+Orthanc starts."""
+
+CHECK_CONFIG = """\
+Validates the PythonRuntime section of an Orthanc configuration file against
+the schema (orthanc-runtime schema prints it). Exits with 1 and one line per
+problem, each with its JSON path."""
+
+PLUGIN_PATH = """\
+Prints the absolute path of the plugin library, for the Plugins list of an
+Orthanc configuration."""
+
+SCHEMA = """\
+Prints the JSON Schema of the PythonRuntime section of Orthanc's configuration."""
+
+NEW = """\
+Creates the folder NAME with NAME.py (a route, an event handler and an
+offloaded handler, commented), orthanc.json that loads it, test_NAME.py with
+tests that start a real Orthanc, and a README. Then: cd NAME && pytest."""
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="orthanc-runtime", description=DESCRIPTION,
+                                  epilog=EXAMPLES, formatter_class=HelpFormatter)
+    top.add_argument("--version", action="version", version=f"orthanc-runtime {__version__}",
+                     help="print the version and exit")
+    commands = top.add_subparsers(title="commands", metavar="COMMAND", dest="command",
+                                  required=True)
+
+    def command(name: str, summary: str, description: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=summary, description=description,
+                                   formatter_class=HelpFormatter)
+
+    run = command("run", "start Orthanc in the foreground with a script", RUN)
+    run.add_argument("script", metavar="SCRIPT", help="the Python script Orthanc runs")
+    run.add_argument("--http-port", type=int, default=8042, metavar="PORT",
+                     help="Orthanc's HTTP port; 0 picks a free one")
+    run.add_argument("--dicom-port", type=int, default=4242, metavar="PORT",
+                     help="Orthanc's DICOM port; 0 picks a free one")
+    run.add_argument("--storage", default="./orthanc-data", metavar="FOLDER",
+                     help="the folder of Orthanc's database and files, made if missing")
+    run.add_argument("--config", action="append", metavar="FILE",
+                     help="extra Orthanc configuration (JSON), merged over the default; "
+                          "repeat it to merge several in order")
     run.add_argument("--verbose", action="store_true", help="Orthanc's verbose log")
     run.add_argument("--reload", action="store_true",
                      help="reload the script when it changes (a development setting)")
     run.set_defaults(func=_run)
 
-    check = commands.add_parser("check-config", help="validate the PythonRuntime section of a configuration")
-    check.add_argument("file")
+    check = command("check-config", "validate the PythonRuntime section of a configuration",
+                    CHECK_CONFIG)
+    check.add_argument("file", metavar="FILE", help="the Orthanc configuration file (JSON; comments allowed)")
     check.set_defaults(func=_check_config)
 
-    path = commands.add_parser("plugin-path", help="print the absolute path of the plugin library")
+    path = command("plugin-path", "print the absolute path of the plugin library", PLUGIN_PATH)
     path.set_defaults(func=_plugin_path)
 
-    schema = commands.add_parser("schema", help="print the configuration's JSON Schema")
+    schema = command("schema", "print the configuration's JSON Schema", SCHEMA)
     schema.set_defaults(func=_schema)
 
-    new = commands.add_parser("new", help="create a folder with a script, its configuration "
-                                          "and its tests")
-    new.add_argument("name", help="the folder to create; its name names the script")
+    new = command("new", "create a project: a script, its configuration, its tests", NEW)
+    new.add_argument("name", metavar="NAME", help="the folder to create; its name names the script")
     new.set_defaults(func=_new)
     return top
 
