@@ -33,7 +33,7 @@ $(PY):
 # isolation so that the plugin embeds this venv's python.
 $(STAMP): $(NATIVE_SOURCES) | system $(PY)
 	$(PY) -m pip install -q $$($(PY) -c "import tomllib; print(' '.join(tomllib.load(open('pyproject.toml', 'rb'))['build-system']['requires']))")
-	$(PY) -m pip install -q --no-build-isolation -e '.[test,dask]'
+	$(PY) -m pip install -q --no-build-isolation -e '.[test,dev,dask]'
 	@touch $(STAMP)
 
 # Regenerates the SDK layer from OrthancCPlugin.h (see orthanc_native/codegen): the
@@ -77,7 +77,8 @@ bench: install
 	$(PY) -m benchmarks.run $(BENCH_ARGS)
 
 # Ctrl-C stops Orthanc cleanly: the CLI runs it in a session of its own and stops it with one
-# signal. DEMO_ARGS: more arguments of `orthanc-runtime run` (--http-port 8043 --dicom-port 4243).
+# signal. DEMO_ARGS: more arguments of `orthanc-runtime run` (--http-port 8043 --dicom-port 4243;
+# 0 picks a free port): the CLI says before starting Orthanc when 8042 or 4242 is taken.
 DEMO_ARGS ?=
 demo: install
 	$(VENV)/bin/orthanc-runtime run examples/demo.py --storage ./orthanc-data --config examples/demo.json $(DEMO_ARGS)
