@@ -205,8 +205,9 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
     its help ("off" for a flag, "none" for an option that is unset unless given). The help
     column is wide enough for each command's name and summary to fit on one line."""
 
-    def __init__(self, prog: str) -> None:
-        super().__init__(prog, max_help_position=32)
+    def __init__(self, prog: str, **options: Any) -> None:
+        options.setdefault("max_help_position", 32)
+        super().__init__(prog, **options)
 
     def add_argument(self, action: argparse.Action) -> None:
         super().add_argument(action)
