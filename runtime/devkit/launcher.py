@@ -109,7 +109,8 @@ def port_holder(port: int) -> str:
             return f"{process.name()} (pid {pid}, user {process.username()})"
         except psutil.Error:
             return f"pid {pid}"
-    return f"another user's process (`sudo ss -ltnp 'sport = :{port}'` names it)"
+    who = "another user's process" if held else "a process this user cannot see"
+    return f"{who} (`sudo ss -ltnp 'sport = :{port}'` names it)"
 
 
 def merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
