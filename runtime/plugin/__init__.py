@@ -220,6 +220,7 @@ def start(configuration_json: str, configuration_path: str, orthanc_version: str
     verbose = bool(section.get("Verbose"))
 
     keep_fork_as_default_start_method()
+    leftovers.children_answer_stop_signals()
     modules: list[str] = []
     path: Path | str = "no script"
     scripts = [script_path(script, configuration_path) for script in

@@ -12,12 +12,21 @@ the exit: its atexit handler terminates the daemonic ones and its pools'
 finalisers end their workers, and a pool whose workers were killed under it
 deadlocks there (an idle worker dies holding the lock of the task queue).
 Only the non-daemon ones, which it would join for ever, are ended first.
+
+A process the script forks after Orthanc has started would inherit Orthanc's
+own handler of SIGTERM, which only asks the (copied) server to stop: such a
+child would outlive every SIGTERM, and ``Pool.terminate()``, which ends its
+workers with SIGTERM and then joins them, would wait for ever. Forked
+children therefore get back the handling of the stop signals that Python
+believes they have (see ``children_answer_stop_signals``).
 """
 
 from __future__ import annotations
 
 import atexit
 import multiprocessing
+import os
+import signal
 import sys
 import threading
 import time
@@ -27,6 +36,57 @@ import psutil
 
 TERM_WAIT = 1.0
 """Seconds a process has to exit after SIGTERM before it gets SIGKILL."""
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP)
+"""The signals with which Orthanc is told to stop; it catches them with handlers of its own."""
+
+_forks_watched = False
+
+
+def children_answer_stop_signals() -> None:
+    """Make each process forked by Python in Orthanc handle the stop signals as Python says.
+
+    Orthanc installs C handlers of ``STOP_SIGNALS`` once it has started (its
+    main thread then waits for them); a fork inherits them, and Python does not
+    know of them: ``signal.getsignal`` still answers what it installed or found
+    at its start. In each forked child that answer is made true again (a
+    handler Python never knew of becomes the default); a handler the script
+    installed in Python stays the child's. The forking thread blocks the stop
+    signals around the fork, so that one sent to the child before that is
+    done waits for it instead of reaching Orthanc's handler; the child then
+    unblocks them, as it is not one of Orthanc's threads. Idempotent.
+    """
+    global _forks_watched
+    if not _forks_watched:
+        os.register_at_fork(before=_block_stop_signals, after_in_parent=_restore_stop_signals,
+                            after_in_child=_python_signals_in_child)
+        _forks_watched = True
+
+
+_fork = threading.local()  # the forking thread's mask of signals, while it forks
+
+
+def _block_stop_signals() -> None:
+    _fork.mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+
+
+def _restore_stop_signals() -> None:
+    mask = getattr(_fork, "mask", None)
+    if mask is not None:
+        _fork.mask = None
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
+def _python_signals_in_child() -> None:
+    _fork.mask = None
+    for number in STOP_SIGNALS:
+        handler = signal.getsignal(number)
+        try:
+            signal.signal(number, signal.SIG_DFL if handler is None else handler)
+        except (ValueError, OSError):  # not the main thread of the main interpreter
+            break
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
 
 
 def descendants() -> list[psutil.Process]:
