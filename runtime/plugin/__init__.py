@@ -50,6 +50,10 @@ def _log(level: str, message: str) -> None:
     logs.write(level, f"orthanc-runtime: {message}")
 
 
+def _warn(message: str) -> None:
+    _log("warning", message)
+
+
 def script_path(script: str, configuration_path: str) -> Path:
     """A relative script path is taken relative to the configuration file's folder."""
     path = Path(script)
@@ -167,8 +171,15 @@ def _on_change(change_type: int, level: int, resource_id: str | None) -> None:
             # so that its request answers while Orthanc's HTTP server still can.
             jobs.orthanc_stopping()
             executor.orthanc_stopping(settings.shutdown_grace())
+            # So is a child process that a request or a handler waits for (leftovers.py).
+            leftovers.end_awaited_children_before(time.monotonic() + settings.shutdown_grace(),
+                                                  _warn)
     finally:
         rest.on_change(change_type, level, resource_id)
+    # A wait that began later must not hold Orthanc's stop for ever either.
+    if change_type == ChangeType.ORTHANC_STOPPED and leftovers.end_awaited_children(
+            _warn, "which a thread still waits for after ShutdownGrace"):
+        rest.in_flight.wait_idle(leftovers.TERM_WAIT)  # the request answers while it can
 
 
 def bind_handlers(handlers: Registry) -> None:
@@ -220,7 +231,7 @@ def start(configuration_json: str, configuration_path: str, orthanc_version: str
     verbose = bool(section.get("Verbose"))
 
     keep_fork_as_default_start_method()
-    leftovers.children_answer_stop_signals()
+    leftovers.on_start()
     modules: list[str] = []
     path: Path | str = "no script"
     scripts = [script_path(script, configuration_path) for script in

@@ -42,6 +42,15 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP)
 """The signals with which Orthanc is told to stop; it catches them with handlers of its own."""
 
 _forks_watched = False
+_stops = 0  # starts of the plugin so far: a stop's pending work belongs to one of them
+
+
+def on_start() -> None:
+    """At each start of the plugin: forked children answer the stop signals (below), and
+    what the last stop left to do before its grace was over is called off (a restart)."""
+    global _stops
+    _stops += 1
+    children_answer_stop_signals()
 
 
 def children_answer_stop_signals() -> None:
@@ -105,14 +114,17 @@ def _describe(process: psutil.Process) -> str:
     return f"process {process.pid} ({command[:200]})"
 
 
-def end_processes(processes: Iterable[psutil.Process], log: Callable[[str], None]) -> int:
-    """SIGTERM each process still running, SIGKILL it after TERM_WAIT; logs each one; returns how many.
+def end_processes(processes: Iterable[psutil.Process], log: Callable[[str], None], *,
+                  why: str = "still running at the stop", spare_multiprocessing: bool = True) -> int:
+    """SIGTERM each process still running, SIGKILL it after TERM_WAIT; logs each one with
+    ``why``; returns how many.
 
     psutil checks a process's start time before signalling it, so a pid that
     was reused since ``processes`` was taken is left alone. The children of
-    ``multiprocessing`` are spared (see the module's docstring).
+    ``multiprocessing`` are spared unless told otherwise (see the module's docstring).
     """
-    spared = {child.pid for child in multiprocessing.active_children()}
+    spared = {child.pid for child in multiprocessing.active_children()} \
+        if spare_multiprocessing else set()
     running: dict[int, psutil.Process] = {}
     for process in processes:
         try:
@@ -121,7 +133,7 @@ def end_processes(processes: Iterable[psutil.Process], log: Callable[[str], None
             if process.status() == psutil.STATUS_ZOMBIE:
                 process.wait(0)  # already dead; reap it if it is ours
                 continue
-            log(f"ending {_describe(process)}, still running at the stop")
+            log(f"ending {_describe(process)}, {why}")
             process.terminate()
             running[process.pid] = process
         except (psutil.Error, psutil.TimeoutExpired, ChildProcessError):
@@ -135,6 +147,93 @@ def end_processes(processes: Iterable[psutil.Process], log: Callable[[str], None
             pass
     psutil.wait_procs(alive, timeout=TERM_WAIT)
     return len(running)
+
+
+# The system calls with which a thread waits for one child to end, by machine: wait4(pid, ...)
+# (what os.waitpid, Popen.wait and Process.join come to) and waitid(P_PID, pid, ...).
+_WAIT4 = {"x86_64": 61, "aarch64": 260}
+_WAITID = {"x86_64": 247, "aarch64": 95}
+_P_PID = 1
+WATCH_STEP = 0.1
+"""Seconds between two looks at what the threads wait for."""
+
+
+def waits() -> set[tuple[int, int]]:
+    """(thread id, child pid) of each thread of this process blocked waiting for one child.
+
+    Read from ``/proc/self/task/*/syscall``: the system call each thread is in,
+    and its arguments. A wait for any child (pid -1 or 0) names none. Empty on a
+    machine not listed above or without /proc.
+    """
+    machine = os.uname().machine
+    wait4, waitid = _WAIT4.get(machine), _WAITID.get(machine)
+    found: set[tuple[int, int]] = set()
+    try:
+        threads = os.listdir("/proc/self/task")
+    except OSError:
+        return found
+    for thread in threads:
+        try:
+            with open(f"/proc/self/task/{thread}/syscall") as file:
+                fields = file.read().split()
+            number, args = int(fields[0]), [int(field, 16) for field in fields[1:3]]
+        except (OSError, ValueError, IndexError):  # ended, running, or not readable
+            continue
+        if number == wait4 and 0 < args[0] < 2**31:
+            found.add((int(thread), args[0]))
+        elif number == waitid and args[0] == _P_PID and 0 < args[1] < 2**31:
+            found.add((int(thread), args[1]))
+    return found
+
+
+def children_waited_for(seconds: float) -> set[int]:
+    """The children that one same thread waits for throughout ``seconds`` (looked at each
+    WATCH_STEP); returns at once when no thread waits for any.
+
+    A wait that lasts is what makes a stop wait for ever; a short one (multiprocessing
+    reaping its fork server once told to exit) is no business of ours.
+    """
+    deadline = time.monotonic() + seconds
+    lasting = waits()
+    while lasting and time.monotonic() < deadline:
+        time.sleep(WATCH_STEP)
+        lasting &= waits()
+    return {pid for _, pid in lasting}
+
+
+def end_awaited_children(log: Callable[[str], None], why: str,
+                         still: Callable[[], bool] = lambda: True) -> int:
+    """End each process below this one that a thread has waited for during TERM_WAIT;
+    returns how many.
+
+    What makes a stop wait for ever is a thread that waits for a process that
+    does not end: a request joining its pool after ``Pool.terminate()``, whose
+    worker ignores SIGTERM, say. Ending that process (SIGTERM, then SIGKILL) is
+    what the thread waits for; nothing else is touched, an idle pool worker
+    least of all (it may hold its task queue's lock: see the module's docstring).
+    ``still`` says, once the wait has lasted, whether to go on.
+    """
+    awaited = children_waited_for(TERM_WAIT)
+    if not awaited or not still():
+        return 0
+    return end_processes([p for p in descendants() if p.pid in awaited], log, why=why,
+                         spare_multiprocessing=False)
+
+
+def end_awaited_children_before(deadline: float, log: Callable[[str], None]) -> None:
+    """By ``deadline`` (the end of ShutdownGrace), end each child that a thread has waited for
+    during TERM_WAIT, 2 * TERM_WAIT before it: so that what waited (a request, a handler of
+    ORTHANC_STOPPED) is done while Orthanc can still answer. In a thread; called off by a
+    start of the plugin meanwhile."""
+    threading.Thread(target=_end_waits_before, args=(deadline, log, _stops), daemon=True,
+                     name="orthanc-runtime-grace-waits").start()
+
+
+def _end_waits_before(deadline: float, log: Callable[[str], None], stop: int) -> None:
+    time.sleep(max(0.0, deadline - 2 * TERM_WAIT - time.monotonic()))
+    if stop == _stops:
+        end_awaited_children(log, "which a thread still waits for at the end of ShutdownGrace",
+                             still=lambda: stop == _stops)
 
 
 def running_threads() -> list[threading.Thread]:
@@ -179,6 +278,27 @@ def do_not_wait_for_threads_at_exit() -> None:
     # atexit runs its handlers last registered first: this one runs before
     # multiprocessing's, which was registered when multiprocessing was imported.
     atexit.register(_end_non_daemon_multiprocessing_children)
+    atexit.register(_exiting.set)  # runs first of all: the watch below starts then
+    # Python refuses to start a thread once it finalises (3.12 on): started now, waiting.
+    threading.Thread(target=_watch_waits_at_exit, name="orthanc-runtime-exit-watch",
+                     daemon=True).start()
+
+
+_exiting = threading.Event()
+
+
+def _watch_waits_at_exit() -> None:
+    """From the start of Python's atexit handlers on, end each child that a thread has
+    waited for during TERM_WAIT: multiprocessing's own handler joins its children (a
+    pool's finaliser its workers) for ever, after a SIGTERM that one may ignore."""
+    _exiting.wait()
+    while True:
+        if not end_awaited_children(_to_stderr, f"waited for during {TERM_WAIT:g} s of the exit"):
+            time.sleep(WATCH_STEP)
+
+
+def _to_stderr(line: str) -> None:
+    print(f"orthanc-runtime: {line}", file=sys.stderr, flush=True)
 
 
 def _shutdown_without_waiting() -> None:

@@ -11,11 +11,23 @@ worker is busy when the pool is terminated, so that only SIGTERM can end it.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
+import subprocess
+import threading
 from pathlib import Path
 
-from tests.harness import Orthanc, wait_for
-from tests.reliability.test_shutdown import PROMISE, assert_no_child_left, sigterm, start
+import psutil
+
+from tests.harness import Answer, Orthanc, wait_for
+from tests.reliability.test_shutdown import (
+    PROMISE,
+    assert_no_child_left,
+    read_pid,
+    sigterm,
+    start,
+)
 
 SCRIPT = '''
 import multiprocessing, os, pathlib, threading, time
@@ -102,7 +114,7 @@ def started(tmp_path: Path, grace: float = 2) -> Orthanc:
 
 def stop(server: Orthanc, grace: float = 2) -> None:
     children = server.children()
-    code, took = sigterm(server)
+    code, took = sigterm_or_kill(server, grace)
     assert code == 0, server.log()[-3000:]
     assert took < grace + PROMISE
     if children:
@@ -171,3 +183,114 @@ def child(request):
         assert server.get("/child", timeout=60).json() == {"exitcode": 7}
     finally:
         stop(server)
+
+
+DEAF = '''
+import multiprocessing, os, pathlib, signal, time
+from runtime import route
+
+FORK = multiprocessing.get_context("fork")
+MARK = pathlib.Path(__file__).with_name("task.started")
+
+def deaf():
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+def mark_and_sleep():
+    MARK.write_text(str(os.getpid()))
+    time.sleep(600)
+
+def started():
+    deadline = time.monotonic() + 30
+    while not MARK.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return int(MARK.read_text())
+
+POOL = FORK.Pool(1, initializer=deaf)
+
+@route("/terminate-in-the-route")
+def terminate_in_the_route(request):
+    pool = FORK.Pool(1, initializer=deaf)
+    pool.apply_async(mark_and_sleep)
+    started()
+    pool.terminate()  # its worker ignores SIGTERM: this joins it for ever
+    return {"terminated": True}
+
+@route("/busy-at-exit")
+def busy_at_exit(request):
+    POOL.apply_async(mark_and_sleep)
+    return {"worker": started()}
+'''
+
+
+def sigterm_or_kill(server: Orthanc, grace: float) -> tuple[int, float]:
+    """SIGTERM; the exit code and the seconds it took. Fails (after SIGKILL, and the same to
+    what was below Orthanc) if Orthanc has not exited well after ``grace`` + PROMISE."""
+    children = server.children()
+    try:
+        return sigterm(server, timeout=grace + PROMISE + 10)
+    except subprocess.TimeoutExpired:
+        for process in [*children, psutil.Process(server.process.process.pid)]:  # type: ignore[union-attr]
+            with contextlib.suppress(psutil.Error):
+                process.kill()
+        raise AssertionError(f"Orthanc did not exit after SIGTERM:\n{server.log()[-3000:]}") from None
+
+
+def orthanc_waits_for(server: Orthanc, pid: int) -> bool:
+    """Whether a thread of Orthanc's is blocked in wait4(pid) (x86_64: 61, aarch64: 260)."""
+    assert server.process.process is not None
+    wait4 = {"x86_64": 61, "aarch64": 260}[os.uname().machine]
+    for syscall in Path(f"/proc/{server.process.process.pid}/task").glob("*/syscall"):
+        try:
+            fields = syscall.read_text().split()
+        except OSError:
+            continue
+        if len(fields) > 1 and fields[0] == str(wait4) and int(fields[1], 16) == pid:
+            return True
+    return False
+
+
+def test_a_request_joining_a_worker_that_ignores_sigterm_does_not_hold_the_stop(tmp_path):
+    """After ShutdownGrace, what a thread waits for is ended: the request returns, Orthanc exits."""
+    grace = 2.0
+    server = start(tmp_path, DEAF, grace)
+    answers: list[Answer | BaseException] = []
+
+    def call() -> None:
+        try:
+            answers.append(server.get("/terminate-in-the-route", timeout=120))
+        except BaseException as error:
+            answers.append(error)
+
+    client = threading.Thread(target=call)
+    client.start()
+    worker = read_pid(tmp_path / "scripts" / "task.started")
+    wait_for(lambda: orthanc_waits_for(server, worker), timeout=30,
+             what="the route joins the worker that ignores SIGTERM")
+    children = server.children()
+    code, took = sigterm_or_kill(server, grace)
+    client.join(30)
+    print(f"a route joining a worker that ignores SIGTERM, ShutdownGrace {grace:g} s: Orthanc "
+          f"exited {code} after {took:.2f} s")
+    assert code == 0, server.log()[-3000:]
+    assert took < grace + PROMISE
+    assert f"ending process {worker} " in server.log()
+    assert "which a thread still waits for at the end of ShutdownGrace" in server.log()
+    assert isinstance(answers[0], Answer) and answers[0].json() == {"terminated": True}
+    assert_no_child_left(children)
+
+
+def test_a_pool_whose_worker_ignores_sigterm_does_not_hold_the_exit(tmp_path):
+    """At the exit multiprocessing terminates the script's pool and joins its busy worker,
+    which ignores SIGTERM: it is ended once it has been waited for during TERM_WAIT."""
+    grace = 2.0
+    server = start(tmp_path, DEAF, grace)
+    worker = server.get("/busy-at-exit", timeout=60).json()["worker"]
+    children = server.children()
+    code, took = sigterm_or_kill(server, grace)
+    print(f"a busy pool worker that ignores SIGTERM at the exit, ShutdownGrace {grace:g} s: "
+          f"Orthanc exited {code} after {took:.2f} s")
+    assert code == 0, server.log()[-3000:]
+    assert took < grace + PROMISE
+    assert f"ending process {worker} " in server.log()
+    assert "waited for during 1 s of the exit" in server.log()
+    assert_no_child_left(children)
