@@ -19,6 +19,16 @@ child would outlive every SIGTERM, and ``Pool.terminate()``, which ends its
 workers with SIGTERM and then joins them, would wait for ever. Forked
 children therefore get back the handling of the stop signals that Python
 believes they have (see ``children_answer_stop_signals``).
+
+Whatever a script does, a thread blocked waiting for a child that does not
+end (a pool whose worker ignores SIGTERM, joined by ``Pool.terminate()`` in a
+request, in a handler of ORTHANC_STOPPED or in multiprocessing's atexit
+handler) would hold Orthanc's stop for ever: a child that one same thread has
+waited for during TERM_WAIT, and that ``multiprocessing`` started, is ended
+just before ShutdownGrace is over, after it, and during the exit
+(``end_awaited_children``). That is the one case in
+which multiprocessing's children are ended before the exit: what waited for
+them wants them ended, and an idle worker is never waited for.
 """
 
 from __future__ import annotations
@@ -114,17 +124,14 @@ def _describe(process: psutil.Process) -> str:
     return f"process {process.pid} ({command[:200]})"
 
 
-def end_processes(processes: Iterable[psutil.Process], log: Callable[[str], None], *,
-                  why: str = "still running at the stop", spare_multiprocessing: bool = True) -> int:
-    """SIGTERM each process still running, SIGKILL it after TERM_WAIT; logs each one with
-    ``why``; returns how many.
+def end_processes(processes: Iterable[psutil.Process], log: Callable[[str], None]) -> int:
+    """SIGTERM each process still running, SIGKILL it after TERM_WAIT; logs each one; returns how many.
 
     psutil checks a process's start time before signalling it, so a pid that
     was reused since ``processes`` was taken is left alone. The children of
-    ``multiprocessing`` are spared unless told otherwise (see the module's docstring).
+    ``multiprocessing`` are spared (see the module's docstring).
     """
-    spared = {child.pid for child in multiprocessing.active_children()} \
-        if spare_multiprocessing else set()
+    spared = {child.pid for child in multiprocessing.active_children()}
     running: dict[int, psutil.Process] = {}
     for process in processes:
         try:
@@ -133,7 +140,7 @@ def end_processes(processes: Iterable[psutil.Process], log: Callable[[str], None
             if process.status() == psutil.STATUS_ZOMBIE:
                 process.wait(0)  # already dead; reap it if it is ours
                 continue
-            log(f"ending {_describe(process)}, {why}")
+            log(f"ending {_describe(process)}, still running at the stop")
             process.terminate()
             running[process.pid] = process
         except (psutil.Error, psutil.TimeoutExpired, ChildProcessError):
@@ -203,7 +210,7 @@ def children_waited_for(seconds: float) -> set[int]:
 
 def end_awaited_children(log: Callable[[str], None], why: str,
                          still: Callable[[], bool] = lambda: True) -> int:
-    """End each process below this one that a thread has waited for during TERM_WAIT;
+    """End each ``multiprocessing`` child that a thread has waited for during TERM_WAIT;
     returns how many.
 
     What makes a stop wait for ever is a thread that waits for a process that
@@ -211,13 +218,44 @@ def end_awaited_children(log: Callable[[str], None], why: str,
     worker ignores SIGTERM, say. Ending that process (SIGTERM, then SIGKILL) is
     what the thread waits for; nothing else is touched, an idle pool worker
     least of all (it may hold its task queue's lock: see the module's docstring).
-    ``still`` says, once the wait has lasted, whether to go on.
+    Only what Python in Orthanc started through ``multiprocessing`` is ended:
+    a process that Orthanc itself runs and waits for (a Lua ``SystemCall``) is
+    not, nor the ``subprocess`` of a script. ``still`` says, once the wait has
+    lasted, whether to go on.
     """
     awaited = children_waited_for(TERM_WAIT)
     if not awaited or not still():
         return 0
-    return end_processes([p for p in descendants() if p.pid in awaited], log, why=why,
-                         spare_multiprocessing=False)
+    ours = {child.pid for child in multiprocessing.active_children()}
+    # Signalled here, reaped by the thread that waits for it: were it reaped here, that
+    # thread's wait would fail (ECHILD) and its Process.exitcode stay unknown.
+    ending = [p for p in descendants() if p.pid in awaited & ours
+              and _signal(p, signal.SIGTERM, log, f"ending {_describe(p)}, {why}")]
+    left = _still_waited_for(ending, TERM_WAIT)
+    for process in left:
+        _signal(process, signal.SIGKILL, log, f"killing {_describe(process)}: it did not exit on SIGTERM")
+    _still_waited_for(left, TERM_WAIT)
+    return len(ending)
+
+
+def _signal(process: psutil.Process, number: int, log: Callable[[str], None], line: str) -> bool:
+    try:
+        process.send_signal(number)  # psutil checks first that the pid is still this process
+    except psutil.Error:
+        return False
+    log(line)
+    return True
+
+
+def _still_waited_for(processes: list[psutil.Process], seconds: float) -> list[psutil.Process]:
+    """Those of ``processes`` that a thread still waits for after up to ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while True:
+        waited = {pid for _, pid in waits()}
+        left = [p for p in processes if p.pid in waited]
+        if not left or time.monotonic() >= deadline:
+            return left
+        time.sleep(WATCH_STEP / 5)
 
 
 def end_awaited_children_before(deadline: float, log: Callable[[str], None]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -10,20 +11,29 @@ import time
 
 from runtime.plugin import leftovers
 
+FORK = multiprocessing.get_context("fork")
 
-def waiting_for(command: list[str]) -> tuple[subprocess.Popen[bytes], threading.Thread]:
-    child = subprocess.Popen(command)
-    waiter = threading.Thread(target=child.wait, daemon=True)
+
+def waiting_for(seconds: float) -> tuple[multiprocessing.process.BaseProcess, threading.Thread]:
+    """A child of multiprocessing's that sleeps ``seconds``, and a thread that joins it."""
+    child = FORK.Process(target=time.sleep, args=(seconds,), name="sleeper")
+    child.start()
+    waiter = threading.Thread(target=child.join, daemon=True)
     waiter.start()
-    deadline = time.monotonic() + 10
-    while not any(pid == child.pid for _, pid in leftovers.waits()):
-        assert time.monotonic() < deadline, "the thread never waited"
-        time.sleep(0.01)
+    assert child.pid is not None
+    wait_until_waited(child.pid)
     return child, waiter
 
 
+def wait_until_waited(pid: int) -> None:
+    deadline = time.monotonic() + 10
+    while not any(waited == pid for _, waited in leftovers.waits()):
+        assert time.monotonic() < deadline, "the thread never waited"
+        time.sleep(0.01)
+
+
 def test_a_thread_blocked_waiting_for_a_child_is_seen_with_that_child():
-    child, waiter = waiting_for(["sleep", "30"])
+    child, waiter = waiting_for(30)
     try:
         assert (waiter.native_id, child.pid) in leftovers.waits()
         assert leftovers.children_waited_for(0.3) == {child.pid}
@@ -34,7 +44,7 @@ def test_a_thread_blocked_waiting_for_a_child_is_seen_with_that_child():
 
 
 def test_a_wait_that_ends_within_the_time_is_not_a_lasting_one():
-    child, waiter = waiting_for(["sleep", "0.3"])
+    child, waiter = waiting_for(0.3)
     started = time.monotonic()
     assert leftovers.children_waited_for(2) == set()
     assert time.monotonic() - started < 1.5  # it answers once no thread waits
@@ -42,13 +52,28 @@ def test_a_wait_that_ends_within_the_time_is_not_a_lasting_one():
 
 
 def test_ending_what_a_thread_waits_for_logs_it_and_frees_the_thread():
-    child, waiter = waiting_for(["sleep", "30"])
+    child, waiter = waiting_for(30)
     lines: list[str] = []
     assert leftovers.end_awaited_children(lines.append, "for the test") == 1
     waiter.join(10)
     assert not waiter.is_alive()
-    assert child.returncode == -signal.SIGTERM
-    assert lines == [f"ending process {child.pid} (sleep 30), for the test"]
+    assert child.exitcode == -signal.SIGTERM
+    assert len(lines) == 1
+    assert lines[0].startswith(f"ending process {child.pid} (") and lines[0].endswith(", for the test")
+
+
+def test_a_process_that_multiprocessing_did_not_start_is_not_ended():
+    """Orthanc's own (a Lua SystemCall) or a script's subprocess: not the runtime's to end."""
+    child = subprocess.Popen(["sleep", "30"])
+    waiter = threading.Thread(target=child.wait, daemon=True)
+    waiter.start()
+    try:
+        wait_until_waited(child.pid)
+        assert leftovers.end_awaited_children(lambda line: None, "for the test") == 0
+        assert child.poll() is None
+    finally:
+        child.kill()
+        waiter.join(10)
 
 
 def test_no_wait_no_ending():
