@@ -172,14 +172,9 @@ def _on_change(change_type: int, level: int, resource_id: str | None) -> None:
             jobs.orthanc_stopping()
             executor.orthanc_stopping(settings.shutdown_grace())
             # So is a child process that a request or a handler waits for (leftovers.py).
-            leftovers.end_awaited_children_before(time.monotonic() + settings.shutdown_grace(),
-                                                  _warn)
+            leftovers.watch_waits_by(time.monotonic() + settings.shutdown_grace(), _warn)
     finally:
         rest.on_change(change_type, level, resource_id)
-    # A wait that began later must not hold Orthanc's stop for ever either.
-    if change_type == ChangeType.ORTHANC_STOPPED and leftovers.end_awaited_children(
-            _warn, "which a thread still waits for after ShutdownGrace"):
-        rest.in_flight.wait_idle(leftovers.TERM_WAIT)  # the request answers while it can
 
 
 def bind_handlers(handlers: Registry) -> None:

@@ -52,15 +52,18 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP)
 """The signals with which Orthanc is told to stop; it catches them with handlers of its own."""
 
 _forks_watched = False
-_stops = 0  # starts of the plugin so far: a stop's pending work belongs to one of them
 
 
 def on_start() -> None:
-    """At each start of the plugin: forked children answer the stop signals (below), and
-    what the last stop left to do before its grace was over is called off (a restart)."""
-    global _stops
-    _stops += 1
+    """At each start of the plugin: forked children answer the stop signals (below); the
+    watch of waits (``watch_waits_by``) is ready, and off until the next stop."""
+    global _watch_from
+    _watch_from = None
     children_answer_stop_signals()
+    if not _watch_started.is_set():
+        _watch_started.set()
+        # Started here, not at the exit: Python refuses to start a thread once it finalises.
+        threading.Thread(target=_watch_waits, name="orthanc-runtime-waits", daemon=True).start()
 
 
 def children_answer_stop_signals() -> None:
@@ -229,13 +232,26 @@ def end_awaited_children(log: Callable[[str], None], why: str,
     ours = {child.pid for child in multiprocessing.active_children()}
     # Signalled here, reaped by the thread that waits for it: were it reaped here, that
     # thread's wait would fail (ECHILD) and its Process.exitcode stay unknown.
-    ending = [p for p in descendants() if p.pid in awaited & ours
+    targets = [p for p in descendants() if p.pid in awaited & ours]
+    deaf = [p for p in targets if _ignores_sigterm(p.pid)]  # no time lost on a SIGTERM
+    ending = [p for p in targets if p not in deaf
               and _signal(p, signal.SIGTERM, log, f"ending {_describe(p)}, {why}")]
+    ending += [p for p in deaf if _signal(p, signal.SIGKILL, log,
+                                          f"killing {_describe(p)}, {why}: it ignores SIGTERM")]
     left = _still_waited_for(ending, TERM_WAIT)
     for process in left:
         _signal(process, signal.SIGKILL, log, f"killing {_describe(process)}: it did not exit on SIGTERM")
     _still_waited_for(left, TERM_WAIT)
     return len(ending)
+
+
+def _ignores_sigterm(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            ignored = next(line for line in status if line.startswith("SigIgn:"))
+        return bool(int(ignored.split()[1], 16) & (1 << (signal.SIGTERM - 1)))
+    except (OSError, StopIteration, ValueError, IndexError):
+        return False
 
 
 def _signal(process: psutil.Process, number: int, log: Callable[[str], None], line: str) -> bool:
@@ -258,20 +274,40 @@ def _still_waited_for(processes: list[psutil.Process], seconds: float) -> list[p
         time.sleep(WATCH_STEP / 5)
 
 
-def end_awaited_children_before(deadline: float, log: Callable[[str], None]) -> None:
-    """By ``deadline`` (the end of ShutdownGrace), end each child that a thread has waited for
-    during TERM_WAIT, 2 * TERM_WAIT before it: so that what waited (a request, a handler of
-    ORTHANC_STOPPED) is done while Orthanc can still answer. In a thread; called off by a
-    start of the plugin meanwhile."""
-    threading.Thread(target=_end_waits_before, args=(deadline, log, _stops), daemon=True,
-                     name="orthanc-runtime-grace-waits").start()
+_watch_from: float | None = None  # time.monotonic() from which the watch ends lasting waits
+_watch_log: Callable[[str], None] = print
+_watch_armed = threading.Event()
+_watch_started = threading.Event()
 
 
-def _end_waits_before(deadline: float, log: Callable[[str], None], stop: int) -> None:
-    time.sleep(max(0.0, deadline - 2 * TERM_WAIT - time.monotonic()))
-    if stop == _stops:
-        end_awaited_children(log, "which a thread still waits for at the end of ShutdownGrace",
-                             still=lambda: stop == _stops)
+def watch_waits_by(deadline: float, log: Callable[[str], None]) -> None:
+    """From 3 * TERM_WAIT before ``deadline`` (time.monotonic()) on, until the plugin starts
+    again or the process exits, end each ``multiprocessing`` child that a thread has waited
+    for during TERM_WAIT (``end_awaited_children``), logging with ``log``.
+
+    At ORTHANC_STOPPED, with the end of ShutdownGrace: what waited (a request, a handler of
+    ORTHANC_STOPPED) is done while Orthanc can still answer (one TERM_WAIT to see that the
+    wait lasts, one for SIGTERM, one to spare), and nothing that waits later holds the stop;
+    at the exit, from then on.
+    """
+    global _watch_from, _watch_log
+    when = deadline - 3 * TERM_WAIT
+    _watch_from = when if _watch_from is None else min(_watch_from, when)
+    _watch_log = log
+    _watch_armed.set()
+
+
+def _watch_waits() -> None:
+    while True:
+        start = _watch_from
+        if start is None or time.monotonic() < start:
+            _watch_armed.wait(None if start is None else start - time.monotonic())
+            _watch_armed.clear()
+            continue
+        if not end_awaited_children(lambda line: _watch_log(line),
+                                    f"which a thread has waited for during {TERM_WAIT:g} s as "
+                                    "Orthanc stops", still=lambda: _watch_from is not None):
+            time.sleep(WATCH_STEP)
 
 
 def running_threads() -> list[threading.Thread]:
@@ -305,7 +341,8 @@ def do_not_wait_for_threads_at_exit() -> None:
     Idempotent; done at each stop and at a failed start, since either may be
     the last thing before the process exits.
     """
-    global _python_shutdown
+    global _python_shutdown, _watch_log
+    _watch_log = _to_stderr  # Orthanc's log is no more once the plugin has stopped
     if _python_shutdown is not None:
         return
     original = getattr(threading, "_shutdown", None)
@@ -316,23 +353,9 @@ def do_not_wait_for_threads_at_exit() -> None:
     # atexit runs its handlers last registered first: this one runs before
     # multiprocessing's, which was registered when multiprocessing was imported.
     atexit.register(_end_non_daemon_multiprocessing_children)
-    atexit.register(_exiting.set)  # runs first of all: the watch below starts then
-    # Python refuses to start a thread once it finalises (3.12 on): started now, waiting.
-    threading.Thread(target=_watch_waits_at_exit, name="orthanc-runtime-exit-watch",
-                     daemon=True).start()
-
-
-_exiting = threading.Event()
-
-
-def _watch_waits_at_exit() -> None:
-    """From the start of Python's atexit handlers on, end each child that a thread has
-    waited for during TERM_WAIT: multiprocessing's own handler joins its children (a
-    pool's finaliser its workers) for ever, after a SIGTERM that one may ignore."""
-    _exiting.wait()
-    while True:
-        if not end_awaited_children(_to_stderr, f"waited for during {TERM_WAIT:g} s of the exit"):
-            time.sleep(WATCH_STEP)
+    # Runs first of all: multiprocessing's handler joins its children (a pool's finaliser
+    # its workers) for ever, after a SIGTERM that one may ignore.
+    atexit.register(lambda: watch_waits_by(time.monotonic(), _to_stderr))
 
 
 def _to_stderr(line: str) -> None:

@@ -106,3 +106,28 @@ def test_a_fork_restores_the_stop_signals_python_knows_of():
         assert answer == b"0"
     finally:
         libc.signal(signal.SIGHUP, previous)
+
+
+def deaf_sleep(seconds: float) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    time.sleep(seconds)
+
+
+def test_a_child_that_ignores_sigterm_is_killed_at_once():
+    child = FORK.Process(target=deaf_sleep, args=(30,), name="deaf")
+    child.start()
+    waiter = threading.Thread(target=child.join, daemon=True)
+    waiter.start()
+    assert child.pid is not None
+    wait_until_waited(child.pid)
+    deadline = time.monotonic() + 10
+    while not leftovers._ignores_sigterm(child.pid):  # its signal.signal() has run
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    lines: list[str] = []
+    started = time.monotonic()
+    assert leftovers.end_awaited_children(lines.append, "for the test") == 1
+    waiter.join(10)
+    assert child.exitcode == -signal.SIGKILL
+    assert time.monotonic() - started < leftovers.TERM_WAIT + 0.9  # no SIGTERM waited on
+    assert len(lines) == 1 and lines[0].endswith(", for the test: it ignores SIGTERM")
