@@ -9,7 +9,14 @@ import subprocess
 import threading
 import time
 
+import pytest
+
 from runtime.plugin import leftovers
+
+# Forking a process with threads is what these tests are about (Orthanc has many): Python
+# 3.12+ warns of it.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:This process .* is multi-threaded:DeprecationWarning")
 
 FORK = multiprocessing.get_context("fork")
 
