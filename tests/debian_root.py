@@ -6,6 +6,8 @@ Orthanc 1.13.0 with Python 3.14, each with Debian's official Python plugin besid
 
     python -m tests.debian_root make [SUITE...]   # build/roots/<suite>, from a cached tarball
     python -m tests.debian_root test [SUITE...]   # build the project in each root, run its tests
+    python -m tests.debian_root test sid --repeat 20 --paths tests/integration/test_x.py::test_y
+                                                  # one build, 20 runs: how often a test fails
 
 The steps, and where each thing lives::
 
@@ -275,9 +277,10 @@ cd {PROJECT}
 """
 
 
-def test_root(suite: Suite, paths: list[str]) -> dict[str, float]:
-    """Builds and installs the project in the root of ``suite`` and runs ``paths`` there:
-    the seconds each step took. Raises RootError naming the root when a step fails."""
+def test_root(suite: Suite, paths: list[str], repeat: int = 1) -> dict[str, float]:
+    """Builds and installs the project in the root of ``suite`` and runs ``paths`` there
+    (``repeat`` times, each run whatever the last one gave: a flaky test's count): the
+    seconds each step took. Raises RootError naming the root when a step fails."""
     times: dict[str, float] = {}
     started = time.monotonic()
     root = make_root(suite)
@@ -299,13 +302,20 @@ def test_root(suite: Suite, paths: list[str]) -> dict[str, float]:
               shlex.join([".venv/bin/python", "-m", "pytest", "-q", "-p", "no:cacheprovider",
                           "-n", WORKERS, "--dist", "loadfile", *deselect, *paths])]
     started = time.monotonic()
-    code, last = in_root(root, "\n".join(pytest), tail=60)
+    failed: list[str] = []
+    for run_number in range(1, repeat + 1):
+        code, last = in_root(root, "\n".join(pytest), tail=60)
+        if code != 0:
+            summary = last[next((i for i, line in enumerate(last) if "short test summary" in line), 0):]
+            failed.append(f"run {run_number}:\n" + "\n".join(summary))
+        if repeat > 1:
+            print(f"[roots] {suite.name}: run {run_number} of {repeat} "
+                  f"{'failed' if code else 'passed'} ({len(failed)} failed so far)", flush=True)
     times["tests"] = time.monotonic() - started
     print(f"[roots] {suite.name}: tests took {times['tests']:.0f} s", flush=True)
-    if code != 0:
-        summary = last[next((i for i, line in enumerate(last) if "short test summary" in line), 0):]
-        raise RootError(f"tests failed in the {suite.name} root ({suite.describes}):\n"
-                        + "\n".join(summary))
+    if failed:
+        raise RootError(f"tests failed in the {suite.name} root ({suite.describes}), in "
+                        f"{len(failed)} of {repeat} run(s):\n" + "\n".join(failed))
     return times
 
 
@@ -316,6 +326,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("suites", nargs="*", default=list(SUITES), help=f"of {', '.join(SUITES)}")
     parser.add_argument("--paths", nargs="+", default=["tests/integration"],
                         help="test paths inside the project (test: tests/integration)")
+    parser.add_argument("--repeat", type=int, default=1, metavar="N",
+                        help="test: run the tests N times after one build (a flaky test's count)")
     args = parser.parse_args(argv)
     unknown = [name for name in args.suites if name not in SUITES]
     if unknown:
@@ -331,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
                 root = make_root(suite)
                 print(f"[roots] {name}: {root} ready ({time.monotonic() - started:.0f} s)")
             else:
-                times = test_root(suite, args.paths)
+                times = test_root(suite, args.paths, args.repeat)
                 print(f"[roots] {name}: passed; " + ", ".join(
                     f"{step} {seconds:.0f} s" for step, seconds in times.items()), flush=True)
         except RootError as error:

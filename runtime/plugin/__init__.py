@@ -16,6 +16,7 @@ import sys
 
 from runtime import compat
 from runtime.configuration import ConfigurationError, resolve, settings
+from runtime.plugin import leftovers
 from runtime.plugin.scripts import (
     ModuleNameClash,
     check_module_name,
@@ -55,6 +56,7 @@ def start(configuration_json: str, configuration_path: str, orthanc_version: str
         sys.dont_write_bytecode = True  # an edit within the second must not hit a stale .pyc
     session = Session(section, native).activate()
     keep_fork_as_default_start_method()
+    leftovers.on_start()
     scripts = [script_path(script, configuration_path) for script in
                [*([section["Script"]] if "Script" in section else []), *section.get("Scripts", [])]]
     try:

@@ -173,6 +173,9 @@ class Session:
             # Orthanc's HTTP server still can.
             self.jobs.orthanc_stopping()
             self.executor.orthanc_stopping(grace)
+            # So is a child process that a request or a handler waits for (leftovers.py).
+            leftovers.watch_waits_by(time.monotonic() + grace,
+                                     lambda line: log("warning", line))
         finally:
             self._orthanc_stopping(grace, change_type, level, resource_id)
 
