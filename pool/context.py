@@ -19,10 +19,15 @@ import os
 import signal
 import threading
 from collections.abc import Sequence
-from multiprocessing import forkserver, resource_tracker
+from multiprocessing import connection, forkserver, resource_tracker
 from multiprocessing.context import BaseContext
 
+from pool.errors import WorkerStartFailed
+
 START_METHODS = ("forkserver", "spawn")
+
+# sun_path holds 108 bytes on Linux, the final NUL among them.
+AF_UNIX_PATH_MAX = 107
 
 _lock = threading.Lock()
 _users = 0
@@ -68,12 +73,33 @@ def acquire(start_method: str, executable: str, preload: Sequence[str]) -> BaseC
             # The caller's modules are imported by forkserver_mark, which guards
             # them: multiprocessing's fork server dies of any exception but an
             # ImportError in a preloaded module, and then no worker can start.
+            _check_forkserver_address()
             os.environ[PRELOAD_VARIABLE] = ",".join(preload)
             ctx.set_forkserver_preload(["pool.forkserver_mark", "pool.worker"])  # type: ignore[attr-defined]
         if _users == 0:
             _tracker_is_ours = _tracker_pid() is None
         _users += 1
     return ctx
+
+
+def _check_forkserver_address() -> None:
+    """Refuse, naming TMPDIR, a temporary folder too deep for the fork server's socket.
+
+    multiprocessing listens on a socket file in a folder of its own under the
+    temporary folder, and fails with a bare "AF_UNIX path too long" that names neither.
+    """
+    if getattr(getattr(forkserver, "_forkserver", None), "_forkserver_pid", None) is not None:
+        return  # running already: its socket is bound
+    address = connection.arbitrary_address("AF_UNIX")  # type: ignore[attr-defined]  # a name only
+    if isinstance(address, str) and not address.startswith("\0"):
+        size = len(os.fsencode(address))
+        if size > AF_UNIX_PATH_MAX:
+            raise WorkerStartFailed(
+                None, None,
+                f"the fork server's socket would be {address} ({size} bytes), longer than the "
+                f"{AF_UNIX_PATH_MAX} bytes a Unix socket's path may have: set TMPDIR to a shorter "
+                f"folder (it is {os.environ.get('TMPDIR', '(unset)')!r}), or start workers with "
+                "start_method='spawn'")
 
 
 def release() -> None:

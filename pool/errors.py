@@ -106,7 +106,8 @@ class WorkerStartFailed(PoolError):
     """
 
     def __init__(self, pid: int | None, exitcode: int | None, reason: str) -> None:
-        super().__init__(f"worker {pid} failed to start: {reason}")
+        super().__init__(f"worker {pid} failed to start: {reason}" if pid is not None
+                         else f"no worker could start: {reason}")
         self.pid = pid
         self.exitcode = exitcode
         self.reason = reason

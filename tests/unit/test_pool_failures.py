@@ -6,9 +6,11 @@ import json
 import math
 import os
 import pickle
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -377,3 +379,38 @@ def test_pool_closed_keeps_whether_the_task_may_have_run_across_a_pickle() -> No
         assert isinstance(error, PoolClosed)
         assert error.may_have_run is may_have_run and str(error) == "closed"
     assert PoolClosed("closed").may_have_run  # unless the pool knows, a task may have run
+
+
+DEEP_TMPDIR_SCRIPT = """
+import sys
+import tempfile
+from pool import Pool, WorkerStartFailed
+import pool_tasks
+
+try:
+    Pool(workers=1, start_method="forkserver").start()
+except WorkerStartFailed as error:
+    print("refused:", error)
+else:
+    print("started")
+with Pool(workers=1, start_method="spawn") as pool:  # what the message offers instead
+    print("spawn:", pool.run(pool_tasks.add, (2, 3)))
+"""
+
+
+def test_a_temporary_folder_too_deep_for_the_fork_servers_socket_is_named() -> None:
+    # multiprocessing itself fails with a bare "AF_UNIX path too long", naming no folder.
+    top = tempfile.mkdtemp(prefix="or-")
+    deep = os.path.join(top, "d" * 90)
+    os.mkdir(deep)
+    try:
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path), TMPDIR=deep)
+        done = subprocess.run([sys.executable, "-c", DEEP_TMPDIR_SCRIPT], env=env,
+                              capture_output=True, text=True, timeout=60)
+    finally:
+        shutil.rmtree(top)
+    assert done.returncode == 0, done.stderr
+    refused, spawned = done.stdout.splitlines()
+    assert refused.startswith("refused: no worker could start: the fork server's socket would be")
+    assert f"set TMPDIR to a shorter folder (it is {deep!r})" in refused
+    assert spawned == "spawn: 5"
