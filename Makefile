@@ -16,7 +16,7 @@ DEBIAN_PACKAGES := orthanc orthanc-dev libboost1.81-dev nlohmann-json3-dev ortha
   python3-pil python3-pydicom orthanc-dicomweb debootstrap zstd
 NATIVE_SOURCES := $(wildcard orthanc_native/src/*) $(wildcard orthanc_native/codegen/*.py) CMakeLists.txt pyproject.toml config.schema.json
 
-.PHONY: install system demo demo-dask test lint soak bench clean codegen roots test-roots
+.PHONY: install system demo demo-dask test lint docs soak bench clean codegen roots test-roots
 
 install: $(STAMP)
 
@@ -33,7 +33,7 @@ $(PY):
 # isolation so that the plugin embeds this venv's python.
 $(STAMP): $(NATIVE_SOURCES) | system $(PY)
 	$(PY) -m pip install -q $$($(PY) -c "import tomllib; print(' '.join(tomllib.load(open('pyproject.toml', 'rb'))['build-system']['requires']))")
-	$(PY) -m pip install -q --no-build-isolation -e '.[test,dev,dask]'
+	$(PY) -m pip install -q --no-build-isolation -e '.[test,dev,dask,docs]'
 	@touch $(STAMP)
 
 # Regenerates the SDK layer from OrthancCPlugin.h (see orthanc_native/codegen): the
@@ -49,10 +49,15 @@ lint: install
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports --no-cache
 
+# The documentation site, in strict mode (a broken link or a page left out of the nav fails):
+# mkdocs.yml, docs/; the site is build/site. Offline: no font or asset from the internet.
+docs: install
+	$(VENV)/bin/mkdocs build --strict --quiet --site-dir build/site
+
 # Four test files at a time: most of a test waits for Orthanc servers, not for a core. Then
 # the same project built and tested in the Debian 13 and unstable roots (test-roots); the
 # roots are made first, as a test of the main suite reads sid's SDK header.
-test: install lint roots
+test: install lint docs roots
 	$(PY) -m pytest -q -n 4 --dist loadfile
 	$(MAKE) --no-print-directory test-roots
 
