@@ -52,7 +52,7 @@ lint: install
 # The documentation site, in strict mode (a broken link or a page left out of the nav fails):
 # mkdocs.yml, docs/; the site is build/site. Offline: no font or asset from the internet.
 docs: install
-	$(VENV)/bin/mkdocs build --strict --quiet --site-dir build/site
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet --site-dir build/site
 
 # Four test files at a time: most of a test waits for Orthanc servers, not for a core. Then
 # the same project built and tested in the Debian 13 and unstable roots (test-roots); the

@@ -1,4 +1,4 @@
-# export_job.py: the README's job example; run it with `.venv/bin/orthanc-runtime run export_job.py`
+# export_job.py: the job example of docs/jobs.md; run it with `.venv/bin/orthanc-runtime run export_job.py`
 from runtime import JobStep, Request, job, jobs, offload, route, sdk
 
 
