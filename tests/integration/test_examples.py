@@ -34,3 +34,17 @@ def test_readme_job_example(orthanc_factory, dicom_files):
     assert final["Priority"] == 5
     assert final["Content"]["Output"] == {"instances": 1}
     assert final["Content"]["Status"] == {"done": 1}
+
+
+def test_the_hello_transcript_is_what_orthanc_answers(orthanc_factory):
+    """docs/samples/hello.console, the README's `curl` under the example: each `$ curl URL` line
+    is requested (in Python: the Debian roots have no curl) and answers the line below it."""
+    import json
+
+    transcript = (EXAMPLES.parent / "docs" / "samples" / "hello.console").read_text().splitlines()
+    orthanc = orthanc_factory(EXAMPLES / "hello.py")
+    pairs = [(line, transcript[i + 1]) for i, line in enumerate(transcript) if line.startswith("$ curl ")]
+    assert pairs
+    for command, expected in pairs:
+        path = command.split("http://localhost:8042", 1)[1]
+        assert orthanc.get(path).json() == json.loads(expected)
