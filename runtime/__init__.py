@@ -6,7 +6,7 @@
     def hello(request: Request):
         return {'hello': request.params['name']}
 
-See the README for the whole API.
+See docs/api.md (the site: `make docs`) for the whole API.
 """
 
 from importlib.metadata import PackageNotFoundError

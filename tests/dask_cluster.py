@@ -35,7 +35,7 @@ class DaskCluster:
         self.tls = tls
         self.address = f"{'tls' if tls else 'tcp'}://127.0.0.1:{self.port}"
         # Tasks wait at the scheduler for a free worker thread rather than in a busy
-        # worker's queue (what the README advises for Orthanc's short handlers).
+        # worker's queue (what docs/dask.md advises for Orthanc's short handlers).
         self.env = {**os.environ, "DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION": "1.0",
                     **(env or {})}
         files = ["--tls-ca-file", tls["ca"], "--tls-cert", tls["cert"], "--tls-key", tls["key"]] \

@@ -1,4 +1,4 @@
-"""Fault-injection tests against real Orthanc servers (see RELIABILITY.md)."""
+"""Fault-injection tests against real Orthanc servers (see docs/reliability.md)."""
 
 from __future__ import annotations
 

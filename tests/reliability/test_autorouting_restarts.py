@@ -1,4 +1,4 @@
-"""Auto-routing routes every study once, whatever happens to Orthanc (RELIABILITY.md).
+"""Auto-routing routes every study once, whatever happens to Orthanc (docs/reliability.md).
 
 Studies are uploaded continuously to an Orthanc whose auto-routing sends every
 stable study (``StableAge`` 2) to a second Orthanc, its peer; 6 s in, the

@@ -1,4 +1,4 @@
-"""Failures of a real Dask cluster under an Orthanc that offloads to it (RELIABILITY.md, "Dask backend")."""
+"""Failures of a real Dask cluster under an Orthanc that offloads to it (docs/reliability.md, "Dask backend")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Events are never lost: bursts, SIGTERM, kill -9 and restarts (RELIABILITY.md, "Events").
+"""Events are never lost: bursts, SIGTERM, kill -9 and restarts (docs/reliability.md, "Events").
 
 Two offloaded handlers (on-stored-instance and on-change NEW_INSTANCE, 50 ms
 each, 2 workers) record every event they see. Every acknowledged upload must

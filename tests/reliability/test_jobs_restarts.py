@@ -1,4 +1,4 @@
-"""Jobs survive a stop of Orthanc (RELIABILITY.md, "Jobs").
+"""Jobs survive a stop of Orthanc (docs/reliability.md, "Jobs").
 
 With Orthanc's ``SaveJobs`` (its default), two jobs of 30 steps of 0.2 s,
 one offloaded and one inline, are running when Orthanc gets SIGTERM or
