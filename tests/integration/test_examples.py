@@ -48,3 +48,18 @@ def test_the_hello_transcript_is_what_orthanc_answers(orthanc_factory):
     for command, expected in pairs:
         path = command.split("http://localhost:8042", 1)[1]
         assert orthanc.get(path).json() == json.loads(expected)
+
+
+def test_the_guides_test_file_passes_beside_hello(tmp_path):
+    """docs/samples/test_hello.py, the guide's test of hello.py, passes as printed, run by pytest
+    in a folder of its own, the fixtures coming from the installed pytest plugin."""
+    import shutil
+    import subprocess
+    import sys
+
+    shutil.copy(EXAMPLES / "hello.py", tmp_path / "hello.py")
+    shutil.copy(EXAMPLES.parent / "docs" / "samples" / "test_hello.py", tmp_path / "test_hello.py")
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_hello.py"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 passed" in done.stdout

@@ -28,6 +28,7 @@ RUN = {
     "examples/hello.py": "tests/integration/test_examples.py::test_readme_hello_example",
     "examples/export_job.py": "tests/integration/test_examples.py::test_readme_job_example",
     "docs/samples/hello.console": "tests/integration/test_examples.py::test_the_hello_transcript_is_what_orthanc_answers",
+    "docs/samples/test_hello.py": "tests/integration/test_examples.py::test_the_guides_test_file_passes_beside_hello",
     "docs/samples/configuration.json": "test_json_blocks_are_valid_configuration (this file)",
 }
 
@@ -42,7 +43,6 @@ NOT_RUN = {
     ("dask.md", "# machine B: the scheduler and the workers, under a service manager that restarts them"): "needs a second machine",
     ("dicom.md", "from runtime import on_find, on_worklist, on_move, on_storage_commitment, cstore_filter, offload"): "signatures with `...` placeholders",
     ("guide.md", "orthanc-runtime new clinic && cd clinic && pytest     # 3 passed"): "not yet run here: tests/integration/test_author_kit.py runs the same steps",
-    ("guide.md", "# test_hello.py"): "not yet run as printed: tests/integration/test_examples.py runs the same calls",
     ("guide.md", "orthanc-runtime run --reload hello.py     # or \"PythonRuntime\": {\"Reload\": true}"): "serves until Ctrl-C",
     ("offload.md", "@route('/computation')"): "a fragment with `...`",
     ("orthanc-versions.md", "apt-get install orthanc orthanc-dev libboost-dev nlohmann-json3-dev python3-venv python3-dev g++ cmake make"): "what tests/debian_root.py runs in the Debian 13 and unstable roots",
