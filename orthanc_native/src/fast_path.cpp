@@ -21,6 +21,8 @@
 // runtime/backends/fastwire.py's; both sides change together.
 #include "native.hpp"
 
+#include <pybind11/stl.h>
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <poll.h>
