@@ -522,8 +522,16 @@ OrthancPluginErrorCode fast_route(std::size_t index, OrthancPluginRestOutput* ou
       found = true;
     }
   }
-  std::shared_ptr<IdleSet> set = found ? current() : nullptr;
+  // Nested: a handler's SDK call reaches a route of ours on this thread (RestApiGet). Its
+  // worker may be the only one: the Python path starts a temporary worker for it.
+  thread_local int depth = 0;
+  std::shared_ptr<IdleSet> set = found && depth == 0 ? current() : nullptr;
   if (!set || request->bodySize >= kLargeRequest) return rest_trampoline(output, url, request);
+  struct Depth {
+    int& value;
+    explicit Depth(int& v) : value(v) { value++; }
+    ~Depth() { value--; }
+  } nested{depth};
   RouteRunning running;
   Lease lease;
   if (!set->lease(entry.timeout, lease)) return rest_trampoline(output, url, request);
