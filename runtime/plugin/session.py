@@ -198,6 +198,9 @@ class Session:
         if not in_flight.wait_idle(grace):
             log("error", f"{in_flight.count} request(s) still running after ShutdownGrace "
                 f"({grace} s); Orthanc stops anyway")
+        fast = self.executor.fast  # requests on the fast path (fast_path.cpp) hold a worker each
+        while fast is not None and fast.leased() and time.monotonic() < deadline:
+            time.sleep(0.01)
         self.hub.drain(deadline)
         self.hub.signal(change_type, level, resource_id)
         self.hub.stop(deadline)
