@@ -18,6 +18,7 @@ the pool's queue limit holds for both lines together.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Protocol
 
 from pool.handle import WorkerHandle
@@ -97,3 +98,6 @@ class IdleStack:
 
     def __len__(self) -> int:
         return len(self._stack)
+
+    def __iter__(self) -> Iterator[WorkerHandle]:
+        return iter(list(self._stack))

@@ -122,8 +122,9 @@ class Session:
         self.bind(handlers)
         native.set_hooks(self.rest.on_rest, self.on_change, self.hub.on_stored_instance,
                          self.status.refresh_metrics)
-        fast = fast_lane.enabled(self.section) and self.registry.has_offloaded()
-        timeout = self.section["Pool"]["TaskTimeout"]
+        fast = "Pool" in self.section and fast_lane.enabled(self.section) and \
+            self.registry.has_offloaded()
+        timeout = self.section.get("Pool", {}).get("TaskTimeout", 30)
         for route in handlers.routes:
             methods = fast_lane.fast_methods(route, timeout) if fast else {}
             if not (methods and native.register_fast_route(route.pattern.regex, methods)):
