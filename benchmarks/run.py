@@ -61,6 +61,11 @@ def start_servers(stack: contextlib.ExitStack, workdir: Path, peer: SlowPeer,
                                           servers.SCRIPTS / "official_pool.py"),
         "ours": servers.ours("ours", workdir / "ours", servers.SCRIPTS / "ours.py",
                              {**peers, "PythonRuntime": {"Pool": {"Workers": cores}}}),
+        # The same with Pool.FastPath false: offloaded requests through the master's Python.
+        "ours_python": servers.ours("ours-python", workdir / "ours-python",
+                                    servers.SCRIPTS / "ours.py",
+                                    {**peers, "PythonRuntime": {"Pool": {"Workers": cores,
+                                                                         "FastPath": False}}}),
     }
     for server in started.values():
         stack.callback(server.stop)

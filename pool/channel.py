@@ -43,7 +43,7 @@ import os
 import pickle
 import struct
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, NamedTuple
 
 from pool.messages import (
     BYTEARRAY,
@@ -67,6 +67,18 @@ from pool.shm import SHM_THRESHOLD, InSegment, OutSegment, is_out_of_space
 # length, then the bytes. Written and read here directly: a message crosses in one
 # write and two reads, without Connection's layers of Python.
 _HEADER = struct.Struct("!i")
+_RAW_HEADER = struct.Struct("!I")
+RAW_FLAG = 0x80000000
+"""The top bit of a frame's length word: the frame is raw bytes, not a pickle."""
+
+
+class RawFrame(NamedTuple):
+    """Bytes that are not a pickle: a request or an answer in a format of the pool's user
+    (orthanc-runtime's fast path writes them from C++), which a worker hands to its raw
+    handler (:func:`pool.worker.set_raw_handler`)."""
+
+    data: bytes
+
 
 _BUFFER_TYPES = frozenset((bytes, bytearray, memoryview))
 _ALIGN = 64
@@ -284,8 +296,23 @@ class Channel:
         return ShmFrame(self._out.name, data if inline else None, pending.end, len(data),
                         self._out.single_use, tuple(pending.oob))
 
-    def recv(self) -> Message:
-        msg = _loads(self._read(_HEADER.unpack(self._read(4))[0]))
+    def send_raw(self, data: bytes) -> None:
+        """A frame that is not a pickle (:class:`RawFrame`): its length word has the top bit."""
+        fd = self._fd
+        framed = _RAW_HEADER.pack(RAW_FLAG | len(data)) + data
+        written = os.write(fd, framed)
+        while written < len(framed):
+            written += os.write(fd, memoryview(framed)[written:])
+
+    def recv(self) -> Message | RawFrame:
+        size = _HEADER.unpack(self._read(4))[0]
+        if size < 0:  # the top bit: a raw frame
+            return RawFrame(self._read(size + RAW_FLAG))
+        return self.decode(self._read(size))
+
+    def decode(self, data: bytes) -> Message:
+        """A message from the bytes of its frame (after the length word), read elsewhere."""
+        msg = _loads(data)
         if type(msg) is ShmFrame:
             msg = self._read_segment(msg)
         return msg  # type: ignore[no-any-return]

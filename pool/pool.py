@@ -51,8 +51,16 @@ from typing import Any
 
 from pool import context
 from pool.caller import Ending, run_task, serving_depth
-from pool.errors import PoolClosed, PoolError, PoolFull, WorkerCrashed, WorkerStartFailed
+from pool.errors import (
+    PoolClosed,
+    PoolError,
+    PoolFull,
+    TaskTimeout,
+    WorkerCrashed,
+    WorkerStartFailed,
+)
 from pool.handle import State, WorkerHandle
+from pool.idle import IdleSet, IdleStack
 from pool.messages import Task
 from pool.shm import remove_stale_segments
 from pool.stats import TaskStats
@@ -123,6 +131,8 @@ class Pool:
     :param shutdown_grace: seconds tasks in flight get at shutdown.
     :param executable: the Python that runs workers; default ``sys.executable``.
     :param name: names the pool's threads and processes.
+    :param idle: where idle workers wait (``pool.idle``); default a stack of the pool's own.
+        A shared set may lend them outside the pool (orthanc-runtime's fast path).
     """
 
     def __init__(
@@ -140,6 +150,7 @@ class Pool:
         shutdown_grace: float = 10.0,
         executable: str | None = None,
         name: str = "pool",
+        idle: IdleSet | None = None,
     ) -> None:
         if workers < 1:
             raise ValueError(f"workers must be at least 1, not {workers}")
@@ -163,7 +174,7 @@ class Pool:
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)  # start-up and shutdown wait on it
         self._phase = _Phase.NEW
-        self._idle: list[WorkerHandle] = []
+        self._idle: IdleSet = idle if idle is not None else IdleStack()
         self._waiters: deque[Waiter] = deque()
         self._workers: dict[int, WorkerHandle] = {}
         self._busy = 0
@@ -254,10 +265,12 @@ class Pool:
             self._closed.wait()
             return
         with self._lock:
-            while self._busy:
+            while self._busy or self._idle.leased():
                 left = self._close_by - time.monotonic()
                 if left <= 0:
                     break
+                if self._idle.leased():  # a lease ends outside the lock's notice: look again soon
+                    left = min(left, 0.05)
                 self._changed.wait(None if left == math.inf else left)
         if self._supervisor is not None:
             self._supervisor.stop()
@@ -303,7 +316,7 @@ class Pool:
         with self._lock:
             self._check_running()
             backlog = self._submitted + len(self._waiters) - len(self._idle)
-            if backlog >= self.queue_limit and not nested:
+            if backlog + self._idle.waiting_outside() >= self.queue_limit and not nested:
                 self._stats.rejected += 1
                 raise PoolFull(self.queue_limit)
             self._submitted += 1
@@ -369,6 +382,45 @@ class Pool:
             return Ending.RECYCLE
         return Ending.IDLE
 
+    # -- workers lent outside the pool (pool.idle) --
+
+    def handle_of(self, serial: int) -> WorkerHandle:
+        with self._lock:
+            return self._workers[serial]
+
+    def _adopt(self, handle: WorkerHandle) -> None:
+        with self._lock:
+            handle.state = State.BUSY
+            self._busy += 1
+
+    def lease_ended(self, handle: WorkerHandle) -> None:
+        """A worker lent by the idle set answered, and comes back through the pool (callers
+        of the pool wait for one, or the pool closes)."""
+        self._adopt(handle)
+        self._checkin(handle, Ending.IDLE, 0.0, True)
+
+    def lease_failed(self, handle: WorkerHandle, how: str, seconds: float) -> BaseException:
+        """A worker lent by the idle set died (``how`` "dead"), overran ``seconds``
+        ("timeout"), or is in an unknown state ("broken"): the pool replaces it. Returns the
+        error its caller answers."""
+        self._adopt(handle)
+        error: BaseException
+        if how == "timeout":
+            error = TaskTimeout(seconds, handle.pid)
+            ending = Ending.TIMEOUT
+        elif how == "dead":
+            exitcode = handle.join(CRASH_REAP_TIMEOUT)
+            ending = Ending.DEAD
+            if self._phase is not _Phase.RUNNING:
+                error = PoolClosed(f"{self.name} shut down while the task was running")
+            else:
+                error = WorkerCrashed(handle.pid or 0, exitcode)
+        else:
+            ending = Ending.KILL
+            error = PoolError(f"worker {handle.pid} is in an unknown state after a fast request")
+        self._checkin(handle, ending, seconds)
+        return error
+
     # -- who holds which worker --
 
     def _check_running(self) -> None:
@@ -380,8 +432,8 @@ class Pool:
     def _checkout(self, nested: bool) -> WorkerHandle:
         with self._lock:
             self._check_running()
-            if self._idle:
-                handle = self._idle.pop()
+            handle = self._idle.take(len(self._waiters) + 1)
+            if handle is not None:
                 handle.state = State.BUSY
                 self._busy += 1
                 return handle
@@ -392,8 +444,9 @@ class Pool:
                 self._waiters.appendleft(waiter)
                 assert self._supervisor is not None
                 self._supervisor.launch(temporary=True, for_waiter=waiter)
-            elif len(self._waiters) >= self.queue_limit:
+            elif len(self._waiters) + self._idle.waiting_outside() >= self.queue_limit:
                 self._stats.rejected += 1
+                self._idle.set_waiting(len(self._waiters))
                 raise PoolFull(self.queue_limit)
             else:
                 self._waiters.append(waiter)
@@ -403,6 +456,7 @@ class Pool:
             with self._lock:
                 if waiter in self._waiters:
                     self._waiters.remove(waiter)
+                    self._idle.set_waiting(len(self._waiters))
             if waiter.worker is not None:
                 self._checkin(waiter.worker, Ending.UNUSED, 0.0)
             raise
@@ -416,6 +470,7 @@ class Pool:
         handle.state = State.BUSY
         self._busy += 1
         waiter.worker = handle
+        self._idle.set_waiting(len(self._waiters))
         waiter.event.set()
 
     def _checkin(
@@ -444,6 +499,11 @@ class Pool:
         if how is Exit.TERM:
             handle.signal(signal.SIGTERM)
         self._supervisor.retire(handle, how, replace)
+
+    def _counters(self) -> dict[str, int]:
+        counters = self._stats.counters()
+        counters["done"] += self._idle.answered()  # answered outside the pool (pool.idle)
+        return counters
 
     def _count(self, ending: Ending, latency: float, ok: bool) -> None:
         stats = self._stats
@@ -524,16 +584,17 @@ class Pool:
                     self._fail(self._waiters.popleft(), error)
             return not handle.temporary
 
-    @staticmethod
-    def _fail(waiter: Waiter, error: BaseException) -> None:
+    def _fail(self, waiter: Waiter, error: BaseException) -> None:
         waiter.error = error
+        self._idle.set_waiting(len(self._waiters))
         waiter.event.set()
 
     def _take_dead_idle(self, handle: WorkerHandle) -> bool:
         with self._lock:
             if handle.state is not State.IDLE:
                 return False  # a caller took it meanwhile and will see the death
-            self._idle.remove(handle)
+            if not self._idle.discard(handle):
+                return False  # lent outside the pool meanwhile: its lease will see the death
             handle.state = State.RETIRING
             return True
 
@@ -548,7 +609,7 @@ class Pool:
 
     def _idle_snapshot(self) -> list[WorkerHandle]:
         with self._lock:
-            return list(self._idle)
+            return self._idle.handles()
 
     def _busy_snapshot(self) -> list[WorkerHandle]:
         with self._lock:
@@ -556,7 +617,7 @@ class Pool:
 
     def _drain_idle(self) -> list[WorkerHandle]:
         with self._lock:
-            idle, self._idle = self._idle, []
+            idle = self._idle.drain()
             for handle in idle:
                 handle.state = State.RETIRING
             return idle
@@ -574,6 +635,8 @@ class Pool:
             idle = sum(1 for h in handles if h.state is State.IDLE)
             busy = sum(1 for h in handles if h.state is State.BUSY)
             starting = sum(1 for h in handles if h.state is State.STARTING)
+            lent = min(idle, self._idle.leased())  # idle to the pool, busy outside it
+            idle, busy = idle - lent, busy + lent
             pids = sorted(
                 h.pid for h in handles if h.pid is not None and h.state in (State.IDLE, State.BUSY)
             )
@@ -586,7 +649,7 @@ class Pool:
                     "pids": pids,
                 },
                 "queue": len(self._waiters),
-                "tasks": self._stats.counters(),
+                "tasks": self._counters(),
                 "latency_ms": self._stats.latency_ms(),
                 "size": self.workers,
             }

@@ -37,7 +37,7 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any, NamedTuple
 
-from pool.channel import Channel
+from pool.channel import Channel, RawFrame
 from pool.errors import ExceptionInfo, PoolError
 from pool.messages import (
     NO_TASK,
@@ -87,6 +87,19 @@ class _WorkerState:
 
 _state: _WorkerState | None = None
 _in_worker = False
+_raw_handler: Callable[[bytes], Any] | None = None
+
+RAW_TASK = -2
+"""The task id of the answer to a raw frame when it travels as a message (Result, Failure)."""
+
+
+def set_raw_handler(handler: Callable[[bytes], Any] | None) -> None:
+    """What this worker does with a raw frame (:class:`pool.channel.RawFrame`): ``handler(data)``
+    returns the answer's bytes (sent as a raw frame), or any other value (sent as
+    ``Result(RAW_TASK, value)``, large buffers in shared memory); what it raises is sent as
+    ``Failure(RAW_TASK, ...)``. :func:`call_master` works meanwhile, as in a task."""
+    global _raw_handler
+    _raw_handler = handler
 
 
 def in_worker() -> bool:
@@ -169,6 +182,8 @@ def _serve(state: _WorkerState) -> bool:
             continue
         if type(msg) is Task:
             _run_task(state, msg)
+        elif type(msg) is RawFrame:
+            _run_raw(state, msg)
         elif type(msg) is Stop:
             return True
         else:
@@ -196,6 +211,34 @@ def _run_task(state: _WorkerState, task: Task) -> None:
         error = PoolError(f"the result of {_describe(task.fn)} could not be sent: {exc}")
         error.__cause__ = exc
         state.channel.send(Failure(task.task_id, ExceptionInfo.capture(error), answer.rss))
+
+
+def _run_raw(state: _WorkerState, frame: RawFrame) -> None:
+    state.task_id = RAW_TASK
+    answer: Result | Failure | None = None
+    value: Any = None
+    try:
+        if _raw_handler is None:
+            raise PoolError("this worker has no handler of raw frames (pool.worker.set_raw_handler)")
+        value = _raw_handler(frame.data)
+    except BaseException as exc:
+        answer = Failure(RAW_TASK, ExceptionInfo.capture(exc), 0)
+    else:
+        if not isinstance(value, (bytes, bytearray)):
+            answer = Result(RAW_TASK, value, 0)
+    finally:
+        with state.lock:
+            state.task_id = NO_TASK
+    if answer is None:
+        state.channel.send_raw(bytes(value))
+        return
+    answer = answer._replace(rss=state.rss())
+    try:
+        state.channel.send(answer)
+    except Exception as exc:
+        error = PoolError(f"the answer to a raw frame could not be sent: {exc}")
+        error.__cause__ = exc
+        state.channel.send(Failure(RAW_TASK, ExceptionInfo.capture(error), answer.rss))
 
 
 def _describe(fn: Any) -> str:

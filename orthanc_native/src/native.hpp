@@ -142,6 +142,15 @@ struct RouteRunning {
   RouteRunning& operator=(const RouteRunning&) = delete;
 };
 
+// The route trampoline through Python (sdk_rest.cpp), and what the fast path
+// (fast_path.cpp) borrows from it: a RestOutput for Python, made and invalidated
+// with the GIL, and a client's text as Python sees it.
+OrthancPluginErrorCode rest_trampoline(OrthancPluginRestOutput* output, const char* url,
+                                       const OrthancPluginHttpRequest* request);
+py::object make_rest_output(OrthancPluginRestOutput* output);
+void invalidate_rest_output(const py::object& output);
+py::str request_text(const char* text);
+
 // "GET", "POST", "PUT", "DELETE" (sdk_rest.cpp).
 const char* method_name(OrthancPluginHttpMethod method);
 
@@ -228,6 +237,7 @@ OrthancPluginErrorCode call_hook(py::object Hooks::*hook, const char* where, con
 void init_errors(py::module_& m);
 void init_rest(py::module_& m);
 void init_route_gate(py::module_& m);
+void init_fast_path(py::module_& m);
 void init_events(py::module_& m);
 void init_misc(py::module_& m);
 void init_gates(py::module_& m);

@@ -146,6 +146,8 @@ py::dict request_dict(const OrthancPluginHttpRequest* request) {
   return result;
 }
 
+}  // namespace
+
 OrthancPluginErrorCode rest_trampoline(OrthancPluginRestOutput* output, const char* url,
                                        const OrthancPluginHttpRequest* request) {
   if (!python_alive()) return OrthancPluginErrorCode_Plugin;
@@ -162,6 +164,18 @@ OrthancPluginErrorCode rest_trampoline(OrthancPluginRestOutput* output, const ch
     return OrthancPluginErrorCode_Success;
   });
 }
+
+py::object make_rest_output(OrthancPluginRestOutput* output) {
+  return py::cast(std::make_shared<RestOutput>(output));
+}
+
+void invalidate_rest_output(const py::object& output) {
+  output.cast<RestOutput&>().invalidate();
+}
+
+py::str request_text(const char* text) { return client_text(text); }
+
+namespace {
 
 std::string boost_check(const std::string& pattern) {
   try {

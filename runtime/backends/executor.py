@@ -24,8 +24,9 @@ from typing import Any, TypeVar
 
 from pool import Pool, PoolClosed, PoolFull, TaskTimeout, WorkerCrashed
 from pool.errors import describe_exitcode
+from pool.idle import IdleSet
 from runtime import answers
-from runtime.backends import streams, tasks
+from runtime.backends import fast_lane, streams, tasks
 from runtime.backends.protocol import OffloadBackend
 from runtime.http import Request, Response
 from runtime.sdk import transport
@@ -143,7 +144,8 @@ class LocalBackend:
         self.pool.shutdown(grace)
 
 
-def _new_pool(section: dict[str, Any], modules: list[str], fresh: bool) -> Pool:
+def _new_pool(section: dict[str, Any], modules: list[str], fresh: bool,
+              idle: IdleSet | None = None) -> Pool:
     settings = section["Pool"]
     preload = [WORKER_MODULE] if fresh else [WORKER_MODULE, *modules]
     imports = tuple(modules) if fresh else ()
@@ -159,6 +161,7 @@ def _new_pool(section: dict[str, Any], modules: list[str], fresh: bool) -> Pool:
         max_worker_memory_mb=settings["MaxWorkerMemoryMB"],
         shutdown_grace=settings["ShutdownGrace"],
         name="orthanc-runtime",
+        idle=idle,
     )
 
 
@@ -209,9 +212,12 @@ class Executor:
         self.retired: list[OffloadBackend] = []
         self._retired_lock = threading.Lock()
         self.context_folder: str | None = None
+        self.fast: fast_lane.NativeIdle | None = None  # the fast path's idle set, when it runs
+        self._native: Any = None
 
     def start(self, section: dict[str, Any], modules: list[str], *,
-              fresh: bool = False) -> OffloadBackend:
+              fresh: bool = False, native: Any = None,
+              write: fast_lane.Writer | None = None) -> OffloadBackend:
         """Starts the backend that ``Pool.Backend`` names; returns when it can run handlers.
 
         ``modules`` (the script, the enabled recipes) are what the workers import.
@@ -231,9 +237,17 @@ class Executor:
             started = dask
         else:
             self._make_context_folder()
-            pool = _new_pool(section, modules, fresh)
+            fast = None
+            if native is not None and write is not None and fast_lane.enabled(section):
+                fast = fast_lane.NativeIdle(native, section["Pool"]["QueueLimit"], write)
+            pool = _new_pool(section, modules, fresh, fast)
+            if fast is not None:
+                fast.pool = pool
             pool.start()
             started = LocalBackend(pool)
+            if fast is not None:  # offloaded routes now go to the workers from C++ (fast_path.cpp)
+                native.set_fast_pool(fast.native)
+                self.fast, self._native = fast, native
         self.backend = started
         return started
 
@@ -323,6 +337,9 @@ class Executor:
         """Shut the backend down within ``grace`` (what is left of it, once Orthanc said it
         stops), with the backends that reloads replaced and that still finish their tasks."""
         stopping, self.backend = self.backend, None
+        if self.fast is not None:  # new requests take the Python path, which says the pool stops
+            self._native.set_fast_pool(None)
+            self.fast = None
         with self._retired_lock:
             retired = list(self.retired)
         try:

@@ -51,6 +51,11 @@ def _sink() -> Sink | None:
     return getattr(_local, "sink", None)
 
 
+def current_sink() -> Sink | None:
+    """The sink this thread's offloaded route writes to now, if any (runtime.backends.fast_lane)."""
+    return _sink()
+
+
 def stream_start(content_type: str, headers: dict[str, str]) -> bool:
     """Master side: starts the streamed answer, or says False (the worker then joins)."""
     sink = _sink()

@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from runtime import answers
-from runtime.backends import streams
+from runtime.backends import fastwire, streams
 from runtime.errors import OrthancException
 from runtime.http import (
     Headers,
@@ -49,24 +49,7 @@ error_to_response = answers.error_to_response
 
 
 def _write(output: Any, response: Response) -> None:
-    for key, value in response.headers.items():
-        if key.lower() not in ("content-type", "content-length"):
-            output.set_http_header(key, value)
-    status = response.status
-    if status == 200:
-        output.answer_buffer(response.body, response.content_type)
-    # Orthanc has a dedicated call for these three, and no body for them.
-    elif status == 405:
-        output.send_method_not_allowed(response.headers.get("Allow", ""))
-    elif status == 401:
-        output.send_unauthorized(response.headers.get("WWW-Authenticate", "orthanc-runtime"))
-    elif status == 301:
-        output.redirect(response.headers.get("Location", "/"))
-    elif status in answers.NO_BODY_STATUSES:
-        output.send_http_status(status, b"")  # Orthanc would send a body it is given
-    else:
-        output.set_http_header("Content-Type", response.content_type)
-        output.send_http_status(status, response.body)
+    fastwire.write_plan(output, fastwire.plan_of(response))
 
 
 def _can_stream() -> bool:

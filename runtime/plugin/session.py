@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from runtime import jobs as jobs_module
+from runtime.backends import fast_lane
 from runtime.backends.executor import Executor
 from runtime.callbacks import changes, dicom, gates, rest
 from runtime.callbacks.status import Status
@@ -121,8 +122,13 @@ class Session:
         self.bind(handlers)
         native.set_hooks(self.rest.on_rest, self.on_change, self.hub.on_stored_instance,
                          self.status.refresh_metrics)
+        fast = "Pool" in self.section and fast_lane.enabled(self.section) and \
+            self.registry.has_offloaded()
+        timeout = self.section.get("Pool", {}).get("TaskTimeout", 30)
         for route in handlers.routes:
-            native.register_rest_route(route.pattern.regex)
+            methods = fast_lane.fast_methods(route, timeout) if fast else {}
+            if not (methods and native.register_fast_route(route.pattern.regex, methods)):
+                native.register_rest_route(route.pattern.regex)
             self.registered.add(route.pattern.regex)
         native.register_on_change()
         if changes.wants_ingest(handlers):
@@ -143,7 +149,8 @@ class Session:
                     f"the script(s) {', '.join(odd)} have offloaded handlers, which workers find "
                     "by module name: rename the file to a Python module name (letters, digits, "
                     "underscores)")
-            offload = self.executor.start(section, self.modules, fresh=bool(section.get("Reload")))
+            offload = self.executor.start(section, self.modules, fresh=bool(section.get("Reload")),
+                                          native=self.native, write=rest.write)
             offload.add_master_functions(self.jobs.master_functions())
             if section.get("Verbose"):
                 log("info", f"{offload.name} pool started: {offload.status()['workers']}")
@@ -192,6 +199,9 @@ class Session:
         if not in_flight.wait_idle(grace):
             log("error", f"{in_flight.count} request(s) still running after ShutdownGrace "
                 f"({grace} s); Orthanc stops anyway")
+        fast = self.executor.fast  # requests on the fast path (fast_path.cpp) hold a worker each
+        while fast is not None and fast.leased() and time.monotonic() < deadline:
+            time.sleep(0.01)
         self.hub.drain(deadline)
         self.hub.signal(change_type, level, resource_id)
         self.hub.stop(deadline)

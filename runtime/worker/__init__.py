@@ -24,7 +24,10 @@ transport.use_master(call_master, in_task)
 
 def initialize(section: dict[str, Any], imports: tuple[str, ...] = ()) -> None:
     """Runs once in each worker before its first task; imports the scripts that may reload."""
+    from runtime.worker import fast
+
     sys.modules.setdefault("orthanc", compat)
+    fast.install()  # requests of the fast path (runtime/worker/fast.py), if the master sends any
     settings.install(section)
     if imports:
         sys.dont_write_bytecode = True  # an edit within the second must not hit a stale .pyc

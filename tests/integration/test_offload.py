@@ -25,12 +25,13 @@ from tests.harness import (
 SCRIPT = scripts_dir() / "offload_demo.py"
 
 
-@pytest.fixture(scope="module")
-def orthanc(tmp_path_factory):
+@pytest.fixture(scope="module", params=[True, False], ids=["fast-path", "python-path"])
+def orthanc(request, tmp_path_factory):
     folder = tmp_path_factory.mktemp("offload")
     markers = folder / "markers"
     markers.mkdir()
-    config = {"OffloadMarkerDir": str(markers), "PythonRuntime": {"Pool": {"Workers": 2}}}
+    config = {"OffloadMarkerDir": str(markers),
+              "PythonRuntime": {"Pool": {"Workers": 2, "FastPath": request.param}}}
     with running_orthanc(folder, SCRIPT, config) as server:
         yield server
 

@@ -255,7 +255,7 @@ def test_each_rule_reports_path_and_message(section: Any, path: str, message: st
             {"Pool": {"Size": 1}},
             f"{ROOT}.Pool.Size",
             "unknown setting 'Size'; known: Backend, Workers, StartMethod, TaskTimeout, "
-            "QueueLimit, MaxTasksPerWorker, MaxWorkerMemoryMB, ShutdownGrace, Dask",
+            "QueueLimit, FastPath, MaxTasksPerWorker, MaxWorkerMemoryMB, ShutdownGrace, Dask",
         ),
         (
             {"Recipes": {"Thumbnail": {}}},
@@ -355,6 +355,7 @@ def test_with_defaults_fills_every_default_and_creates_objects(
             "StartMethod": "forkserver",
             "TaskTimeout": 30,
             "QueueLimit": 256,
+            "FastPath": True,
             "MaxTasksPerWorker": 0,
             "MaxWorkerMemoryMB": 0,
             "ShutdownGrace": 10,

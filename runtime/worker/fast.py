@@ -1,0 +1,70 @@
+"""A worker's side of the fast path: a request frame in, the handler run, an answer frame out.
+
+    fast_path.cpp (an Orthanc HTTP thread) == request frame ==> pool.worker: RawFrame
+                                                                 answer(data) here
+                                                                   the handler, by name
+                                                                   plan_of(its Response)
+    executes the plan, no GIL  <========== answer frame =======    bytes
+    the master's Python writes it <====== Result / Failure ====    a Response that the fast
+                                                                   path does not send (1 MB or
+                                                                   more, refused), an error
+
+The handler runs as an offloaded route's does (runtime.backends.tasks.run_route):
+its SDK calls and a streamed answer's chunks go to the master by call_master.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from typing import Any
+
+from runtime import answers
+from runtime.backends import fastwire, tasks
+from runtime.http import Headers, Request, Response
+from runtime.registry.routing import CONVERTERS, CompiledPattern, compile_pattern
+
+LARGE_ANSWER = 1 << 20
+"""Bodies from this size go back as a message, in shared memory (pool.channel)."""
+
+
+@functools.lru_cache(maxsize=1024)
+def _route(descriptor: str) -> tuple[tasks.HandlerRef, CompiledPattern]:
+    found = json.loads(descriptor)
+    return tasks.HandlerRef(found["module"], found["qualname"]), compile_pattern(found["pattern"])
+
+
+def _decoded(query: dict[str, str]) -> dict[str, str]:
+    if not query:
+        return {}
+    from urllib.parse import unquote_plus
+
+    return {unquote_plus(k): unquote_plus(v) for k, v in query.items()}
+
+
+def request_of(frame: fastwire.FastRequest) -> tuple[tasks.HandlerRef, Request]:
+    handler, pattern = _route(frame.descriptor)
+    params: dict[str, Any] = {}
+    if pattern.param_names:
+        params = {name: CONVERTERS[conv].convert(text) for name, conv, text
+                  in zip(pattern.param_names, pattern.converters, frame.groups, strict=False)}
+    return handler, Request(
+        method=frame.method, path=frame.url, params=params, groups=frame.groups,
+        query=_decoded(frame.get), headers=Headers.from_orthanc(frame.headers),
+        body=frame.body, route=pattern.source)
+
+
+def answer(data: bytes) -> bytes | Response:
+    """The answer frame to a request frame, or the Response the master's Python writes."""
+    handler, request = request_of(fastwire.decode_request(data))
+    response = tasks.run_route(handler, request)
+    if len(response.body) >= LARGE_ANSWER or answers.refusal(response) is not None:
+        return response
+    return fastwire.encode_answer(fastwire.plan_of(response))
+
+
+def install() -> None:
+    """Makes this worker answer the fast path's frames (runtime.worker.initialize)."""
+    from pool.worker import set_raw_handler
+
+    set_raw_handler(answer)

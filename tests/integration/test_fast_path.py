@@ -1,0 +1,66 @@
+"""The fast path (fast_path.cpp): offloaded requests that never take the master's GIL."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from tests.harness import running_orthanc, scripts_dir, wait_for
+
+SCRIPT = scripts_dir() / "fast_path_demo.py"
+
+
+@pytest.fixture(scope="module", params=[True, False], ids=["fast", "python"])
+def orthanc(request, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("fast")
+    config = {"PythonRuntime": {"Pool": {"Workers": 2, "FastPath": request.param}}}
+    with running_orthanc(folder, SCRIPT, config) as server:
+        server.fast = request.param
+        yield server
+
+
+def test_an_offloaded_request_answers_while_the_master_holds_its_gil(orthanc):
+    holding = threading.Thread(target=lambda: orthanc.get("/fast/hold-gil?s=3"))
+    assert orthanc.get("/fast/pid").status == 200  # the workers are ready
+    holding.start()
+    time.sleep(0.3)  # the inline handler holds the master's GIL now
+    started = time.monotonic()
+    answer = orthanc.get("/fast/pid")
+    took = time.monotonic() - started
+    holding.join()
+    print(f"FastPath {orthanc.fast}: answered in {took:.3f} s while the master held its GIL for 3 s")
+    assert answer.status == 200
+    if orthanc.fast:
+        assert took < 1.0
+    else:  # the Python path waits for the GIL (this is what the fast path is for)
+        assert took > 1.0
+
+
+def test_request_parts_cross_to_the_handler(orthanc):
+    answer = orthanc.post("/fast/items/42", "the body", headers={"X-Test": "h-1"})
+    assert answer.status == 200, answer.text
+    assert answer.json() == {"item": 42, "body": "the body", "header": "h-1"}
+    query = orthanc.get("/fast/pid?a=1&b=x%20y").json()["query"]
+    assert query == {"a": "1", "b": "x y"}
+
+
+def test_a_method_the_route_lacks_answers_405(orthanc):
+    answer = orthanc.get("/fast/items/42")
+    assert answer.status == 405
+    assert "POST" in answer.headers.get("allow", "")
+
+
+def test_an_sdk_call_from_a_fast_handler_is_served_by_the_master(orthanc):
+    answer = orthanc.get("/fast/sdk")
+    assert answer.status == 200, answer.text
+    assert "version" in answer.json()
+
+
+def test_fast_answers_count_as_done_tasks(orthanc):
+    before = orthanc.get("/runtime/status").json()["pool"]["tasks"]["done"]
+    for _ in range(5):
+        assert orthanc.get("/fast/pid").status == 200
+    wait_for(lambda: orthanc.get("/runtime/status").json()["pool"]["tasks"]["done"] >= before + 5,
+             what="five more done tasks")
