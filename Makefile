@@ -13,10 +13,10 @@ STAMP := $(VENV)/.installed
 # tests/integration/test_official_api_scripts.py (a script's route over the plugin's).
 # debootstrap and zstd make and cache the Debian 13 and unstable roots (tests/debian_root.py).
 DEBIAN_PACKAGES := orthanc orthanc-dev libboost1.81-dev nlohmann-json3-dev orthanc-python wrk dcmtk \
-  python3-pil python3-pydicom orthanc-dicomweb debootstrap zstd
+  python3-pil python3-pydicom orthanc-dicomweb debootstrap zstd python3.11-dev python3.11-venv
 NATIVE_SOURCES := $(wildcard orthanc_native/src/*) $(wildcard orthanc_native/codegen/*.py) CMakeLists.txt pyproject.toml config.schema.json
 
-.PHONY: install system demo demo-dask test lint docs soak bench clean codegen roots test-roots
+.PHONY: wheel install system demo demo-dask test lint docs soak bench clean codegen roots test-roots
 
 install: $(STAMP)
 
@@ -108,6 +108,11 @@ demo-dask: install
 	trap 'kill $$pids 2>/dev/null; wait' EXIT INT TERM; \
 	echo "Dask scheduler tcp://127.0.0.1:$(DASK_PORT) and 2 workers (pids $$pids); logs in $(DASK_DEMO)/"; \
 	$(VENV)/bin/orthanc-runtime run examples/demo.py --storage ./orthanc-data --config $(DASK_DEMO)/config.json $(DEMO_ARGS)
+
+# The portable cp311 wheel in dist/, for Debian 12's python3.11 (tests/wheel_build.py). The cp313
+# wheel in the Debian 13 root is not wired yet (issue 27).
+wheel: | system
+	$(PYTHON) -m tests.wheel_build --python /usr/bin/python3.11 --out dist
 
 clean:
 	rm -rf build $(VENV) orthanc-data

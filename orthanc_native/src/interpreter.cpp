@@ -18,9 +18,22 @@
 // (PyUnstable_ThreadState_SetStackProtection/ResetStackProtection) came with
 // 3.14.1: they are looked up when the interpreter starts, and without them the
 // threads keep their own stack (3.14.0 then fails as the official plugin does).
+//
+// Which python: a plugin built for the developer's venv embeds that venv's path
+// (ORT_PYTHON_EXECUTABLE); a plugin built for a wheel (ORT_WHEEL) carries no path of
+// the machine it was built on and finds, at run time, the venv it was installed
+// into: the real path of this library (a symlink in Orthanc's plugins folder
+// resolves to it), then the nearest folder above holding pyvenv.cfg, whose
+// bin/python is the interpreter.
 #include "native.hpp"
 
 #include <dlfcn.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
 
 namespace ort {
 
@@ -79,6 +92,41 @@ void python_follows_callback_stack() {
 }
 
 const std::string& interpreter_executable() { return g_python_executable; }
+
+bool python_of_own_venv(std::string& python, std::string& why) {
+  Dl_info info;
+  if (!dladdr(reinterpret_cast<void*>(&finalize_at_exit), &info) || !info.dli_fname) {
+    why = "dladdr() cannot tell which file this plugin was loaded from";
+    return false;
+  }
+  char* real = realpath(info.dli_fname, nullptr);
+  if (!real) {
+    why = std::string("cannot resolve the plugin's path ") + info.dli_fname + ": " +
+          std::strerror(errno);
+    return false;
+  }
+  const std::filesystem::path library(real);
+  std::free(real);
+  std::error_code ignored;
+  for (auto folder = library.parent_path(); !folder.empty(); folder = folder.parent_path()) {
+    if (std::filesystem::is_regular_file(folder / "pyvenv.cfg", ignored)) {
+      const auto candidate = folder / "bin" / "python";
+      if (access(candidate.c_str(), X_OK) != 0) {
+        why = "the virtual environment " + folder.string() + " (its pyvenv.cfg) has no " +
+              "executable bin/python: " + std::strerror(errno);
+        return false;
+      }
+      python = candidate.string();
+      return true;
+    }
+    if (folder == folder.root_path()) break;
+  }
+  why = "the plugin " + library.string() + " is not inside a virtual environment (no " +
+        "pyvenv.cfg in any folder above it): install the wheel into a venv (python3 -m venv " +
+        "DIR && DIR/bin/pip install orthanc-runtime) and load the plugin from there, or name " +
+        "the interpreter with \"PythonRuntime\": {\"Python\": \"DIR/bin/python\"}";
+  return false;
+}
 
 bool start_interpreter(const std::string& python_executable, std::string& error) {
   if (!dlopen(ORT_PYTHON_SONAME, RTLD_NOW | RTLD_GLOBAL | RTLD_NOLOAD)) {

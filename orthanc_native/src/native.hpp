@@ -249,6 +249,9 @@ void init_api_extra(py::module_& m);  // hand-written SDK calls the generator le
 // The embedded interpreter (interpreter.cpp): started once, finalised at
 // process exit, and reused when Orthanc restarts its plugins.
 bool start_interpreter(const std::string& python_executable, std::string& error);
+// The bin/python of the virtual environment this plugin library lies in (a wheel's
+// plugin); false with the reason in `why` when there is none.
+bool python_of_own_venv(std::string& python, std::string& why);
 bool interpreter_running();
 const std::string& interpreter_executable();
 

@@ -47,11 +47,16 @@ std::string orthanc_configuration() {
 }
 
 // Which python to embed: "PythonRuntime": {"Python": ...}, else the venv the
-// plugin was built from. Whether the plugin is configured at all (a
+// plugin was built from (a wheel's plugin: the venv it is installed in, found when
+// the interpreter starts; python stays empty here). Whether the plugin is configured at all (a
 // "PythonRuntime" section, or the official plugin's "PythonScript" or, from its
 // 4.1 on, "Python": {"Path": ...}).
 void read_bootstrap(const std::string& json, std::string& python, bool& configured) {
+#ifdef ORT_PYTHON_EXECUTABLE
   python = ORT_PYTHON_EXECUTABLE;
+#else
+  python.clear();
+#endif
   configured = false;
   auto config = nlohmann::json::parse(json, nullptr, false, true);
   if (config.is_discarded() || !config.is_object()) return;
@@ -98,11 +103,15 @@ ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(OrthancPluginContext* contex
 
   if (!interpreter_running()) {
     std::string error;
+    if (python.empty() && !python_of_own_venv(python, error)) {
+      log_error("orthanc-runtime: Python not started: " + error);
+      return -1;
+    }
     if (!start_interpreter(python, error)) {
       log_error("orthanc-runtime: " + error);
       return -1;
     }
-  } else if (python != interpreter_executable()) {
+  } else if (!python.empty() && python != interpreter_executable()) {
     log_warning("orthanc-runtime: Orthanc restarted; the interpreter keeps running " +
                 interpreter_executable() + " (a new \"Python\" takes effect at the next start)");
   }

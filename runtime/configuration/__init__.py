@@ -18,7 +18,8 @@ are accepted too, and its section ``"Python": {"Path", "Verbose"}`` (official
 set them.
 
 :func:`load_config_file` reads a configuration file as Orthanc does, comments
-included, for tools that run outside Orthanc.
+included, for tools that run outside Orthanc; :func:`load_config` a file or a folder
+(every ``*.json`` of it merged, as Orthanc does with ``/etc/orthanc``).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ __all__ = [
     "ConfigurationError",
     "check_orthanc_config",
     "check_section",
+    "load_config",
     "load_config_file",
     "load_schema",
     "resolve",
@@ -259,6 +261,29 @@ def load_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     if not isinstance(config, dict):
         raise ValueError(f"{path}: the configuration is a JSON object, not {_json_type(config)}")
     return config
+
+
+def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Orthanc's configuration from a file, or from a folder as Orthanc reads one: every
+    ``*.json`` file directly in it, their top-level keys merged.
+
+    Raises :class:`ValueError` as :func:`load_config_file` does, and, as Orthanc refuses
+    to start then, when two files of the folder set the same top-level key (naming both).
+    """
+    folder = Path(path)
+    if not folder.is_dir():
+        return load_config_file(folder)
+    merged: dict[str, Any] = {}
+    origin: dict[str, Path] = {}
+    for file in sorted(folder.glob("*.json")):
+        if not file.is_file():
+            continue
+        for key, value in load_config_file(file).items():
+            if key in origin:
+                raise ValueError(f'"{key}" is set by both {origin[key]} and {file}: Orthanc '
+                                 "refuses a key that two files of its folder set")
+            merged[key], origin[key] = value, file
+    return merged
 
 
 class _UnterminatedComment(ValueError):

@@ -150,10 +150,10 @@ def exit_status(returncode: int) -> int:
 
 
 def _check_config(args: argparse.Namespace) -> int:
-    from runtime.configuration import check_orthanc_config, load_config_file
+    from runtime.configuration import check_orthanc_config, load_config
 
     try:
-        config = load_config_file(args.file)
+        config = load_config(args.file)
     except (OSError, ValueError) as error:
         print(f"{args.file}: {error}", file=sys.stderr)
         return 1
@@ -163,6 +163,24 @@ def _check_config(args: argparse.Namespace) -> int:
     if problems:
         return 1
     print(f"{args.file}: the PythonRuntime configuration is valid")
+    return 0
+
+
+def _install(args: argparse.Namespace) -> int:
+    from orthanc_native import plugin_path
+    from runtime.devkit.install import InstallError, install
+
+    try:
+        done = install(Path(args.script), Path(args.config_dir), plugin=plugin_path(),
+                       name=args.name, user=args.user or None, force=args.force,
+                       plugins_dir=Path(args.plugins_dir) if args.plugins_dir else None)
+    except (InstallError, FileNotFoundError) as error:
+        print(f"orthanc-runtime install: {error}; nothing was written", file=sys.stderr)
+        return 1
+    for path in done.written():
+        print(f"wrote {path}" + (f" -> {done.plugin}" if path == done.link else ""))
+    print(f"next: orthanc-runtime check-config {args.config_dir}, then restart Orthanc "
+          "(systemctl restart orthanc)")
     return 0
 
 
@@ -251,9 +269,20 @@ from this machine only. A port that another process holds is named before
 Orthanc starts."""
 
 CHECK_CONFIG = """\
-Validates the PythonRuntime section of an Orthanc configuration file against
-the schema (orthanc-runtime schema prints it). Exits with 1 and one line per
-problem, each with its JSON path."""
+Validates the PythonRuntime section of an Orthanc configuration against the
+schema (orthanc-runtime schema prints it). FILE may be a folder, read as
+Orthanc reads one: every .json file in it merged, a key set twice refused.
+Exits with 1 and one line per problem, each with its JSON path."""
+
+INSTALL = """\
+Adds the plugin and SCRIPT to an Orthanc that already runs from a configuration
+folder (Debian's /etc/orthanc): writes NAME.json (the PythonRuntime section)
+and NAME.py (a copy of SCRIPT) there, and links the plugin into the plugins
+folder that the configuration loads (or lists the plugin in NAME.json when no
+file sets "Plugins"). Refuses, writing nothing: a file that exists (unless
+--force), a key that another file of the folder sets, the official Python
+plugin loaded beside it, files that USER could not read. Then restart Orthanc
+(systemctl restart orthanc)."""
 
 PLUGIN_PATH = """\
 Prints the absolute path of the plugin library, for the Plugins list of an
@@ -298,8 +327,26 @@ def parser() -> argparse.ArgumentParser:
 
     check = command("check-config", "validate the PythonRuntime section of a configuration",
                     CHECK_CONFIG)
-    check.add_argument("file", metavar="FILE", help="the Orthanc configuration file (JSON; comments allowed)")
+    check.add_argument("file", metavar="FILE",
+                       help="the Orthanc configuration file (JSON; comments allowed) or folder")
     check.set_defaults(func=_check_config)
+
+    add = command("install", "add the plugin and a script to an installed Orthanc", INSTALL)
+    add.add_argument("script", metavar="SCRIPT", help="the Python script Orthanc runs")
+    add.add_argument("--config-dir", default="/etc/orthanc", metavar="FOLDER",
+                     help="Orthanc's configuration folder")
+    add.add_argument("--plugins-dir", metavar="FOLDER",
+                     help="the folder to link the plugin into, instead of the first folder "
+                          'that "Plugins" lists in the configuration')
+    add.add_argument("--name", default="orthanc-runtime",
+                     help="the name of the files written (NAME.json, NAME.py)")
+    add.add_argument("--user", default="orthanc",
+                     help="the user Orthanc runs as, who must read what is written; "
+                          "an empty string skips the check")
+    add.add_argument("--force", action="store_true",
+                     help="overwrite NAME.json and NAME.py (keeping the other settings of "
+                          "the section) and replace the link")
+    add.set_defaults(func=_install)
 
     path = command("plugin-path", "print the absolute path of the plugin library", PLUGIN_PATH)
     path.set_defaults(func=_plugin_path)

@@ -30,7 +30,8 @@ PARSERS = walk(parser())
 
 def test_every_command_is_walked():
     assert set(PARSERS) == {"orthanc-runtime", *(f"orthanc-runtime {name}" for name in
-                            ("run", "check-config", "plugin-path", "schema", "new"))}
+                            ("run", "check-config", "install", "plugin-path",
+                                                    "schema", "new"))}
 
 
 @pytest.mark.parametrize("prog", sorted(PARSERS))
