@@ -152,7 +152,8 @@ def test_the_thumbnails_lines_answer_jpeg_and_png(demo):
     series = curl(lines[2], demo.server, ids)
     study = curl(lines[3], demo.server, ids)
     assert series.promise == "its middle instance"
-    image(series, 64), image(study, 64)
+    image(series, 64)
+    image(study, 64)
     default = demo.server.get(f"/thumbnails/{demo.ct}")
     assert series.body == study.body == default.body
 
@@ -165,7 +166,7 @@ def test_the_pydicom_lines_answer_the_dump_and_the_dicom_json(demo):
     assert "(0010,0010) Patient's Name" in text.body.decode() and "CompressedSamples^CT1" in text.body.decode()
     model = curl(json_line, demo.server, {"instance-id": demo.ct})
     assert model.promise == "the DICOM JSON model"
-    assert model.status == 200 and model.content_type.startswith("application/json")
+    assert model.status == 200 and model.content_type.startswith("application/dicom+json")
     assert model.json()["00100010"] == {"vr": "PN", "Value": [{"Alphabetic": "CompressedSamples^CT1"}]}  # type: ignore[index]
 
 
