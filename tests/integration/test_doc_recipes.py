@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / "docs" / "recipes.md"
 EXAMPLES = ROOT / "examples"
 DOCS_SERVER = "http://localhost:8042"
+MR_SERIES = "dicomdirtests/98892003/MR700"  # one of the demo's files (examples/demo_upload.py)
 FOR_LOOP = re.compile(r"^for \w+ in ([^;]+); do (.+?) & done; wait$")
 
 
@@ -106,6 +107,7 @@ class Demo:
     server: Orthanc
     ct: Uploaded  # CT_small.dcm: one frame
     color: Uploaded  # examples_ybr_color.dcm: several frames
+    series: list[Uploaded]  # MR_SERIES: seven single-frame instances, a study of one series
 
 
 @pytest.fixture(scope="module")
@@ -113,8 +115,9 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     config = json.loads((EXAMPLES / "demo.json").read_text())
     with running_orthanc(tmp_path_factory.mktemp("demo"), EXAMPLES / "demo.py", config) as server:
         server.wait_for_log("orthanc-runtime demo: uploaded", timeout=60)
+        series = [server.upload(path) for path in sorted((PYDICOM_FILES / MR_SERIES).iterdir())]
         yield Demo(server, server.upload(PYDICOM_FILES / "CT_small.dcm"),
-                   server.upload(PYDICOM_FILES / "examples_ybr_color.dcm"))
+                   server.upload(PYDICOM_FILES / "examples_ybr_color.dcm"), series)
         check_log(server)
 
 
@@ -143,19 +146,24 @@ def test_the_auto_routing_status_lists_pending_sent_and_failed(demo):
 def test_the_thumbnails_lines_answer_jpeg_and_png(demo):
     lines = block("Thumbnails")
     assert len(lines) == 4
-    ids = {"series-id": demo.ct["ParentSeries"], "study-id": demo.ct["ParentStudy"]}
     one = image(curl(lines[0], demo.server, {"instance-id": demo.ct}), 128)
     assert one.size == (128, 128)  # CT_small is 128 x 128: never enlarged, not shrunk
+    frames = demo.server.get(f"/instances/{demo.color}/frames").json()
+    assert len(frames) > 2  # frame=2 is one of its frames
     frame = image(curl(lines[1], demo.server, {"instance-id": demo.color}), 64)
     assert max(frame.size) == 64
-    # "its middle instance": the series of CT_small has one, which is also its study's
+    ids = {"series-id": demo.series[0]["ParentSeries"], "study-id": demo.series[0]["ParentStudy"]}
     series = curl(lines[2], demo.server, ids)
     study = curl(lines[3], demo.server, ids)
     assert series.promise == "its middle instance"
     image(series, 64)
     image(study, 64)
-    default = demo.server.get(f"/thumbnails/{demo.ct}")
-    assert series.body == study.body == default.body
+    by_number = sorted(demo.series, key=lambda i: int(
+        demo.server.get(f"/instances/{i}/simplified-tags").json()["InstanceNumber"]))
+    middle = demo.server.get(f"/thumbnails/{by_number[len(by_number) // 2]}")
+    first = demo.server.get(f"/thumbnails/{by_number[0]}")
+    assert series.body == middle.body != first.body
+    assert study.body == series.body  # the study has that series only
 
 
 def test_the_pydicom_lines_answer_the_dump_and_the_dicom_json(demo):
