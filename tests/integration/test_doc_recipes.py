@@ -15,6 +15,7 @@ import io
 import json
 import re
 import shlex
+import shutil
 import subprocess
 import threading
 import urllib.error
@@ -223,6 +224,7 @@ def test_the_worklists_lines_find_the_ct_item_and_list_both(demo):
     find_line, list_line = block("Worklists")
     args = shlex.split(find_line.removeprefix("$ "))
     assert args[0] == "findscu" and args[-2:] == ["localhost", "4242"]
+    assert shutil.which("findscu"), "DCMTK's findscu is missing: `make system` installs dcmtk"
     found = subprocess.run([*args[:-1], str(demo.server.dicom_port)], capture_output=True, text=True,
                            timeout=60, check=False)
     assert found.returncode == 0, found.stdout + found.stderr
