@@ -121,3 +121,24 @@ def test_the_new_script_passes_mypy_strict_against_the_shipped_types(tmp_path):
     done = subprocess.run([str(VENV_BIN / "mypy"), "--strict", "typed.py"], cwd=folder,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_guides_command_line_starts_a_project_that_passes(tmp_path):
+    """docs/guide.md's `orthanc-runtime new clinic && cd clinic && pytest`, taken from the page
+    and run by a shell in an empty folder, the venv's orthanc-runtime and pytest first on PATH:
+    its output says what the line's comment promises."""
+    import os
+    import re
+
+    page = (Path(__file__).resolve().parents[2] / "docs" / "guide.md").read_text()
+    lines = [line for block in re.findall(r"^```sh\n(.*?)^```", page, re.M | re.S)
+             for line in block.splitlines() if line.startswith("orthanc-runtime new ")]
+    assert len(lines) == 1, lines
+    command, _, promise = lines[0].partition("#")
+    assert promise.strip() == "3 passed"
+    env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    done = subprocess.run(["bash", "-c", command], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert promise.strip() in done.stdout
+    assert (tmp_path / "clinic" / "clinic.py").is_file()

@@ -63,3 +63,19 @@ def test_the_guides_test_file_passes_beside_hello(tmp_path):
                           cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "1 passed" in done.stdout
+
+
+def test_the_api_pages_samples_load_and_stream_the_export(orthanc_factory, dicom_files):
+    """docs/samples/api_imports.py (the API page's import line) and api_export.py (its streamed
+    export) loaded together in a real Orthanc: every name imports, and the export answers one
+    CSV row an instance."""
+    samples = EXAMPLES.parent / "docs" / "samples"
+    orthanc = orthanc_factory(samples / "api_export.py",
+                              {"PythonRuntime": {"Scripts": [str(samples / "api_imports.py")]}})
+    instance = orthanc.upload(dicom_files / "CT_small.dcm")
+    uid = orthanc.get(f"/instances/{instance}/simplified-tags").json()["SOPInstanceUID"]
+    size = orthanc.get(f"/instances/{instance}").json()["FileSize"]
+    answer = orthanc.get(f"/export/{instance['ParentStudy']}")
+    assert answer.status == 200, answer.text
+    assert answer.text == f"SOPInstanceUID,Size\n{uid},{size}\n"
+    assert orthanc.get("/export/not-an-id").status == 404

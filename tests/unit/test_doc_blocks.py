@@ -2,9 +2,11 @@
 listed in NOT_RUN with the reason it is not.
 
 A block is run when its text is (or includes, `--8<-- "path"`) a file of RUN: each of those
-files is run by the test named beside it. A JSON block is a configuration fragment: it is
-validated here against config.schema.json (a fragment of the "PythonRuntime" section or of a
-recipe's is put in its place first).
+files is run by the test named beside it; or when the test of RUN_IN_PAGE named beside it
+reads the block from its page and runs what it says (the recipes' curl lines, the guide's
+first command). A JSON block is a configuration fragment: it is validated here against
+config.schema.json (a fragment of the "PythonRuntime" section or of a recipe's is put in its
+place first).
 """
 
 from __future__ import annotations
@@ -30,28 +32,33 @@ RUN = {
     "docs/samples/hello.console": "tests/integration/test_examples.py::test_the_hello_transcript_is_what_orthanc_answers",
     "docs/samples/test_hello.py": "tests/integration/test_examples.py::test_the_guides_test_file_passes_beside_hello",
     "docs/samples/configuration.json": "test_json_blocks_are_valid_configuration (this file)",
+    "docs/samples/api_imports.py": "tests/integration/test_examples.py::test_the_api_pages_samples_load_and_stream_the_export",
+    "docs/samples/api_export.py": "tests/integration/test_examples.py::test_the_api_pages_samples_load_and_stream_the_export",
 }
 
-# (page, the block's first line): why it is not run. Work left: issue 27 asks for none here
-# but what cannot run on one machine (see the report of branch docs).
+# (page, the block's first line): the test that takes the block from the page and runs it.
+RECIPES = "tests/integration/test_doc_recipes.py::"
+RUN_IN_PAGE = {
+    ("recipes.md", "curl http://localhost:8042/recipes/auto-routing/status    # pending, sent, failed (with reasons)"): RECIPES + "test_the_auto_routing_status_lists_pending_sent_and_failed",
+    ("recipes.md", "curl -o t.jpg 'http://localhost:8042/thumbnails/<instance-id>?size=128'"): RECIPES + "test_the_thumbnails_lines_answer_jpeg_and_png",
+    ("recipes.md", "curl http://localhost:8042/pydicom/<instance-id>                  # str(dataset)"): RECIPES + "test_the_pydicom_lines_answer_the_dump_and_the_dicom_json",
+    ("recipes.md", "curl 'http://localhost:8042/computation?n=1000'           # in a worker"): RECIPES + "test_the_cpu_demo_lines_run_in_a_worker_and_inline",
+    ("recipes.md", "curl -X POST http://localhost:8042/recipes/study-export/<study-id>    # {\"ID\": \"<job-id>\", ...}"): RECIPES + "test_the_study_export_lines_submit_follow_and_fetch_the_archive",
+    ("recipes.md", "$ findscu -W -k 'ScheduledProcedureStepSequence[0].Modality=CT' -k PatientName -k PatientID localhost 4242"): RECIPES + "test_the_worklists_lines_find_the_ct_item_and_list_both",
+    ("guide.md", "orthanc-runtime new clinic && cd clinic && pytest     # 3 passed"): "tests/integration/test_author_kit.py::test_the_guides_command_line_starts_a_project_that_passes",
+}
+
+# (page, the block's first line): why it is not run. Issue 27: only what a test cannot run on
+# one machine, or what is not code.
 NOT_RUN = {
     ("README.md", "make demo   # installs everything (Debian packages, .venv), starts Orthanc on http://localhost:8042 with the recipes"): "installs Debian packages and serves until Ctrl-C",
     ("index.md", "make demo   # installs everything (Debian packages, .venv), starts Orthanc on http://localhost:8042 with the recipes"): "installs Debian packages and serves until Ctrl-C",
     ("architecture.md", "Orthanc (C++)"): "a diagram, not code",
-    ("api.md", "from runtime import (route, on_change, on_stored_instance, offload, Request, Response,"): "not yet run: an import line",
-    ("api.md", "@route('/export/{study:id}')"): "not yet run: a fragment without its imports",
     ("dask.md", "# machine B: the scheduler and the workers, under a service manager that restarts them"): "needs a second machine",
     ("dicom.md", "from runtime import on_find, on_worklist, on_move, on_storage_commitment, cstore_filter, offload"): "signatures with `...` placeholders",
-    ("guide.md", "orthanc-runtime new clinic && cd clinic && pytest     # 3 passed"): "not yet run here: tests/integration/test_author_kit.py runs the same steps",
     ("guide.md", "orthanc-runtime run --reload hello.py     # or \"PythonRuntime\": {\"Reload\": true}"): "serves until Ctrl-C",
     ("offload.md", "@route('/computation')"): "a fragment with `...`",
     ("orthanc-versions.md", "apt-get install orthanc orthanc-dev libboost-dev nlohmann-json3-dev python3-venv python3-dev g++ cmake make"): "what tests/debian_root.py runs in the Debian 13 and unstable roots",
-    ("recipes.md", "curl http://localhost:8042/recipes/auto-routing/status    # pending, sent, failed (with reasons)"): "not yet run: needs the demo server and curl",
-    ("recipes.md", "curl -o t.jpg 'http://localhost:8042/thumbnails/<instance-id>?size=128'"): "not yet run: needs the demo server and curl",
-    ("recipes.md", "curl http://localhost:8042/pydicom/<instance-id>                  # str(dataset)"): "not yet run: needs the demo server and curl",
-    ("recipes.md", "curl 'http://localhost:8042/computation?n=1000'           # in a worker"): "not yet run: needs the demo server and curl",
-    ("recipes.md", "curl -X POST http://localhost:8042/recipes/study-export/<study-id>    # {\"ID\": \"<job-id>\", ...}"): "not yet run: needs the demo server and curl",
-    ("recipes.md", "$ findscu -W -k 'ScheduledProcedureStepSequence[0].Modality=CT' -k PatientName -k PatientID localhost 4242"): "not yet run: needs the demo server",
 }
 
 
@@ -85,16 +92,18 @@ def configuration(text: str) -> dict:
 def test_every_block_is_run_or_says_why_not():
     left = []
     for page, language, text in blocks():
-        if language == "json" or run_file(text):
+        if language == "json" or run_file(text) or (page, text.split("\n", 1)[0]) in RUN_IN_PAGE:
             continue
         if (page, text.split("\n", 1)[0]) not in NOT_RUN:
             left.append(f"{page}: {text.splitlines()[0]!r}")
     assert not left, "blocks neither run by a test nor in NOT_RUN:\n" + "\n".join(left)
 
 
-def test_not_run_names_only_blocks_that_exist():
+def test_not_run_and_run_in_page_name_only_blocks_that_exist():
     present = {(page, text.split("\n", 1)[0]) for page, _, text in blocks()}
     assert set(NOT_RUN) <= present, set(NOT_RUN) - present
+    assert set(RUN_IN_PAGE) <= present, set(RUN_IN_PAGE) - present
+    assert not set(NOT_RUN) & set(RUN_IN_PAGE)
 
 
 @pytest.mark.parametrize("page,text", [(page, text) for page, language, text in blocks() if language == "json"])
@@ -103,8 +112,8 @@ def test_json_blocks_are_valid_configuration(page, text):
 
 
 def test_the_tests_named_in_run_exist():
-    for path, test in RUN.items():
-        assert (ROOT / path).is_file(), path
+    for path, test in [*RUN.items(), *((page, test) for (page, _), test in RUN_IN_PAGE.items())]:
+        assert (ROOT / path).is_file() or (ROOT / "docs" / path).is_file(), path
         if "::" in test:
             file, name = test.split("::")
             assert f"def {name}(" in (ROOT / file).read_text(), test
