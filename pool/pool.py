@@ -612,8 +612,12 @@ class Pool:
             return self._idle.handles()
 
     def _busy_snapshot(self) -> list[WorkerHandle]:
+        """The workers running a task: the pool's, and those a shared idle set lent outside it
+        (idle to the pool, but not in the set), which a shutdown must end as well."""
         with self._lock:
-            return [h for h in self._workers.values() if h.state is State.BUSY]
+            idle = {id(handle) for handle in self._idle.handles()}
+            return [h for h in self._workers.values()
+                    if h.state is State.BUSY or (h.state is State.IDLE and id(h) not in idle)]
 
     def _drain_idle(self) -> list[WorkerHandle]:
         with self._lock:

@@ -588,6 +588,16 @@ bool register_fast_route(const std::string& regex, const py::dict& methods) {
 
 }  // namespace
 
+void forget_fast_routes() {
+  // Orthanc forgets its route callbacks when it restarts in its process (/tools/reset), and
+  // this library stays loaded: the next start registers its fast routes anew.
+  {
+    std::unique_lock<std::shared_mutex> lock(slots_mutex);
+    for (std::size_t i = 0; i < slots_used; i++) slots[i] = Slot{};
+    slots_used = 0;
+  }  // the idle set was let go by Python (set_fast_pool(None)), with the GIL
+}
+
 void init_fast_path(py::module_& m) {
   py::class_<IdleSet, std::shared_ptr<IdleSet>>(m, "IdleSet",
       "The idle workers of a pool, shared with the fast path's HTTP threads (fast_path.cpp).")

@@ -135,6 +135,8 @@ auto without_gil(Fn&& fn) -> decltype(fn()) {
 // for the gate, the requests running in our routes.
 void register_route(const std::string& regex, OrthancPluginRestCallback callback);
 void forget_route_gate();
+// The fast routes of a start, at the plugin's stop (fast_path.cpp).
+void forget_fast_routes();
 struct RouteRunning {
   RouteRunning();
   ~RouteRunning();

@@ -151,6 +151,7 @@ ORTHANC_PLUGINS_API void OrthancPluginFinalize() {
     clear_hooks();
   }
   forget_route_gate();
+  forget_fast_routes();
   g_started = false;
   log_info("orthanc-runtime: stopped");
 }
