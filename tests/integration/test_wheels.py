@@ -143,9 +143,12 @@ def service(venv) -> Iterator[Service]:
     try:
         config, plugins, storage = top / "etc-orthanc", top / "plugins", top / "db"
         copy_owned(DEBIAN_CONFIG, config)
-        copy_owned(DEBIAN_PLUGINS, plugins)
-        # What `apt-get purge orthanc-python` leaves: neither its plugin nor python.json.
-        (plugins / OFFICIAL_PLUGIN).unlink()
+        # Debian's plugins (links, relative to /usr/share/orthanc/plugins: made absolute),
+        # without what `apt-get purge orthanc-python` removes: its plugin and python.json.
+        plugins.mkdir()
+        for plugin in sorted(DEBIAN_PLUGINS.iterdir()):
+            if plugin.name != OFFICIAL_PLUGIN:
+                (plugins / plugin.name).symlink_to(plugin.resolve())
         (config / "python.json").unlink()
         storage.mkdir()
         shutil.chown(storage, "orthanc", "orthanc")
@@ -160,7 +163,8 @@ def service(venv) -> Iterator[Service]:
                                   text, count=1)
             assert count == 1, key
         orthanc_json.write_text(text)
-        top.chmod(0o755)
+        for folder in (top, plugins):
+            folder.chmod(0o755)
         yield Service(top, config, plugins, storage, http, dicom)
     finally:
         shutil.rmtree(top, ignore_errors=True)
