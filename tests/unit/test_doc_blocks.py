@@ -53,7 +53,7 @@ NOT_RUN = {
     ("recipes.md", "curl -X POST http://localhost:8042/recipes/study-export/<study-id>    # {\"ID\": \"<job-id>\", ...}"): "not yet run: needs the demo server and curl",
     ("recipes.md", "$ findscu -W -k 'ScheduledProcedureStepSequence[0].Modality=CT' -k PatientName -k PatientID localhost 4242"): "not yet run: needs the demo server",
     ("install.md", "make wheel   # dist/orthanc_runtime-<version>-cp311-cp311-manylinux_2_34_x86_64.whl, for Debian 12's python3.11"): "tests/integration/test_wheels.py builds the same wheel (tests.wheel_build, what make wheel runs) into a temporary folder",
-    ("install.md", "apt-get purge orthanc-python            # the official Python plugin: see \"What install refuses\""): "tests/integration/test_wheels.py runs these steps on a copy of /etc/orthanc and of Debian's plugins folder (the purge as the removal of python.json and libOrthancPython.so from the copy, the venv under /tmp, not /opt), then starts /usr/sbin/Orthanc as the orthanc user instead of systemctl restart: it does not touch this machine's own service",
+    ("install.md", "apt-get purge orthanc-python            # the official Python plugin: see \"What install refuses\""): "tests/integration/test_wheels.py runs these steps on a copy of /etc/orthanc and of Debian's plugins folder (the purge as the removal of python.json and libOrthancPython.so from the copy; the apt-get install as the Debian packages that make install puts here; the venv under /tmp, not /opt), then starts /usr/sbin/Orthanc as the orthanc user instead of systemctl restart: it does not touch this machine's own service",
     ("install.md", "# Not tested: no Docker engine on the machine that tests orthanc-runtime (docs/install.md)."): "not tested: no Docker engine here",
 }
 
