@@ -7,8 +7,8 @@ and loaded by Debian's Orthanc (/usr/sbin/Orthanc) running AS the `orthanc` user
 Only the copy's ports and storage folders differ from Debian's files, and its plugins
 folder (a copy of Debian's, without the official Python plugin: docs/install.md purges
 orthanc-python first). The build takes 276 s from a clean clone (2 cores, 2026-12-06: the
-whole file 295 s), 3 s with build/wheel's cmake folder warm (the file 26 s). Not in the Debian roots (tests/debian_root.py's LEFT_OUT): they have
-no Python 3.11.
+whole file 295 s), 3 s with build/wheel's cmake folder warm (the file 26 s). Not in the
+Debian roots (tests/debian_root.py's LEFT_OUT): they have no Python 3.11.
 """
 
 from __future__ import annotations
