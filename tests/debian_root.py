@@ -83,10 +83,18 @@ SUITES = {
 # Tests that the roots leave out, by pytest node id (a whole file, or one test), with the
 # reason. The list is here and only here; a root prints it before its run. Each is a
 # difference of the newer Orthanc that the plugin does not yet smooth over (issue 24's
-# follow-up), or of the official plugin there; every other test of tests/integration runs.
+# follow-up), of the official plugin there, or of the roots' Python (not Debian 12's 3.11);
+# every other test of tests/integration runs.
 LEFT_OUT: dict[str, dict[str, str]] = {
-    "trixie": {},
+    "trixie": {
+        "tests/integration/test_wheels.py":
+            "builds and installs the cp311 wheel for Debian 12's /usr/bin/python3.11, which this "
+            "root lacks (its python is 3.13 or newer); its own wheel is issue 27's work left",
+    },
     "sid": {
+        "tests/integration/test_wheels.py":
+            "builds and installs the cp311 wheel for Debian 12's /usr/bin/python3.11, which this "
+            "root lacks (its python is 3.13 or newer); its own wheel is issue 27's work left",
         "tests/integration/test_bench_smoke.py":
             "the benchmark's baseline server runs the official 7.1 plugin with a multiprocessing "
             "pool, which that plugin cannot start on Python 3.14 (forkserver relaunches Orthanc)",

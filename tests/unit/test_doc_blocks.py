@@ -59,6 +59,9 @@ NOT_RUN = {
     ("guide.md", "orthanc-runtime run --reload hello.py     # or \"PythonRuntime\": {\"Reload\": true}"): "serves until Ctrl-C",
     ("offload.md", "@route('/computation')"): "a fragment with `...`",
     ("orthanc-versions.md", "apt-get install orthanc orthanc-dev libboost-dev nlohmann-json3-dev python3-venv python3-dev g++ cmake make"): "what tests/debian_root.py runs in the Debian 13 and unstable roots",
+    ("install.md", "make wheel   # dist/orthanc_runtime-<version>-cp311-cp311-manylinux_2_34_x86_64.whl, for Debian 12's python3.11"): "tests/integration/test_wheels.py builds the same wheel (tests.wheel_build, what make wheel runs) into a temporary folder",
+    ("install.md", "apt-get purge orthanc-python            # the official Python plugin: see \"What install refuses\""): "tests/integration/test_wheels.py runs these steps on a copy of /etc/orthanc and of Debian's plugins folder (the purge as the removal of python.json and libOrthancPython.so from the copy; the apt-get install as the Debian packages that make install puts here; the venv under /tmp, not /opt), then starts /usr/sbin/Orthanc as the orthanc user instead of systemctl restart: it does not touch this machine's own service",
+    ("install.md", "# Not tested: no Docker engine on the machine that tests orthanc-runtime (docs/install.md)."): "not tested: no Docker engine here",
 }
 
 
