@@ -203,14 +203,18 @@ def _run_task(state: _WorkerState, task: Task) -> None:
     finally:
         with state.lock:
             state.task_id = NO_TASK
+    _send_answer(state, answer, f"the result of {_describe(task.fn)}")
+
+
+def _send_answer(state: _WorkerState, answer: Result | Failure, what: str) -> None:
     answer = answer._replace(rss=state.rss())
     try:
         state.channel.send(answer)
     except Exception as exc:
         # Pickling fails before anything is written, so the pipe is still clean.
-        error = PoolError(f"the result of {_describe(task.fn)} could not be sent: {exc}")
+        error = PoolError(f"{what} could not be sent: {exc}")
         error.__cause__ = exc
-        state.channel.send(Failure(task.task_id, ExceptionInfo.capture(error), answer.rss))
+        state.channel.send(Failure(answer.task_id, ExceptionInfo.capture(error), answer.rss))
 
 
 def _run_raw(state: _WorkerState, frame: RawFrame) -> None:
@@ -232,13 +236,7 @@ def _run_raw(state: _WorkerState, frame: RawFrame) -> None:
     if answer is None:
         state.channel.send_raw(bytes(value))
         return
-    answer = answer._replace(rss=state.rss())
-    try:
-        state.channel.send(answer)
-    except Exception as exc:
-        error = PoolError(f"the answer to a raw frame could not be sent: {exc}")
-        error.__cause__ = exc
-        state.channel.send(Failure(RAW_TASK, ExceptionInfo.capture(error), answer.rss))
+    _send_answer(state, answer, "the answer to a raw frame")
 
 
 def _describe(fn: Any) -> str:

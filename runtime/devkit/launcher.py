@@ -205,41 +205,49 @@ class OrthancProcess:
 
     def stop(self, timeout: float = 30.0) -> int:
         """SIGTERM, then wait; SIGKILL if it does not exit in time. Returns the exit code."""
-        if self.process is None:
-            return 0
-        if self.process.poll() is None:
-            self.wait_until_it_catches_sigterm()
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return int(self.process.returncode)
-
+        return 0 if self.process is None else stop_orthanc(self.process, timeout)
 
     def wait_until_it_catches_sigterm(self, timeout: float = 5.0) -> bool:
-        """Waits until Orthanc has set up its handling of SIGTERM; False if it had not within
-        ``timeout`` (or exited, or /proc cannot tell).
-
-        Orthanc installs its signal handlers on its main thread only once it has started
-        and told the plugins so, while it already answers HTTP: a SIGTERM before that
-        kills it outright (exit -15, seen under load, both from ``stop()`` and from a
-        Ctrl-C right after start). The kernel says which signals a process catches
-        (``SigCgt`` in /proc/PID/status), whatever plugin or authentication it has.
-        """
+        """Waits until Orthanc has set up its handling of SIGTERM (see :func:`wait_until_it_catches_sigterm`)."""
         assert self.process is not None
-        deadline = time.monotonic() + timeout
-        while self.process.poll() is None:
-            caught = catches_signal(self.process.pid, signal.SIGTERM)
-            if caught is None:
-                return False
-            if caught:
-                return True
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.01)
-        return False
+        return wait_until_it_catches_sigterm(self.process, timeout)
+
+
+def stop_orthanc(process: subprocess.Popen[bytes], timeout: float = 30.0) -> int:
+    """Stops an Orthanc started by anyone's Popen: SIGTERM once it handles it, then waits;
+    SIGKILL if it does not exit within ``timeout``. Returns the exit code."""
+    if process.poll() is None:
+        wait_until_it_catches_sigterm(process)
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return int(process.returncode)
+
+
+def wait_until_it_catches_sigterm(process: subprocess.Popen[bytes], timeout: float = 5.0) -> bool:
+    """Waits until Orthanc has set up its handling of SIGTERM; False if it had not within
+    ``timeout`` (or exited, or /proc cannot tell).
+
+    Orthanc installs its signal handlers on its main thread only once it has started
+    and told the plugins so, while it already answers HTTP: a SIGTERM before that
+    kills it outright (exit -15, seen under load, both from ``stop()`` and from a
+    Ctrl-C right after start). The kernel says which signals a process catches
+    (``SigCgt`` in /proc/PID/status), whatever plugin or authentication it has.
+    """
+    deadline = time.monotonic() + timeout
+    while process.poll() is None:
+        caught = catches_signal(process.pid, signal.SIGTERM)
+        if caught is None:
+            return False
+        if caught:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.01)
+    return False
 
 
 def catches_signal(pid: int, signum: int) -> bool | None:

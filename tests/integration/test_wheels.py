@@ -17,7 +17,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -28,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime.devkit.launcher import catches_signal, free_port
+from runtime.devkit.launcher import free_port, stop_orthanc
 from tests import wheel_build, wheel_check
 
 DEBIAN_PYTHON = "/usr/bin/python3.11"
@@ -171,17 +170,6 @@ def service(venv) -> Iterator[Service]:
         shutil.rmtree(top, ignore_errors=True)
 
 
-def stop(orthanc: subprocess.Popen[bytes]) -> None:
-    if orthanc.poll() is None:
-        deadline = time.monotonic() + 5  # a SIGTERM before Orthanc handles it kills it
-        while not catches_signal(orthanc.pid, signal.SIGTERM) and time.monotonic() < deadline:
-            time.sleep(0.01)
-        orthanc.send_signal(signal.SIGTERM)
-        try:
-            orthanc.wait(30)
-        except subprocess.TimeoutExpired:
-            orthanc.kill()
-            orthanc.wait()
 
 
 def test_debians_orthanc_as_its_user_runs_a_script_from_the_wheels_venv(venv, service):
@@ -232,4 +220,4 @@ def test_debians_orthanc_as_its_user_runs_a_script_from_the_wheels_venv(venv, se
         assert found.group(2).startswith("3.11.")
         assert found.group(3) == str(venv.path / "bin" / "python")
     finally:
-        stop(orthanc)
+        stop_orthanc(orthanc)

@@ -13,7 +13,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -26,7 +25,7 @@ import pytest
 import orthanc_native
 from runtime.devkit.cli import main
 from runtime.devkit.install import InstallError, install
-from runtime.devkit.launcher import catches_signal, free_port
+from runtime.devkit.launcher import free_port, stop_orthanc
 
 DEBIAN_CONFIG = Path("/etc/orthanc")
 DEBIAN_PLUGINS = Path("/usr/share/orthanc/plugins")
@@ -237,13 +236,4 @@ def test_orthanc_started_from_the_folder_runs_the_installed_script(layout):
                 time.sleep(0.2)
         assert answer == {"hello": "debian"}, log.read_text(errors="replace")[-3000:]
     finally:
-        if orthanc.poll() is None:
-            deadline = time.monotonic() + 5  # a SIGTERM before Orthanc handles it kills it
-            while not catches_signal(orthanc.pid, signal.SIGTERM) and time.monotonic() < deadline:
-                time.sleep(0.01)
-            orthanc.send_signal(signal.SIGTERM)
-            try:
-                orthanc.wait(30)
-            except subprocess.TimeoutExpired:
-                orthanc.kill()
-                orthanc.wait()
+        stop_orthanc(orthanc)
