@@ -182,8 +182,10 @@ def first_position(started: float) -> int:
 class Feed:
     """Delivers the change log to one handler, in order, at least once.
 
-    ``read`` is the last change dispatched; offloaded changes still running are
-    in ``in_flight``; the checkpoint is the last change before the first one not
+    ``read`` is the last change dispatched; ``ahead`` the changes read from the
+    log after it, not yet dispatched (the rest of a page: the next page is read
+    only when it is used up); offloaded changes still running are in
+    ``in_flight``; the checkpoint is the last change before the first one not
     done (``blocked``: one the closing pool refused, never passed in this run).
     """
 
@@ -197,10 +199,12 @@ class Feed:
         self.live: collections.deque[Change] = collections.deque()
         self.wake = threading.Event()
         self.read: int | None = None
+        self.ahead: collections.deque[dict[str, Any]] = collections.deque()
         self.in_flight: dict[int, concurrent.futures.Future[Any]] = {}
         self.blocked: int | None = None
         self.delivered = 0
         self.failed = 0
+        self.changes_read = 0  # from the log: each change once, unless the feed starts again
         self.oldest_pending: str | None = None  # the date of the first change not yet done
         self.thread: threading.Thread | None = None
 
@@ -253,7 +257,8 @@ class Feed:
     # -- the log --
 
     def _read_log(self) -> bool:
-        """Dispatches one page of the log; True if there is more to do at once."""
+        """Dispatches the changes read ahead, or else one page of the log, until the window
+        of offloaded changes is full; True if there is more to do at once."""
         if self.read is None:
             self.read = self._start_position()
         self._settle()
@@ -262,16 +267,21 @@ class Feed:
         if len(self.in_flight) >= self.hub.window:  # only offloaded changes stay in flight
             self._wait_in_flight()
             return True
-        page = _rest_get(f"/changes?since={self.read}&limit={PAGE}")
-        changes = page.get("Changes", [])
-        self.hub.seen_last = max(self.hub.seen_last, int(page.get("Last", 0)))
-        for entry in changes:
-            if self.hub.stopping.is_set() or not self._dispatch(entry):
+        full_page = True
+        if not self.ahead:
+            page = _rest_get(f"/changes?since={self.read}&limit={PAGE}")
+            self.ahead.extend(page.get("Changes", []))
+            self.changes_read += len(self.ahead)
+            self.hub.seen_last = max(self.hub.seen_last, int(page.get("Last", 0)))
+            full_page = len(self.ahead) >= PAGE
+        while self.ahead:
+            if self.hub.stopping.is_set() or not self._dispatch(self.ahead[0]):
                 break
+            self.ahead.popleft()
             if len(self.in_flight) >= self.hub.window:
                 return True
         self._settle()
-        return len(changes) >= PAGE
+        return full_page
 
     def _start_position(self) -> int:
         saved = self.hub.checkpoints.get(self.name)
@@ -379,7 +389,8 @@ class Feed:
             age = round(max(0.0, time.time() - _parse_date(self.oldest_pending)), 1)
         return {"handler": self.name, "checkpoint": position, "behind": behind,
                 "in_flight": len(self.in_flight), "oldest_pending_age_s": age,
-                "delivered": self.delivered, "failed": self.failed}
+                "delivered": self.delivered, "failed": self.failed,
+                "changes_read": self.changes_read}
 
 
 def _describe(name: str, event: Change | StoredInstance) -> str:
