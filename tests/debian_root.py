@@ -324,13 +324,13 @@ python3 -m tests.wheel_build --python /usr/bin/python3 --out {WHEEL_DIST}
 # header are purged with every package that needs them (g++, gcc, cpp and their versions), then
 # the copy is searched for what they held: the step fails loudly if any is left. binutils
 # (readelf: tests/wheel_check.py) and the interpreter's libpython stay.
-WITHOUT_BUILD_TOOLS = """
+WITHOUT_BUILD_TOOLS = r"""
 export DEBIAN_FRONTEND=noninteractive
 holders=$(dpkg -S /usr/libexec/gcc/*/*/cc1plus /usr/libexec/gcc/*/*/cc1 /usr/bin/cmake \
     /usr/include/orthanc/OrthancCPlugin.h | cut -d: -f1 | tr ',' '\n' | sort -u | tr '\n' ' ')
 echo "[wheel] purging $holders and what needs them"
 apt-get purge -y -q $holders > /tmp/purge.log 2>&1 || { tail -20 /tmp/purge.log; exit 1; }
-echo "[wheel] purged: $(sed -n 's/^Purging configuration files for \([^ ]*\) .*/\1/p' /tmp/purge.log | sort | tr '\n' ' ')"
+echo "[wheel] removed: $(sed -n 's/^Removing \([^ ]*\) .*/\1/p' /tmp/purge.log | sort | tr '\n' ' ')"
 left=""
 for tool in g++ c++ gcc cc cpp cmake x86_64-linux-gnu-g++ x86_64-linux-gnu-gcc; do
     if command -v "$tool" > /dev/null; then left="$left $(command -v "$tool")"; fi
@@ -343,7 +343,7 @@ if [ -n "$(echo $left)" ]; then
     echo "[wheel] FAILED: the copy of the root still has build tools:$left"
     exit 1
 fi
-echo "[wheel] no build tools left: command -v g++ gcc cmake fails, no cc1plus, no OrthancCPlugin.h, no orthanc-dev"
+echo "[wheel] no build tools left: command -v finds no g++, gcc or cmake; no cc1plus or OrthancCPlugin.h; orthanc-dev not installed"
 """
 
 
