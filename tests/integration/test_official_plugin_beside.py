@@ -2,8 +2,10 @@
 install` refuses a plugins folder that holds it (docs/install.md, "What install refuses").
 
 When the official plugin runs a script, it starts Python as Orthanc loads it; this plugin,
-loaded next, cannot register its built-in module in a running interpreter, and Orthanc aborts.
-With no script the official plugin leaves Python alone and both load.
+loaded next, cannot register its built-in module in a running interpreter (pybind11's
+PYBIND11_EMBEDDED_MODULE, at the library's load: orthanc_native/src/sdk_module.cpp), and
+Orthanc aborts. With no script the official plugin leaves Python alone and both load; a
+``python.json`` added later would stop Orthanc from starting, which is why install refuses.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ def beside(request: Request):
 
 def plugins() -> dict:
     """The official plugin first (Orthanc loads the plugins of the list in its order), as
-    Debian's plugins folder lists it before libOrthancRuntime.so."""
+    Orthanc 1.12.7 loaded them from Debian 13's plugins folder with both in it."""
     assert OFFICIAL.exists(), f"{OFFICIAL} (Debian's orthanc-python) is needed"
     return {"Plugins": [str(OFFICIAL), str(plugin_path())]}
 
