@@ -11,9 +11,9 @@ wheel already built (not built again), ``ORTHANC_RUNTIME_WHEEL_PYTHON`` the pyth
 
 Only the copy's ports and storage folders differ from Debian's files, and its plugins
 folder (a copy of Debian's, without the official Python plugin: docs/install.md purges
-orthanc-python first). The build takes 276 s from a clean clone (2 cores, 2026-12-06: the
+orthanc-python first). The cp311 build takes 276 s from a clean clone (2 cores, 2026-12-06: the
 whole file 295 s), 3 s with build/wheel's cmake folder warm (the file 26 s). Not in the
-roots' own test runs (tests/debian_root.py's LEFT_OUT): their wheel step runs it.
+roots' own test runs (tests/debian_root.py's LEFT_OUT): trixie's wheel step runs it.
 """
 
 from __future__ import annotations
