@@ -55,7 +55,8 @@ docs: install
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet --site-dir build/site
 
 # Four test files at a time: most of a test waits for Orthanc servers, not for a core. Then
-# the same project built and tested in the Debian 13 and unstable roots (test-roots); the
+# the same project built and tested in the Debian 13 and unstable roots (test-roots), and the
+# Debian 13 root's cp313 wheel tested in a copy of that root without build tools; the
 # roots are made first, as a test of the main suite reads sid's SDK header.
 test: install lint docs roots
 	$(PY) -m pytest -q -n 4 --dist loadfile
@@ -109,10 +110,13 @@ demo-dask: install
 	echo "Dask scheduler tcp://127.0.0.1:$(DASK_PORT) and 2 workers (pids $$pids); logs in $(DASK_DEMO)/"; \
 	$(VENV)/bin/orthanc-runtime run examples/demo.py --storage ./orthanc-data --config $(DASK_DEMO)/config.json $(DEMO_ARGS)
 
-# The portable cp311 wheel in dist/, for Debian 12's python3.11 (tests/wheel_build.py). The cp313
-# wheel in the Debian 13 root is not wired yet (issue 27).
+# The portable wheels in dist/ (tests/wheel_build.py): cp311 for Debian 12's python3.11, built
+# here; cp313 for Debian 13's python3, built in the trixie root (made first if missing:
+# tests/debian_root.py). `make wheel WHEELS=cp313` builds one of them.
+WHEELS ?= cp311 cp313
 wheel: | system
-	$(PYTHON) -m tests.wheel_build --python /usr/bin/python3.11 --out dist
+	$(if $(filter cp311,$(WHEELS)),$(PYTHON) -m tests.wheel_build --python /usr/bin/python3.11 --out dist)
+	$(if $(filter cp313,$(WHEELS)),$(PYTHON) -m tests.debian_root wheel trixie --out dist)
 
 clean:
 	rm -rf build $(VENV) orthanc-data

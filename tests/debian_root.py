@@ -8,6 +8,7 @@ Orthanc 1.13.0 with Python 3.14, each with Debian's official Python plugin besid
     python -m tests.debian_root test [SUITE...]   # build the project in each root, run its tests
     python -m tests.debian_root test sid --repeat 20 --paths tests/integration/test_x.py::test_y
                                                   # one build, 20 runs: how often a test fails
+    python -m tests.debian_root wheel trixie      # its cp313 wheel into dist/ (make wheel)
 
 The steps, and where each thing lives::
 
@@ -17,6 +18,11 @@ The steps, and where each thing lives::
     git ls-files -> <root>/work/orthanc-runtime                         -- synced, mtimes kept
         -> .venv there (that Debian's python3), pip install -e '.[test,dev,dask]' (incremental)
         -> pytest -n WORKERS tests/integration, minus LEFT_OUT
+    trixie only, the wheel step (test; --no-wheel skips it):
+    tests/wheel_build.py with the root's /usr/bin/python3 -> build/wheel/dist there (and dist/
+        here for `wheel`)
+    a copy of the root: overlay, tmpfs upper layer  -- g++, gcc, cmake, orthanc-dev purged there
+        -> tests/integration/test_wheels.py with that wheel (ORTHANC_RUNTIME_WHEEL)
 
 The cache is outside the clone (``/var/cache/orthanc-runtime/roots`` unless
 ``ORTHANC_RUNTIME_ROOTS`` says otherwise), so that a clean clone only extracts; a tarball
@@ -53,6 +59,7 @@ PROJECT = "/work/orthanc-runtime"  # the clone's copy inside a root
 SEED = CLONE.parent / "shared" / "seed"  # tests/integration/test_seed_samples.py reads it there
 STAMP = ".orthanc-runtime-root"
 HOST_CA = "/etc/ssl/certs/host-ca-certificates.crt"  # this machine's CA bundle, in a root
+COPY_SIZE = "4g"  # the most the wheel step's copy of a root may write (its tmpfs): about 0.2 GB (the purge 86 MB, the venv 120 MB)
 
 # What building the plugin and running its tests needs in a minbase root: Orthanc and its
 # SDK header, the official plugin (the API comparison), the DICOMweb plugin, the compiler and
@@ -71,10 +78,12 @@ class Suite:
     name: str
     describes: str  # what the root holds, for messages
     apt_conf: str = ""  # written to the root's /etc/apt/apt.conf.d, for apt run there later
+    wheel: bool = False  # the root's python gets a wheel, tested without build tools
 
 
 SUITES = {
-    "trixie": Suite("trixie", "Debian 13: Orthanc 1.12.7, official plugin 5.0, Python 3.13"),
+    "trixie": Suite("trixie", "Debian 13: Orthanc 1.12.7, official plugin 5.0, Python 3.13",
+                    wheel=True),
     # sid's Release files expire within days; an older mirror snapshot is still fine to use.
     "sid": Suite("sid", "Debian unstable: Orthanc 1.13.0, official plugin 7.1, Python 3.14",
                  'Acquire::Check-Valid-Until "false";\n'),
@@ -88,13 +97,14 @@ SUITES = {
 LEFT_OUT: dict[str, dict[str, str]] = {
     "trixie": {
         "tests/integration/test_wheels.py":
-            "builds and installs the cp311 wheel for Debian 12's /usr/bin/python3.11, which this "
-            "root lacks (its python is 3.13 or newer); its own wheel is issue 27's work left",
+            "runs after these tests in the wheel step, on this root's cp313 wheel and in a copy of "
+            "the root without g++, cmake and orthanc-dev (here it would build the cp311 wheel of "
+            "Debian 12's /usr/bin/python3.11, which this root lacks)",
     },
     "sid": {
         "tests/integration/test_wheels.py":
-            "builds and installs the cp311 wheel for Debian 12's /usr/bin/python3.11, which this "
-            "root lacks (its python is 3.13 or newer); its own wheel is issue 27's work left",
+            "builds the cp311 wheel of Debian 12's /usr/bin/python3.11, which this root lacks; "
+            "the wheels are Debian 12's and 13's (issue 27), so sid has no wheel step",
         "tests/integration/test_bench_smoke.py":
             "the benchmark's baseline server runs the official 7.1 plugin with a multiprocessing "
             "pool, which that plugin cannot start on Python 3.14 (forkserver relaunches Orthanc)",
@@ -252,21 +262,38 @@ def sync_clone(root: Path) -> None:
         shutil.copytree(SEED, root / "work/shared/seed", dirs_exist_ok=True)
 
 
-def in_root(root: Path, script: str, *, tail: int = 0) -> tuple[int, list[str]]:
+def in_root(root: Path, script: str, *, tail: int = 0,
+            copy: Path | None = None) -> tuple[int, list[str]]:
     """Runs ``script`` (sh) in ``root`` as root, in a private mount namespace with /proc, /dev
-    and /dev/shm bound in; echoes its output. Its exit code and the last ``tail`` lines."""
-    binds = " && ".join(f"mount --bind /{point} {shlex.quote(str(root / point))}"
-                        for point in ("proc", "dev", "dev/shm"))
+    and /dev/shm bound in; echoes its output. Its exit code and the last ``tail`` lines.
+
+    With ``copy`` (a folder beside the root), the script runs in a copy of the root instead: an
+    overlay of the root under a tmpfs upper layer, mounted at ``copy/merged`` in that namespace
+    only. What the script changes there (packages purged) goes with the namespace: the root
+    stays as it was, and nothing stays mounted, even when the run is killed."""
+    mounts: list[str] = []
+    target = root
+    if copy is not None:
+        copy.mkdir(parents=True, exist_ok=True)
+        target = copy / "merged"
+        layers = f"lowerdir={root},upperdir={copy / 'upper'},workdir={copy / 'work'}"
+        mounts += [shlex.join(["mount", "-t", "tmpfs", "-o", f"size={COPY_SIZE},mode=0755",
+                               "orthanc-runtime-copy", str(copy)]),
+                   shlex.join(["mkdir", *(str(copy / layer) for layer in ("upper", "work", "merged"))]),
+                   shlex.join(["mount", "-t", "overlay", "-o", layers, "orthanc-runtime-copy",
+                               str(target)])]
+    mounts += [f"mount --bind /{point} {shlex.quote(str(target / point))}"
+               for point in ("proc", "dev", "dev/shm")]
     # pip there trusts what this machine trusts (a proxy's own CA, say): its CA bundle.
     inner = shlex.join(["env", "-i", "PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin",
                         "HOME=/root", "LANG=C.UTF-8", "TMPDIR=/tmp", "PYTHONUNBUFFERED=1",
                         f"PIP_CERT={HOST_CA}", f"SSL_CERT_FILE={HOST_CA}",
                         "PIP_DISABLE_PIP_VERSION_CHECK=1", "PIP_DEFAULT_TIMEOUT=180",
-                        "chroot", str(root), "sh", "-ec", script])
+                        "chroot", str(target), "sh", "-ec", script])
     shutil.copyfile("/etc/resolv.conf", root / "etc/resolv.conf")
     shutil.copyfile("/etc/ssl/certs/ca-certificates.crt", root / HOST_CA.lstrip("/"))
     process = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-ec",
-                                f"{binds} && exec {inner}"],
+                                f"{' && '.join(mounts)} && exec {inner}"],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     last: collections.deque[str] = collections.deque(maxlen=tail or 1)
     assert process.stdout is not None
@@ -285,10 +312,93 @@ cd {PROJECT}
 """
 
 
-def test_root(suite: Suite, paths: list[str], repeat: int = 1) -> dict[str, float]:
+# The wheel step. The build in the root, with its build tools: tests/wheel_build.py is
+# standard library only, so that the root's python3 runs it without the project's venv.
+WHEEL_DIST = "build/wheel/dist"  # in the root's copy of the clone
+WHEEL_BUILD = f"""
+cd {PROJECT}
+python3 -m tests.wheel_build --python /usr/bin/python3 --out {WHEEL_DIST}
+"""
+
+# The copy without build tools: the packages that hold the compilers, CMake and Orthanc's SDK
+# header are purged with every package that needs them (g++, gcc, cpp and their versions), then
+# the copy is searched for what they held: the step fails loudly if any is left. binutils
+# (readelf: tests/wheel_check.py) and the interpreter's libpython stay.
+WITHOUT_BUILD_TOOLS = r"""
+export DEBIAN_FRONTEND=noninteractive
+holders=$(dpkg -S /usr/libexec/gcc/*/*/cc1plus /usr/libexec/gcc/*/*/cc1 /usr/bin/cmake \
+    /usr/include/orthanc/OrthancCPlugin.h | cut -d: -f1 | tr ',' '\n' | sort -u | tr '\n' ' ')
+echo "[wheel] purging $holders and what needs them"
+apt-get purge -y -q $holders > /tmp/purge.log 2>&1 || { tail -20 /tmp/purge.log; exit 1; }
+echo "[wheel] removed: $(sed -n 's/^Removing \([^ ]*\) .*/\1/p' /tmp/purge.log | sort | tr '\n' ' ')"
+left=""
+for tool in g++ c++ gcc cc cpp cmake x86_64-linux-gnu-g++ x86_64-linux-gnu-gcc; do
+    if command -v "$tool" > /dev/null; then left="$left $(command -v "$tool")"; fi
+done
+left="$left $(find / -xdev \( -name cc1plus -o -name cc1 -o -name OrthancCPlugin.h \) -print | tr '\n' ' ')"
+for package in g++ gcc cmake orthanc-dev; do
+    if dpkg -s "$package" > /dev/null 2>&1; then left="$left package:$package"; fi
+done
+if [ -n "$(echo $left)" ]; then
+    echo "[wheel] FAILED: the copy of the root still has build tools:$left"
+    exit 1
+fi
+echo "[wheel] no build tools left: command -v finds no g++, gcc or cmake; no cc1plus or OrthancCPlugin.h; orthanc-dev not installed"
+"""
+
+
+def build_wheel(suite: Suite, root: Path) -> Path:
+    """The root's wheel, built there by tests/wheel_build.py (its cmake folder stays in the
+    root: a second build is incremental): its path on this machine."""
+    code, last = in_root(root, WHEEL_BUILD, tail=40)
+    if code != 0:
+        raise RootError(f"building the wheel in the {suite.name} root failed ({code}):\n"
+                        + "\n".join(last))
+    [wheel] = (root / PROJECT.lstrip("/") / WHEEL_DIST).glob("orthanc_runtime-*.whl")
+    return wheel
+
+
+def test_wheel(suite: Suite, root: Path, wheel: Path) -> None:
+    """tests/integration/test_wheels.py with ``wheel`` (built in the root), in a copy of the
+    root without build tools."""
+    inside = Path("/") / wheel.relative_to(root)
+    script = "\n".join([
+        WITHOUT_BUILD_TOOLS, "rm -rf /tmp/pytest-of-root", f"cd {PROJECT}",
+        shlex.join(["env", f"ORTHANC_RUNTIME_WHEEL={inside}",
+                    "ORTHANC_RUNTIME_WHEEL_PYTHON=/usr/bin/python3", ".venv/bin/python", "-m",
+                    "pytest", "-q", "-s", "-p", "no:cacheprovider",
+                    "tests/integration/test_wheels.py"])])
+    code, last = in_root(root, script, tail=60, copy=ROOTS / f"{suite.name}.copy")
+    if code != 0:
+        raise RootError(f"the wheel {wheel.name} failed in a copy of the {suite.name} root "
+                        f"without build tools ({code}):\n" + "\n".join(last))
+
+
+def wheel_step(suite: Suite, root: Path, times: dict[str, float]) -> Path:
+    """Builds the root's wheel and tests it without build tools; ``times`` gets each part's
+    seconds."""
+    print(f"[roots] {suite.name}: building the wheel of its python3", flush=True)
+    started = time.monotonic()
+    wheel = build_wheel(suite, root)
+    times["wheel build"] = time.monotonic() - started
+    print(f"[roots] {suite.name}: {wheel.name} built in {times['wheel build']:.0f} s; testing it in "
+          "a copy of the root without build tools", flush=True)
+    started = time.monotonic()
+    try:
+        test_wheel(suite, root, wheel)
+    finally:
+        times["wheel test"] = time.monotonic() - started
+    print(f"[roots] {suite.name}: the wheel's test took {times['wheel test']:.0f} s", flush=True)
+    return wheel
+
+
+def test_root(suite: Suite, paths: list[str], repeat: int = 1,
+              wheel: bool = True) -> dict[str, float]:
     """Builds and installs the project in the root of ``suite`` and runs ``paths`` there
-    (``repeat`` times, each run whatever the last one gave: a flaky test's count): the
-    seconds each step took. Raises RootError naming the root when a step fails."""
+    (``repeat`` times, each run whatever the last one gave: a flaky test's count), then, for a
+    suite with a wheel and unless ``wheel`` is false, the wheel step: the seconds each step
+    took. Raises RootError naming the root when a step fails (the wheel step runs after
+    failed tests too)."""
     times: dict[str, float] = {}
     started = time.monotonic()
     root = make_root(suite)
@@ -321,25 +431,43 @@ def test_root(suite: Suite, paths: list[str], repeat: int = 1) -> dict[str, floa
                   f"{'failed' if code else 'passed'} ({len(failed)} failed so far)", flush=True)
     times["tests"] = time.monotonic() - started
     print(f"[roots] {suite.name}: tests took {times['tests']:.0f} s", flush=True)
+    errors = []
     if failed:
-        raise RootError(f"tests failed in the {suite.name} root ({suite.describes}), in "
-                        f"{len(failed)} of {repeat} run(s):\n" + "\n".join(failed))
+        errors.append(f"tests failed in the {suite.name} root ({suite.describes}), in "
+                      f"{len(failed)} of {repeat} run(s):\n" + "\n".join(failed))
+    if suite.wheel and wheel:
+        try:
+            wheel_step(suite, root, times)
+        except RootError as error:
+            errors.append(str(error))
+    if errors:
+        raise RootError("\n".join(errors))
     return times
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.debian_root", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("action", choices=["make", "test"])
+    parser.add_argument("action", choices=["make", "test", "wheel"])
     parser.add_argument("suites", nargs="*", default=list(SUITES), help=f"of {', '.join(SUITES)}")
     parser.add_argument("--paths", nargs="+", default=["tests/integration"],
                         help="test paths inside the project (test: tests/integration)")
     parser.add_argument("--repeat", type=int, default=1, metavar="N",
                         help="test: run the tests N times after one build (a flaky test's count)")
+    parser.add_argument("--no-wheel", action="store_true",
+                        help="test: skip the wheel step (trixie's wheel without build tools)")
+    parser.add_argument("--out", type=Path, default=CLONE / "dist",
+                        help="wheel: where the root's wheel is copied (default: dist)")
     args = parser.parse_args(argv)
     unknown = [name for name in args.suites if name not in SUITES]
     if unknown:
         parser.error(f"unknown suite {', '.join(unknown)}: choose among {', '.join(SUITES)}")
+    if args.action == "wheel":
+        with_wheel = [name for name in SUITES if SUITES[name].wheel]
+        if args.suites == list(SUITES):
+            args.suites = with_wheel
+        if without := [name for name in args.suites if name not in with_wheel]:
+            parser.error(f"{', '.join(without)} has no wheel: choose among {', '.join(with_wheel)}")
     if os.geteuid() != 0:
         parser.error("debootstrap, chroot and mounts need root")
     failures = []
@@ -350,8 +478,18 @@ def main(argv: list[str] | None = None) -> int:
                 started = time.monotonic()
                 root = make_root(suite)
                 print(f"[roots] {name}: {root} ready ({time.monotonic() - started:.0f} s)")
+            elif args.action == "wheel":
+                started = time.monotonic()
+                root = make_root(suite)
+                sync_clone(root)
+                built = build_wheel(suite, root)
+                args.out.mkdir(parents=True, exist_ok=True)
+                for old in args.out.glob(f"orthanc_runtime-*-{built.name.split('-')[2]}-*.whl"):
+                    old.unlink()
+                shutil.copy2(built, args.out / built.name)
+                print(f"[roots] {name}: {args.out / built.name} ({time.monotonic() - started:.0f} s)")
             else:
-                times = test_root(suite, args.paths, args.repeat)
+                times = test_root(suite, args.paths, args.repeat, wheel=not args.no_wheel)
                 print(f"[roots] {name}: passed; " + ", ".join(
                     f"{step} {seconds:.0f} s" for step, seconds in times.items()), flush=True)
         except RootError as error:

@@ -1,14 +1,19 @@
-"""The cp311 wheel, as someone with Debian's `orthanc` service installs it (docs/install.md):
-built and repaired once per session (tests/wheel_build.py), installed with ``--only-binary
-:all:`` into a fresh venv of Debian's /usr/bin/python3.11 that the `orthanc` user can read,
-added to a copy of this machine's /etc/orthanc by that venv's ``orthanc-runtime install``,
-and loaded by Debian's Orthanc (/usr/sbin/Orthanc) running AS the `orthanc` user.
+"""A portable wheel, as someone with Debian's `orthanc` service installs it (docs/install.md):
+installed with ``--only-binary :all:`` into a fresh venv of Debian's python that the `orthanc`
+user can read, added to a copy of this machine's /etc/orthanc by that venv's ``orthanc-runtime
+install``, and loaded by Debian's Orthanc (/usr/sbin/Orthanc) running AS the `orthanc` user.
+
+Here (Debian 12): the cp311 wheel of /usr/bin/python3.11, built and repaired once per session
+(tests/wheel_build.py), loaded by Orthanc 1.10.1. The Debian 13 root's wheel step
+(tests/debian_root.py) runs this file with the cp313 wheel it built there, in a copy of that
+root without g++, cmake and orthanc-dev, and Orthanc 1.12.7: ``ORTHANC_RUNTIME_WHEEL`` names a
+wheel already built (not built again), ``ORTHANC_RUNTIME_WHEEL_PYTHON`` the python of the venv.
 
 Only the copy's ports and storage folders differ from Debian's files, and its plugins
 folder (a copy of Debian's, without the official Python plugin: docs/install.md purges
-orthanc-python first). The build takes 276 s from a clean clone (2 cores, 2026-12-06: the
+orthanc-python first). The cp311 build takes 276 s from a clean clone (2 cores, 2026-12-06: the
 whole file 295 s), 3 s with build/wheel's cmake folder warm (the file 26 s). Not in the
-Debian roots (tests/debian_root.py's LEFT_OUT): they have no Python 3.11.
+roots' own test runs (tests/debian_root.py's LEFT_OUT): trixie's wheel step runs it.
 """
 
 from __future__ import annotations
@@ -30,7 +35,8 @@ import pytest
 from runtime.devkit.launcher import free_port, stop_orthanc
 from tests import wheel_build, wheel_check
 
-DEBIAN_PYTHON = "/usr/bin/python3.11"
+DEBIAN_PYTHON = os.environ.get("ORTHANC_RUNTIME_WHEEL_PYTHON", "/usr/bin/python3.11")
+PREBUILT = os.environ.get("ORTHANC_RUNTIME_WHEEL")  # a wheel built before (the roots' step)
 DEBIAN_ORTHANC = "/usr/sbin/Orthanc"
 DEBIAN_CONFIG = Path("/etc/orthanc")
 DEBIAN_PLUGINS = Path("/usr/share/orthanc/plugins")
@@ -49,29 +55,39 @@ def from_the_wheel(request: Request):
 class Built:
     wheel: Path
     seconds: float
+    python: str  # the version of DEBIAN_PYTHON, "3.11"
+
+    @property
+    def tag(self) -> str:
+        return "cp" + self.python.replace(".", "")
 
 
 @dataclass
 class Venv:
     top: Path
     path: Path
+    python: str
 
     @property
     def plugin(self) -> Path:
-        [plugin] = self.path.glob("lib/python3.11/site-packages/**/libOrthancRuntime*.so")
+        [plugin] = self.path.glob(f"lib/python{self.python}/site-packages/**/libOrthancRuntime*.so")
         return plugin
 
 
 @pytest.fixture(scope="session")
 def built(tmp_path_factory) -> Built:
-    """The repaired cp311 wheel, built once per session (cmake's folder in build/wheel keeps
-    a second session incremental)."""
-    assert Path(DEBIAN_PYTHON).is_file(), f"{DEBIAN_PYTHON} (Debian 12's python3.11) is needed"
+    """The repaired wheel of DEBIAN_PYTHON, built once per session (cmake's folder in
+    build/wheel keeps a second session incremental), or the one ORTHANC_RUNTIME_WHEEL names."""
+    assert Path(DEBIAN_PYTHON).is_file(), f"{DEBIAN_PYTHON} (Debian's python) is needed"
+    python = wheel_build.python_version(DEBIAN_PYTHON)
+    if PREBUILT:
+        assert Path(PREBUILT).is_file(), f"ORTHANC_RUNTIME_WHEEL={PREBUILT}: no such file"
+        return Built(Path(PREBUILT), 0.0, python)
     started = time.monotonic()
     wheel = wheel_build.build(DEBIAN_PYTHON, tmp_path_factory.mktemp("wheel"))
     seconds = time.monotonic() - started
     print(f"\n[wheel] {wheel.name} built in {seconds:.0f} s")
-    return Built(wheel, seconds)
+    return Built(wheel, seconds, python)
 
 
 def chmod_tree(top: Path) -> None:
@@ -93,14 +109,14 @@ def venv(built) -> Iterator[Venv]:
                                str(built.wheel)], capture_output=True, text=True)
         assert done.returncode == 0, done.stdout + done.stderr
         chmod_tree(top)
-        yield Venv(top, path)
+        yield Venv(top, path, built.python)
     finally:
         shutil.rmtree(top, ignore_errors=True)
 
 
 def test_the_wheel_is_portable(built):
     assert wheel_check.problems(built.wheel) == []
-    assert re.fullmatch(r"orthanc_runtime-.+-cp311-cp311-manylinux_2_\d+_x86_64\.whl",
+    assert re.fullmatch(rf"orthanc_runtime-.+-{built.tag}-{built.tag}-manylinux_2_\d+_x86_64\.whl",
                         built.wheel.name), built.wheel.name
 
 
@@ -170,8 +186,6 @@ def service(venv) -> Iterator[Service]:
         shutil.rmtree(top, ignore_errors=True)
 
 
-
-
 def test_debians_orthanc_as_its_user_runs_a_script_from_the_wheels_venv(venv, service):
     script = service.top / "hello_wheel.py"
     script.write_text(SCRIPT)
@@ -217,7 +231,9 @@ def test_debians_orthanc_as_its_user_runs_a_script_from_the_wheels_venv(venv, se
                           text)
         assert found, text[-3000:]
         print(f"\n[wheel] Orthanc's log: {found.group(0)}")
-        assert found.group(2).startswith("3.11.")
+        version = subprocess.run([DEBIAN_ORTHANC, "--version"], capture_output=True, text=True)
+        assert found.group(1) == version.stdout.split()[1], version.stdout
+        assert found.group(2).startswith(f"{venv.python}."), found.group(2)
         assert found.group(3) == str(venv.path / "bin" / "python")
     finally:
         stop_orthanc(orthanc)
