@@ -295,7 +295,8 @@ class RestApi:
 
     def _run_of(self, entry: Handler) -> invoking.Run:
         invoke = entry.invoke or self._bound(entry)
-        return invoke.run  # type: ignore[no-any-return]
+        assert isinstance(invoke, _RouteInvoker)  # a decorated route's (serve_of checked)
+        return invoke.run
 
     def _bound(self, entry: Handler) -> Any:
         """A route recorded after the plugin bound its routes (a test) is bound at its first

@@ -153,8 +153,8 @@ class Session:
         for route in self.registry.routes:
             by_regex.setdefault(route.pattern.regex, route)  # Orthanc's order: the first
         for regex in self.registered:
-            route = by_regex.get(regex)
-            self.native.set_inline_serve(regex, None if route is None else self.rest.serve_of(route))
+            found = by_regex.get(regex)
+            self.native.set_inline_serve(regex, None if found is None else self.rest.serve_of(found))
 
     def start_services(self, configuration_path: str) -> None:
         """The pool (if a handler is offloaded), the event feeds, the jobs, reload on save."""
