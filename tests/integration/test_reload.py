@@ -150,6 +150,11 @@ from runtime import offload, route
 def where(request):
     return {{"v": {v}, "pid": os.getpid()}}
 
+@route("/r/pool")  # the pool runs from the start (a reload does not start it)
+@offload
+def pool(request):
+    return where(request)
+
 {decorators}
 def switch(request):
     return where(request)
