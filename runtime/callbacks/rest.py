@@ -178,11 +178,6 @@ def bind(routes: Registry, binder: invoking.Binder) -> None:
         binder.bind(entry, "route", _route_glue)
 
 
-def _writer(response: Response | StreamingResponse, where: str,
-            route: str) -> Callable[[Any], None]:
-    """What an inline route's serve answers when the native code cannot send the answer
-    itself: writes it with Orthanc's RestOutput."""
-    return lambda output: write(output, response, where, route)
 
 
 class InFlight:
@@ -214,6 +209,22 @@ class InFlight:
                 return False
             time.sleep(0.01)
         return True
+
+
+def _writer(in_flight: InFlight, response: Response | StreamingResponse, where: str,
+            route: str) -> Callable[[Any], None]:
+    """What an inline route's serve answers when the native code cannot send the answer
+    itself: writes it with Orthanc's RestOutput (in flight meanwhile, as in on_rest: a stream
+    may take long)."""
+
+    def write_it(output: Any) -> None:
+        token = in_flight.enter()
+        try:
+            write(output, response, where, route)
+        finally:
+            in_flight.leave(token)
+
+    return write_it
 
 
 class RestApi:
@@ -264,18 +275,19 @@ class RestApi:
                   get: dict[str, str] | None, body: bytes) -> Any:
             token = in_flight.enter()
             try:
-                run = runs.get(method, any_run)
-                if run is None:
-                    refused = MethodNotAllowed(route.allowed, f"{method} is not allowed on {source}")
-                    return _writer(error_to_response(refused, url, source), "", "")
                 if plain:
                     params: dict[str, Any] = {}
                     groups: tuple[str, ...] = ()
                 else:
                     found = pattern.match(url)
-                    if found is None:
-                        return _writer(error_response(404, f"no route matches {url}"), "", "")
+                    if found is None:  # boost matched, Python's re did not: as on_rest
+                        missing = error_response(404, f"no route matches {url}")
+                        return _writer(in_flight, missing, "", "")
                     params, groups = found
+                run = runs.get(method, any_run)
+                if run is None:
+                    refused = MethodNotAllowed(route.allowed, f"{method} is not allowed on {source}")
+                    return _writer(in_flight, error_to_response(refused, url, source), "", "")
                 request = request_of(method, url, params, groups, _decoded(get), headers, body,
                                      source)
                 try:
@@ -286,8 +298,8 @@ class RestApi:
                 if type(response) is Response and response.status == 200 \
                         and not response.headers and not unsafe(response.content_type):
                     return response.body, response.content_type
-                return _writer(response, f"{names.get(method, any_name)} ({method} {url})",
-                               source)
+                return _writer(in_flight, response,
+                               f"{names.get(method, any_name)} ({method} {url})", source)
             finally:
                 in_flight.leave(token)
 
