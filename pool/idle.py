@@ -51,8 +51,13 @@ class IdleSet(Protocol):
         """Workers lent outside the pool right now."""
         ...
 
-    def answered(self) -> int:
-        """Tasks answered outside the pool so far (for the pool's counters)."""
+    def answered(self) -> tuple[int, int]:
+        """Tasks answered outside the pool so far, (done, failed): for the pool's counters."""
+        ...
+
+    def take_latencies(self) -> list[float]:
+        """The latencies (seconds) of the tasks answered outside the pool since the last
+        call, for the pool's window."""
         ...
 
     def __len__(self) -> int: ...
@@ -93,8 +98,11 @@ class IdleStack:
     def leased(self) -> int:
         return 0
 
-    def answered(self) -> int:
-        return 0
+    def answered(self) -> tuple[int, int]:
+        return 0, 0
+
+    def take_latencies(self) -> list[float]:
+        return []
 
     def __len__(self) -> int:
         return len(self._stack)

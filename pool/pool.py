@@ -397,12 +397,12 @@ class Pool:
         """A worker lent by the idle set answered, and comes back through the pool (callers
         of the pool wait for one, or the pool closes)."""
         self._adopt(handle)
-        self._checkin(handle, Ending.IDLE, 0.0, True)
+        self._checkin(handle, Ending.UNUSED, 0.0)  # its answer is counted by the idle set
 
     def lease_failed(self, handle: WorkerHandle, how: str, seconds: float) -> BaseException:
         """A worker lent by the idle set died (``how`` "dead"), overran ``seconds``
-        ("timeout"), or is in an unknown state ("broken"): the pool replaces it. Returns the
-        error its caller answers."""
+        ("timeout"), or is in an unknown state after ``seconds`` ("broken": counted failed):
+        the pool replaces it. Returns the error its caller answers."""
         self._adopt(handle)
         error: BaseException
         if how == "timeout":
@@ -502,7 +502,9 @@ class Pool:
 
     def _counters(self) -> dict[str, int]:
         counters = self._stats.counters()
-        counters["done"] += self._idle.answered()  # answered outside the pool (pool.idle)
+        done, failed = self._idle.answered()  # answered outside the pool (pool.idle)
+        counters["done"] += done
+        counters["failed"] += failed
         return counters
 
     def _count(self, ending: Ending, latency: float, ok: bool) -> None:
@@ -635,6 +637,8 @@ class Pool:
     def status(self) -> dict[str, Any]:
         """Workers by state, queue depth, task counters and recent latency quantiles."""
         with self._lock:
+            for seconds in self._idle.take_latencies():
+                self._stats.record_latency(seconds)
             handles = list(self._workers.values())
             idle = sum(1 for h in handles if h.state is State.IDLE)
             busy = sum(1 for h in handles if h.state is State.BUSY)

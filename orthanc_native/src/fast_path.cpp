@@ -11,10 +11,12 @@
 //   poll the pipe until the deadline
 //     raw answer frame      -> give the worker back, execute its write plan: no GIL
 //     a pickled message     -> with the GIL: on_frame(output, serial, ...) serves an SDK call
-//                              (False: wait on) or writes the final answer (True)
+//                              (kWaitOn) or writes the final answer (kDone, kFailed)
 //     EOF, error            -> with the GIL: on_failure(..., "dead") answers 502
 //     nothing by the deadline -> with the GIL: on_failure(..., "timeout") answers 504
 //   give_back(): to the idle set, or (Python callers wait, the pool closes) lease_ended()
+//   every answer from a worker is counted (done or failed) with its latency, from asking
+//   for a worker to the answer, for the pool's status (take_latencies)
 //
 // Orthanc's REST callback gets no user pointer: a fixed table of kSlots callbacks,
 // one per registered route regex, each knowing its slot. The frame format is
@@ -36,6 +38,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <cstring>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
@@ -52,6 +55,12 @@ namespace {
 constexpr std::size_t kSlots = 256;
 constexpr std::size_t kLargeRequest = 1 << 20;  // larger bodies take the shared-memory route
 constexpr uint32_t kRawFlag = 0x80000000u;       // pool.channel: a raw frame's length word
+constexpr std::size_t kLatencyWindow = 1024;     // pool.stats.LATENCY_WINDOW
+
+// What on_frame (runtime.backends.fast_lane) says of a pickled message.
+constexpr int kWaitOn = 0;  // an SDK call, served: the answer is still to come
+constexpr int kDone = 1;    // the handler's answer, written
+constexpr int kFailed = 2;  // the handler raised; its error answer is written
 
 using Clock = std::chrono::steady_clock;
 
@@ -167,7 +176,20 @@ class IdleSet {
   }
 
   int leased() { return leased_.load(); }
-  long long answered() { return answered_.load(); }
+
+  // Answers from leased workers so far: (done, failed).
+  std::pair<long long, long long> answered() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return {done_, failed_};
+  }
+
+  // The latencies (seconds) of the answers since the last call, at most kLatencyWindow.
+  std::vector<double> take_latencies() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::vector<double> taken(latencies_.begin(), latencies_.end());
+    latencies_.clear();
+    return taken;
+  }
 
   // -- the HTTP threads' side (no GIL) --
 
@@ -190,22 +212,21 @@ class IdleSet {
     return true;
   }
 
-  // Back to the idle set, or false: the pool takes it (lease_ended) since Python callers
-  // wait for a worker or the pool closes.
-  bool give_back(const Lease& lease) {
+  // Counts the lease's answer, then gives the worker back to the idle set, or returns
+  // false: the pool takes it (lease_ended) since Python callers wait for one or it closes.
+  bool give_back(const Lease& lease, double seconds, bool failed) {
     {
       std::lock_guard<std::mutex> lock(mutex_);
+      count(seconds, failed);
       if (closed_ || py_waiting_ > 0) return false;
       idle_.push_back(lease);
       leased_--;
-      answered_++;
     }
     available_.notify_one();
     return true;
   }
 
   void lease_done() { leased_--; }
-  void count_answer() { answered_++; }
 
   py::object on_frame_;
   py::object on_failure_;
@@ -220,7 +241,15 @@ class IdleSet {
   int native_waiting_ = 0;
   const int queue_limit_;
   std::atomic<int> leased_{0};
-  std::atomic<long long> answered_{0};
+  long long done_ = 0;  // these three under mutex_
+  long long failed_ = 0;
+  std::deque<double> latencies_;
+
+  void count(double seconds, bool failed) {
+    (failed ? failed_ : done_)++;
+    if (latencies_.size() == kLatencyWindow) latencies_.pop_front();
+    latencies_.push_back(seconds);
+  }
 };
 
 std::mutex current_mutex;
@@ -417,8 +446,13 @@ class PythonSide {
 
 enum class Ended { kAnswered, kFailed };
 
-OrthancPluginErrorCode give_back(IdleSet& set, const Lease& lease, const char* url) {
-  if (set.give_back(lease)) return OrthancPluginErrorCode_Success;
+double seconds_since(Clock::time_point since) {
+  return std::chrono::duration<double>(Clock::now() - since).count();
+}
+
+OrthancPluginErrorCode give_back(IdleSet& set, const Lease& lease, const char* url,
+                                 Clock::time_point asked, bool failed) {
+  if (set.give_back(lease, seconds_since(asked), failed)) return OrthancPluginErrorCode_Success;
   OrthancPluginErrorCode code = call_python(
       "orthanc-runtime: fast path: giving a worker back failed for", url,
       OrthancPluginErrorCode_Plugin, OrthancPluginErrorCode_Plugin, [&]() {
@@ -426,7 +460,6 @@ OrthancPluginErrorCode give_back(IdleSet& set, const Lease& lease, const char* u
         return OrthancPluginErrorCode_Success;
       });
   set.lease_done();
-  set.count_answer();
   return code;
 }
 
@@ -444,13 +477,13 @@ OrthancPluginErrorCode fail(IdleSet& set, PythonSide& side, const Lease& lease, 
   return code;
 }
 
+// `asked`: when the HTTP thread asked for a worker (the latency counts the wait, as the pool's).
 OrthancPluginErrorCode run_fast(IdleSet& set, const Entry& entry, const Lease& lease,
                                 OrthancPluginRestOutput* output, const char* url,
-                                const OrthancPluginHttpRequest* request) {
+                                const OrthancPluginHttpRequest* request, Clock::time_point asked) {
   PythonSide side(output, url);
   const char* method = method_name(request->method);
-  auto started = Clock::now();
-  auto deadline = started + std::chrono::duration_cast<Clock::duration>(
+  auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
                                 std::chrono::duration<double>(entry.timeout));
   std::string frame = request_frame(entry, url, request);
   if (!write_all(lease.fd, frame.data(), frame.size())) {
@@ -478,7 +511,7 @@ OrthancPluginErrorCode run_fast(IdleSet& set, const Entry& entry, const Lease& l
       return fail(set, side, lease, "dead", entry, url, method, entry.timeout);
     }
     if (raw) {
-      OrthancPluginErrorCode code = give_back(set, lease, url);
+      OrthancPluginErrorCode code = give_back(set, lease, url, asked, false);
       try {
         execute_plan(output, payload);
       } catch (const std::exception& e) {
@@ -490,21 +523,21 @@ OrthancPluginErrorCode run_fast(IdleSet& set, const Entry& entry, const Lease& l
     }
     // A pickled message: an SDK call to serve, or an answer Python writes (large, refused,
     // a failure of the handler).
-    bool ended = true;
+    int said = kDone;
     OrthancPluginErrorCode code = call_python(
         "orthanc-runtime: fast path: a worker's message failed for", url,
         OrthancPluginErrorCode_Plugin, OrthancPluginErrorCode_Plugin, [&]() {
           py::bytes data(payload.data(), payload.size());
-          ended = set.on_frame_(side.object(), lease.serial, data, entry.descriptor, method,
-                                request_text(url)).cast<bool>();
+          said = set.on_frame_(side.object(), lease.serial, data, entry.descriptor, method,
+                               request_text(url)).cast<int>();
           return OrthancPluginErrorCode_Success;
         });
     if (code != OrthancPluginErrorCode_Success) {
-      // The worker's state is unknown: the pool replaces it.
-      fail(set, side, lease, "broken", entry, url, method, entry.timeout);
+      // The worker's state is unknown: the pool replaces it (and counts it failed).
+      fail(set, side, lease, "broken", entry, url, method, seconds_since(asked));
       return code;
     }
-    if (ended) return give_back(set, lease, url);
+    if (said != kWaitOn) return give_back(set, lease, url, asked, said == kFailed);
   }
 }
 
@@ -534,9 +567,10 @@ OrthancPluginErrorCode fast_route(std::size_t index, OrthancPluginRestOutput* ou
   } nested{depth};
   RouteRunning running;
   Lease lease;
+  auto asked = Clock::now();
   if (!set->lease(entry.timeout, lease)) return rest_trampoline(output, url, request);
   try {
-    return run_fast(*set, entry, lease, output, url, request);
+    return run_fast(*set, entry, lease, output, url, request, asked);
   } catch (const std::exception& e) {
     report_error("orthanc-runtime: fast path failed for", url, e.what());
     return OrthancPluginErrorCode_Plugin;
@@ -612,7 +646,9 @@ void init_fast_path(py::module_& m) {
       .def("__len__", &IdleSet::size)
       .def("native_waiting", &IdleSet::native_waiting)
       .def("leased", &IdleSet::leased)
-      .def("answered", &IdleSet::answered);
+      .def("answered", &IdleSet::answered, "(done, failed): answers from leased workers.")
+      .def("take_latencies", &IdleSet::take_latencies,
+           "Seconds from asking for a worker to each answer since the last call (at most 1,024).");
 
   m.def("register_fast_route", &register_fast_route, py::arg("regex"), py::arg("methods"),
         "Registers a route whose methods {name: (descriptor, timeout)} go to a worker "

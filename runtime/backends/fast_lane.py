@@ -7,9 +7,10 @@ idle worker from a native idle set, writes the request to the worker's pipe
 and executes the answer's write plan, all in C++. Python is called only for::
 
     on_frame(output, serial, data, ...)    a pickled message on the pipe: an SDK call of
-                                           the handler (served here, as Pool.run would), or
-                                           an answer the C++ does not write (a Response of
-                                           1 MB or more, refused, an error): True when done
+                                           the handler (served here, as Pool.run would:
+                                           WAIT_ON), or an answer the C++ does not write (a
+                                           Response of 1 MB or more, refused: DONE; the
+                                           handler's error: FAILED)
     on_failure(output, serial, how, ...)   the worker died (502), overran its time (504), or
                                            is in an unknown state: the pool replaces it
     lease_ended(serial)                    a worker comes back while pool callers wait for
@@ -32,6 +33,9 @@ from pool.messages import Call, Failure, Result
 from runtime import answers
 from runtime.backends import streams, tasks
 from runtime.http import Response
+
+WAIT_ON, DONE, FAILED = 0, 1, 2
+"""What ``on_frame`` returns (fast_path.cpp's kWaitOn, kDone, kFailed)."""
 
 Writer = Callable[..., None]
 """``write(output, response, where, route)``: runtime.callbacks.rest.write, given by the plugin."""
@@ -115,8 +119,12 @@ class NativeIdle:
     def leased(self) -> int:
         return int(self.native.leased())
 
-    def answered(self) -> int:
-        return int(self.native.answered())
+    def answered(self) -> tuple[int, int]:
+        done, failed = self.native.answered()
+        return int(done), int(failed)
+
+    def take_latencies(self) -> list[float]:
+        return list(self.native.take_latencies())
 
     def __len__(self) -> int:
         return len(self.native)
@@ -145,7 +153,7 @@ class NativeIdle:
         return sink
 
     def _on_frame(self, output: Any, serial: int, data: bytes, descriptor: str, method: str,
-                  url: str) -> bool:
+                  url: str) -> int:
         pool = self._pool()
         handle = self._handles[serial]
         assert handle.channel is not None
@@ -153,17 +161,18 @@ class NativeIdle:
         sink = self._sink(output)
         if type(message) is Call:
             serve_call(handle, message, pool.master_functions)
-            return False
+            return WAIT_ON
         where, route = self._where(descriptor, method, url)
         response: Any
         if type(message) is Result:
-            response = message.value
+            response, said = message.value, DONE
         elif type(message) is Failure:
             response = answers.error_to_response(message.error.rebuild(), where, route)
+            said = FAILED
         else:
             raise RuntimeError(f"protocol error: a fast request's worker sent {message!r:.200}")
         self._finish(output, sink, response, where, route)
-        return True
+        return said
 
     def _finish(self, output: Any, sink: streams.Sink, response: Any, where: str,
                 route: str) -> None:

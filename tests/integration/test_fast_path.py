@@ -58,9 +58,24 @@ def test_an_sdk_call_from_a_fast_handler_is_served_by_the_master(orthanc):
     assert "version" in answer.json()
 
 
-def test_fast_answers_count_as_done_tasks(orthanc):
-    before = orthanc.get("/runtime/status").json()["pool"]["tasks"]["done"]
+def test_fast_answers_and_errors_are_counted_with_their_latency(orthanc):
+    def pool():
+        return orthanc.get("/runtime/status").json()["pool"]
+
+    before = pool()
     for _ in range(5):
         assert orthanc.get("/fast/pid").status == 200
-    wait_for(lambda: orthanc.get("/runtime/status").json()["pool"]["tasks"]["done"] >= before + 5,
-             what="five more done tasks")
+    for _ in range(2):
+        answer = orthanc.get("/fast/fail")
+        assert answer.status == 500, answer.text
+        assert answer.json()["error_id"]  # the message stays in the log, under this id
+    # A pickled answer is written before its worker is given back (and counted): wait for it.
+    wait_for(lambda: pool()["tasks"]["failed"] >= before["tasks"]["failed"] + 2,
+             what="two more failed tasks")
+    after = pool()
+    print(f"FastPath {orthanc.fast}: tasks {before['tasks']} -> {after['tasks']}, latency "
+          f"{after['latency_ms']}")
+    assert after["tasks"]["done"] - before["tasks"]["done"] == 5
+    assert after["tasks"]["failed"] - before["tasks"]["failed"] == 2
+    assert after["latency_ms"]["count"] - before["latency_ms"]["count"] == 7
+    assert after["latency_ms"]["p50"] > 0

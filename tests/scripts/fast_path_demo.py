@@ -1,5 +1,5 @@
 """Routes of tests/integration/test_fast_path.py: an inline one that holds the master's GIL, an
-offloaded trivial one, an offloaded one that calls the SDK."""
+offloaded trivial one, an offloaded one that calls the SDK, an offloaded one that raises."""
 
 import ctypes
 import os
@@ -33,3 +33,9 @@ def item(request: Request):
 @offload
 def sdk_call(request: Request):
     return {"version": sdk.configuration().get("Name", ""), "pid": os.getpid()}
+
+
+@route("/fast/fail")
+@offload
+def fail(request: Request):
+    raise ValueError("fast_path_demo: this handler always fails")
