@@ -82,6 +82,10 @@ def unsendable_status(status: int, *, send_status_only: bool = False) -> str | N
 _UNSAFE_IN_HEADERS = re.compile("[\r\n\0]")
 
 
+unsafe_text = _UNSAFE_IN_HEADERS.search
+"""A match (true) if a text that goes into a header line holds CR, LF or NUL, else None."""
+
+
 def unsafe_header(name: str, value: str) -> bool:
     """True if a header name or value holds CR, LF or NUL (it would split the header)."""
     return _UNSAFE_IN_HEADERS.search(name) is not None or \

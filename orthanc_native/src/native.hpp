@@ -137,6 +137,8 @@ void register_route(const std::string& regex, OrthancPluginRestCallback callback
 void forget_route_gate();
 // The fast routes of a start, at the plugin's stop (fast_path.cpp).
 void forget_fast_routes();
+// The inline routes of a start, at the plugin's stop, with the GIL (inline_path.cpp).
+void forget_inline_routes();
 struct RouteRunning {
   RouteRunning();
   ~RouteRunning();
@@ -240,6 +242,7 @@ void init_errors(py::module_& m);
 void init_rest(py::module_& m);
 void init_route_gate(py::module_& m);
 void init_fast_path(py::module_& m);
+void init_inline_path(py::module_& m);
 void init_events(py::module_& m);
 void init_misc(py::module_& m);
 void init_gates(py::module_& m);

@@ -149,6 +149,7 @@ ORTHANC_PLUGINS_API void OrthancPluginFinalize() {
     }
     set_python_alive(false);
     clear_hooks();
+    forget_inline_routes();
   }
   forget_route_gate();
   forget_fast_routes();

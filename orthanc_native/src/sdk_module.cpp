@@ -12,6 +12,7 @@ PYBIND11_EMBEDDED_MODULE(_orthanc_native, m) {
   ort::init_rest(m);
   ort::init_route_gate(m);
   ort::init_fast_path(m);
+  ort::init_inline_path(m);
   ort::init_events(m);
   ort::init_misc(m);
   ort::init_gates(m);

@@ -15,6 +15,7 @@ traceback goes to Orthanc's log with the handler's name and an error id.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -30,7 +31,8 @@ from runtime.http import (
     chunk_bytes,
     error_response,
 )
-from runtime.registry import Handler, Registry
+from runtime.http import _rebuild_request as request_of  # the Request without its checks
+from runtime.registry import Handler, Registry, Route
 from runtime.registry import invoke as invoking
 from runtime.sdk import transport
 
@@ -139,14 +141,19 @@ def _decoded(query: dict[str, str] | None) -> dict[str, str]:
     return {unquote_plus(k): unquote_plus(v) for k, v in query.items()}
 
 
-def _route_glue(entry: Handler, run: invoking.Run) -> Any:
-    """A route's invoker: ``(output, url, request, params, groups, pattern)`` -> the Response
-    to write. An official-style callback's (runtime.compat) takes the same arguments and
-    answers itself; it returns what is left to write, or None."""
+class _RouteInvoker:
+    """A decorated route's invoker: ``(output, url, request, params, groups, pattern)`` -> the
+    Response to write; ``run`` takes the Request itself (what an inline route's serve calls,
+    :meth:`RestApi.serve_of`)."""
 
-    def invoke(output: Any, url: str, request: dict[str, Any], params: dict[str, Any],
-               groups: tuple[str, ...], pattern: str) -> Response | StreamingResponse:
-        return run(Request(
+    __slots__ = ("run",)
+
+    def __init__(self, run: invoking.Run) -> None:
+        self.run = run
+
+    def __call__(self, output: Any, url: str, request: dict[str, Any], params: dict[str, Any],
+                 groups: tuple[str, ...], pattern: str) -> Response | StreamingResponse:
+        return self.run(Request(  # type: ignore[no-any-return]
             method=request["method"],
             path=url,
             params=params,
@@ -157,13 +164,20 @@ def _route_glue(entry: Handler, run: invoking.Run) -> Any:
             route=pattern,
         ))
 
-    return invoke
+
+def _route_glue(entry: Handler, run: invoking.Run) -> Any:
+    """A route's invoker (:class:`_RouteInvoker`). An official-style callback's
+    (runtime.compat) takes the same arguments and answers itself; it returns what is left to
+    write, or None."""
+    return _RouteInvoker(run)
 
 
 def bind(routes: Registry, binder: invoking.Binder) -> None:
     """Binds each route's invoker (runtime.registry.invoke), once, at registration."""
     for entry in routes.route_handlers():
         binder.bind(entry, "route", _route_glue)
+
+
 
 
 class InFlight:
@@ -197,6 +211,22 @@ class InFlight:
         return True
 
 
+def _writer(in_flight: InFlight, response: Response | StreamingResponse, where: str,
+            route: str) -> Callable[[Any], None]:
+    """What an inline route's serve answers when the native code cannot send the answer
+    itself: writes it with Orthanc's RestOutput (in flight meanwhile, as in on_rest: a stream
+    may take long)."""
+
+    def write_it(output: Any) -> None:
+        token = in_flight.enter()
+        try:
+            write(output, response, where, route)
+        finally:
+            in_flight.leave(token)
+
+    return write_it
+
+
 class RestApi:
     """The REST callback of one start of the plugin: matches its registry's routes, runs the
     handler through its invoker, writes the answer; counts the requests in flight, so that
@@ -213,6 +243,72 @@ class RestApi:
             self._on_rest(output, url, request)
         finally:
             self.in_flight.leave(token)
+
+    def serve_of(self, route: Route) -> Callable[..., Any] | None:
+        """What the native callback of ``route`` calls for each request (inline_path.cpp), or
+        None when a handler of it is offloaded or official-style (those go through
+        :meth:`on_rest`, which gives them Orthanc's RestOutput while they run).
+
+        ``serve(url, method, headers, get, body)`` runs the route's handler as :meth:`on_rest`
+        does (Orthanc matched the route already) and answers ``(body, content_type)`` for a
+        plain 200, which the native code sends without the GIL, or else a callable that
+        writes the answer with Orthanc's RestOutput. ``headers`` are ``(name, value)`` pairs;
+        ``get`` the GET arguments or None. Made again whenever the handlers are bound (start,
+        reload).
+        """
+        entries = [*route.by_method.values(), *([route.any_method] if route.any_method else [])]
+        if any(e.adapter is not None or e.offload is not None for e in entries):
+            return None
+        runs = {method: self._run_of(entry) for method, entry in route.by_method.items()}
+        any_run = self._run_of(route.any_method) if route.any_method is not None else None
+        names = {method: entry.name for method, entry in route.by_method.items()}
+        any_name = route.any_method.name if route.any_method is not None else ""
+        pattern = route.pattern
+        source = pattern.source
+        # Without groups, Orthanc's match is the whole story; with them, values are converted
+        # from Python's match as on_rest does.
+        plain = not pattern.param_names and pattern._compiled.groups == 0
+        in_flight = self.in_flight
+        unsafe = answers.unsafe_text
+
+        def serve(url: str, method: str, headers: tuple[tuple[str, str], ...],
+                  get: dict[str, str] | None, body: bytes) -> Any:
+            token = in_flight.enter()
+            try:
+                if plain:
+                    params: dict[str, Any] = {}
+                    groups: tuple[str, ...] = ()
+                else:
+                    found = pattern.match(url)
+                    if found is None:  # boost matched, Python's re did not: as on_rest
+                        missing = error_response(404, f"no route matches {url}")
+                        return _writer(in_flight, missing, "", "")
+                    params, groups = found
+                run = runs.get(method, any_run)
+                if run is None:
+                    refused = MethodNotAllowed(route.allowed, f"{method} is not allowed on {source}")
+                    return _writer(in_flight, error_to_response(refused, url, source), "", "")
+                request = request_of(method, url, params, groups, _decoded(get), headers, body,
+                                     source)
+                try:
+                    response = run(request)
+                except BaseException as error:  # as on_rest: every failure answers
+                    response = error_to_response(
+                        error, f"{names.get(method, any_name)} ({method} {url})", source)
+                if type(response) is Response and response.status == 200 \
+                        and not response.headers and not unsafe(response.content_type):
+                    return response.body, response.content_type
+                return _writer(in_flight, response,
+                               f"{names.get(method, any_name)} ({method} {url})", source)
+            finally:
+                in_flight.leave(token)
+
+        return serve
+
+    def _run_of(self, entry: Handler) -> invoking.Run:
+        invoke = entry.invoke or self._bound(entry)
+        assert isinstance(invoke, _RouteInvoker)  # a decorated route's (serve_of checked)
+        return invoke.run
 
     def _bound(self, entry: Handler) -> Any:
         """A route recorded after the plugin bound its routes (a test) is bound at its first

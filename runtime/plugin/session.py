@@ -38,7 +38,7 @@ from runtime.configuration import settings
 from runtime.enums import ChangeType
 from runtime.plugin import leftovers, reload
 from runtime.plugin.scripts import ModuleNameClash, enabled_recipes, import_script
-from runtime.registry import Registry, activate
+from runtime.registry import Registry, Route, activate
 from runtime.registry.invoke import Binder, KeptBytes
 from runtime.sdk import logs, transport
 
@@ -128,7 +128,7 @@ class Session:
         for route in handlers.routes:
             methods = fast_lane.fast_methods(route, timeout) if fast else {}
             if not (methods and native.register_fast_route(route.pattern.regex, methods)):
-                native.register_rest_route(route.pattern.regex)
+                self.register_route(route.pattern.regex, self.rest.serve_of(route))
             self.registered.add(route.pattern.regex)
         native.register_on_change()
         if changes.wants_ingest(handlers):
@@ -138,6 +138,23 @@ class Session:
         dicom.install(native, handlers)
         native.set_job_unserializer(self.jobs.unserialize)
         native.register_jobs_unserializer()
+
+    def register_route(self, regex: str, serve: Any) -> None:
+        """A route on a native callback of its own that calls ``serve`` (RestApi.serve_of;
+        None: through on_rest until a reload gives it one), or through on_rest when no such
+        callback is left."""
+        if not self.native.register_inline_route(regex, serve):
+            self.native.register_rest_route(regex)
+
+    def serve_inline_routes(self) -> None:
+        """After a reload bound the new handlers: each inline callback serves its route's new
+        handlers (or goes through on_rest: the route is gone, offloaded or official-style)."""
+        by_regex: dict[str, Route] = {}
+        for route in self.registry.routes:
+            by_regex.setdefault(route.pattern.regex, route)  # Orthanc's order: the first
+        for regex in self.registered:
+            found = by_regex.get(regex)
+            self.native.set_inline_serve(regex, None if found is None else self.rest.serve_of(found))
 
     def start_services(self, configuration_path: str) -> None:
         """The pool (if a handler is offloaded), the event feeds, the jobs, reload on save."""
@@ -233,7 +250,7 @@ class Session:
         new.keep_from(self.registry, lambda h: getattr(h.handler, "__module__", None) not in names)
         for route in new.routes:
             if route.pattern.regex not in self.registered:
-                self.native.register_rest_route(route.pattern.regex)
+                self.register_route(route.pattern.regex, None)  # served once bound, below
                 self.registered.add(route.pattern.regex)
         if new.has_offloaded():
             self.executor.restart(self.section, [*(p.stem for p in scripts), *self.recipes])
@@ -241,6 +258,7 @@ class Session:
         self.hub.stop(time.monotonic() + settings.shutdown_grace())
         self.bind(new)
         self.registry.take(new)
+        self.serve_inline_routes()
         self.hub.start(orthanc_starts=False)
         handlers = self.registry
         log("warning", f"reloaded {', '.join(p.name for p in scripts)} in "

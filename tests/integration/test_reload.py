@@ -141,3 +141,63 @@ def test_a_changed_configuration_restarts_orthanc_in_its_process_when_valid(
     orthanc.wait_for(renamed, timeout=30, what="Orthanc restarted with the new configuration")
     assert orthanc.process.process.pid == pid
     orthanc.wait_for(lambda: answers(orthanc, 1), timeout=15, what="the script served again")
+
+
+SWITCH = '''
+import os
+from runtime import offload, route
+
+def where(request):
+    return {{"v": {v}, "pid": os.getpid()}}
+
+@route("/r/pool")  # the pool runs from the start (a reload does not start it)
+@offload
+def pool(request):
+    return where(request)
+
+{decorators}
+def switch(request):
+    return where(request)
+{added}
+'''
+
+ADDED = '''
+@route("/r/added/{{n:int}}")
+def added(request):
+    return {{"v": {v}, "n": request.params["n"], "q": request.query}}
+'''
+
+
+def test_a_reload_moves_a_route_between_inline_and_offloaded_and_serves_added_routes(
+        tmp_path, orthanc_factory):
+    """An inline route has a native callback of its own (inline_path.cpp): a reload that
+    offloads its handler, or adds a route, is served by the new handlers all the same."""
+    script = tmp_path / "switching.py"
+
+    def save(v: int, offloaded: bool, added: bool) -> None:
+        decorators = '@route("/r/switch")' + ("\n@offload" if offloaded else "")
+        script.write_text(SWITCH.format(v=v, decorators=decorators,
+                                        added=ADDED.format(v=v) if added else ""))
+
+    save(1, offloaded=False, added=False)
+    orthanc = orthanc_factory(script, CONFIG)
+    master = orthanc.process.process.pid
+    assert orthanc.get("/r/switch").json() == {"v": 1, "pid": master}
+    assert orthanc.get("/r/added/3").status == 404
+    save(2, offloaded=True, added=True)
+    orthanc.wait_for(lambda: orthanc.get("/r/switch").json().get("v") == 2, timeout=15,
+                     what="the offloaded handler")
+    assert orthanc.get("/r/switch").json()["pid"] != master
+    assert orthanc.get("/r/added/3?a=b%20c").json() == {"v": 2, "n": 3, "q": {"a": "b c"}}
+    save(3, offloaded=False, added=True)
+    orthanc.wait_for(lambda: orthanc.get("/r/switch").json().get("v") == 3, timeout=15,
+                     what="the inline handler again")
+    assert orthanc.get("/r/switch").json() == {"v": 3, "pid": master}
+    assert orthanc.get("/r/added/4").json() == {"v": 3, "n": 4, "q": {}}
+    bad = orthanc.get("/r/added/x")  # the template's int does not match: Orthanc's 404
+    assert bad.status == 404
+    save(4, offloaded=False, added=False)  # the added route is gone: 404, as a route never made
+    orthanc.wait_for(lambda: orthanc.get("/r/switch").json().get("v") == 4, timeout=15,
+                     what="the script without the added route")
+    gone = orthanc.get("/r/added/4")
+    assert gone.status == 404 and gone.json()["error"] == "no route matches /r/added/4"

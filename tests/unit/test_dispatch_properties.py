@@ -10,6 +10,7 @@ unit test); the same dispatch runs against a real Orthanc in tests/integration.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from hypothesis import example, given, settings
@@ -220,3 +221,76 @@ def test_pool_failures_answer_without_the_workers_pid(error, status, monkeypatch
     response = answers.error_to_response(error, "where", "/route")
     assert response.status == status and b"123456" not in response.body
     assert "123456" in logged[0] and json.loads(response.body)["error_id"] in logged[0]
+
+
+def _served(api: rest.RestApi, path: str, request: dict) -> list[tuple[int, bytes, str]]:
+    """What the native callback of the route Orthanc matched sends, through its serve
+    (inline_path.cpp): a (body, content_type) pair it sends as 200 itself, or a callable that
+    writes with the RestOutput."""
+    found = api.routes.match(path)
+    assert found is not None
+    serve = api.serve_of(found[0])
+    assert serve is not None  # every handler here is inline and decorated
+    method = request["method"]
+    answer = serve(path, method, tuple(request["headers"].items()),
+                   request.get("get") if method == "GET" else None,
+                   request.get("body", b"") if method in ("POST", "PUT") else b"")
+    if isinstance(answer, tuple):
+        body, content_type = answer
+        return [(200, body, content_type)]
+    output = RecordingOutput()
+    answer(output)
+    return output.answers
+
+
+def _without_error_id(answers_: list[tuple[int, bytes, str]]) -> list[tuple[int, Any, str]]:
+    result: list[tuple[int, Any, str]] = []
+    for status, body, mime in answers_:
+        if mime == "application/json" and status >= 400:
+            parsed = json.loads(body)
+            error_id = parsed.pop("error_id", None)
+            if error_id:
+                parsed["error"] = parsed["error"].replace(error_id, "<id>")
+            result.append((status, parsed, mime))
+        else:
+            result.append((status, body, mime))
+    return result
+
+
+@settings(max_examples=400, deadline=None)
+@given(path=paths, request=requests)
+@example(path="/p/x/3", request={"method": "DELETE", "groups": (), "headers": {}})
+def test_an_inline_routes_serve_answers_as_on_rest(api, path, request):
+    """The native inline path answers every request as the Python dispatch does."""
+    if api.routes.match(path) is None:
+        return  # Orthanc calls no route of ours
+    method = request["method"]
+    native_like = {"method": method, "groups": (), "headers": request["headers"]}
+    if method == "GET" and request.get("get") is not None:
+        native_like["get"] = request["get"]
+    if method in ("POST", "PUT"):
+        native_like["body"] = request.get("body", b"")
+    output = RecordingOutput()
+    api.on_rest(output, path, native_like)
+    assert _without_error_id(_served(api, path, native_like)) == _without_error_id(output.answers)
+    assert api.in_flight.count == 0
+
+
+def test_a_route_with_an_offloaded_or_official_style_handler_has_no_serve():
+    from runtime import offload
+
+    def heavy(request):
+        return b"done"
+
+    def also_heavy(request):
+        return b"done"
+
+    routes = Registry()
+    routes.add_route("/inline", echo, ["GET"])
+    routes.add_route("/offloaded", offload(heavy), ["GET"])
+    routes.add_route("/mixed", echo, ["GET"])
+    routes.add_route("/mixed", offload(also_heavy), ["POST"])
+    api = rest.RestApi(routes)
+    serves = {r.pattern.source: api.serve_of(r) for r in routes.routes}
+    assert serves["/inline"] is not None
+    assert serves["/offloaded"] is None and serves["/mixed"] is None

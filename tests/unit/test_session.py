@@ -25,12 +25,18 @@ class RecordingNative:
         self.hooks: tuple[Any, ...] = ()
         self.routes: list[str] = []
         self.calls: list[str] = []
+        self.serves: dict[str, Any] = {}
 
     def set_hooks(self, *hooks: Any) -> None:
         self.hooks = hooks
 
     def register_rest_route(self, regex: str) -> None:
         self.routes.append(regex)
+
+    def register_inline_route(self, regex: str, serve: Any) -> bool:
+        self.routes.append(regex)
+        self.serves[regex] = serve
+        return True
 
     def __getattr__(self, name: str) -> Any:
         return lambda *args: self.calls.append(name)
@@ -88,6 +94,10 @@ def test_registration_hands_orthanc_the_bound_methods_of_this_session():
     on_rest(output, "/hello/x", {"method": "GET", "groups": ("x",), "headers": {}})
     assert [(json.loads(body), mime) for body, mime in output.answers] == [
         ({"hello": "/hello/x"}, "application/json")]
+    assert session.rest.in_flight.count == 0
+    # The same route through its native inline callback: one call, a plain 200 handed back.
+    serve = native.serves[native.routes[0]]
+    assert serve("/hello/x", "GET", (), None, b"") == (b'{"hello":"/hello/x"}', "application/json")
     assert session.rest.in_flight.count == 0
 
 
