@@ -137,6 +137,10 @@ def _duration(seconds: float) -> str:
     return f"{seconds * 1e6:.0f} µs" if abs(seconds) < 1e-3 else ms(seconds)
 
 
+def _signed(seconds: float) -> str:
+    return ("+" if seconds >= 0 else "-") + _duration(abs(seconds))
+
+
 def run(context: Context) -> Result:
     settings = context.settings
     base = _base_plugin()
@@ -178,9 +182,10 @@ def run(context: Context) -> Result:
             cells = []
             for build in builds:
                 figure = overheads[f"{label} {direction} / {build}"]
-                cells.append(f"{build}: +{_duration(figure['overhead_s'])} "
+                cells.append(f"{build}: {_signed(figure['overhead_s'])} "
                              f"({_duration(figure['inline_median_s'])} inline)")
-            result.rows.append((f"{label} {direction}, @offload adds", "; ".join(cells)))
+            result.rows.append((f"{label} {direction}, @offload adds (inline p50 beside)",
+                                "; ".join(cells)))
     rates: dict[str, dict[str, Any]] = {}
     for name in names:
         runs = rate_runs[name]
@@ -197,9 +202,11 @@ def run(context: Context) -> Result:
     two_to_one = ratio(rates["this, Workers 2"]["per_s"], rates["this, Workers 1"]["per_s"])
     result.data["workers_2_to_1"] = two_to_one
     big = overheads["32 MB answer / fast path"]["overhead_s"]
-    summary = (f"@offload adds {_duration(overheads['1 kB answer / fast path']['overhead_s'])} "
-               f"(1 kB), {_duration(overheads['1 MB answer / fast path']['overhead_s'])} (1 MB), "
-               f"{_duration(big)} (32 MB) to an answer; Workers 2 / 1: {two_to_one:.2f}x")
+    summary = (f"@offload adds {_signed(overheads['1 kB answer / fast path']['overhead_s'])} "
+               f"(1 kB), {_signed(overheads['1 MB answer / fast path']['overhead_s'])} (1 MB), "
+               f"{_signed(big)} (32 MB) to an answer, "
+               f"{_signed(overheads['32 MB request / fast path']['overhead_s'])} to a 32 MB "
+               f"request; Workers 2 / 1: {two_to_one:.2f}x")
     if base is None:
         result.judged = summary
         return result
@@ -209,8 +216,7 @@ def run(context: Context) -> Result:
             this = overheads[f"{label} {direction} / fast path"]["overhead_s"]
             then = overheads[f"{label} {direction} / base"]["overhead_s"]
             if this > then * 1.1 and this - then > 20e-6:
-                regressions.append(f"{label} {direction} +{_duration(this)} vs "
-                                   f"+{_duration(then)}")
+                regressions.append(f"{label} {direction} {_signed(this)} vs {_signed(then)}")
     for workers in (1, 2):
         this_rate = rates[f"this, Workers {workers}"]["per_s"]
         then_rate = rates[f"base, Workers {workers}"]["per_s"]

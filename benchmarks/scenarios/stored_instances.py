@@ -11,7 +11,9 @@ written as one JSON file per instance into a folder of the server's):
 - ours with ``scripts/ours_stored_offload.py`` (``@on_stored_instance`` +
   ``@offload``: in the pool's workers, the bytes carried with the event);
 - ours with ``scripts/ours_stored_inline.py`` (the same handler inline, for
-  reference).
+  reference);
+- and, as the floor of every configuration, Orthanc without plugin: the uploads
+  alone, their time and the CPU Orthanc spends storing the instances.
 
 A round makes ``stored_instances`` new instances from five of pydicom's test
 files with fresh UIDs (``images.from_test_files``: CT, MR, a larger MR, an RGB
@@ -70,9 +72,11 @@ CONFIGURATIONS = [
                   pool=True),
     Configuration("ours, @on_stored_instance inline",
                   _configured(servers.ours, "stored-inline", "ours_stored_inline.py", {}),
-                  pool=True),
+                  pool=False),  # nothing offloaded: the runtime starts no pool
+    Configuration("reference: Orthanc without plugin (the uploads alone)",
+                  lambda folder, _: servers.bare("stored-bare", folder), pool=False),
 ]
-OFFICIAL, OFFLOADED, INLINE = (c.name for c in CONFIGURATIONS)
+OFFICIAL, OFFLOADED, INLINE, BARE = (c.name for c in CONFIGURATIONS)
 
 
 def _handled(records: Path) -> int:
@@ -118,9 +122,11 @@ def _upload_all(port: int, files: list[bytes]) -> float:
 
 
 def _round(server: servers.Server, files: list[bytes]) -> dict[str, float]:
-    """Uploads ``files``; the seconds until every one is handled, and the CPU it took."""
+    """Uploads ``files``; the seconds until every one is handled (for Orthanc without plugin,
+    until every upload is answered), and the CPU it took."""
     records = server.folder / RECORDS
-    expected = _handled(records) + len(files)
+    records.mkdir(exist_ok=True)
+    expected = _handled(records) + (0 if server.name == "stored-bare" else len(files))
     master_before, workers_before = server.cpu_split()
     started = time.perf_counter()
     uploaded = _upload_all(server.port, files)
@@ -137,6 +143,8 @@ def _round(server: servers.Server, files: list[bytes]) -> dict[str, float]:
 
 def _check(server: servers.Server) -> None:
     """Every record holds the work's outcome (a handler that failed writes none)."""
+    if server.name == "stored-bare":
+        return
     for path in list((server.folder / RECORDS).glob("*.json"))[:5]:
         outcome = json.loads(path.read_text())
         if not (outcome["elements"] > 10 and outcome["std"] >= 0 and outcome["shape"]):
