@@ -150,7 +150,8 @@ def run(context: Context) -> Result:
     with contextlib.ExitStack() as stack:
         started: dict[str, servers.Server] = {}
         folder = context.workdir / "growth"
-        plans = [(f"this, Workers {n}", n, None) for n in (1, 2)]
+        plans: list[tuple[str, int, Path | None]] = [(f"this, Workers {n}", n, None)
+                                                     for n in (1, 2)]
         if base is not None:
             plans += [(f"base, Workers {n}", n, base) for n in (1, 2)]
         for name, workers, plugin in plans:
