@@ -48,7 +48,7 @@ FULL = Settings("full", cpu_seconds=0.3, cpu_repetitions=11, latency_pairs=5000,
                 workload_connections=(1, 4),
                 workload_images=("radiograph", "ct", "ultrasound", "multiframe"),
                 dump_megabytes=32, routing_studies=20, routing_instances=4,
-                stored_instances=1000, stored_rounds=3, body_pairs=(1000, 200, 15))
+                stored_instances=1000, stored_rounds=3, body_pairs=(1000, 200, 25))
 QUICK = Settings("quick", cpu_seconds=0.05, cpu_repetitions=1, latency_pairs=100,
                  throughput_seconds=0.5, throughput_rounds=1, dicom_pairs=2, hol_rounds=1,
                  hol_idle_requests=20, hol_loaded_seconds=1.2, startup_repetitions=1,
