@@ -12,6 +12,8 @@ written as one JSON file per instance into a folder of the server's):
   ``@offload``: in the pool's workers, the bytes carried with the event);
 - ours with ``scripts/ours_stored_inline.py`` (the same handler inline, for
   reference);
+- ours with ``scripts/ours_stored_noop.py``: the offloaded handler without the
+  work (it records the instance's size only), what the event path alone costs;
 - and, as the floor of every configuration, Orthanc without plugin: the uploads
   alone, their time and the CPU Orthanc spends storing the instances.
 
@@ -73,10 +75,13 @@ CONFIGURATIONS = [
     Configuration("ours, @on_stored_instance inline",
                   _configured(servers.ours, "stored-inline", "ours_stored_inline.py", {}),
                   pool=False),  # nothing offloaded: the runtime starts no pool
+    Configuration("reference: ours, @offload handler without the work (the event path alone)",
+                  _configured(servers.ours, "stored-noop", "ours_stored_noop.py", {}),
+                  pool=True),
     Configuration("reference: Orthanc without plugin (the uploads alone)",
                   lambda folder, _: servers.bare("stored-bare", folder), pool=False),
 ]
-OFFICIAL, OFFLOADED, INLINE, BARE = (c.name for c in CONFIGURATIONS)
+OFFICIAL, OFFLOADED, INLINE, NOOP, BARE = (c.name for c in CONFIGURATIONS)
 
 
 def _handled(records: Path) -> int:
@@ -143,7 +148,7 @@ def _round(server: servers.Server, files: list[bytes]) -> dict[str, float]:
 
 def _check(server: servers.Server) -> None:
     """Every record holds the work's outcome (a handler that failed writes none)."""
-    if server.name == "stored-bare":
+    if server.name in ("stored-bare", "stored-noop"):
         return
     for path in list((server.folder / RECORDS).glob("*.json"))[:5]:
         outcome = json.loads(path.read_text())

@@ -32,9 +32,10 @@ def analyse(data: bytes) -> dict:
             "modality": str(dataset.get("Modality", ""))}
 
 
-def record(folder: str, instance_id: str, data: bytes) -> None:
-    """Analyses ``data`` and writes ``<folder>/<instance_id>.json`` (whole, by a rename)."""
-    outcome = analyse(data)
+def record(folder: str, instance_id: str, data: bytes, work: bool = True) -> None:
+    """Analyses ``data`` and writes ``<folder>/<instance_id>.json`` (whole, by a rename);
+    with ``work`` false, only the size (P12's measure of the event path alone)."""
+    outcome = analyse(data) if work else {}
     outcome["size"] = len(data)
     partial = os.path.join(folder, f".{instance_id}.{os.getpid()}")
     with open(partial, "w") as stream:
