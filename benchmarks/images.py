@@ -5,7 +5,8 @@
     ultrasound   640 x 480, RGB 8 bits                                       (US, 0.9 MB)
     multiframe   256 x 256 x 40 frames, 16 bits, no window                   (MR, 5 MB)
 
-and ``study(n)``, a CT study of n small slices, for auto-routing.
+and ``study(n)``, a CT study of n small slices, for auto-routing; ``from_test_files(n)``, n
+instances made from five of pydicom's test files with fresh UIDs, for P12 (stored instances).
 
 Pixels are smooth shapes with noise, not a ramp: an encoder cannot shrink
 them to nothing, and a wrong window shows. The integration tests of the
@@ -128,6 +129,43 @@ def study(instances: int, side: int = 128) -> list[bytes]:
         dataset.RescaleSlope, dataset.RescaleIntercept = 1, -1024
         out = io.BytesIO()
         dataset.save_as(out, enforce_file_format=True)
+        files.append(out.getvalue())
+    return files
+
+
+# pydicom's uncompressed little-endian test files that P12 cycles through (bytes, modality):
+# a small CT, a small MR, a larger MR, an RGB ultrasound and a multi-frame 32-bit dose.
+TEST_FILES = (
+    "CT_small.dcm",          # CT 128 x 128, 16 bits, 39 kB
+    "MR_small.dcm",          # MR 64 x 64, 16 bits, 10 kB
+    "examples_overlay.dcm",  # MR 484 x 300, 16 bits, 322 kB
+    "examples_rgb_color.dcm",  # US 320 x 240, RGB 8 bits, 232 kB
+    "rtdose.dcm",            # RTDOSE 10 x 10 x 15 frames, 32 bits, 8 kB
+)
+
+
+def from_test_files(count: int, per_series: int = 10) -> list[bytes]:
+    """``count`` new instances, pydicom's ``TEST_FILES`` in turn, each with fresh UIDs.
+
+    Every ``per_series`` instances share a new study and series (one patient each), as a
+    modality's series would arrive; the files are otherwise pydicom's, byte for byte.
+    """
+    from pydicom import dcmread
+    from pydicom.data import get_testdata_file
+
+    sources = [Path(str(get_testdata_file(name))).read_bytes() for name in TEST_FILES]
+    files = []
+    study = series = ""
+    for number in range(count):
+        if number % per_series == 0:
+            study, series = generate_uid(), generate_uid()
+        dataset = dcmread(io.BytesIO(sources[number % len(sources)]))
+        dataset.StudyInstanceUID, dataset.SeriesInstanceUID = study, series
+        dataset.SOPInstanceUID = dataset.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+        dataset.PatientID = f"BENCH-{study[-8:]}"
+        dataset.InstanceNumber = number % per_series + 1
+        out = io.BytesIO()
+        dataset.save_as(out)
         files.append(out.getvalue())
     return files
 

@@ -1,5 +1,6 @@
-"""The scenarios of issues 6 (P1-P7), 17 (P8-P10, real workloads) and 14 (P11, the dask
-backend), one module each, run in this order by benchmarks.run.
+"""The scenarios of issues 6 (P1-P7), 17 (P8-P10, real workloads), 14 (P11, the dask
+backend) and 26 (P12, stored instances; P13, how cost grows), one module each, run in this
+order by benchmarks.run.
 
 Each module has ``ID``, ``TITLE``, ``TARGET`` and ``run(context) -> Result``.
 Every figure a target is judged on is a ratio or a difference of medians
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 from . import (
     autorouting,
+    cost_growth,
     cpu_parallelism,
     dask_backend,
     head_of_line,
@@ -20,9 +22,11 @@ from . import (
     overload,
     pydicom_dump,
     startup,
+    stored_instances,
     throughput,
     thumbnails,
 )
 
 SCENARIOS = [cpu_parallelism, offload_latency, throughput, large_instance, head_of_line, startup,
-             overload, thumbnails, pydicom_dump, autorouting, dask_backend]
+             overload, thumbnails, pydicom_dump, autorouting, dask_backend,
+             stored_instances, cost_growth]

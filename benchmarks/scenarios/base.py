@@ -36,6 +36,9 @@ class Settings:
     dump_megabytes: int       # P9: the instance's size
     routing_studies: int      # P10: studies a round, each of routing_instances slices
     routing_instances: int
+    stored_instances: int     # P12: instances uploaded a round
+    stored_rounds: int
+    body_pairs: tuple[int, int, int]  # P13: requests a route for 1 kB, 1 MB, 32 MB bodies
 
 
 FULL = Settings("full", cpu_seconds=0.3, cpu_repetitions=11, latency_pairs=5000,
@@ -44,13 +47,15 @@ FULL = Settings("full", cpu_seconds=0.3, cpu_repetitions=11, latency_pairs=5000,
                 overload_rounds=3, workload_seconds=5.0, workload_rounds=3,
                 workload_connections=(1, 4),
                 workload_images=("radiograph", "ct", "ultrasound", "multiframe"),
-                dump_megabytes=32, routing_studies=20, routing_instances=4)
+                dump_megabytes=32, routing_studies=20, routing_instances=4,
+                stored_instances=1000, stored_rounds=3, body_pairs=(1000, 200, 25))
 QUICK = Settings("quick", cpu_seconds=0.05, cpu_repetitions=1, latency_pairs=100,
                  throughput_seconds=0.5, throughput_rounds=1, dicom_pairs=2, hol_rounds=1,
                  hol_idle_requests=20, hol_loaded_seconds=1.2, startup_repetitions=1,
                  overload_rounds=1, workload_seconds=1.0, workload_rounds=1,
                  workload_connections=(4,), workload_images=("ct",),
-                 dump_megabytes=2, routing_studies=2, routing_instances=2)
+                 dump_megabytes=2, routing_studies=2, routing_instances=2,
+                 stored_instances=40, stored_rounds=1, body_pairs=(20, 5, 2))
 
 
 @dataclass

@@ -83,9 +83,31 @@ def python(request: Request) -> str:
     return sys.version
 
 
+def body_answer(request: Request) -> Response:
+    size = int(request.query.get("bytes") or float(request.query.get("mb", "16")) * 1024 * 1024)
+    return Response(b"\0" * size, content_type="application/octet-stream")
+
+
+@route("/bench/body")
+def body(request: Request) -> Response:
+    """An answer of ``mb`` MB (or ``bytes``) from the master (P13's inline reference)."""
+    return body_answer(request)
+
+
 @route("/bench/body-offload")
 @offload
 def body_offloaded(request: Request) -> Response:
     """An answer of ``mb`` MB from a worker: what a large body costs on its way back."""
-    size = int(float(request.query.get("mb", "16")) * 1024 * 1024)
-    return Response(b"\0" * size, content_type="application/octet-stream")
+    return body_answer(request)
+
+
+@route("/bench/upload", methods=["POST"])
+def upload(request: Request) -> Response:
+    """The request body's length (P13: what a large body costs on its way to the handler)."""
+    return Response(str(len(request.body)), content_type="text/plain")
+
+
+@route("/bench/upload-offload", methods=["POST"])
+@offload
+def upload_offloaded(request: Request) -> Response:
+    return Response(str(len(request.body)), content_type="text/plain")
