@@ -253,6 +253,8 @@ void init_api_extra(py::module_& m);  // hand-written SDK calls the generator le
 
 // The embedded interpreter (interpreter.cpp): started once, finalised at
 // process exit, and reused when Orthanc restarts its plugins.
+// Adds `_orthanc_native` to Python's built-in modules; false (and why) once Python runs.
+bool add_native_module(std::string& why);
 bool start_interpreter(const std::string& python_executable, std::string& error);
 // The bin/python of the virtual environment this plugin library lies in (a wheel's
 // plugin); false with the reason in `why` when there is none.

@@ -107,6 +107,10 @@ ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(OrthancPluginContext* contex
       log_error("orthanc-runtime: Python not started: " + error);
       return -1;
     }
+    if (!add_native_module(error)) {
+      log_error("orthanc-runtime: the plugin cannot start: " + error);
+      return -1;
+    }
     if (!start_interpreter(python, error)) {
       log_error("orthanc-runtime: " + error);
       return -1;

@@ -33,9 +33,9 @@ from typing import Any
 from runtime.configuration import SECTION, check_orthanc_config, load_config, load_config_file
 
 LINK_NAME = "libOrthancRuntime.so"
-# The official plugin (Debian's orthanc-python: libOrthancPython.so): both embed CPython
-# with pybind11, and the second to load aborts Orthanc ("Can't add new modules after the
-# interpreter has been initialized", from pybind11's registration of embedded modules).
+# The official plugin (Debian's orthanc-python: libOrthancPython.so): both embed CPython.
+# When it runs a script it starts Python first, and this plugin then refuses to start
+# (orthanc_native/src/sdk_module.cpp): Orthanc stops with an error.
 OFFICIAL_PLUGIN = "libOrthancPython"
 # The official plugin's own keys: this plugin reads them too, so one left by the official
 # plugin's configuration (Debian's python.json) would run its script here as well.
@@ -158,10 +158,10 @@ def plan(script: Path, config_dir: Path, *, plugin: Path, name: str,
         for candidate in candidates:
             if candidate.name.startswith(OFFICIAL_PLUGIN) and ".so" in candidate.name:
                 raise InstallError(
-                    f"the official Python plugin is loaded from {candidate}: with it, Orthanc "
-                    "aborts at start (pybind11: \"Can't add new modules after the interpreter "
-                    "has been initialized\"), as both plugins embed Python; remove it first "
-                    "(Debian: apt-get purge orthanc-python)")
+                    f"the official Python plugin is loaded from {candidate}: both plugins embed "
+                    "Python, and once it runs a script (\"PythonScript\") this plugin refuses "
+                    "to start and Orthanc stops with an error; remove it first (Debian: "
+                    "apt-get purge orthanc-python)")
     return Plan(fragment, target_script, configuration, link, plugin)
 
 

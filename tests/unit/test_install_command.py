@@ -149,7 +149,7 @@ def test_install_refuses_when_the_official_plugin_is_loaded(layout, capsys):
     assert layout.install() == 1
     err = capsys.readouterr().err
     assert "the official Python plugin is loaded from" in err and official.name in err
-    assert "Can't add new modules after the interpreter has been initialized" in err
+    assert "this plugin refuses to start and Orthanc stops with an error" in err
     assert not (layout.config / "orthanc-runtime.json").exists()
 
 
