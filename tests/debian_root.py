@@ -50,6 +50,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests import wheel_check
+
 CLONE = Path(__file__).resolve().parents[1]
 ROOTS = CLONE / "build" / "roots"
 CACHE = Path(os.environ.get("ORTHANC_RUNTIME_ROOTS", "/var/cache/orthanc-runtime/roots"))
@@ -331,20 +333,14 @@ holders=$(dpkg -S /usr/libexec/gcc/*/*/cc1plus /usr/libexec/gcc/*/*/cc1 /usr/bin
 echo "[wheel] purging $holders and what needs them"
 apt-get purge -y -q $holders > /tmp/purge.log 2>&1 || { tail -20 /tmp/purge.log; exit 1; }
 echo "[wheel] removed: $(sed -n 's/^Removing \([^ ]*\) .*/\1/p' /tmp/purge.log | sort | tr '\n' ' ')"
-left=""
-for tool in g++ c++ gcc cc cpp cmake x86_64-linux-gnu-g++ x86_64-linux-gnu-gcc; do
-    if command -v "$tool" > /dev/null; then left="$left $(command -v "$tool")"; fi
-done
-left="$left $(find / -xdev \( -name cc1plus -o -name cc1 -o -name OrthancCPlugin.h \) -print | tr '\n' ' ')"
 for package in g++ gcc cmake orthanc-dev; do
-    if dpkg -s "$package" > /dev/null 2>&1; then left="$left package:$package"; fi
+    if dpkg -s "$package" > /dev/null 2>&1; then
+        echo "[wheel] FAILED: the copy of the root still has the package $package"
+        exit 1
+    fi
 done
-if [ -n "$(echo $left)" ]; then
-    echo "[wheel] FAILED: the copy of the root still has build tools:$left"
-    exit 1
-fi
-echo "[wheel] no build tools left: command -v finds no g++, gcc or cmake; no cc1plus or OrthancCPlugin.h; orthanc-dev not installed"
-"""
+echo "[wheel] g++, gcc, cmake and orthanc-dev are not installed"
+""" + wheel_check.NO_BUILD_TOOLS
 
 
 def build_wheel(suite: Suite, root: Path) -> Path:

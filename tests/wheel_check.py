@@ -26,6 +26,25 @@ ALLOWED_NEEDED = re.compile(
 )
 
 
+# Shell lines that fail (exit 1), naming what is left, if a compiler, CMake or Orthanc's SDK
+# header can be found: run before a wheel is installed and loaded "without build tools", in
+# the Debian 13 root's copy with them purged (tests/debian_root.py) and on this machine with
+# them hidden (tests/integration/test_wheels.py).
+BUILD_TOOLS = "g++ c++ gcc cc cpp cmake x86_64-linux-gnu-g++ x86_64-linux-gnu-gcc"
+NO_BUILD_TOOLS = rf"""
+left=""
+for tool in {BUILD_TOOLS}; do
+    if command -v "$tool" > /dev/null; then left="$left $(command -v "$tool")"; fi
+done
+left="$left $(find /usr -xdev \( -name cc1plus -o -name cc1 -o -name OrthancCPlugin.h \) -print | tr '\n' ' ')"
+if [ -n "$(echo $left)" ]; then
+    echo "[wheel] FAILED: build tools are left:$left"
+    exit 1
+fi
+echo "[wheel] no build tools: command -v finds no g++, gcc or cmake; no cc1plus, cc1 or OrthancCPlugin.h under /usr"
+"""
+
+
 def build_paths() -> list[str]:
     """Folders of the building machine that must not appear in a wheel."""
     return sorted({str(CLONE), "/root/.pyenv", "/.pyenv/", "/tmp/pip-", "/tmp/tmp",

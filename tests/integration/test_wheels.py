@@ -4,7 +4,8 @@ user can read, added to a copy of this machine's /etc/orthanc by that venv's ``o
 install``, and loaded by Debian's Orthanc (/usr/sbin/Orthanc) running AS the `orthanc` user.
 
 Here (Debian 12): the cp311 wheel of /usr/bin/python3.11, built and repaired once per session
-(tests/wheel_build.py), loaded by Orthanc 1.10.1. The Debian 13 root's wheel step
+(tests/wheel_build.py), installed and loaded by Orthanc 1.10.1 with the compilers, CMake and
+Orthanc's SDK header hidden (HIDE_BUILD_TOOLS: this machine builds the plugin, so has them). The Debian 13 root's wheel step
 (tests/debian_root.py) runs this file with the cp313 wheel it built there, in a copy of that
 root without g++, cmake and orthanc-dev, and Orthanc 1.12.7: ``ORTHANC_RUNTIME_WHEEL`` names a
 wheel already built (not built again), ``ORTHANC_RUNTIME_WHEEL_PYTHON`` the python of the venv.
@@ -41,6 +42,23 @@ DEBIAN_ORTHANC = "/usr/sbin/Orthanc"
 DEBIAN_CONFIG = Path("/etc/orthanc")
 DEBIAN_PLUGINS = Path("/usr/share/orthanc/plugins")
 OFFICIAL_PLUGIN = "libOrthancPython.so"
+# Hides the compilers, CMake and Orthanc's SDK header from what runs next, in a mount
+# namespace of its own: an empty file over each tool, an empty tmpfs over gcc's and the
+# header's folders; then checks that none is left (wheel_check.NO_BUILD_TOOLS) and runs its
+# arguments. This machine has them (it builds the plugin); the Debian 13 root's copy has them
+# purged, and there this hides nothing and checks the same.
+HIDE_BUILD_TOOLS = rf"""
+empty=$(mktemp)
+for tool in {wheel_check.BUILD_TOOLS}; do
+    found=$(command -v "$tool") && mount --bind "$empty" "$(readlink -f "$found")"
+done
+rm -f "$empty"
+for folder in /usr/lib/gcc /usr/libexec/gcc /usr/include/orthanc; do
+    if [ -d "$folder" ]; then mount -t tmpfs none "$folder"; fi
+done
+{wheel_check.NO_BUILD_TOOLS}
+exec "$@"
+"""
 SCRIPT = """\
 from runtime import Request, route
 
@@ -49,6 +67,12 @@ from runtime import Request, route
 def from_the_wheel(request: Request):
     return {'hello': request.params['name']}
 """
+
+
+def without_build_tools(argv: list[str]) -> list[str]:
+    """``argv`` run where no compiler, CMake or SDK header can be found (HIDE_BUILD_TOOLS)."""
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-ec", HIDE_BUILD_TOOLS,
+            "sh", *argv]
 
 
 @dataclass
@@ -105,9 +129,12 @@ def venv(built) -> Iterator[Venv]:
     try:
         path = top / "venv"
         subprocess.run([DEBIAN_PYTHON, "-m", "venv", str(path)], check=True)
-        done = subprocess.run([str(path / "bin/pip"), "install", "-q", "--only-binary", ":all:",
-                               str(built.wheel)], capture_output=True, text=True)
+        done = subprocess.run(without_build_tools([str(path / "bin/pip"), "install", "-q",
+                                                   "--only-binary", ":all:", str(built.wheel)]),
+                              capture_output=True, text=True)
         assert done.returncode == 0, done.stdout + done.stderr
+        print(done.stdout.strip())
+        assert "[wheel] no build tools" in done.stdout
         chmod_tree(top)
         yield Venv(top, path, built.python)
     finally:
@@ -205,8 +232,8 @@ def test_debians_orthanc_as_its_user_runs_a_script_from_the_wheels_venv(venv, se
     log = service.top / "orthanc.log"
     with open(log, "wb") as out:
         orthanc = subprocess.Popen(
-            ["setpriv", "--reuid=orthanc", "--regid=orthanc", "--init-groups",
-             DEBIAN_ORTHANC, str(service.config)],
+            without_build_tools(["setpriv", "--reuid=orthanc", "--regid=orthanc",
+                                 "--init-groups", DEBIAN_ORTHANC, str(service.config)]),
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             env={"PATH": "/usr/bin:/bin", "HOME": str(service.storage), "LANG": "C.UTF-8"})
     try:
@@ -223,6 +250,7 @@ def test_debians_orthanc_as_its_user_runs_a_script_from_the_wheels_venv(venv, se
                 time.sleep(0.2)
         text = log.read_text(errors="replace")
         assert answer == {"hello": "debian"}, text[-3000:]
+        assert "[wheel] no build tools" in text, text[-3000:]
         # Orthanc runs as the orthanc user, and the plugin found the venv's python itself.
         owner = subprocess.run(["ps", "-o", "user=", "-p", str(orthanc.pid)],
                                capture_output=True, text=True).stdout.strip()
