@@ -96,12 +96,16 @@ SUITES = {
 # difference of the newer Orthanc that the plugin does not yet smooth over (issue 24's
 # follow-up), of the official plugin there, or of the roots' Python (not Debian 12's 3.11);
 # every other test of tests/integration runs.
+MAKE_DEMO = "tests/integration/test_doc_commands.py::test_make_demo_as_the_readme_says_serves_the_recipes_until_ctrl_c"
+MAKE_DEMO_REASON = ("make demo installs Debian 12's packages and .venv through the Makefile, "
+                    "which a root's build (pip install -e there) does not go through")
 LEFT_OUT: dict[str, dict[str, str]] = {
     "trixie": {
         "tests/integration/test_wheels.py":
             "runs after these tests in the wheel step, on this root's cp313 wheel and in a copy of "
             "the root without g++, cmake and orthanc-dev (here it would build the cp311 wheel of "
             "Debian 12's /usr/bin/python3.11, which this root lacks)",
+        MAKE_DEMO: MAKE_DEMO_REASON,
     },
     "sid": {
         "tests/integration/test_wheels.py":
@@ -110,6 +114,7 @@ LEFT_OUT: dict[str, dict[str, str]] = {
         "tests/integration/test_bench_smoke.py":
             "the benchmark's baseline server runs the official 7.1 plugin with a multiprocessing "
             "pool, which that plugin cannot start on Python 3.14 (forkserver relaunches Orthanc)",
+        MAKE_DEMO: MAKE_DEMO_REASON,
     },
 }
 

@@ -46,17 +46,17 @@ RUN_IN_PAGE = {
     ("recipes.md", "curl -X POST http://localhost:8042/recipes/study-export/<study-id>    # {\"ID\": \"<job-id>\", ...}"): RECIPES + "test_the_study_export_lines_submit_follow_and_fetch_the_archive",
     ("recipes.md", "$ findscu -W -k 'ScheduledProcedureStepSequence[0].Modality=CT' -k PatientName -k PatientID localhost 4242"): RECIPES + "test_the_worklists_lines_find_the_ct_item_and_list_both",
     ("guide.md", "orthanc-runtime new clinic && cd clinic && pytest     # 3 passed"): "tests/integration/test_author_kit.py::test_the_guides_command_line_starts_a_project_that_passes",
+    ("README.md", "make demo   # installs everything (Debian packages, .venv), starts Orthanc on http://localhost:8042 with the recipes"): "tests/integration/test_doc_commands.py::test_make_demo_as_the_readme_says_serves_the_recipes_until_ctrl_c",
+    ("index.md", "make demo   # installs everything (Debian packages, .venv), starts Orthanc on http://localhost:8042 with the recipes"): "tests/integration/test_doc_commands.py::test_make_demo_as_the_readme_says_serves_the_recipes_until_ctrl_c",
+    ("guide.md", "orthanc-runtime run --reload hello.py     # or \"PythonRuntime\": {\"Reload\": true}"): "tests/integration/test_doc_commands.py::test_the_guides_reload_command_serves_the_edited_script",
 }
 
 # (page, the block's first line): why it is not run. Issue 27: only what a test cannot run on
 # one machine, or what is not code.
 NOT_RUN = {
-    ("README.md", "make demo   # installs everything (Debian packages, .venv), starts Orthanc on http://localhost:8042 with the recipes"): "installs Debian packages and serves until Ctrl-C",
-    ("index.md", "make demo   # installs everything (Debian packages, .venv), starts Orthanc on http://localhost:8042 with the recipes"): "installs Debian packages and serves until Ctrl-C",
     ("architecture.md", "Orthanc (C++)"): "a diagram, not code",
     ("dask.md", "# machine B: the scheduler and the workers, under a service manager that restarts them"): "needs a second machine",
     ("dicom.md", "from runtime import on_find, on_worklist, on_move, on_storage_commitment, cstore_filter, offload"): "signatures with `...` placeholders",
-    ("guide.md", "orthanc-runtime run --reload hello.py     # or \"PythonRuntime\": {\"Reload\": true}"): "serves until Ctrl-C",
     ("offload.md", "@route('/computation')"): "a fragment with `...`",
     ("orthanc-versions.md", "apt-get install orthanc orthanc-dev libboost-dev nlohmann-json3-dev python3-venv python3-dev g++ cmake make"): "what tests/debian_root.py runs in the Debian 13 and unstable roots",
     ("install.md", "make wheel   # dist/orthanc_runtime-<version>-cp311-cp311-manylinux_2_34_x86_64.whl, for Debian 12's python3.11"): "tests/integration/test_wheels.py builds the same cp311 wheel (tests.wheel_build, what make wheel runs) into a temporary folder; make test's wheel step in the Debian 13 root (tests/debian_root.py wheel_step) builds the cp313 one as make wheel does, into the root's build/wheel/dist instead of dist",

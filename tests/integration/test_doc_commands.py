@@ -1,0 +1,132 @@
+"""The commands of the README and the guide that serve until Ctrl-C, taken from their pages
+and run: ``make demo`` (README.md and docs/index.md) and ``orthanc-runtime run --reload``
+(docs/guide.md). Each gets free ports (and the demo a storage folder of its own, not the
+clone's ./orthanc-data) through the options its page names, answers, then stops on a Ctrl-C
+sent as a terminal sends it: SIGINT to its whole process group.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+CLI = Path(sys.executable).parent / "orthanc-runtime"
+STARTED = re.compile(r"orthanc-runtime: Orthanc on http://localhost:(\d+), DICOM port (\d+)$")
+
+
+def block_starting(page: Path, first: str) -> list[str]:
+    """The lines of the fenced block of ``page`` whose first line starts with ``first``."""
+    for match in re.finditer(r"^```\w*\n(.*?)^```", page.read_text(), re.M | re.S):
+        lines = match.group(1).splitlines()
+        if lines and lines[0].startswith(first):
+            return lines
+    raise AssertionError(f"no block starting with {first!r} in {page}")
+
+
+def command(line: str) -> list[str]:
+    """A shell line of a page, without its comment."""
+    return shlex.split(line, comments=True)
+
+
+@contextmanager
+def serving(argv: list[str], cwd: Path, env: dict[str, str] | None = None) -> Iterator[int]:
+    """Runs ``argv`` until it says Orthanc is running: its HTTP port. Then a Ctrl-C, and its
+    exit within 60 s; every line it printed is shown when it fails."""
+    process = subprocess.Popen(argv, cwd=cwd, env={**os.environ, **(env or {})},
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               start_new_session=True)
+    assert process.stdout is not None
+    seen: list[str] = []
+    try:
+        port = None
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            line = process.stdout.readline()
+            assert line, "it exited before Orthanc ran:\n" + "".join(seen[-40:])
+            seen.append(line)
+            found = STARTED.search(line.rstrip())
+            if found:
+                port = int(found[1])
+            if "is running" in line:
+                break
+        assert port, "no port was printed:\n" + "".join(seen[-40:])
+        yield port
+    finally:
+        os.killpg(process.pid, signal.SIGINT)
+        try:
+            rest, _ = process.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            rest, _ = process.communicate()
+            raise AssertionError("still running 60 s after Ctrl-C:\n" + "".join(seen[-40:]) + rest) from None
+        seen.append(rest)
+    print("".join(seen)[-2000:])
+    assert "Traceback" not in "".join(seen), "".join(seen)[-4000:]
+
+
+def get_json(port: int, path: str) -> object:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=30) as answer:
+        assert answer.status == 200
+        return json.loads(answer.read())
+
+
+def refused(port: int) -> bool:
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/system", timeout=5)
+    except OSError:
+        return True
+    return False
+
+
+def test_make_demo_as_the_readme_says_serves_the_recipes_until_ctrl_c(tmp_path):
+    lines = block_starting(ROOT / "README.md", "make demo")
+    assert lines[:2] == block_starting(ROOT / "docs" / "index.md", "make demo")[:2]
+    # The second line's way out of taken ports, with a storage folder of this test's.
+    [taken] = re.findall(r"make demo DEMO_ARGS='[^']*'", lines[1])
+    argv = command(taken)
+    assert argv == ["make", "demo", "DEMO_ARGS=--http-port 0 --dicom-port 0"], argv
+    argv[-1] += f" --storage {tmp_path / 'storage'}"
+    with serving(argv, ROOT) as port:
+        assert get_json(port, "/system")["HttpPort"] == port
+        # A recipe's route, in a worker and in Orthanc's interpreter (docs/recipes.md).
+        offloaded = get_json(port, "/computation?n=1000")
+        inline = get_json(port, "/computation/inline?n=1000")
+        assert isinstance(offloaded, dict) and isinstance(inline, dict)
+        assert offloaded["pid"] != inline["pid"], (offloaded, inline)
+        assert isinstance(get_json(port, "/recipes/auto-routing/status"), dict)
+    assert refused(port)
+    assert (tmp_path / "storage").is_dir()  # the demo's files went to this test's folder
+
+
+def test_the_guides_reload_command_serves_the_edited_script(tmp_path):
+    [line] = block_starting(ROOT / "docs" / "guide.md", "orthanc-runtime run --reload")
+    argv = command(line)
+    assert argv == ["orthanc-runtime", "run", "--reload", "hello.py"], argv
+    script = tmp_path / "hello.py"
+    script.write_text((ROOT / "examples" / "hello.py").read_text())
+    argv = [str(CLI), *argv[1:], "--http-port", "0", "--dicom-port", "0",
+            "--storage", str(tmp_path / "storage")]
+    with serving(argv, tmp_path) as port:
+        assert get_json(port, "/hello/guide") == {"hello": "guide", "instances": 0}
+        script.write_text(script.read_text().replace("{'hello': request.params['name']",
+                                                     "{'hi': request.params['name']"))
+        deadline = time.monotonic() + 30
+        answer = None
+        while time.monotonic() < deadline:
+            answer = get_json(port, "/hello/guide")
+            if answer == {"hi": "guide", "instances": 0}:
+                break
+            time.sleep(0.2)
+        assert answer == {"hi": "guide", "instances": 0}, answer
+    assert refused(port)
