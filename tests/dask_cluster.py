@@ -157,3 +157,21 @@ class DaskCluster:
                 child.send_signal(signal.SIGKILL)
             except psutil.NoSuchProcess:
                 pass
+
+
+def make_certificates(folder: Path) -> dict[str, str]:
+    """A CA, and a certificate for 127.0.0.1 that it signed, made by openssl."""
+    folder.mkdir(parents=True)
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=test-ca",
+            "-keyout", "ca.key", "-out", "ca.pem")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
+            "-keyout", "node.key", "-out", "node.csr")
+    (folder / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    openssl("x509", "-req", "-in", "node.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-CAcreateserial", "-days", "2", "-extfile", "ext.cnf", "-out", "node.pem")
+    return {"ca": str(folder / "ca.pem"), "cert": str(folder / "node.pem"),
+            "key": str(folder / "node.key")}

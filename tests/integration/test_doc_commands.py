@@ -1,6 +1,6 @@
-"""The commands of the README and the guide that serve until Ctrl-C, taken from their pages
-and run: ``make demo`` (README.md and docs/index.md) and ``orthanc-runtime run --reload``
-(docs/guide.md). Each gets free ports (and the demo a storage folder of its own, not the
+"""The commands of the pages that serve until stopped, taken from their pages and run:
+``make demo`` (README.md and docs/index.md), ``orthanc-runtime run --reload`` (docs/guide.md)
+and the Dask page's cluster commands (docs/dask.md). Each gets free ports (and the demo a storage folder of its own, not the
 clone's ./orthanc-data) through the options its page names, answers, then stops on a Ctrl-C
 sent as a terminal sends it: SIGINT to its whole process group.
 """
@@ -19,6 +19,8 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from runtime.devkit.launcher import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = Path(sys.executable).parent / "orthanc-runtime"
@@ -130,3 +132,71 @@ def test_the_guides_reload_command_serves_the_edited_script(tmp_path):
             time.sleep(0.2)
         assert answer == {"hi": "guide", "instances": 0}, answer
     assert refused(port)
+
+
+def shell_lines(lines: list[str]) -> list[str]:
+    """A block's commands: continuation lines joined, comments and blank lines left out."""
+    joined = "\n".join(lines).replace("\\\n", " ")
+    return [line for line in (shlex.join(shlex.split(each, comments=True))
+                              for each in joined.splitlines()) if line]
+
+
+def test_the_dask_pages_two_machine_commands_run_on_loopback(tmp_path):
+    """docs/dask.md's machine B, on this machine: 127.0.0.1 for both machines' names and for
+    0.0.0.0 (servers only on loopback here), a free port for 8786, and a CA and certificate
+    made for the test for the page's PEM files; then an Orthanc configured as the page says
+    offloads to it over TLS."""
+    from tests.dask_cluster import make_certificates
+    from tests.harness import running_orthanc, scripts_dir
+
+    page = ROOT / "docs" / "dask.md"
+    export, scheduler, worker = shell_lines(block_starting(page, "# machine B"))
+    tls = make_certificates(tmp_path / "tls")
+    port = str(free_port())
+    files = {"ca.pem": tls["ca"], "scheduler.pem": tls["cert"], "worker.pem": tls["cert"],
+             "scheduler.key": tls["key"], "worker.key": tls["key"]}
+
+    def here(line: str) -> list[str]:
+        argv = [files.get(word, word) for word in shlex.split(line)]
+        argv = [word.replace("machine-b:8786", f"127.0.0.1:{port}") for word in argv]
+        argv = ["127.0.0.1" if word == "0.0.0.0" else port if word == "8786" else word
+                for word in argv]
+        assert argv[0] == "dask", line
+        return [str(Path(sys.executable).parent / "dask"), *argv[1:]]
+
+    name, _, value = shlex.split(export)[1].partition("=")
+    assert shlex.split(export)[0] == "export" and name.startswith("DASK_"), export
+    env = {**os.environ, name: value}
+    started: list[subprocess.Popen[bytes]] = []
+    try:
+        for line, log in ((scheduler, "scheduler.log"), (worker, "worker.log")):
+            with open(tmp_path / log, "wb") as out:
+                started.append(subprocess.Popen(here(line), env=env, stdout=out,
+                                                stderr=subprocess.STDOUT, start_new_session=True))
+            if log == "scheduler.log":
+                time.sleep(3)  # the scheduler listens before the workers connect
+        config = {"PythonRuntime": {"Pool": {"Backend": "dask", "Dask": {
+            "Scheduler": f"tls://127.0.0.1:{port}", "TlsCaFile": tls["ca"],
+            "TlsCertFile": tls["cert"], "TlsKeyFile": tls["key"]}}},
+            "OffloadMarkerDir": str(tmp_path)}
+        with running_orthanc(tmp_path / "orthanc", scripts_dir() / "offload_demo.py", config) as orthanc:
+            status = orthanc.get("/runtime/status").json()["pool"]
+            assert status["scheduler"] == f"tls://127.0.0.1:{port}", status
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                answer = orthanc.get("/off/pid")
+                if answer.status == 200:
+                    break
+                time.sleep(1)
+            assert answer.status == 200, answer.text
+            assert answer.json()["pid"] != orthanc.get("/off/inline-pid").json()["pid"]
+    finally:
+        for process in started:
+            os.killpg(process.pid, signal.SIGTERM)
+        for process in started:
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        print((tmp_path / "worker.log").read_text(errors="replace")[-1500:])

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import os
 import signal
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -15,7 +14,7 @@ from distributed import Client
 
 from runtime.errors import OrthancError
 from runtime.sdk.remote import RemoteOrthanc
-from tests.dask_cluster import DaskCluster
+from tests.dask_cluster import DaskCluster, make_certificates
 from tests.harness import running_orthanc, scripts_dir, start_failure, wait_for
 
 SCRIPT = scripts_dir() / "offload_demo.py"
@@ -198,21 +197,3 @@ def test_plain_tcp_to_another_machine_refuses_to_start(tmp_path):
     assert code != 0
     assert "Pool.Workers: applies to the local pool only" in log
     assert "plain tcp to another machine" in log and "AllowInsecure" in log
-
-
-def make_certificates(folder: Path) -> dict[str, str]:
-    """A CA, and a certificate for 127.0.0.1 that it signed, made by openssl."""
-    folder.mkdir(parents=True)
-
-    def openssl(*args: str) -> None:
-        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True)
-
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=test-ca",
-            "-keyout", "ca.key", "-out", "ca.pem")
-    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
-            "-keyout", "node.key", "-out", "node.csr")
-    (folder / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-    openssl("x509", "-req", "-in", "node.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-            "-CAcreateserial", "-days", "2", "-extfile", "ext.cnf", "-out", "node.pem")
-    return {"ca": str(folder / "ca.pem"), "cert": str(folder / "node.pem"),
-            "key": str(folder / "node.key")}

@@ -48,6 +48,7 @@ RUN_IN_PAGE = {
     ("guide.md", "orthanc-runtime new clinic && cd clinic && pytest     # 3 passed"): "tests/integration/test_author_kit.py::test_the_guides_command_line_starts_a_project_that_passes",
     ("README.md", "make demo   # installs everything (Debian packages, .venv), starts Orthanc on http://localhost:8042 with the recipes"): "tests/integration/test_doc_commands.py::test_make_demo_as_the_readme_says_serves_the_recipes_until_ctrl_c",
     ("index.md", "make demo   # installs everything (Debian packages, .venv), starts Orthanc on http://localhost:8042 with the recipes"): "tests/integration/test_doc_commands.py::test_make_demo_as_the_readme_says_serves_the_recipes_until_ctrl_c",
+    ("dask.md", "# machine B: the scheduler and the workers, under a service manager that restarts them"): "tests/integration/test_doc_commands.py::test_the_dask_pages_two_machine_commands_run_on_loopback",
     ("guide.md", "orthanc-runtime run --reload hello.py     # or \"PythonRuntime\": {\"Reload\": true}"): "tests/integration/test_doc_commands.py::test_the_guides_reload_command_serves_the_edited_script",
 }
 
@@ -55,7 +56,6 @@ RUN_IN_PAGE = {
 # one machine, or what is not code.
 NOT_RUN = {
     ("architecture.md", "Orthanc (C++)"): "a diagram, not code",
-    ("dask.md", "# machine B: the scheduler and the workers, under a service manager that restarts them"): "needs a second machine",
     ("dicom.md", "from runtime import on_find, on_worklist, on_move, on_storage_commitment, cstore_filter, offload"): "signatures with `...` placeholders",
     ("offload.md", "@route('/computation')"): "a fragment with `...`",
     ("orthanc-versions.md", "apt-get install orthanc orthanc-dev libboost-dev nlohmann-json3-dev python3-venv python3-dev g++ cmake make"): "what tests/debian_root.py runs in the Debian 13 and unstable roots",
