@@ -4,16 +4,9 @@ the work (``stored_work.record(..., work=False)``): what the event path alone co
 from typing import Any
 
 import stored_work
+from ours_stored_folder import folder
 
-from runtime import offload, on_stored_instance, sdk
-
-FOLDER: list[str] = []
-
-
-def folder() -> str:
-    if not FOLDER:
-        FOLDER.append(sdk.configuration()["BenchStoredFolder"])
-    return FOLDER[0]
+from runtime import offload, on_stored_instance
 
 
 @on_stored_instance

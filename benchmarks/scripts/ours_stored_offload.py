@@ -4,16 +4,9 @@ gets the instance's bytes with its event)."""
 from typing import Any
 
 import stored_work
+from ours_stored_folder import folder
 
-from runtime import offload, on_stored_instance, sdk
-
-FOLDER: list[str] = []  # read once in each process
-
-
-def folder() -> str:
-    if not FOLDER:
-        FOLDER.append(sdk.configuration()["BenchStoredFolder"])
-    return FOLDER[0]
+from runtime import offload, on_stored_instance
 
 
 @on_stored_instance

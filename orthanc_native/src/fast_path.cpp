@@ -577,20 +577,8 @@ OrthancPluginErrorCode fast_route(std::size_t index, OrthancPluginRestOutput* ou
   }
 }
 
-template <std::size_t N>
-OrthancPluginErrorCode slot_callback(OrthancPluginRestOutput* output, const char* url,
-                                     const OrthancPluginHttpRequest* request) {
-  return fast_route(N, output, url, request);
-}
-
-template <std::size_t... I>
-constexpr std::array<OrthancPluginRestCallback, sizeof...(I)> make_callbacks(
-    std::index_sequence<I...>) {
-  return {{&slot_callback<I>...}};
-}
-
 const std::array<OrthancPluginRestCallback, kSlots> callbacks =
-    make_callbacks(std::make_index_sequence<kSlots>{});
+    slot_callbacks<&fast_route>(std::make_index_sequence<kSlots>{});
 
 // Registers `regex` on a slot of its own, or updates the slot that has it; false when
 // every slot is taken (the route then goes through the Python path).

@@ -123,20 +123,8 @@ OrthancPluginErrorCode inline_route(std::size_t index, OrthancPluginRestOutput* 
   return code;
 }
 
-template <std::size_t N>
-OrthancPluginErrorCode slot_callback(OrthancPluginRestOutput* output, const char* url,
-                                     const OrthancPluginHttpRequest* request) {
-  return inline_route(N, output, url, request);
-}
-
-template <std::size_t... I>
-constexpr std::array<OrthancPluginRestCallback, sizeof...(I)> make_callbacks(
-    std::index_sequence<I...>) {
-  return {{&slot_callback<I>...}};
-}
-
 const std::array<OrthancPluginRestCallback, kSlots> callbacks =
-    make_callbacks(std::make_index_sequence<kSlots>{});
+    slot_callbacks<&inline_route>(std::make_index_sequence<kSlots>{});
 
 std::size_t slot_of(const std::string& regex) {
   for (std::size_t i = 0; i < slots_used; i++) {

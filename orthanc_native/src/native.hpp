@@ -12,10 +12,13 @@
 
 #include "callback_stack.hpp"
 
+#include <array>
 #include <atomic>
+#include <cstddef>
 #include <cstdlib>
 #include <exception>
 #include <string>
+#include <utility>
 
 namespace py = pybind11;
 
@@ -151,6 +154,25 @@ struct RouteRunning {
 // with the GIL, and a client's text as Python sees it.
 OrthancPluginErrorCode rest_trampoline(OrthancPluginRestOutput* output, const char* url,
                                        const OrthancPluginHttpRequest* request);
+
+// Orthanc's REST callbacks carry no user pointer: a route kept in slot N of a table of our
+// own gets the callback slot_callback<Route, N>, which calls Route(N, ...). slot_callbacks
+// makes the whole table, one callback a slot (fast_path.cpp, inline_path.cpp).
+using SlotRoute = OrthancPluginErrorCode (*)(std::size_t slot, OrthancPluginRestOutput* output,
+                                             const char* url,
+                                             const OrthancPluginHttpRequest* request);
+
+template <SlotRoute Route, std::size_t N>
+OrthancPluginErrorCode slot_callback(OrthancPluginRestOutput* output, const char* url,
+                                     const OrthancPluginHttpRequest* request) {
+  return Route(N, output, url, request);
+}
+
+template <SlotRoute Route, std::size_t... I>
+constexpr std::array<OrthancPluginRestCallback, sizeof...(I)> slot_callbacks(
+    std::index_sequence<I...>) {
+  return {{&slot_callback<Route, I>...}};
+}
 py::object make_rest_output(OrthancPluginRestOutput* output);
 void invalidate_rest_output(const py::object& output);
 py::str request_text(const char* text);
