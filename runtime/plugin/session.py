@@ -156,21 +156,27 @@ class Session:
             found = by_regex.get(regex)
             self.native.set_inline_serve(regex, None if found is None else self.rest.serve_of(found))
 
+    def start_offload(self) -> None:
+        """Starts the offload backend: at start, or at the reload that brings the first
+        offloaded handler."""
+        odd = [m for m in self.modules if not all(p.isidentifier() for p in m.split("."))]
+        if odd:
+            raise ModuleNameClash(
+                f"the script(s) {', '.join(odd)} have offloaded handlers, which workers find "
+                "by module name: rename the file to a Python module name (letters, digits, "
+                "underscores)")
+        section = self.section
+        offload = self.executor.start(section, self.modules, fresh=bool(section.get("Reload")),
+                                      native=self.native, write=rest.write)
+        offload.add_master_functions(self.jobs.master_functions())
+        if section.get("Verbose"):
+            log("info", f"{offload.name} pool started: {offload.status()['workers']}")
+
     def start_services(self, configuration_path: str) -> None:
         """The pool (if a handler is offloaded), the event feeds, the jobs, reload on save."""
         section = self.section
         if self.registry.has_offloaded():
-            odd = [m for m in self.modules if not all(p.isidentifier() for p in m.split("."))]
-            if odd:
-                raise ModuleNameClash(
-                    f"the script(s) {', '.join(odd)} have offloaded handlers, which workers find "
-                    "by module name: rename the file to a Python module name (letters, digits, "
-                    "underscores)")
-            offload = self.executor.start(section, self.modules, fresh=bool(section.get("Reload")),
-                                          native=self.native, write=rest.write)
-            offload.add_master_functions(self.jobs.master_functions())
-            if section.get("Verbose"):
-                log("info", f"{offload.name} pool started: {offload.status()['workers']}")
+            self.start_offload()
         self.hub.start()
         self.jobs.start()
         if section.get("Reload"):
@@ -252,7 +258,14 @@ class Session:
             if route.pattern.regex not in self.registered:
                 self.register_route(route.pattern.regex, None)  # served once bound, below
                 self.registered.add(route.pattern.regex)
-        if new.has_offloaded():
+        if new.has_offloaded() and self.executor.backend is None:
+            try:
+                self.start_offload()  # the script's first offloaded handler
+            except Exception as error:
+                log("error", f"reloading after a change of {', '.join(map(str, changed))}: the "
+                    f"pool could not start ({error}); the previous handlers keep running")
+                return
+        elif new.has_offloaded():
             self.executor.restart(self.section, [*(p.stem for p in scripts), *self.recipes])
         new.frozen = True
         self.hub.stop(time.monotonic() + settings.shutdown_grace())

@@ -150,7 +150,7 @@ from runtime import offload, route
 def where(request):
     return {{"v": {v}, "pid": os.getpid()}}
 
-@route("/r/pool")  # the pool runs from the start (a reload does not start it)
+@route("/r/pool")  # the pool runs from the start
 @offload
 def pool(request):
     return where(request)
@@ -201,3 +201,30 @@ def test_a_reload_moves_a_route_between_inline_and_offloaded_and_serves_added_ro
                      what="the script without the added route")
     gone = orthanc.get("/r/added/4")
     assert gone.status == 404 and gone.json()["error"] == "no route matches /r/added/4"
+
+
+FIRST_OFFLOADED = '''
+import os
+from runtime import route{imports}
+
+{decorators}
+def first(request):
+    return {{"v": {v}, "pid": os.getpid()}}
+'''
+
+
+def test_a_reload_that_brings_the_first_offloaded_handler_starts_the_pool(tmp_path, orthanc_factory):
+    script = tmp_path / "first_offload.py"
+    script.write_text(FIRST_OFFLOADED.format(v=1, imports="", decorators='@route("/r/first")'))
+    orthanc = orthanc_factory(script, CONFIG)
+    master = orthanc.process.process.pid
+    assert orthanc.get("/r/first").json() == {"v": 1, "pid": master}
+    assert orthanc.get("/runtime/status").json()["pool"] is None  # no offloaded handler yet
+    script.write_text(FIRST_OFFLOADED.format(v=2, imports=", offload",
+                                             decorators='@route("/r/first")\n@offload'))
+    orthanc.wait_for(lambda: orthanc.get("/r/first").json().get("v") == 2, timeout=30,
+                     what="the offloaded handler, in the pool the reload started")
+    answer = orthanc.get("/r/first").json()
+    assert answer["pid"] != master
+    workers = orthanc.get("/runtime/status").json()["pool"]["workers"]
+    assert answer["pid"] in workers["pids"], workers
