@@ -66,10 +66,11 @@ COPY_SIZE = "4g"  # the most the wheel step's copy of a root may write (its tmpf
 # What building the plugin and running its tests needs in a minbase root: Orthanc and its
 # SDK header, the official plugin (the API comparison), the DICOMweb plugin, the compiler and
 # headers (boost's regex is header-only), DCMTK's clients, wrk (the benchmark's smoke test),
-# the Python the official plugin's samples use, and ps/kill (procps).
+# the Python the official plugin's samples use (numpy: its P12 baseline decodes pixels), and
+# ps/kill (procps).
 PACKAGES = sorted("""
     orthanc orthanc-dev orthanc-python orthanc-dicomweb
-    python3 python3-venv python3-dev python3-pil python3-pydicom
+    python3 python3-venv python3-dev python3-pil python3-pydicom python3-numpy
     g++ cmake make nlohmann-json3-dev libboost-dev
     dcmtk wrk ca-certificates procps
 """.split())
