@@ -162,7 +162,7 @@ class Request:
     def __reduce__(self) -> tuple[Any, ...]:
         # Plain values, rebuilt without __init__: a request crosses to a worker on every
         # offloaded call, and the dataclass's own pickling costs several times this.
-        return (_rebuild_request, (self.method, self.path, self.params, self.groups,
+        return (rebuild_request, (self.method, self.path, self.params, self.groups,
                                    self.query, self.headers._pairs, self.body, self.route))
 
     def json(self) -> Any:
@@ -173,9 +173,11 @@ class Request:
             raise BadRequest(f"request body is not valid JSON: {error}") from None
 
 
-def _rebuild_request(method: str, path: str, params: dict[str, Any], groups: tuple[str, ...],
-                     query: dict[str, str], headers: tuple[tuple[str, str], ...], body: bytes,
-                     route: str) -> Request:
+def rebuild_request(method: str, path: str, params: dict[str, Any], groups: tuple[str, ...],
+                    query: dict[str, str], headers: tuple[tuple[str, str], ...], body: bytes,
+                    route: str) -> Request:
+    """A Request from values already checked (unpickled, or given by Orthanc), without
+    ``__init__``'s checks: the hot paths' way to make one."""
     request = Request.__new__(Request)
     request.method, request.path, request.params, request.groups = method, path, params, groups
     request.query, request.body, request.route = query, body, route

@@ -297,8 +297,7 @@ std::string request_frame(const Entry& entry, const char* url,
     put_text(out, request->getKeys[i]);
     put_text(out, request->getValues[i]);
   }
-  bool body = request->method == OrthancPluginHttpMethod_Post ||
-              request->method == OrthancPluginHttpMethod_Put;
+  bool body = carries_body(request);
   put_bytes(out, body ? static_cast<const char*>(request->body) : "",
             body ? request->bodySize : 0);
   uint32_t word = htonl(kRawFlag | static_cast<uint32_t>(out.size() - 4));

@@ -66,9 +66,7 @@ py::object get_arguments(const OrthancPluginHttpRequest* request) {
 }
 
 py::bytes request_body(const OrthancPluginHttpRequest* request) {
-  bool body = request->method == OrthancPluginHttpMethod_Post ||
-              request->method == OrthancPluginHttpMethod_Put;
-  if (!body || request->bodySize == 0) return py::bytes();
+  if (!carries_body(request) || request->bodySize == 0) return py::bytes();
   return py::bytes(static_cast<const char*>(request->body), request->bodySize);
 }
 

@@ -180,6 +180,12 @@ py::str request_text(const char* text);
 // "GET", "POST", "PUT", "DELETE" (sdk_rest.cpp).
 const char* method_name(OrthancPluginHttpMethod method);
 
+// Whether a request's body means anything: Orthanc hands one for POST and PUT only.
+inline bool carries_body(const OrthancPluginHttpRequest* request) {
+  return request->method == OrthancPluginHttpMethod_Post ||
+         request->method == OrthancPluginHttpMethod_Put;
+}
+
 // Copies a Python str (as UTF-8) or bytes-like object into a std::string.
 std::string buffer_from(const py::handle& value);
 

@@ -139,8 +139,7 @@ py::dict request_dict(const OrthancPluginHttpRequest* request) {
     }
     result["get"] = get;
   }
-  if (request->method == OrthancPluginHttpMethod_Post ||
-      request->method == OrthancPluginHttpMethod_Put) {
+  if (carries_body(request)) {
     result["body"] = py::bytes(static_cast<const char*>(request->body), request->bodySize);
   }
   return result;

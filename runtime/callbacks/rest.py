@@ -30,8 +30,8 @@ from runtime.http import (
     StreamingResponse,
     chunk_bytes,
     error_response,
+    rebuild_request,
 )
-from runtime.http import _rebuild_request as request_of  # the Request without its checks
 from runtime.registry import Handler, Registry, Route
 from runtime.registry import invoke as invoking
 from runtime.sdk import transport
@@ -172,12 +172,16 @@ def _route_glue(entry: Handler, run: invoking.Run) -> Any:
     return _RouteInvoker(run)
 
 
+def _not_allowed(route: Route, method: str, url: str) -> Response:
+    """The answer to a method that no handler of ``route`` takes."""
+    refused = MethodNotAllowed(route.allowed, f"{method} is not allowed on {route.pattern.source}")
+    return error_to_response(refused, url, route.pattern.source)
+
+
 def bind(routes: Registry, binder: invoking.Binder) -> None:
     """Binds each route's invoker (runtime.registry.invoke), once, at registration."""
     for entry in routes.route_handlers():
         binder.bind(entry, "route", _route_glue)
-
-
 
 
 class InFlight:
@@ -265,9 +269,9 @@ class RestApi:
         any_name = route.any_method.name if route.any_method is not None else ""
         pattern = route.pattern
         source = pattern.source
-        # Without groups, Orthanc's match is the whole story; with them, values are converted
-        # from Python's match as on_rest does.
-        plain = not pattern.param_names and pattern._compiled.groups == 0
+        # Without values to take, Orthanc's match is the whole story; with them, they are
+        # converted from Python's match as on_rest does.
+        plain = not pattern.takes_values
         in_flight = self.in_flight
         unsafe = answers.unsafe_text
 
@@ -286,10 +290,9 @@ class RestApi:
                     params, groups = found
                 run = runs.get(method, any_run)
                 if run is None:
-                    refused = MethodNotAllowed(route.allowed, f"{method} is not allowed on {source}")
-                    return _writer(in_flight, error_to_response(refused, url, source), "", "")
-                request = request_of(method, url, params, groups, _decoded(get), headers, body,
-                                     source)
+                    return _writer(in_flight, _not_allowed(route, method, url), "", "")
+                request = rebuild_request(method, url, params, groups, _decoded(get), headers,
+                                          body, source)
                 try:
                     response = run(request)
                 except BaseException as error:  # as on_rest: every failure answers
@@ -324,9 +327,7 @@ class RestApi:
         route, params, groups = found
         entry = route.handler_for(request["method"])
         if entry is None:
-            refused = MethodNotAllowed(route.allowed, f"{request['method']} is not allowed on "
-                                                      f"{route.pattern.source}")
-            write(output, error_to_response(refused, url, route.pattern.source))
+            write(output, _not_allowed(route, request["method"], url))
             return
         where = f"{entry.name} ({request['method']} {url})"
         pattern = route.pattern.source

@@ -258,15 +258,15 @@ class Session:
             if route.pattern.regex not in self.registered:
                 self.register_route(route.pattern.regex, None)  # served once bound, below
                 self.registered.add(route.pattern.regex)
-        if new.has_offloaded() and self.executor.backend is None:
+        if new.has_offloaded() and self.executor.backend is not None:
+            self.executor.restart(self.section, [*(p.stem for p in scripts), *self.recipes])
+        elif new.has_offloaded():
             try:
                 self.start_offload()  # the script's first offloaded handler
             except Exception as error:
                 log("error", f"reloading after a change of {', '.join(map(str, changed))}: the "
                     f"pool could not start ({error}); the previous handlers keep running")
                 return
-        elif new.has_offloaded():
-            self.executor.restart(self.section, [*(p.stem for p in scripts), *self.recipes])
         new.frozen = True
         self.hub.stop(time.monotonic() + settings.shutdown_grace())
         self.bind(new)

@@ -115,6 +115,12 @@ class CompiledPattern:
     def __post_init__(self) -> None:
         object.__setattr__(self, "_compiled", re.compile(self.regex, _BOOST_LIKE_FLAGS))
 
+    @property
+    def takes_values(self) -> bool:
+        """Whether a match gives anything (template parameters or regex groups): when not,
+        Orthanc's own match of the route is the whole answer."""
+        return bool(self.param_names) or self._compiled.groups > 0
+
     def match(self, path: str) -> tuple[dict[str, Any], tuple[str, ...]] | None:
         """Match the whole of ``path`` as Orthanc would.
 
@@ -131,7 +137,7 @@ class CompiledPattern:
         found = self._compiled.fullmatch(path)
         if found is None:
             return None
-        if not self.param_names and self._compiled.groups == 0:
+        if not self.takes_values:
             return {}, ()
         groups = tuple(g if g is not None else "" for g in found.groups())
         params = {

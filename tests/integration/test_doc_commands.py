@@ -21,6 +21,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from runtime.devkit.launcher import free_port
+from tests.dask_cluster import make_certificates
+from tests.harness import running_orthanc, scripts_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = Path(sys.executable).parent / "orthanc-runtime"
@@ -146,9 +148,6 @@ def test_the_dask_pages_two_machine_commands_run_on_loopback(tmp_path):
     0.0.0.0 (servers only on loopback here), a free port for 8786, and a CA and certificate
     made for the test for the page's PEM files; then an Orthanc configured as the page says
     offloads to it over TLS."""
-    from tests.dask_cluster import make_certificates
-    from tests.harness import running_orthanc, scripts_dir
-
     page = ROOT / "docs" / "dask.md"
     export, scheduler, worker = shell_lines(block_starting(page, "# machine B"))
     tls = make_certificates(tmp_path / "tls")
