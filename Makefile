@@ -33,7 +33,7 @@ $(PY):
 # isolation so that the plugin embeds this venv's python.
 $(STAMP): $(NATIVE_SOURCES) | system $(PY)
 	$(PY) -m pip install -q $$($(PY) -c "import tomllib; print(' '.join(tomllib.load(open('pyproject.toml', 'rb'))['build-system']['requires']))")
-	$(PY) -m pip install -q --no-build-isolation -e '.[test,dev,dask,docs]'
+	$(PY) -m pip install -q --no-build-isolation -e '.[test,dev,dask,docs,otel]'
 	@touch $(STAMP)
 
 # Regenerates the SDK layer from OrthancCPlugin.h (see orthanc_native/codegen): the

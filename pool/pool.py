@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import atexit
 import concurrent.futures
+import contextvars
 import enum
 import itertools
 import logging
@@ -332,8 +333,12 @@ class Pool:
                 self._submitted -= 1
             return self._run(fn, args, kwargs, timeout, nested)
 
+        # The caller's context variables hold on the pool's thread, as asyncio's run_in_executor
+        # does not but a caller expects: what it set for the task (a request's id, say) is set
+        # while the task's calls back are served and its future's callbacks run.
+        caller = contextvars.copy_context()
         try:
-            return executor.submit(job)
+            return executor.submit(caller.run, job)
         except RuntimeError as exc:  # the executor was shut down meanwhile
             with self._lock:
                 self._submitted -= 1

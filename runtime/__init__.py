@@ -14,6 +14,7 @@ from importlib.metadata import version as _version
 
 from runtime import jobs, sdk
 from runtime.configuration.settings import config
+from runtime.context import request_id
 from runtime.decorators import (
     cstore_filter,
     http_filter,
@@ -66,5 +67,5 @@ __all__ = [
     "ChangeType", "ResourceType", "InstanceOrigin", "ErrorCode",
     "Change", "StoredInstance",
     "OrthancError", "OrthancException", "NotInOrthanc",
-    "sdk", "config", "job", "JobStep", "jobs",
+    "sdk", "config", "job", "JobStep", "jobs", "request_id",
 ]

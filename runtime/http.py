@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
+from runtime import context
+
 __all__ = [
     "BadRequest",
     "HTTPError",
@@ -480,7 +482,8 @@ def error_response(
         b'{"error":"no such series","status":404,"route":"/series/{id}"}'
 
     ``route`` and ``type_name`` (the exception's class) are left out when empty;
-    ``extra`` adds members.
+    ``extra`` adds members. Inside a handler's request, ``request_id`` is its id
+    (runtime.context), as in the answer's ``X-Request-Id``.
     """
     body: dict[str, Any] = {"error": message, "status": status}
     if route:
@@ -488,4 +491,7 @@ def error_response(
     if type_name:
         body["type"] = type_name
     body.update(extra)
+    running = context.current()
+    if running is not None and "request_id" not in body:
+        body["request_id"] = running.request_id
     return Response(body, status=status, headers=headers)

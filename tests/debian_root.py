@@ -16,7 +16,7 @@ The steps, and where each thing lives::
         -> $ORTHANC_RUNTIME_ROOTS/<suite>-<key>.tar.zst               -- key: suite + PACKAGES
         -> <clone>/build/roots/<suite>                                  -- extracted, gitignored
     git ls-files -> <root>/work/orthanc-runtime                         -- synced, mtimes kept
-        -> .venv there (that Debian's python3), pip install -e '.[test,dev,dask]' (incremental)
+        -> .venv there (that Debian's python3), pip install -e '.[test,dev,dask,otel]' (incremental)
         -> pytest -n WORKERS tests/integration, minus LEFT_OUT
     trixie only, the wheel step (test; --no-wheel skips it):
     tests/wheel_build.py with the root's /usr/bin/python3 -> build/wheel/dist there (and dist/
@@ -316,7 +316,7 @@ INSTALL = f"""
 cd {PROJECT}
 [ -x .venv/bin/python ] || {{ python3 -m venv .venv; .venv/bin/pip install -q --upgrade pip; }}
 .venv/bin/pip install -q $(.venv/bin/python -c "import tomllib; print(' '.join(tomllib.load(open('pyproject.toml', 'rb'))['build-system']['requires']))")
-.venv/bin/pip install -q --no-build-isolation -e '.[test,dev,dask]'
+.venv/bin/pip install -q --no-build-isolation -e '.[test,dev,dask,otel]'
 """
 
 

@@ -7,6 +7,8 @@
 //   lease()  <-------------------------------     idle workers: (serial, fd) pushed by the pool
 //     none idle, the line is full, the pool
 //     closes                        -> rest_trampoline (it answers 503 or queues)
+//   the request id: the client's X-Request-Id if short and printable, else a new one
+//   (runtime/context.py's format: a prefix of this process, a counter)
 //   write the request frame (fastwire) ====> worker (runtime.worker.fast)
 //   poll the pipe until the deadline
 //     raw answer frame      -> give the worker back, execute its write plan: no GIL
@@ -28,6 +30,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <poll.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -37,10 +40,12 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <random>
 #include <shared_mutex>
 #include <stdexcept>
 #include <string>
@@ -276,14 +281,54 @@ void put_text(std::string& out, const char* text) {
   put_bytes(out, text ? text : "", text ? std::strlen(text) : 0);
 }
 
+// -- request ids (runtime/context.py: the same rules) --
+
+constexpr std::size_t kMaxRequestId = 64;
+
+std::string id_prefix() {
+  std::random_device device;
+  char text[8];
+  std::snprintf(text, sizeof(text), "%04x", static_cast<unsigned>(device() & 0xffff));
+  return text;
+}
+
+const std::string& request_id_prefix() {
+  static const std::string* prefix = new std::string(id_prefix());
+  return *prefix;
+}
+
+std::atomic<unsigned long long> request_counter{0};
+
+bool acceptable_id(const char* value) {
+  std::size_t size = 0;
+  for (; value[size] != '\0'; size++) {
+    if (size == kMaxRequestId) return false;
+    unsigned char c = static_cast<unsigned char>(value[size]);
+    if (c < 0x21 || c > 0x7e) return false;
+  }
+  return size > 0;
+}
+
+// The client's X-Request-Id when acceptable, else a new id.
+std::string request_id_of(const OrthancPluginHttpRequest* request) {
+  for (uint32_t i = 0; i < request->headersCount; i++) {
+    if (strcasecmp(request->headersKeys[i], "x-request-id") == 0) {
+      if (acceptable_id(request->headersValues[i])) return request->headersValues[i];
+      break;
+    }
+  }
+  return request_id_prefix() + "-" + std::to_string(++request_counter);
+}
+
 std::string request_frame(const Entry& entry, const char* url,
-                          const OrthancPluginHttpRequest* request) {
+                          const OrthancPluginHttpRequest* request, const std::string& request_id) {
   std::string out;
   out.reserve(256 + request->bodySize);
   put_u32(out, 0);  // the length word, written last
   put_bytes(out, entry.descriptor.data(), entry.descriptor.size());
   put_text(out, method_name(request->method));
   put_text(out, url);
+  put_bytes(out, request_id.data(), request_id.size());
   put_u32(out, request->groupsCount);
   for (uint32_t i = 0; i < request->groupsCount; i++) put_text(out, request->groups[i]);
   put_u32(out, request->headersCount);
@@ -464,12 +509,12 @@ OrthancPluginErrorCode give_back(IdleSet& set, const Lease& lease, const char* u
 
 OrthancPluginErrorCode fail(IdleSet& set, PythonSide& side, const Lease& lease, const char* kind,
                             const Entry& entry, const char* url, const char* method,
-                            double seconds) {
+                            double seconds, const std::string& request_id) {
   OrthancPluginErrorCode code = call_python(
       "orthanc-runtime: fast path: answering a failed request failed for", url,
       OrthancPluginErrorCode_Plugin, OrthancPluginErrorCode_Plugin, [&]() {
         set.on_failure_(side.object(), lease.serial, kind, entry.descriptor, method,
-                        request_text(url), seconds);
+                        request_text(url), seconds, request_id);
         return OrthancPluginErrorCode_Success;
       });
   set.lease_done();
@@ -484,30 +529,31 @@ OrthancPluginErrorCode run_fast(IdleSet& set, const Entry& entry, const Lease& l
   const char* method = method_name(request->method);
   auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
                                 std::chrono::duration<double>(entry.timeout));
-  std::string frame = request_frame(entry, url, request);
+  const std::string request_id = request_id_of(request);
+  std::string frame = request_frame(entry, url, request, request_id);
   if (!write_all(lease.fd, frame.data(), frame.size())) {
-    return fail(set, side, lease, "dead", entry, url, method, entry.timeout);
+    return fail(set, side, lease, "dead", entry, url, method, entry.timeout, request_id);
   }
   std::string payload;
   while (true) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    if (left.count() <= 0) return fail(set, side, lease, "timeout", entry, url, method, entry.timeout);
+    if (left.count() <= 0) return fail(set, side, lease, "timeout", entry, url, method, entry.timeout, request_id);
     struct pollfd watched = {lease.fd, POLLIN, 0};
     int ready = ::poll(&watched, 1, static_cast<int>(std::min<long long>(left.count() + 1, 60000)));
     if (ready < 0 && errno == EINTR) continue;
     if (ready == 0) continue;  // the deadline is checked above
     if (ready < 0 || !(watched.revents & POLLIN)) {
-      return fail(set, side, lease, "dead", entry, url, method, entry.timeout);
+      return fail(set, side, lease, "dead", entry, url, method, entry.timeout, request_id);
     }
     uint32_t word;
     if (!read_all(lease.fd, reinterpret_cast<char*>(&word), 4)) {
-      return fail(set, side, lease, "dead", entry, url, method, entry.timeout);
+      return fail(set, side, lease, "dead", entry, url, method, entry.timeout, request_id);
     }
     word = ntohl(word);
     bool raw = (word & kRawFlag) != 0;
     payload.resize(word & ~kRawFlag);
     if (!read_all(lease.fd, &payload[0], payload.size())) {
-      return fail(set, side, lease, "dead", entry, url, method, entry.timeout);
+      return fail(set, side, lease, "dead", entry, url, method, entry.timeout, request_id);
     }
     if (raw) {
       OrthancPluginErrorCode code = give_back(set, lease, url, asked, false);
@@ -528,12 +574,12 @@ OrthancPluginErrorCode run_fast(IdleSet& set, const Entry& entry, const Lease& l
         OrthancPluginErrorCode_Plugin, OrthancPluginErrorCode_Plugin, [&]() {
           py::bytes data(payload.data(), payload.size());
           said = set.on_frame_(side.object(), lease.serial, data, entry.descriptor, method,
-                               request_text(url)).cast<int>();
+                               request_text(url), request_id).cast<int>();
           return OrthancPluginErrorCode_Success;
         });
     if (code != OrthancPluginErrorCode_Success) {
       // The worker's state is unknown: the pool replaces it (and counts it failed).
-      fail(set, side, lease, "broken", entry, url, method, seconds_since(asked));
+      fail(set, side, lease, "broken", entry, url, method, seconds_since(asked), request_id);
       return code;
     }
     if (said != kWaitOn) return give_back(set, lease, url, asked, said == kFailed);

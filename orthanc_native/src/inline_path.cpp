@@ -5,7 +5,9 @@
 //   slot N has no serve (a handler of the route is offloaded or official-style, or a reload
 //   has not bound it yet)                          -> rest_trampoline (on_rest matches in Python)
 //   with the GIL: serve_N(url, method, headers, get, body)   (runtime.callbacks.rest.RestApi.serve_of)
-//     -> (body, content_type): a plain 200       -> copied; the GIL released; AnswerBuffer
+//     -> (body, content_type, request_id): a plain 200
+//                                                -> copied; the GIL released; X-Request-Id,
+//                                                   AnswerBuffer
 //     -> a callable: anything else (an error, a status, headers, a stream)
 //                                                -> called with a RestOutput, as on_rest writes
 //
@@ -75,6 +77,7 @@ struct Plain {
   bool found = false;
   std::string body;
   std::string content_type;
+  std::string request_id;
 };
 
 OrthancPluginErrorCode inline_route(std::size_t index, OrthancPluginRestOutput* output,
@@ -100,6 +103,7 @@ OrthancPluginErrorCode inline_route(std::size_t index, OrthancPluginRestOutput* 
           auto pair = py::reinterpret_borrow<py::tuple>(answer);
           plain.body = buffer_from(pair[0]);
           plain.content_type = pair[1].cast<std::string>();
+          plain.request_id = pair[2].cast<std::string>();
           plain.found = true;
           return OrthancPluginErrorCode_Success;
         }
@@ -114,6 +118,7 @@ OrthancPluginErrorCode inline_route(std::size_t index, OrthancPluginRestOutput* 
       });
   if (through_python) return rest_trampoline(output, url, request);
   if (plain.found) {
+    OrthancPluginSetHttpHeader(context(), output, "X-Request-Id", plain.request_id.c_str());
     OrthancPluginAnswerBuffer(context(), output, plain.body.data(),
                               static_cast<uint32_t>(plain.body.size()),
                               plain.content_type.c_str());

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 from pool import Pool, PoolClosed, PoolFull, TaskTimeout, WorkerCrashed
 from pool.errors import describe_exitcode
 from pool.idle import IdleSet
-from runtime import answers
+from runtime import answers, context
 from runtime.backends import fast_lane, streams, tasks
 from runtime.backends.protocol import OffloadBackend
 from runtime.http import Request, Response
@@ -80,23 +80,33 @@ class LocalBackend:
         new.start()
         return LocalBackend(new)
 
+    # Each task runs in its worker as part of the caller's request (tasks.in_context): the
+    # handler's name and the request id, for the worker's logs and SDK calls.
+
     def run_route(self, handler: Callable[..., Any], request: Request,
                   timeout: float | None) -> Response:
-        return self.pool.run(tasks.run_route,  # type: ignore[no-any-return]
-                             (tasks.HandlerRef.of(handler), request), timeout=timeout)
+        return self.pool.run(  # type: ignore[no-any-return]
+            tasks.in_context,
+            (context.carried(), tasks.run_route, tasks.HandlerRef.of(handler), request),
+            timeout=timeout)
 
     def run_call(self, handler: Callable[..., Any], argument: Any, timeout: float | None) -> Any:
-        return self.pool.run(tasks.run_gate, (tasks.HandlerRef.of(handler), argument),
-                             timeout=timeout)
+        return self.pool.run(
+            tasks.in_context,
+            (context.carried(), tasks.run_gate, tasks.HandlerRef.of(handler), argument),
+            timeout=timeout)
 
     def submit_event(self, handler: Callable[..., Any], event: Any,
                      timeout: float | None) -> Future[Any]:
-        return self.pool.submit(tasks.run_event, (tasks.HandlerRef.of(handler), event),
-                                timeout=timeout)
+        return self.pool.submit(
+            tasks.in_context,
+            (context.carried(), tasks.run_event, tasks.HandlerRef.of(handler), event),
+            timeout=timeout)
 
     def submit_job_run(self, handler: Callable[..., Any], args: tuple[Any, ...],
                        timeout: float) -> Future[Any]:
-        return self.pool.submit(handler, args, timeout=timeout)
+        return self.pool.submit(tasks.in_context, (context.carried(), handler, *args),
+                                timeout=timeout)
 
     def add_master_functions(self, functions: dict[str, Callable[..., Any]]) -> None:
         self.pool.master_functions.update(functions)

@@ -6,7 +6,9 @@ fast path (orthanc_native/src/fast_path.cpp) Orthanc's HTTP thread leases an
 idle worker from a native idle set, writes the request to the worker's pipe
 and executes the answer's write plan, all in C++. Python is called only for::
 
-    on_frame(output, serial, data, ...)    a pickled message on the pipe: an SDK call of
+    on_frame(output, serial, data, ...)    (each call names the request's id: Python runs in
+                                           its context, runtime.context)
+                                           a pickled message on the pipe: an SDK call of
                                            the handler (served here, as Pool.run would:
                                            WAIT_ON), or an answer the C++ does not write (a
                                            Response of 1 MB or more, refused: DONE; the
@@ -30,9 +32,10 @@ from pool import Pool
 from pool.caller import serve_call
 from pool.handle import WorkerHandle
 from pool.messages import Call, Failure, Result
-from runtime import answers
+from runtime import answers, context
 from runtime.backends import streams, tasks
 from runtime.http import Response
+from runtime.sdk import telemetry
 
 WAIT_ON, DONE, FAILED = 0, 1, 2
 """What ``on_frame`` returns (fast_path.cpp's kWaitOn, kDone, kFailed)."""
@@ -45,7 +48,7 @@ def enabled(section: dict[str, Any]) -> bool:
     """Whether offloaded routes take the fast path with this configuration (config.schema.json,
     Pool.FastPath, says when it is off)."""
     pool = section["Pool"]
-    return (bool(pool.get("FastPath", True)) and pool.get("Backend", "local") == "local"
+    return (bool(pool.get("FastPath", True)) and not telemetry.wanted(section) and pool.get("Backend", "local") == "local"
             and not section.get("Reload") and not pool.get("MaxTasksPerWorker")
             and not pool.get("MaxWorkerMemoryMB"))
 
@@ -131,13 +134,14 @@ class NativeIdle:
 
     # -- what fast_path.cpp calls, with the GIL --
 
-    def _where(self, descriptor: str, method: str, url: str) -> tuple[str, str]:
+    def _where(self, descriptor: str, method: str, url: str) -> tuple[str, str, str]:
+        """``(where, route, handler's name)``, for logs and error answers."""
         found = self._described.get(descriptor)
         if found is None:
             parsed = json.loads(descriptor)
             found = self._described[descriptor] = (parsed["name"], parsed["pattern"])
         name, pattern = found
-        return f"{name} ({method} {url})", pattern
+        return f"{name} ({method} {url})", pattern, name
 
     def _pool(self) -> Pool:
         if self.pool is None:
@@ -153,7 +157,15 @@ class NativeIdle:
         return sink
 
     def _on_frame(self, output: Any, serial: int, data: bytes, descriptor: str, method: str,
-                  url: str) -> int:
+                  url: str, request_id: str) -> int:
+        where, route, name = self._where(descriptor, method, url)
+        running = context.enter(name, request_id)
+        try:
+            return self._frame(output, serial, data, where, route)
+        finally:
+            context.leave(running)
+
+    def _frame(self, output: Any, serial: int, data: bytes, where: str, route: str) -> int:
         pool = self._pool()
         handle = self._handles[serial]
         assert handle.channel is not None
@@ -162,7 +174,6 @@ class NativeIdle:
         if type(message) is Call:
             serve_call(handle, message, pool.master_functions)
             return WAIT_ON
-        where, route = self._where(descriptor, method, url)
         response: Any
         if type(message) is Result:
             response, said = message.value, DONE
@@ -184,12 +195,16 @@ class NativeIdle:
                               f"{response.status} {response.body[:300].decode(errors='replace')}")
 
     def _on_failure(self, output: Any, serial: int, how: str, descriptor: str, method: str,
-                    url: str, seconds: float) -> None:
+                    url: str, seconds: float, request_id: str) -> None:
         handle = self._handles.pop(serial)
         error = self._pool().lease_failed(handle, how, seconds)
-        where, route = self._where(descriptor, method, url)
-        self._finish(output, self._sink(output), answers.error_to_response(error, where, route),
-                     where, route)
+        where, route, name = self._where(descriptor, method, url)
+        running = context.enter(name, request_id)
+        try:
+            self._finish(output, self._sink(output),
+                         answers.error_to_response(error, where, route), where, route)
+        finally:
+            context.leave(running)
 
     def _lease_ended(self, serial: int) -> None:
         self._pool().lease_ended(self._handles[serial])

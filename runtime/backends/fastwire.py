@@ -6,7 +6,7 @@ same format on Python's side (the worker reads requests and writes answers;
 tests write both). Every number is a big-endian u32; ``bytes`` is a u32 length
 and that many bytes, ``text`` the same in UTF-8::
 
-    request:  descriptor(text) method(text) url(text)
+    request:  descriptor(text) method(text) url(text) request_id(text)
               n, groups(text) * n
               n, (name(text) value(text)) * n          the headers
               n, (name(text) value(text)) * n          the GET arguments
@@ -121,12 +121,14 @@ def encode_answer(plan: Plan) -> bytes:
 
 
 def encode_request(descriptor: str, method: str, url: str, groups: tuple[str, ...],
-                   headers: dict[str, str], get: dict[str, str], body: bytes) -> bytes:
+                   headers: dict[str, str], get: dict[str, str], body: bytes,
+                   request_id: str = "") -> bytes:
     """What fast_path.cpp writes (for tests, and a Python peer of the format)."""
     parts: list[bytes] = []
     _put(parts, descriptor.encode())
     _put(parts, method.encode())
     _put(parts, url.encode())
+    _put(parts, request_id.encode())
     parts.append(_U32.pack(len(groups)))
     for group in groups:
         _put(parts, group.encode())
@@ -174,18 +176,19 @@ class FastRequest:
     headers: dict[str, str]
     get: dict[str, str]
     body: bytes
+    request_id: str = ""
 
 
 def decode_request(data: bytes) -> FastRequest:
     reader = _Reader(data)
-    descriptor, method, url = reader.text(), reader.text(), reader.text()
+    descriptor, method, url, request_id = reader.text(), reader.text(), reader.text(), reader.text()
     groups = tuple(reader.text() for _ in range(reader.u32()))
     headers = reader.pairs()
     get = reader.pairs()
     body = reader.raw()
     if reader.at != len(data):
         raise ValueError("a fast request frame has bytes after its body")
-    return FastRequest(descriptor, method, url, groups, headers, get, body)
+    return FastRequest(descriptor, method, url, groups, headers, get, body, request_id)
 
 
 def decode_answer(data: bytes) -> Plan:

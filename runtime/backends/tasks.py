@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from runtime import context
 from runtime.backends import streams
 from runtime.errors import HandlerAborted
 from runtime.http import Request, Response, StreamingResponse, to_response
@@ -68,6 +69,22 @@ def boot(module: str, section: dict[str, Any], imports: tuple[str, ...]) -> None
     backends, and the master never runs it.
     """
     importlib.import_module(module).initialize(section, imports)
+
+
+def in_context(running: context.Running | None, fn: Callable[..., Any], *args: Any) -> Any:
+    """In a worker: ``fn(*args)`` as part of the master's request ``running`` (its handler's
+    name and request id, for logs; its trace, for the worker's span: runtime.sdk.telemetry).
+    The local pool's tasks all go through it (runtime.backends.executor)."""
+    token = context.adopt(running)
+    try:
+        if running is not None and running.traceparent:
+            from runtime.sdk import telemetry
+
+            with telemetry.worker_span(running):
+                return fn(*args)
+        return fn(*args)
+    finally:
+        context.leave(token)
 
 
 def run_route(handler: Callable[[Request], Any] | HandlerRef, request: Request) -> Response:

@@ -47,7 +47,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pool import PoolClosed, PoolFull
-from runtime import answers
+from runtime import answers, context
 from runtime.backends.executor import Executor
 from runtime.enums import ChangeType, ResourceType
 from runtime.errors import OrthancException
@@ -322,31 +322,41 @@ class Feed:
     def _submit(self, seq: int, event: Change | StoredInstance) -> bool:
         """Hands a change to the handler (an inline one has run when this returns); False if
         the pool is closing."""
-        while not self.hub.stopping.is_set():
-            try:
-                future = self.invoke(event)
-            except PoolFull:  # routes fill the queue too: wait for room, never drop
-                self._wait_in_flight(0.05)
-                continue
-            except (PoolClosed, RuntimeError):
-                return False
-            if future.done():  # it ran here
-                self._report(future, event)
+        running = context.enter(self.name)  # one request id a delivery, as a request's
+        try:
+            while not self.hub.stopping.is_set():
+                try:
+                    future = self.invoke(event)
+                except PoolFull:  # routes fill the queue too: wait for room, never drop
+                    self._wait_in_flight(0.05)
+                    continue
+                except (PoolClosed, RuntimeError):
+                    return False
+                if future.done():  # it ran here
+                    self._report(future, event)
+                    return True
+                future.add_done_callback(lambda _f: self.wake.set())
+                future.add_done_callback(functools.partial(self._report, event=event,
+                                                           running=context.carried()))
+                self.in_flight[seq] = future
                 return True
-            future.add_done_callback(lambda _f: self.wake.set())
-            future.add_done_callback(functools.partial(self._report, event=event))
-            self.in_flight[seq] = future
-            return True
-        return False
+            return False
+        finally:
+            context.leave(running)
 
     def _report(self, future: concurrent.futures.Future[Any],
-                event: Change | StoredInstance) -> None:
+                event: Change | StoredInstance, running: context.Running | None = None) -> None:
         error = future.exception()
         if error is None:
             self.delivered += 1
         elif not isinstance(error, PoolClosed):
             self.failed += 1
-            _log_exception(_describe(self.name, event), error)
+            token = context.adopt(running) if running is not None else None
+            try:
+                _log_exception(_describe(self.name, event), error)
+            finally:
+                if token is not None:
+                    context.leave(token)
 
     def _wait_in_flight(self, timeout: float = 1.0) -> None:
         if self.in_flight:
@@ -374,12 +384,14 @@ class Feed:
     def _deliver_live(self) -> None:
         while self.live:
             change = self.live.popleft()
-            try:
-                future = self.invoke(change)
-                future.add_done_callback(functools.partial(self._report, event=change))
-            except Exception as error:
-                self.failed += 1
-                _log_exception(_describe(self.name, change), error)
+            with context.entered(self.name) as running:
+                try:
+                    future = self.invoke(change)
+                    future.add_done_callback(functools.partial(self._report, event=change,
+                                                               running=running))
+                except Exception as error:
+                    self.failed += 1
+                    _log_exception(_describe(self.name, change), error)
 
     def status(self) -> dict[str, Any]:
         position = self.hub.checkpoints.get(self.name) if self.read is not None else None
@@ -510,10 +522,11 @@ class Hub:
             on_ingest = listener.on_ingest
             if on_ingest is None:
                 continue
-            try:
-                on_ingest(dicom, instance_id)
-            except Exception as error:
-                _log_exception(f"{listener.name} (on-stored-instance {instance_id})", error)
+            with context.entered(listener.name):
+                try:
+                    on_ingest(dicom, instance_id)
+                except Exception as error:
+                    _log_exception(f"{listener.name} (on-stored-instance {instance_id})", error)
 
 
 def _bound(invoke: Callable[..., Any] | None) -> Callable[..., Any]:

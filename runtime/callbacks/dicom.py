@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from runtime import answers, sdk
+from runtime import answers, context, sdk
 from runtime.enums import ErrorCode, ResourceType, StorageCommitmentFailureReason
 from runtime.errors import OrthancError
 from runtime.registry import DicomService, Handler, Registry, verdicts
@@ -144,11 +144,12 @@ def _serve_query(handlers: Registry, kind: str, what: str, answers_handle: Any, 
     service = handlers.dicom_services.get(kind)
     if service is None:
         return int(ErrorCode.PLUGIN)
-    try:
-        service.invoke(answers_handle, query_handle, connection)  # type: ignore[misc]
-        return int(ErrorCode.SUCCESS)
-    except BaseException as error:
-        return _failed(service, f"{what} from {connection.remote_aet}", error)
+    with context.entered(service.name):
+        try:
+            service.invoke(answers_handle, query_handle, connection)  # type: ignore[misc]
+            return int(ErrorCode.SUCCESS)
+        except BaseException as error:
+            return _failed(service, f"{what} from {connection.remote_aet}", error)
 
 
 def _find_glue(entry: Handler, run: invoking.Run) -> Any:
@@ -289,11 +290,12 @@ def move_create(handlers: Registry, level: int, patient_id: str, accession_numbe
     request = MoveRequest(_LEVELS.get(level, ""), patient_id, accession_number, study_uid,
                           series_uid, sop_uid, originator_aet, source_aet, target_aet,
                           originator_id, remote_ip)
-    try:
-        return _Move(service, service.invoke(request))  # type: ignore[misc]
-    except BaseException as error:
-        _failed(service, f"C-MOVE from {originator_aet} to {target_aet}", error)
-        return None
+    with context.entered(service.name):
+        try:
+            return _Move(service, service.invoke(request))  # type: ignore[misc]
+        except BaseException as error:
+            _failed(service, f"C-MOVE from {originator_aet} to {target_aet}", error)
+            return None
 
 
 def _ids(result: Any, request: MoveRequest, who: str) -> list[Any]:
@@ -381,7 +383,8 @@ def _commitment_glue(entry: Handler, run: invoking.Run) -> Any:
                                     connection.remote_aet, connection.called_aet,
                                     connection.remote_ip)
         try:
-            reasons = run(_reasons, request)
+            with context.entered(entry.name):
+                reasons = run(_reasons, request)
         except BaseException as error:
             _failed(entry, f"storage commitment {transaction_uid} from {connection.remote_aet}",
                     error)

@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from pool import TaskTimeout, WorkerCrashed
-from runtime import answers
+from runtime import answers, context
 from runtime.enums import InstanceOrigin
 from runtime.http import Headers
 from runtime.registry import Handler, ReceivedInstanceHandler, Registry, verdicts
@@ -66,9 +66,11 @@ def http_filter(handlers: Registry, method: str, uri: str, ip: str, headers: dic
     """
     request = FilterRequest(method, uri, ip, Headers.from_orthanc(headers),
                             {unquote_plus(k): unquote_plus(v) for k, v in get.items()})
+    request_id = context.from_headers(headers) if handlers.http_filters else ""
     for gate in handlers.http_filters:
         try:
-            allowed = gate.invoke(request)  # type: ignore[misc]
+            with context.entered(gate.name, request_id):
+                allowed = gate.invoke(request)  # type: ignore[misc]
         except verdicts.WrongAnswer as error:
             answers.log_error(f"orthanc-runtime: {gate.name} (HTTP filter) {error}: the request "
                               f"{method} {uri} is refused")
@@ -111,12 +113,13 @@ def received_instance(handlers: Registry, data: bytes,
     gate = handlers.received_instance
     if gate is None:
         return KEEP_AS_IS, None
-    try:
-        return gate.invoke(data, origin)  # type: ignore[misc, no-any-return]
-    except BaseException as error:  # fail closed: not stored if its gate could not say yes
-        answers.log_exception(f"{gate.name} (received instance): the instance is discarded",
-                              error, answers.new_error_id())
-        return DISCARD_ACTION, None
+    with context.entered(gate.name):
+        try:
+            return gate.invoke(data, origin)  # type: ignore[misc, no-any-return]
+        except BaseException as error:  # fail closed: not stored if its gate could not say yes
+            answers.log_exception(f"{gate.name} (received instance): the instance is discarded",
+                                  error, answers.new_error_id())
+            return DISCARD_ACTION, None
 
 
 # -- the storage area -----------------------------------------------------------------

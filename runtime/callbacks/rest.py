@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote_plus
 
-from runtime import answers
+from runtime import answers, context
 from runtime.backends import fastwire, streams
 from runtime.errors import OrthancException
 from runtime.http import (
@@ -34,7 +34,7 @@ from runtime.http import (
 )
 from runtime.registry import Handler, Registry, Route
 from runtime.registry import invoke as invoking
-from runtime.sdk import transport
+from runtime.sdk import telemetry, transport
 
 
 def _log_error(message: str) -> None:
@@ -52,6 +52,13 @@ error_to_response = answers.error_to_response
 
 def _write(output: Any, response: Response) -> None:
     fastwire.write_plan(output, fastwire.plan_of(response))
+
+
+def _name_request(output: Any, headers: Any) -> None:
+    """The answer's ``X-Request-Id``: the running request's id, unless the handler set one."""
+    running = context.current()
+    if running is not None and not any(k.lower() == "x-request-id" for k in headers):
+        output.set_http_header(context.REQUEST_ID_HEADER, running.request_id)
 
 
 def _can_stream() -> bool:
@@ -82,6 +89,7 @@ def _stream(output: Any, response: StreamingResponse, where: str, route: str) ->
     try:
         for key, value in response.headers.items():
             output.set_http_header(key, value)
+        _name_request(output, response.headers)
         output.start_stream_answer(response.content_type)
     except OrthancException as error:  # nothing sent yet: the client still gets an answer
         write(output, error_to_response(error, where, route), where)
@@ -121,6 +129,7 @@ def write(output: Any, response: Response | StreamingResponse, where: str = "",
         answers.log_error(f"{where or 'orthanc-runtime'}: answer refused, 500 sent instead: {body}")
         response = refused
     try:
+        _name_request(output, response.headers)
         _write(output, response)
     except OrthancException as error:
         # What the check above does not foresee (Orthanc refuses a call): a
@@ -221,11 +230,15 @@ def _writer(in_flight: InFlight, response: Response | StreamingResponse, where: 
     itself: writes it with Orthanc's RestOutput (in flight meanwhile, as in on_rest: a stream
     may take long)."""
 
+    running = context.carried()  # the request's, again while the native code calls write_it
+
     def write_it(output: Any) -> None:
         token = in_flight.enter()
+        entered = context.adopt(running)
         try:
             write(output, response, where, route)
         finally:
+            context.leave(entered)
             in_flight.leave(token)
 
     return write_it
@@ -243,9 +256,11 @@ class RestApi:
 
     def on_rest(self, output: Any, url: str, request: dict[str, Any]) -> None:
         token = self.in_flight.enter()
+        running = context.enter("", context.from_headers(request["headers"]))
         try:
             self._on_rest(output, url, request)
         finally:
+            context.leave(running)
             self.in_flight.leave(token)
 
     def serve_of(self, route: Route) -> Callable[..., Any] | None:
@@ -254,8 +269,9 @@ class RestApi:
         :meth:`on_rest`, which gives them Orthanc's RestOutput while they run).
 
         ``serve(url, method, headers, get, body)`` runs the route's handler as :meth:`on_rest`
-        does (Orthanc matched the route already) and answers ``(body, content_type)`` for a
-        plain 200, which the native code sends without the GIL, or else a callable that
+        does (Orthanc matched the route already) and answers ``(body, content_type,
+        request_id)`` for a plain 200, which the native code sends without the GIL (with
+        ``X-Request-Id``), or else a callable that
         writes the answer with Orthanc's RestOutput. ``headers`` are ``(name, value)`` pairs;
         ``get`` the GET arguments or None. Made again whenever the handlers are bound (start,
         reload).
@@ -278,6 +294,8 @@ class RestApi:
         def serve(url: str, method: str, headers: tuple[tuple[str, str], ...],
                   get: dict[str, str] | None, body: bytes) -> Any:
             token = in_flight.enter()
+            request_id = context.from_headers(headers)
+            running = context.enter(names.get(method, any_name), request_id)
             try:
                 if plain:
                     params: dict[str, Any] = {}
@@ -300,10 +318,11 @@ class RestApi:
                         error, f"{names.get(method, any_name)} ({method} {url})", source)
                 if type(response) is Response and response.status == 200 \
                         and not response.headers and not unsafe(response.content_type):
-                    return response.body, response.content_type
+                    return response.body, response.content_type, request_id
                 return _writer(in_flight, response,
                                f"{names.get(method, any_name)} ({method} {url})", source)
             finally:
+                context.leave(running)
                 in_flight.leave(token)
 
         return serve
@@ -329,6 +348,18 @@ class RestApi:
         if entry is None:
             write(output, _not_allowed(route, request["method"], url))
             return
+        context.enter(entry.name, context.request_id())  # reset with on_rest's
+        if telemetry.active():
+            with telemetry.dispatch(entry.name, context.request_id() or "", request["method"],
+                                    url) as span:
+                telemetry.answered(span, self._answer(output, url, request, entry, route,
+                                                      params, groups))
+            return
+        self._answer(output, url, request, entry, route, params, groups)
+
+    def _answer(self, output: Any, url: str, request: dict[str, Any], entry: Handler,
+                route: Route, params: dict[str, Any], groups: tuple[str, ...]) -> int:
+        """Runs the handler and writes its answer; the answer's status."""
         where = f"{entry.name} ({request['method']} {url})"
         pattern = route.pattern.source
         with streams.Sink(output) as sink:  # an offloaded generator's chunks go out through it
@@ -340,9 +371,10 @@ class RestApi:
                 # answers: nothing a handler does may stop Orthanc or drop its answer.
                 response = error_to_response(error, where, pattern)
         if response is None:  # answered already (an official-style callback)
-            return
+            return 200
         if not sink.started:
             write(output, response, where, pattern)
         elif isinstance(response, Response) and response.status != 200:  # logged, with its id
             _log_error(f"{where}: the streamed answer is cut after {sink.sent} bytes: HTTP "
                        f"{response.status} {response.body[:300].decode(errors='replace')}")
+        return response.status if isinstance(response, Response) else 200

@@ -38,7 +38,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from runtime import answers
+from runtime import answers, context
 from runtime.jobs.runs import InlineRun, JobStep, JobStopped, OffloadedRun, StepTimeout
 from runtime.registry import JobType, Registry, active
 from runtime.registry import invoke as invoking
@@ -154,11 +154,19 @@ class EngineJob:
         self.run: InlineRun | OffloadedRun | None = None
         self.ending: OffloadedRun | None = None  # asked to stop, not ended yet
         self.synced = synced  # False until the durable checkpoint was read (a restored job)
+        self.request_id = context.new_request_id()  # its steps' logs, in master and worker
         owner.table[self.key] = self
 
     # -- Orthanc's callbacks --
 
     def step(self) -> int:
+        running = context.enter(self.type.name, self.request_id)
+        try:
+            return self._step()
+        finally:
+            context.leave(running)
+
+    def _step(self) -> int:
         if self.ending is not None:
             if not self.ending.wait_ended(TICK):
                 return CONTINUE

@@ -25,7 +25,7 @@ from runtime.plugin.scripts import (
     script_path,
 )
 from runtime.plugin.session import Session, log
-from runtime.sdk import transport
+from runtime.sdk import pylog, telemetry, transport
 
 __all__ = ["ModuleNameClash", "Session", "check_module_name", "current", "import_script",
            "start", "stop"]
@@ -51,6 +51,10 @@ def start(configuration_json: str, configuration_path: str, orthanc_version: str
         log("error", "refusing to start; see config.schema.json for every setting")
         return False
     settings.install(section)
+    pylog.install_in_master(native)  # before the scripts: their logging goes to Orthanc's log
+    tracing_off = telemetry.configure(section)
+    if tracing_off is not None:
+        log("warning", f"orthanc-runtime: {tracing_off}")
     sys.modules["orthanc"] = compat
     if section.get("Reload"):
         sys.dont_write_bytecode = True  # an edit within the second must not hit a stale .pyc
@@ -100,6 +104,8 @@ def stop() -> None:
         if session is not None:
             session.close()
     finally:
+        pylog.uninstall()
+        telemetry.shutdown()
         for stream in (sys.stdout, sys.stderr):
             try:
                 stream.flush()

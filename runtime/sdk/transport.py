@@ -20,8 +20,9 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from runtime import context
 from runtime.errors import NotInOrthanc
-from runtime.sdk import catalog, objects
+from runtime.sdk import catalog, objects, telemetry
 
 # The runtime's own calls a worker may make through the master. Registration
 # and answers to a request belong to the master alone.
@@ -86,6 +87,11 @@ def in_worker_task() -> bool:
     return _master_call is not None and _in_task()
 
 
+def reaches_orthanc() -> bool:
+    """Whether an SDK call reaches Orthanc from here now: in the master, or a worker's task."""
+    return _native is not None or in_worker_task()
+
+
 def to_master(name: str, *args: Any) -> Any:
     """Calls the master function ``name`` from a worker's task (a function the master
     serves besides the SDK's: a job's report, say)."""
@@ -135,9 +141,10 @@ def call(name: str, *args: Any, **kwargs: Any) -> Any:
                 "Orthanc, can; move this call out of the offloaded handler"
             )
         if _in_task():
-            if name in catalog.VALUE_CALLS:
-                return _call_with_values(name, args)
-            return _master_call(name, *args, **kwargs)
+            if telemetry.active() and name not in _LOG_LEVELS:
+                with telemetry.sdk_call(name):
+                    return _master_call_of(name, args, kwargs)
+            return _master_call_of(name, args, kwargs)
         return _outside_task(name, *args)
     raise NotInOrthanc(
         f"{name}: not running inside Orthanc; this SDK call works in a script loaded by the "
@@ -145,13 +152,41 @@ def call(name: str, *args: Any, **kwargs: Any) -> Any:
     )
 
 
+def _master_call_of(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    if name in catalog.VALUE_CALLS:
+        return _call_with_values(name, args)
+    assert _master_call is not None
+    return _master_call(name, *args, **kwargs)
+
+
 def master_functions() -> dict[str, Callable[..., Any]]:
     """The functions the pool serves to its workers."""
     if _native is None:
         raise NotInOrthanc("the pool's master functions exist only inside Orthanc")
     values = catalog.VALUE_CALLS
-    return {name: objects.serve(_native, name) if name in values else getattr(_native, name)
-            for name in proxied()}
+    functions = {name: objects.serve(_native, name) if name in values else getattr(_native, name)
+                 for name in proxied()}
+    return {name: function if name in _LOG_LEVELS or name == "LogMessage"
+            else _reported(name, function) for name, function in functions.items()}
+
+
+def _reported(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+    """``function`` served to a worker: when it fails, the master's log says so (INFO: a
+    handler may expect the failure) with the request's handler and id, then the worker gets
+    the error as before."""
+
+    def serve(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except Exception as error:
+            try:
+                _native.LogInfo(f"{context.prefix()}orthanc-runtime: {name} called by a worker "
+                                f"failed: {type(error).__name__}: {error}")
+            except Exception:
+                pass
+            raise
+
+    return serve
 
 
 def _call_with_values(name: str, args: tuple[Any, ...]) -> Any:

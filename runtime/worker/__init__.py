@@ -16,10 +16,11 @@ from typing import Any
 from pool import call_master, in_task
 from runtime import compat
 from runtime.configuration import settings
-from runtime.sdk import transport
+from runtime.sdk import pylog, telemetry, transport
 
 sys.modules.setdefault("orthanc", compat)
 transport.use_master(call_master, in_task)
+pylog.install_in_worker()  # before the script: its logging goes to Orthanc's log
 
 
 def initialize(section: dict[str, Any], imports: tuple[str, ...] = ()) -> None:
@@ -29,6 +30,7 @@ def initialize(section: dict[str, Any], imports: tuple[str, ...] = ()) -> None:
     sys.modules.setdefault("orthanc", compat)
     fast.install()  # requests of the fast path (runtime/worker/fast.py), if the master sends any
     settings.install(section)
+    telemetry.configure(section)  # this worker's own exporter, if "Telemetry" asks for traces
     if imports:
         sys.dont_write_bytecode = True  # an edit within the second must not hit a stale .pyc
         for name in imports:

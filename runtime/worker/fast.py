@@ -15,11 +15,12 @@ its SDK calls and a streamed answer's chunks go to the master by call_master.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 from typing import Any
 
-from runtime import answers
+from runtime import answers, context
 from runtime.backends import fastwire, tasks
 from runtime.http import Headers, Request, Response
 from runtime.registry.routing import CONVERTERS, CompiledPattern, compile_pattern
@@ -42,6 +43,11 @@ def _decoded(query: dict[str, str]) -> dict[str, str]:
     return {unquote_plus(k): unquote_plus(v) for k, v in query.items()}
 
 
+@functools.lru_cache(maxsize=1024)
+def _name(descriptor: str) -> str:
+    return str(json.loads(descriptor)["name"])
+
+
 def request_of(frame: fastwire.FastRequest) -> tuple[tasks.HandlerRef, Request]:
     handler, pattern = _route(frame.descriptor)
     params: dict[str, Any] = {}
@@ -55,12 +61,22 @@ def request_of(frame: fastwire.FastRequest) -> tuple[tasks.HandlerRef, Request]:
 
 
 def answer(data: bytes) -> bytes | Response:
-    """The answer frame to a request frame, or the Response the master's Python writes."""
-    handler, request = request_of(fastwire.decode_request(data))
-    response = tasks.run_route(handler, request)
+    """The answer frame to a request frame, or the Response the master's Python writes (which
+    adds ``X-Request-Id`` itself, in the request's context: fast_lane)."""
+    frame = fastwire.decode_request(data)
+    handler, request = request_of(frame)
+    running = context.enter(_name(frame.descriptor), frame.request_id or None)
+    try:
+        response = tasks.run_route(handler, request)
+    finally:
+        context.leave(running)
     if len(response.body) >= LARGE_ANSWER or answers.refusal(response) is not None:
         return response
-    return fastwire.encode_answer(fastwire.plan_of(response))
+    plan = fastwire.plan_of(response)
+    if frame.request_id and not any(k.lower() == "x-request-id" for k, _ in plan.headers):
+        plan = dataclasses.replace(
+            plan, headers=(*plan.headers, (context.REQUEST_ID_HEADER, frame.request_id)))
+    return fastwire.encode_answer(plan)
 
 
 def install() -> None:

@@ -236,7 +236,8 @@ def _served(api: rest.RestApi, path: str, request: dict) -> list[tuple[int, byte
                    request.get("get") if method == "GET" else None,
                    request.get("body", b"") if method in ("POST", "PUT") else b"")
     if isinstance(answer, tuple):
-        body, content_type = answer
+        body, content_type, request_id = answer
+        assert request_id  # sent as X-Request-Id
         return [(200, body, content_type)]
     output = RecordingOutput()
     answer(output)
@@ -248,6 +249,7 @@ def _without_error_id(answers_: list[tuple[int, bytes, str]]) -> list[tuple[int,
     for status, body, mime in answers_:
         if mime == "application/json" and status >= 400:
             parsed = json.loads(body)
+            assert parsed.pop("request_id")  # each dispatch names its own request
             error_id = parsed.pop("error_id", None)
             if error_id:
                 parsed["error"] = parsed["error"].replace(error_id, "<id>")

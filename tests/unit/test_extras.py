@@ -140,7 +140,7 @@ def test_the_test_extra_carries_nothing_the_kit_does_not_import():
 
 def test_make_install_installs_the_kit_and_the_projects_own_tools():
     makefile = (ROOT / "Makefile").read_text()
-    assert "-e '.[test,dev,dask,docs]'" in makefile
+    assert "-e '.[test,dev,dask,docs,otel]'" in makefile
     tools = requirement_names(EXTRAS["dev"])
     assert {"ruff", "mypy", "import-linter", "libclang", "pytest-xdist"} <= tools
 
