@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 
 REQUEST_ID_HEADER = "X-Request-Id"
 MAX_REQUEST_ID = 64
-_ACCEPTED = re.compile(r"[!-~]{1,%d}" % MAX_REQUEST_ID)  # printable ASCII, no space
+_ACCEPTED = re.compile(rf"[!-~]{{1,{MAX_REQUEST_ID}}}")  # printable ASCII, no space
 
 _PREFIX = secrets.token_hex(2)
 _counter = itertools.count(1)

@@ -40,7 +40,7 @@ from distributed.security import Security
 
 from pool import PoolClosed, PoolFull, TaskTimeout, WorkerCrashed
 from pool.errors import PoolError
-from runtime import answers
+from runtime import answers, context
 from runtime.backends import tasks
 from runtime.backends.dask_tasks import (
     JOB_TOPIC,
@@ -392,7 +392,9 @@ class DaskBackend:
             self._pending[key] = task
             self.counts["submitted"] += 1
         try:
-            task.dask_future = client.submit(run, self.deployment, function, *args, key=key,
+            # as part of the caller's request: its handler's name and id for the worker's logs
+            task.dask_future = client.submit(run, self.deployment, tasks.in_context,
+                                             context.carried(), function, *args, key=key,
                                              pure=False, retries=0, resources=self.resources)
         except Exception as error:
             with self._lock:

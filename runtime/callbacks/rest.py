@@ -266,7 +266,8 @@ class RestApi:
     def serve_of(self, route: Route) -> Callable[..., Any] | None:
         """What the native callback of ``route`` calls for each request (inline_path.cpp), or
         None when a handler of it is offloaded or official-style (those go through
-        :meth:`on_rest`, which gives them Orthanc's RestOutput while they run).
+        :meth:`on_rest`, which gives them Orthanc's RestOutput while they run), or while
+        tracing is on.
 
         ``serve(url, method, headers, get, body)`` runs the route's handler as :meth:`on_rest`
         does (Orthanc matched the route already) and answers ``(body, content_type,
@@ -278,6 +279,8 @@ class RestApi:
         """
         entries = [*route.by_method.values(), *([route.any_method] if route.any_method else [])]
         if any(e.adapter is not None or e.offload is not None for e in entries):
+            return None
+        if telemetry.active():  # a span a request: on_rest makes it (runtime.sdk.telemetry)
             return None
         runs = {method: self._run_of(entry) for method, entry in route.by_method.items()}
         any_run = self._run_of(route.any_method) if route.any_method is not None else None

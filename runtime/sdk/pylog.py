@@ -42,6 +42,14 @@ _CALLS = ((logging.ERROR, "LogError", 0), (logging.WARNING, "LogWarning", 1),
           (logging.NOTSET, "LogInfo", 2))  # (from level, plain call, OrthancPluginLogLevel)
 
 
+def _call_of(levelno: int) -> tuple[str, int]:
+    """The plain SDK call and the OrthancPluginLogLevel of a record's level."""
+    for floor, name, level in _CALLS:
+        if levelno >= floor:
+            return name, level
+    return "LogInfo", 2
+
+
 class OrthancLogHandler(logging.Handler):
     """Writes each record to Orthanc's log with the running handler's name and request id."""
 
@@ -56,9 +64,7 @@ class OrthancLogHandler(logging.Handler):
             if record.name != "root":
                 text = f"{record.name}: {text}"
             text = context.prefix() + text
-            for floor, name, level in _CALLS:
-                if record.levelno >= floor:
-                    break
+            name, level = _call_of(record.levelno)
             if self.categories and transport.reaches_orthanc():
                 try:
                     transport.call("LogMessage", text, PLUGIN_NAME, record.pathname or "",

@@ -158,7 +158,7 @@ def test_a_job_logs_with_its_type_and_its_request_id(orthanc):
     found = re.search(r"\[handler=LogJob req=([^\]]+)\] .* req (\S+)$", line)
     assert found is not None, line
     assert found.group(1) == found.group(2)
-    assert orthanc.get(f"/jobs/{job_id}").json()["Content"]["request_id"] == found.group(1)
+    assert orthanc.get(f"/jobs/{job_id}").json()["Content"]["Output"]["request_id"] == found.group(1)
 
 
 def test_on_orthanc_1_12_4_lines_go_through_log_message_with_the_scripts_file(orthanc):
