@@ -111,7 +111,8 @@ def test_an_offloaded_request_is_one_trace_from_the_master_into_the_worker(trace
     spans = wait_for(complete, timeout=30, what="the request's four kinds of spans")
     by_kind = {s["name"].split(" ")[0]: s for s in spans}
     dispatch, queue, run, call = (by_kind[k] for k in ("dispatch", "queue", "worker", "sdk"))
-    assert dispatch["name"] == "dispatch sdk_call" and run["name"] == "worker run sdk_call"
+    assert dispatch["name"] == "dispatch logs_demo.sdk_call"
+    assert run["name"] == "worker run logs_demo.sdk_call"
     assert call["name"] == "sdk CallRestApi"
     assert {s["trace"] for s in spans} == {dispatch["trace"]}  # one trace
     assert dispatch["parent"] == ""  # its root
@@ -123,7 +124,7 @@ def test_an_offloaded_request_is_one_trace_from_the_master_into_the_worker(trace
     assert {s["service"] for s in spans} == {"orthanc-under-test"}
     assert queue["end"] <= run["start"] and dispatch["start"] <= queue["start"]
     assert dispatch["attributes"]["http.response.status_code"] == 200
-    assert all(s["attributes"]["orthanc_runtime.handler"] == "sdk_call" for s in spans)
+    assert all(s["attributes"]["orthanc_runtime.handler"] == "logs_demo.sdk_call" for s in spans)
 
 
 def test_an_inline_request_is_a_trace_of_its_own(traced):
@@ -132,7 +133,7 @@ def test_an_inline_request_is_a_trace_of_its_own(traced):
     request_id = answer.headers["x-request-id"]
     spans = wait_for(lambda: collector.of_request(request_id), timeout=30,
                      what="the inline request's span")
-    assert [s["name"] for s in spans] == ["dispatch inline"]
+    assert [s["name"] for s in spans] == ["dispatch logs_demo.inline"]
     assert server.get("/logs/modules").json()["opentelemetry"] is True
 
 
