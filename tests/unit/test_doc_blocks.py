@@ -63,6 +63,8 @@ NOT_RUN = {
     ("install.md", "apt-get purge orthanc-python            # the official Python plugin: see \"What install refuses\""): "tests/integration/test_wheels.py runs these steps on a copy of /etc/orthanc and of Debian's plugins folder (the purge as the removal of python.json and libOrthancPython.so from the copy; the apt-get install as the Debian packages that make install puts here; the venv under /tmp, not /opt), then starts /usr/sbin/Orthanc as the orthanc user instead of systemctl restart: it does not touch this machine's own service",
     ("install.md", "apt-get purge orthanc-python"): "make test's wheel step in the Debian 13 root (tests/debian_root.py) runs tests/integration/test_wheels.py as for Debian 12's steps above, in a copy of that root without build tools, where orthanc-python stays installed and the copy of /etc/orthanc and of the plugins folder leaves its plugin and python.json out",
     ("install.md", "# Not tested: no Docker engine on the machine that tests orthanc-runtime (docs/install.md)."): "not tested: no Docker engine here",
+    ("operations.md", "import logging"): "a fragment with `...`; tests/scripts/logs_demo.py logs the same way from an offloaded route, and tests/integration/test_logs.py reads its lines in Orthanc's log",
+    ("operations.md", "W1206 23:41:07.512345 PluginsManager.cpp:153] [handler=checksum req=3f9a-17] checksums: computing 42"): "a line of Orthanc's log, not code: tests/integration/test_logs.py checks the lines' form",
 }
 
 

@@ -97,7 +97,9 @@ def test_registration_hands_orthanc_the_bound_methods_of_this_session():
     assert session.rest.in_flight.count == 0
     # The same route through its native inline callback: one call, a plain 200 handed back.
     serve = native.serves[native.routes[0]]
-    assert serve("/hello/x", "GET", (), None, b"") == (b'{"hello":"/hello/x"}', "application/json")
+    body, content_type, request_id = serve("/hello/x", "GET", (), None, b"")
+    assert (body, content_type) == (b'{"hello":"/hello/x"}', "application/json") and request_id
+    assert serve("/hello/x", "GET", (("X-Request-Id", "mine"),), None, b"")[2] == "mine"
     assert session.rest.in_flight.count == 0
 
 
