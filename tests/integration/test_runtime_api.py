@@ -99,7 +99,7 @@ def test_exception_answers_500_json_with_an_error_id_and_the_log_names_the_handl
     error_id = body["error_id"]
     assert body == {"error": f"internal error in the handler; see Orthanc's log, error id {error_id}",
                     "status": 500, "route": "/api/raise", "type": "RuntimeError",
-                    "error_id": error_id}
+                    "error_id": error_id, "request_id": answer.headers["x-request-id"]}
     assert "Traceback" not in answer.text and "broken handler" not in answer.text
     log = orthanc.wait_for_log(f"[error id {error_id}]")
     line = log[log.index(f"[error id {error_id}]"):]
