@@ -111,11 +111,12 @@ def _put_pairs(parts: list[bytes], pairs: Any) -> None:
         _put(parts, value.encode())
 
 
-def encode_answer(plan: Plan) -> bytes:
+def encode_answer(plan: Plan, more_headers: tuple[tuple[str, str], ...] = ()) -> bytes:
+    """The answer frame of ``plan``, with ``more_headers`` after its own."""
     parts = [_ANSWER_HEAD.pack(plan.status, plan.kind)]
     _put(parts, plan.content_type.encode())
     _put(parts, plan.extra.encode())
-    _put_pairs(parts, plan.headers)
+    _put_pairs(parts, plan.headers + more_headers if more_headers else plan.headers)
     _put(parts, plan.body)
     return b"".join(parts)
 

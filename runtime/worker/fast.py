@@ -15,7 +15,6 @@ its SDK calls and a streamed answer's chunks go to the master by call_master.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 from typing import Any
@@ -73,10 +72,10 @@ def answer(data: bytes) -> bytes | Response:
     if len(response.body) >= LARGE_ANSWER or answers.refusal(response) is not None:
         return response
     plan = fastwire.plan_of(response)
-    if frame.request_id and not any(k.lower() == "x-request-id" for k, _ in plan.headers):
-        plan = dataclasses.replace(
-            plan, headers=(*plan.headers, (context.REQUEST_ID_HEADER, frame.request_id)))
-    return fastwire.encode_answer(plan)
+    if not frame.request_id or (plan.headers and any(
+            k.lower() == "x-request-id" for k, _ in plan.headers)):
+        return fastwire.encode_answer(plan)
+    return fastwire.encode_answer(plan, ((context.REQUEST_ID_HEADER, frame.request_id),))
 
 
 def install() -> None:
