@@ -18,6 +18,7 @@ from runtime import context
 from runtime.backends import streams
 from runtime.errors import HandlerAborted
 from runtime.http import Request, Response, StreamingResponse, to_response
+from runtime.sdk import transport
 
 
 class HandlerRef:
@@ -84,6 +85,7 @@ def in_context(running: context.Running | None, fn: Callable[..., Any], *args: A
                 return fn(*args)
         return fn(*args)
     finally:
+        transport.flush_logs()  # the task's log lines, in one call to the master
         context.leave(token)
 
 

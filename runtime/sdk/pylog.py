@@ -6,7 +6,7 @@
             master, Orthanc >= 1.12.4: LogMessage(plugin "orthanc-runtime", category PLUGINS,
                                        the record's file and line)
             master, older Orthanc:     LogInfo / LogWarning / LogError
-            worker, in a task:         the same calls, through the master (runtime.sdk.transport)
+            worker, in a task:         the same calls, batched to the master (runtime.sdk.transport)
             worker, outside a task:    the worker's stderr (Orthanc's), as transport does
 
 Levels: DEBUG and INFO go to Orthanc's INFO, WARNING to WARNING, ERROR and

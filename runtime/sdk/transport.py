@@ -41,6 +41,14 @@ _LOCAL_IN_WORKER = {"GetConfiguration": "configuration",
                     "orthanc_version": "orthanc_version"}
 _LOG_LEVELS = {"LogInfo": "I", "LogWarning": "W", "LogError": "E"}
 
+# A worker's log lines during a task wait here and go to the master together (LOG_BATCH a
+# call): at the end of the task (flush_logs), before any other call to the master (so that
+# the order of what reaches Orthanc is kept), at once for an error line, or when
+# LOG_BATCH are waiting. A worker that dies abruptly loses its waiting INFO and WARNING lines.
+_LOG_CALLS = frozenset({*_LOG_LEVELS, "LogMessage"})
+LOG_BATCH = 100
+_waiting_logs: list[tuple[str, tuple[Any, ...]]] = []
+
 _native: Any = None
 _worker_context: dict[str, str] | None = None
 _remote: Callable[[], Any] | None = None
@@ -97,7 +105,46 @@ def to_master(name: str, *args: Any) -> Any:
     serves besides the SDK's: a job's report, say)."""
     if _master_call is None or not _in_task():
         raise NotInOrthanc(f"{name}: only a task running in a worker of the pool can ask the master")
+    if _waiting_logs:
+        flush_logs()
     return _master_call(name, *args)
+
+
+def _log_later(name: str, args: tuple[Any, ...]) -> None:
+    """A worker's log line, sent with the next batch (see LOG_BATCH)."""
+    _waiting_logs.append((name, args))
+    if name == "LogError" or (name == "LogMessage" and args[-1] == 0) or \
+            len(_waiting_logs) >= LOG_BATCH:
+        flush_logs()
+
+
+def flush_logs() -> None:
+    """Sends a worker's waiting log lines to the master (the end of a task calls it). Never
+    raises: a line that cannot reach the master is dropped."""
+    if not _waiting_logs:
+        return
+    lines = _waiting_logs[:]
+    del _waiting_logs[:len(lines)]  # a line appended meanwhile (a thread of the task) stays
+    if _master_call is None or not _in_task():
+        return
+    try:
+        _master_call("log_lines", lines)
+    except Exception:
+        pass
+
+
+def _log_lines(lines: list[tuple[str, tuple[Any, ...]]]) -> None:
+    """In the master: a worker's batch of log lines, each an SDK log call."""
+    for name, args in lines:
+        if name not in _LOG_CALLS:
+            continue
+        try:
+            getattr(_native, name)(*args)
+        except Exception:
+            if name == "LogMessage":  # refused by this Orthanc: the plain call of its level
+                level = args[-1] if args else 2
+                _native.LogError(args[0]) if level == 0 else \
+                    _native.LogWarning(args[0]) if level == 1 else _native.LogInfo(args[0])
 
 
 def set_remote(resolver: Callable[[], Any] | None) -> None:
@@ -141,7 +188,11 @@ def call(name: str, *args: Any, **kwargs: Any) -> Any:
                 "Orthanc, can; move this call out of the offloaded handler"
             )
         if _in_task():
-            if telemetry.active() and name not in _LOG_LEVELS:
+            if name in _LOG_CALLS:
+                return _log_later(name, args)
+            if _waiting_logs:
+                flush_logs()
+            if telemetry.active():
                 with telemetry.sdk_call(name):
                     return _master_call_of(name, args, kwargs)
             return _master_call_of(name, args, kwargs)
@@ -166,8 +217,10 @@ def master_functions() -> dict[str, Callable[..., Any]]:
     values = catalog.VALUE_CALLS
     functions = {name: objects.serve(_native, name) if name in values else getattr(_native, name)
                  for name in proxied()}
-    return {name: function if name in _LOG_LEVELS or name == "LogMessage"
-            else _reported(name, function) for name, function in functions.items()}
+    functions = {name: function if name in _LOG_CALLS else _reported(name, function)
+                 for name, function in functions.items()}
+    functions["log_lines"] = _log_lines
+    return functions
 
 
 def _reported(name: str, function: Callable[..., Any]) -> Callable[..., Any]:

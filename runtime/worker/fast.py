@@ -23,6 +23,7 @@ from runtime import answers, context
 from runtime.backends import fastwire, tasks
 from runtime.http import Headers, Request, Response
 from runtime.registry.routing import CONVERTERS, CompiledPattern, compile_pattern
+from runtime.sdk import transport
 
 LARGE_ANSWER = 1 << 20
 """Bodies from this size go back as a message, in shared memory (pool.channel)."""
@@ -68,6 +69,7 @@ def answer(data: bytes) -> bytes | Response:
     try:
         response = tasks.run_route(handler, request)
     finally:
+        transport.flush_logs()
         context.leave(running)
     if len(response.body) >= LARGE_ANSWER or answers.refusal(response) is not None:
         return response

@@ -148,3 +148,50 @@ def test_a_level_the_script_set_is_kept():
     finally:
         pylog.uninstall()
         root.setLevel(before)
+
+
+@pytest.fixture
+def worker_task():
+    """transport as in a worker running a task: what it asks the master, recorded."""
+    asked: list[tuple[Any, ...]] = []
+    transport.use_master(lambda name, *args: asked.append((name, *args)), lambda: True)
+    yield asked
+    transport.flush_logs()
+    transport.use_master(None, lambda: False)  # type: ignore[arg-type]
+
+
+def test_a_workers_log_lines_go_to_the_master_in_batches(worker_task):
+    transport.call("LogWarning", "one")
+    transport.call("LogInfo", "two")
+    assert worker_task == []  # waiting for the end of the task
+    transport.flush_logs()
+    assert worker_task == [("log_lines", [("LogWarning", ("one",)), ("LogInfo", ("two",))])]
+    transport.flush_logs()
+    assert len(worker_task) == 1  # nothing left to send
+
+
+def test_an_error_line_goes_at_once_with_those_before_it(worker_task):
+    transport.call("LogWarning", "before")
+    transport.call("LogError", "bad")
+    assert worker_task == [("log_lines", [("LogWarning", ("before",)), ("LogError", ("bad",))])]
+
+
+def test_another_call_to_the_master_sends_the_waiting_lines_first(worker_task):
+    transport.call("LogWarning", "first")
+    transport.call("GenerateUuid")
+    assert worker_task == [("log_lines", [("LogWarning", ("first",))]), ("GenerateUuid",)]
+
+
+def test_a_full_batch_goes_without_waiting(worker_task):
+    for i in range(transport.LOG_BATCH):
+        transport.call("LogInfo", f"line {i}")
+    assert len(worker_task) == 1 and len(worker_task[0][1]) == transport.LOG_BATCH
+
+
+def test_the_master_writes_a_batch_with_its_binding(orthanc_log):
+    binding = orthanc_log()
+    transport.master_functions()["log_lines"]([("LogWarning", ("w",)), ("LogInfo", ("i",)),
+                                               ("LogMessage", ("m", "p", "f", 1, 2, 0)),
+                                               ("RestApiDelete", ("/x",))])
+    # LogMessage refused by this binding: its plain call; anything but a log call: ignored
+    assert binding.calls == [("LogWarning", "w"), ("LogInfo", "i"), ("LogError", "m")]
