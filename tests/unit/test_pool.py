@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import os
 import sys
 import threading
@@ -154,6 +155,24 @@ def test_calls_back_to_the_master(make_pool: PoolFactory) -> None:
     assert pool.run(tasks.ask_master_many, ("record", 50)) == list(range(50))
     # Served on the caller's thread: no hop to another thread.
     assert {ident for ident, _ in seen} == {threading.get_ident()}
+    assert_healthy(pool)
+
+
+SUBMITTER: contextvars.ContextVar[str] = contextvars.ContextVar("submitter", default="none")
+
+
+def test_a_submitted_tasks_calls_back_see_the_submitters_context(make_pool: PoolFactory) -> None:
+    """What the caller set in its context variables (a request's id, say) holds while the pool's
+    thread serves a submitted task's calls back."""
+    pool = make_pool(workers=1, master_functions={"who": lambda: SUBMITTER.get()})
+    futures = []
+    for name in ("first", "second"):
+        token = SUBMITTER.set(name)
+        try:
+            futures.append(pool.submit(tasks.ask_master, ("who",)))
+        finally:
+            SUBMITTER.reset(token)
+    assert [f.result(timeout=30) for f in futures] == ["first", "second"]
     assert_healthy(pool)
 
 
