@@ -54,7 +54,7 @@ from runtime.errors import OrthancException
 from runtime.events import Change, StoredInstance
 from runtime.registry import Registry
 from runtime.registry.invoke import Binder, KeptBytes
-from runtime.sdk import logs, transport
+from runtime.sdk import logs, telemetry, transport
 from runtime.sdk.properties import DurableProperty, PropertyId
 
 PAGE = 100
@@ -323,6 +323,10 @@ class Feed:
         """Hands a change to the handler (an inline one has run when this returns); False if
         the pool is closing."""
         running = context.enter(self.name)  # one request id a delivery, as a request's
+        span = None
+        if telemetry.active():
+            span, traceparent = telemetry.start_event(self.name, context.request_id() or "")
+            context.enter(self.name, context.request_id(), traceparent)  # reset with running
         try:
             while not self.hub.stopping.is_set():
                 try:
@@ -332,6 +336,9 @@ class Feed:
                     continue
                 except (PoolClosed, RuntimeError):
                     return False
+                if span is not None:
+                    future.add_done_callback(functools.partial(_end_span, span))
+                    span = None  # ended by its future
                 if future.done():  # it ran here
                     self._report(future, event)
                     return True
@@ -342,6 +349,7 @@ class Feed:
                 return True
             return False
         finally:
+            telemetry.event_ended(span, None)  # not handed to the handler (None: nothing)
             context.leave(running)
 
     def _report(self, future: concurrent.futures.Future[Any],
@@ -403,6 +411,10 @@ class Feed:
                 "in_flight": len(self.in_flight), "oldest_pending_age_s": age,
                 "delivered": self.delivered, "failed": self.failed,
                 "changes_read": self.changes_read}
+
+
+def _end_span(span: Any, future: concurrent.futures.Future[Any]) -> None:
+    telemetry.event_ended(span, future.exception())
 
 
 def _describe(name: str, event: Change | StoredInstance) -> str:

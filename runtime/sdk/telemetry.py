@@ -5,6 +5,7 @@ without the packages, nothing of OpenTelemetry is imported and :func:`active` is
 False, which is all the hot paths ask. With it, each REST request is a trace::
 
     master   dispatch <handler>        runtime.callbacks.rest: from the match to the answer
+             (event <handler>          runtime.callbacks.changes: a delivery, to its handler's end)
                | traceparent (W3C), in the task message (runtime.context.Running)
     worker     queue                   from the master's send to the task's start
                worker run <handler>    the handler in the worker (runtime.backends.tasks)
@@ -128,6 +129,32 @@ def dispatch(handler: str, request_id: str, method: str, url: str) -> Iterator[A
             yield span
         finally:
             context.leave(token)
+
+
+def start_event(handler: str, request_id: str) -> tuple[Any, str]:
+    """The master's span of an event's delivery, ended by :func:`event_ended` when its handler
+    is done (in a worker, later); and the traceparent its task carries."""
+    tracer = _tracer_here()
+    if tracer is None:
+        return None, ""
+    from opentelemetry.propagate import inject
+    from opentelemetry.trace import set_span_in_context
+
+    span = tracer.start_span(f"event {handler}",
+                             attributes={REQUEST_ID: request_id, HANDLER: handler})
+    carrier: dict[str, str] = {}
+    inject(carrier, context=set_span_in_context(span))
+    return span, carrier.get("traceparent", "")
+
+
+def event_ended(span: Any, error: BaseException | None) -> None:
+    if span is None:
+        return
+    if error is not None:
+        from opentelemetry.trace import Status, StatusCode
+
+        span.set_status(Status(StatusCode.ERROR, type(error).__name__))
+    span.end()
 
 
 def answered(span: Any, status: int) -> None:

@@ -148,6 +148,26 @@ def test_a_failing_handler_marks_its_dispatch_span_with_the_status(traced):
     assert spans[0]["attributes"]["http.response.status_code"] == 500
 
 
+def test_an_offloaded_event_is_a_trace_from_its_delivery_into_the_worker(traced):
+    server, collector = traced
+    patient = server.upload("CT_small.dcm")["ParentPatient"]
+    line = server.wait_for_log(f"event new patient {patient}")
+    request_id = line.split(f"event new patient {patient} req ", 1)[1].split()[0]
+
+    def complete() -> list[dict[str, Any]] | None:
+        spans = collector.of_request(request_id)
+        return spans if len(spans) >= 3 else None
+
+    spans = wait_for(complete, timeout=30, what="the event's three spans")
+    by_kind = {s["name"].split(" ")[0]: s for s in spans}
+    delivery, queue, run = by_kind["event"], by_kind["queue"], by_kind["worker"]
+    assert delivery["name"] == "event logs_demo.new_patient"
+    assert run["name"] == "worker run logs_demo.new_patient"
+    assert queue["parent"] == run["parent"] == delivery["id"]
+    assert delivery["trace"] == run["trace"] and delivery["pid"] != run["pid"]
+    assert delivery["end"] >= run["end"]  # ended when its handler was done
+
+
 def test_without_telemetry_nothing_of_opentelemetry_is_loaded(tmp_path):
     with running_orthanc(tmp_path, SCRIPT, {"PythonRuntime": {"Pool": {"Workers": 1}}}) as server:
         assert server.get("/logs/modules").json()["opentelemetry"] is False
