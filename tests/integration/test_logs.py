@@ -73,6 +73,10 @@ def test_an_offloaded_handler_logs_through_the_master_with_the_same_request_id(o
     error = line_with(orthanc, f"offloaded errs {mark}")
     assert error.startswith("E"), error
     named(error, "offloaded", request_id)
+    info = line_with(orthanc, f"offloaded informs {mark}")  # the worker follows --verbose too
+    assert info.startswith("I"), info
+    named(info, "offloaded", request_id)
+    assert f"offloaded whispers {mark}" not in orthanc.log()
 
 
 def test_request_ids_differ_between_requests(orthanc):

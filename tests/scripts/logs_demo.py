@@ -37,6 +37,8 @@ def inline(request: Request) -> Any:
 def offloaded(request: Request) -> Any:
     log.warning("offloaded says %s", request.query["tag"])
     log.error("offloaded errs %s", request.query["tag"])
+    log.info("offloaded informs %s", request.query["tag"])  # the master's root level: INFO
+    log.debug("offloaded whispers %s", request.query["tag"])
     return {"request_id": request_id(), "pid": os.getpid()}
 
 
