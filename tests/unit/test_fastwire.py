@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from runtime.backends import fastwire
@@ -14,6 +16,48 @@ def test_a_request_frame_decodes_to_what_was_encoded():
     frame = fastwire.decode_request(data)
     assert frame == fastwire.FastRequest("d", "POST", "/a/1", ("1", ""), {"X": "\u00e9"},
                                          {"q": "v"}, b"\x00body")
+
+
+def test_a_request_frame_carries_the_request_id():
+    data = fastwire.encode_request("d", "GET", "/a", (), {}, {}, b"", "3f9a-17")
+    assert fastwire.decode_request(data).request_id == "3f9a-17"
+    assert fastwire.decode_request(fastwire.encode_request("d", "GET", "/a", (), {}, {},
+                                                           b"")).request_id == ""
+
+
+def test_an_answer_frame_takes_more_headers_after_the_plans():
+    plan = fastwire.plan_of(Response(b"x", headers={"X-A": "1"}))
+    decoded = fastwire.decode_answer(fastwire.encode_answer(plan, (("X-Request-Id", "r-1"),)))
+    assert decoded.headers == (("X-A", "1"), ("X-Request-Id", "r-1"))
+
+
+def test_a_worker_answers_with_the_frames_request_id_unless_the_handler_set_one():
+    import sys
+    import types
+
+    from runtime import request_id
+    from runtime.worker import fast
+
+    module = types.ModuleType("fastwire_ids")
+    module.plain = lambda request: {"seen": request_id()}  # type: ignore[attr-defined]
+    module.own = lambda request: Response(b"", headers={"x-request-id": "mine"})  # type: ignore[attr-defined]
+    sys.modules["fastwire_ids"] = module
+    try:
+        def ask(qualname: str) -> fastwire.Plan:
+            descriptor = json.dumps({"module": "fastwire_ids", "qualname": qualname,
+                                     "pattern": "/i", "name": f"fastwire_ids.{qualname}"})
+            answer = fast.answer(fastwire.encode_request(descriptor, "GET", "/i", (), {}, {},
+                                                         b"", "r-9"))
+            assert isinstance(answer, bytes)
+            return fastwire.decode_answer(answer)
+
+        plain = ask("plain")
+        assert plain.body == b'{"seen":"r-9"}'
+        assert ("X-Request-Id", "r-9") in plain.headers
+        assert ask("own").headers == (("x-request-id", "mine"),)
+    finally:
+        del sys.modules["fastwire_ids"]
+    assert request_id() is None
 
 
 def test_a_cut_request_frame_is_refused():
