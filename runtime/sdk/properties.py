@@ -55,6 +55,7 @@ class PropertyId(enum.IntEnum):
     EVENT_CHECKPOINTS = 5467
     ROUTING_JOURNAL = 5468
     JOB_CHECKPOINTS = 5469
+    CLUSTER_PRESENCE = 5470
 
 
 HOLDS: dict[PropertyId, tuple[str, str]] = {
@@ -70,6 +71,11 @@ HOLDS: dict[PropertyId, tuple[str, str]] = {
         "job checkpoints",
         "runtime.jobs: the last checkpoint of each running @job, "
         '{"jobs": {key: [checkpoint, how many checkpoints]}}'),
+    PropertyId.CLUSTER_PRESENCE: (
+        "cluster heartbeat",
+        "runtime.callbacks.cluster, on a shared index only: the last heartbeat of the server "
+        "with this DatabaseServerIdentifier, so that a second one is noticed, "
+        '{"token": this start, "host": ..., "pid": ..., "http_port": ..., "beat": time}'),
 }
 """What each property is called in the log, and what it holds (and who keeps it)."""
 

@@ -1,0 +1,227 @@
+"""Several Orthancs on one PostgreSQL index (docs/cluster.md): what each server does.
+
+A real PostgreSQL (Debian's 15, on loopback, in a temporary folder), and two Orthanc
+servers with Debian's orthanc-postgresql index plugin and ours, on one database and one
+shared storage folder:
+
+- ``worker`` runs the event handlers (``"Cluster": {"EventHandlers": ["*"]}``): an
+  offloaded ``@on_stored_instance`` handler, and auto-routing to a third Orthanc, the
+  peer (SQLite, a plain destination);
+- ``front`` only ingests (``"EventHandlers": []``), and runs a ``@job``.
+
+Studies of 3 instances are uploaded to both (REST to both, storescu to the front); the
+front gets ``kill -9`` mid-way, with its job running, and starts again. Then every
+acknowledged instance must have been handled, by the worker only; every study must reach
+the peer, sent once; the job must resume on the front only, and finish.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.harness import Orthanc, prepare, running_orthanc, scripts_dir, stop_and_check, wait_for
+from tests.postgresql import PostgreSQL, available, running_postgresql
+from tests.reliability.load import distinct_instances
+
+SCRIPT = scripts_dir() / "cluster_demo.py"
+PER_STUDY = 3
+STEPS = 25
+
+pytestmark = pytest.mark.skipif(available() is not None, reason=str(available()))
+
+
+def server_config(database: PostgreSQL, identity: str, storage: Path, records: Path,
+                  peer: Orthanc, handlers: list[str] | None) -> dict[str, Any]:
+    from orthanc_native import plugin_path
+
+    config = database.orthanc_config()
+    config["Plugins"] = [*config["Plugins"], str(plugin_path())]
+    runtime: dict[str, Any] = {
+        "Pool": {"Workers": 1, "ShutdownGrace": 3},
+        "Recipes": {"AutoRouting": {
+            "Enabled": True, "PollInterval": 0.5, "RetryDelay": 1,
+            "Rules": [{"Name": "everything", "Peers": ["peer"]}]}}}
+    if handlers is not None:
+        runtime["Cluster"] = {"EventHandlers": handlers}
+    return {
+        **config,
+        "DatabaseServerIdentifier": identity,
+        "StorageDirectory": str(storage),
+        "ClusterTestFolder": str(records),
+        "StableAge": 2,
+        "SaveJobs": True,
+        "OrthancPeers": {"peer": [peer.url + "/"]},
+        "PythonRuntime": runtime,
+    }
+
+
+def start(folder: Path, config: dict[str, Any], name: str) -> Orthanc:
+    server = prepare(folder, SCRIPT, config, name=name)
+    server.process.start(verbose=True)
+    server.process.wait_ready(90)
+    return server
+
+
+class Uploads(threading.Thread):
+    """Studies of PER_STUDY instances to the servers in turn (REST), until told to stop;
+    ``acknowledged`` study -> instance ids Orthanc answered 200 for."""
+
+    def __init__(self, servers: list[Orthanc]) -> None:
+        super().__init__(daemon=True)
+        self.servers = servers
+        self.halt = threading.Event()
+        self.acknowledged: dict[str, set[str]] = {}
+        self.by_server: Counter[str] = Counter()
+
+    def run(self) -> None:
+        turn = 0
+        while not self.halt.is_set():
+            server = self.servers[turn % len(self.servers)]
+            turn += 1
+            for data in distinct_instances(PER_STUDY):
+                try:
+                    answer = server.post("/instances", data, timeout=10)
+                except OSError:
+                    continue  # the server was killed: not acknowledged
+                if answer.status == 200:
+                    found = answer.json()
+                    self.acknowledged.setdefault(found["ParentStudy"], set()).add(found["ID"])
+                    self.by_server[server.config["DatabaseServerIdentifier"]] += 1
+            time.sleep(0.1)
+
+
+def storescu(server: Orthanc, folder: Path, studies: int) -> int:
+    """Sends ``studies`` new studies with dcmtk's storescu; how many files it sent."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for index, data in enumerate(distinct_instances(studies * PER_STUDY, per_study=PER_STUDY)):
+        path = folder / f"{index}.dcm"
+        path.write_bytes(data)
+        paths.append(str(path))
+    done = subprocess.run(["storescu", "-aec", server.config["DicomAet"], "127.0.0.1",
+                           str(server.dicom_port), *paths], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    return len(paths)
+
+
+def lines(path: Path) -> list[list[str]]:
+    return [line.split() for line in path.read_text().splitlines() if line] if path.exists() else []
+
+
+def sends(text: str) -> Counter[str]:
+    return Counter(re.findall(
+        r"auto-routing: sending the study ([0-9a-f-]+) to peer:peer \(attempt", text))
+
+
+def instances_at(server: Orthanc) -> set[str]:
+    return set(server.get("/instances").json())
+
+
+@pytest.mark.integration
+def test_two_servers_on_one_postgresql_share_the_work_as_configured(tmp_path: Path) -> None:
+    records = tmp_path / "records"
+    records.mkdir()
+    storage = tmp_path / "storage"
+    with running_postgresql() as database, \
+            running_orthanc(tmp_path / "peer", None, name="peer") as peer:
+        def config(identity: str, handlers: list[str]) -> dict[str, Any]:
+            return server_config(database, identity, storage, records, peer, handlers)
+
+        worker = start(tmp_path / "worker", config("worker", ["*"]), "worker")
+        front = start(tmp_path / "front", config("front", []), "front")
+        logs: list[str] = []
+        try:
+            answer = front.post("/cluster-test/count", json.dumps({"n": STEPS, "delay": 0.3}))
+            assert answer.status == 200, answer.text
+            job = answer.json()["ID"]
+            uploads = Uploads([worker, front])
+            uploads.start()
+            sent_by_storescu = storescu(front, tmp_path / "dicom", 2)
+            time.sleep(4)
+            steps_before = len(lines(records / "steps.log"))
+            assert front.process.process is not None
+            front.process.process.send_signal(signal.SIGKILL)
+            front.process.process.wait(30)
+            logs.append(front.log())
+            front.log_path.rename(tmp_path / "front" / "orthanc-killed.log")
+            front = start(tmp_path / "front", config("front", []), "front")
+            uploads.servers = [worker, front]
+            time.sleep(4)
+            uploads.halt.set()
+            uploads.join(30)
+            sent_by_storescu += storescu(front, tmp_path / "dicom2", 1)
+
+            stored = instances_at(worker)
+            acknowledged = set().union(*uploads.acknowledged.values())
+            assert acknowledged <= stored
+            assert len(stored) == len(acknowledged) + sent_by_storescu
+
+            def handled() -> Counter[str]:
+                return Counter(line[0] for line in lines(records / "handled.log"))
+            wait_for(lambda: stored <= set(handled()), timeout=90, step=0.5,
+                     what="every stored instance handled")
+            wait_for(lambda: instances_at(peer) >= stored, timeout=90, step=0.5,
+                     what="every instance at the peer")
+
+            def ended() -> dict[str, Any] | None:
+                found = front.get(f"/jobs/{job}").json()
+                return found if found["State"] in ("Success", "Failure") else None
+            final = wait_for(ended, timeout=90, step=0.5, what="the job's end")
+            time.sleep(2)  # what a second server would do late, it has done by now
+
+            by_server = Counter(line[1] for line in lines(records / "handled.log"))
+            counts = handled()
+            studies = Counter(worker.get(f"/instances/{i}").json()["ParentStudy"] for i in stored)
+            statuses = {s.config["DatabaseServerIdentifier"]: s.get("/runtime/status").json()
+                        for s in (worker, front)}
+            logs += [worker.log(), front.log()]
+            routed_by = {name: sends(text) for name, text in
+                         (("worker", worker.log()), ("front", logs[0] + front.log()))}
+            steps = lines(records / "steps.log")
+            print(f"\n{len(stored)} instances ({len(acknowledged)} by REST: "
+                  f"{dict(uploads.by_server)}; {sent_by_storescu} by storescu) in "
+                  f"{len(studies)} studies; handled by {dict(by_server)}, "
+                  f"{sum(counts.values()) - len(counts)} twice; studies sent by the worker "
+                  f"{sum(routed_by['worker'].values())}, by the front "
+                  f"{sum(routed_by['front'].values())}; job: {final['State']}, "
+                  f"{len(steps)} steps ({steps_before} before the kill) on "
+                  f"{dict(Counter(s[1] for s in steps))}")
+            print("statuses: " + json.dumps({k: v.get("cluster") for k, v in statuses.items()}))
+
+            # Each instance handled at least once, by the server whose role it is.
+            assert set(by_server) == {"worker"}, by_server
+            assert stored <= set(counts)
+            # Each study routed once across the servers: by the worker, once.
+            assert not routed_by["front"], routed_by["front"]
+            assert set(routed_by["worker"]) == set(studies)
+            twice = {s: n for s, n in routed_by["worker"].items() if n > 1}
+            assert not twice, f"studies sent more than once: {twice}"
+            assert instances_at(peer) == stored
+            # The job resumed on its own server only, and finished.
+            assert final["State"] == "Success", final
+            assert worker.get(f"/jobs/{job}").status == 404
+            assert {s[1] for s in steps} == {"front"}
+            assert {s[0] for s in steps} == {str(i) for i in range(STEPS)}
+            assert len(steps) - STEPS <= 1
+            # Each server says who it is and what it runs.
+            assert statuses["worker"]["cluster"]["identity"] == "worker"
+            assert statuses["front"]["cluster"]["identity"] == "front"
+            assert statuses["front"]["cluster"]["event_handlers"] == []
+            assert statuses["front"]["events"] == []
+            handled_here = {f["handler"]: f["delivered"] for f in statuses["worker"]["events"]}
+            assert handled_here["cluster_demo.handled"] >= len(stored)
+        finally:
+            for server in (front, worker):
+                if server.process.process is not None and server.process.process.poll() is None:
+                    stop_and_check(server)
