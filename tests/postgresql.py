@@ -48,21 +48,25 @@ class PostgreSQL:
     def data(self) -> Path:
         return self.folder / "data"
 
-    def orthanc_config(self, *, lock: bool = False) -> dict[str, Any]:
-        """What an Orthanc needs to keep its index in this database (its files stay in its
-        StorageDirectory)."""
+    def orthanc_config(self, *, database: str = DATABASE, lock: bool = False) -> dict[str, Any]:
+        """What an Orthanc needs to keep its index in ``database`` (its files stay in its
+        StorageDirectory); ``lock`` False lets several servers share it."""
         return {
             "Plugins": [str(PLUGIN)],
             "PostgreSQL": {
                 "EnableIndex": True, "EnableStorage": False, "Host": "127.0.0.1",
-                "Port": self.port, "Database": DATABASE, "Username": USER, "Password": "",
+                "Port": self.port, "Database": database, "Username": USER, "Password": "",
                 "Lock": lock},
         }
 
-    def psql(self, sql: str) -> str:
-        """Runs one SQL statement in the Orthanc database; its rows, tab-separated."""
-        return _run([str(BIN / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", USER, "-d", DATABASE,
-                     "-At", "-F", "\t", "-c", sql], as_owner=False)
+    def create_database(self, name: str) -> None:
+        _run([str(BIN / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", USER, name],
+             as_owner=False)
+
+    def psql(self, sql: str, database: str = DATABASE) -> str:
+        """Runs one SQL statement; its rows, tab-separated."""
+        return _run([str(BIN / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", USER,
+                     "-d", database, "-At", "-F", "\t", "-c", sql], as_owner=False)
 
 
 def _run(args: list[str], *, as_owner: bool = True) -> str:
@@ -95,8 +99,7 @@ def running_postgresql() -> Iterator[PostgreSQL]:
         _run([str(BIN / "pg_ctl"), "-D", str(server.data), "-l", str(folder / "server.log"),
               "-o", options, "-w", "-t", "60", "start"])
         started = True
-        _run([str(BIN / "createdb"), "-h", "127.0.0.1", "-p", str(server.port), "-U", USER,
-              DATABASE])
+        server.create_database(DATABASE)
         yield server
     finally:
         if started:

@@ -538,9 +538,9 @@ def bind(handlers: Registry, binder: Binder, cluster: Cluster | None = None) -> 
         binder.bind(listener, "event")
     runs = (cluster or Cluster()).runs
     here = [x for x in handlers.stored_listeners if x.adapter is not None or runs(x.name)]
-    for listener in handlers.stored_listeners:
-        if listener not in here:
-            listener.invoke = listener.on_ingest = None
+    for elsewhere in handlers.stored_listeners:
+        if elsewhere not in here:
+            elsewhere.invoke = elsewhere.on_ingest = None
     binder.bind_stored(here)
 
 

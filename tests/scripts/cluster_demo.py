@@ -10,7 +10,17 @@ import os
 from pathlib import Path
 from typing import Any
 
-from runtime import JobStep, Request, StoredInstance, job, jobs, offload, on_stored_instance, route, sdk
+from runtime import (
+    JobStep,
+    Request,
+    StoredInstance,
+    job,
+    jobs,
+    offload,
+    on_stored_instance,
+    route,
+    sdk,
+)
 
 _where: list[tuple[Path, str]] = []
 
@@ -19,7 +29,7 @@ def _record(name: str, line: str) -> None:
     if not _where:
         configuration = sdk.configuration()
         _where.append((Path(configuration["ClusterTestFolder"]),
-                       str(configuration["DatabaseServerIdentifier"])))
+                       str(configuration.get("DatabaseServerIdentifier", "-"))))
     folder, server = _where[0]
     descriptor = os.open(folder / name, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     try:
