@@ -84,6 +84,9 @@ class Cluster:
             found = transport.call("GetDatabaseServerIdentifier")
         except OrthancException:  # Orthanc before 1.11.1, or a build against its SDK
             found = None
+        except Exception as error:  # not in Orthanc (a test's session)
+            self.identity, self.identity_from = None, f"unknown ({error})"
+            return
         if found:
             self.identity, self.identity_from = str(found), "GetDatabaseServerIdentifier"
             return
