@@ -182,7 +182,7 @@ def test_two_servers_on_one_postgresql_share_the_work_as_configured(tmp_path: Pa
 
             by_server = Counter(line[1] for line in lines(records / "handled.log"))
             counts = handled()
-            studies = Counter(worker.get(f"/instances/{i}").json()["ParentStudy"] for i in stored)
+            studies = Counter(worker.get(f"/instances/{i}/study").json()["ID"] for i in stored)
             statuses = {s.config["DatabaseServerIdentifier"]: s.get("/runtime/status").json()
                         for s in (worker, front)}
             logs += [worker.log(), front.log()]
@@ -225,3 +225,42 @@ def test_two_servers_on_one_postgresql_share_the_work_as_configured(tmp_path: Pa
             for server in (front, worker):
                 if server.process.process is not None and server.process.process.poll() is None:
                     stop_and_check(server)
+
+
+@pytest.mark.integration
+def test_without_roles_every_server_handles_every_change_and_routes_every_study(
+        tmp_path: Path) -> None:
+    """What happens by default (and before Cluster.EventHandlers existed): each server keeps
+    its own checkpoints and journal (per-server global properties) and reads the shared
+    change log, so each change is handled, and each study sent, once by every server."""
+    records = tmp_path / "records"
+    records.mkdir()
+    with running_postgresql() as database, \
+            running_orthanc(tmp_path / "peer", None, name="peer") as peer:
+        servers = []
+        try:
+            for name in ("one", "two"):
+                servers.append(start(tmp_path / name, server_config(
+                    database, name, tmp_path / "storage", records, peer, None), name))
+            stored: set[str] = set()
+            for server in servers:
+                for data in distinct_instances(2 * PER_STUDY, per_study=PER_STUDY):
+                    stored.add(server.upload(data))
+            wait_for(lambda: Counter(line[0] for line in lines(records / "handled.log"))
+                     == Counter({i: 2 for i in stored}), timeout=60, step=0.5,
+                     what="every instance handled by both servers")
+            wait_for(lambda: all(len(sends(s.log())) == 4 for s in servers), timeout=60, step=0.5,
+                     what="every study sent by both servers")
+            by: dict[str, set[str]] = {line[0]: set() for line in lines(records / "handled.log")}
+            for instance, server in lines(records / "handled.log"):
+                by[instance].add(server)
+            print(f"\n{len(stored)} instances in 4 studies, 2 uploaded to each server: each "
+                  f"handled by {sorted(set(map(frozenset, by.values())), key=len)}; studies sent "
+                  f"by one: {len(sends(servers[0].log()))}, by two: {len(sends(servers[1].log()))}")
+            assert all(names == {"one", "two"} for names in by.values())
+            assert sends(servers[0].log()) == sends(servers[1].log())
+            assert set(servers[0].get("/runtime/status").json()["cluster"]["runs"]) == \
+                {"recipes.autorouting.on_event", "cluster_demo.handled"}
+        finally:
+            for server in servers:
+                stop_and_check(server)
