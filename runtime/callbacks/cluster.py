@@ -128,6 +128,11 @@ class Cluster:
             return  # Orthanc's own SQLite: one server, nobody to meet
         _log("info", f"this server is {self.identity!r} ({self.identity_from}) on the index "
              f"of {self.index}; it runs the event handlers {self.patterns}")
+        if self.identity_from.startswith("Name:HttpPort"):
+            _log("warning", "DatabaseServerIdentifier is not set: on a shared index, Orthanc keeps "
+                 "this server's event checkpoints, routing journal and jobs under an identifier "
+                 "derived from its MAC addresses and ports, which changes when the server moves; "
+                 "set DatabaseServerIdentifier in Orthanc's configuration (docs/cluster.md)")
         while not self._stopping.is_set():
             try:
                 self._beat_once()

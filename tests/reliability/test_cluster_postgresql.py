@@ -218,6 +218,9 @@ def test_two_servers_on_one_postgresql_share_the_work_as_configured(tmp_path: Pa
             assert statuses["worker"]["cluster"]["identity"] == "worker"
             assert statuses["front"]["cluster"]["identity"] == "front"
             assert statuses["front"]["cluster"]["event_handlers"] == []
+            # A restart after kill -9 is the same server again, not a second one.
+            assert statuses["worker"]["cluster"]["identity_clash"] is None
+            assert statuses["front"]["cluster"]["identity_clash"] is None
             assert statuses["front"]["events"] == []
             handled_here = {f["handler"]: f["delivered"] for f in statuses["worker"]["events"]}
             assert handled_here["cluster_demo.handled"] >= len(stored)
@@ -263,4 +266,31 @@ def test_without_roles_every_server_handles_every_change_and_routes_every_study(
                 {"recipes.autorouting.on_event", "cluster_demo.handled"}
         finally:
             for server in servers:
+                stop_and_check(server)
+
+
+@pytest.mark.integration
+def test_two_servers_with_one_identity_are_told_in_the_log_and_the_status(tmp_path: Path) -> None:
+    """Two servers given the same DatabaseServerIdentifier share our global properties: each
+    overwrites the other's checkpoints. Their heartbeats notice it."""
+    records = tmp_path / "records"
+    records.mkdir()
+    with running_postgresql() as database, \
+            running_orthanc(tmp_path / "peer", None, name="peer") as peer:
+        twins = []
+        try:
+            for name in ("a", "b"):
+                twins.append(start(tmp_path / name, server_config(
+                    database, "twin", tmp_path / "storage", records, peer, []), name))
+
+            def clashes() -> list[Any]:
+                return [s.get("/runtime/status").json()["cluster"]["identity_clash"]
+                        for s in twins]
+            found = wait_for(lambda: all(clashes()) and clashes(), timeout=30, step=0.5,
+                             what="both servers noticing the other")
+            assert {clash["http_port"] for clash in found} == {s.http_port for s in twins}
+            for server in twins:
+                assert "another Orthanc server uses this server's identity 'twin'" in server.log()
+        finally:
+            for server in twins:
                 stop_and_check(server)
