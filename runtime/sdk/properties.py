@@ -14,6 +14,11 @@ such property, through a DurableProperty::
 The identifiers are in one table, PropertyId, with what each holds: a store
 refuses any other, so two features can never share one.
 
+On an index that several Orthanc servers share (the PostgreSQL plugin with "Lock" false),
+Orthanc keeps a plugin's global properties per server, keyed by the server's
+DatabaseServerIdentifier: each server reads and writes its own copy of every property
+(runtime.callbacks.cluster).
+
 What a stored value does when it is read:
 
 - unset: the feature starts from ``empty()``;
