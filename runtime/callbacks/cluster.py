@@ -60,6 +60,7 @@ class Cluster:
         self._written: str | None = None
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._names: list[str] = []  # the event handlers of the scripts (check_patterns)
 
     # -- which handlers run here --
 
@@ -70,6 +71,7 @@ class Cluster:
     def check_patterns(self, names: list[str]) -> None:
         """A warning for each pattern that names no event handler of the scripts (a typo
         would silently leave a handler to nobody)."""
+        self._names = list(names)
         for pattern in self.patterns:
             if not any(fnmatch.fnmatchcase(name, pattern) for name in names):
                 _log("warning", f"Cluster.EventHandlers: {pattern!r} matches no event handler "
@@ -133,6 +135,14 @@ class Cluster:
                  "this server's event checkpoints, routing journal and jobs under an identifier "
                  "derived from its MAC addresses and ports, which changes when the server moves; "
                  "set DatabaseServerIdentifier in Orthanc's configuration (docs/cluster.md)")
+        shared = _unlocked(json.loads(transport.call("GetConfiguration")))
+        everything = [n for n in self._names if self.runs(n)]
+        if shared and everything == self._names and everything:
+            _log("warning", f"the index of {self.index} is shared ({shared}: \"Lock\": false) and "
+                 f"this server runs every event handler ({', '.join(everything)}): a server "
+                 "beside it that runs them too handles each change again (auto-routing sends "
+                 "each study again). Give each handler to one server with "
+                 "PythonRuntime.Cluster.EventHandlers (docs/cluster.md)")
         while not self._stopping.is_set():
             try:
                 self._beat_once()
@@ -174,6 +184,16 @@ class Cluster:
             "leaves_to_other_servers": [n for n in handlers if not self.runs(n)],
             "identity_clash": self.clash,
         }
+
+
+def _unlocked(configuration: dict[str, Any]) -> str | None:
+    """The database plugin's section that lets several servers share its index ("Lock":
+    false, as the PostgreSQL and MySQL plugins spell it), or None."""
+    for section in ("PostgreSQL", "MySQL", "Odbc"):
+        found = configuration.get(section)
+        if isinstance(found, dict) and found.get("EnableIndex") and found.get("Lock") is False:
+            return section
+    return None
 
 
 _port: list[int] = []

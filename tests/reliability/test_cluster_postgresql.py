@@ -271,6 +271,9 @@ def test_without_roles_every_server_handles_every_change_and_routes_every_study(
             assert sends(servers[0].log()) == sends(servers[1].log())
             assert set(servers[0].get("/runtime/status").json()["cluster"]["runs"]) == \
                 {"recipes.autorouting.on_event", "cluster_demo.handled"}
+            for server in servers:  # each was told, at its start, what running everything means
+                assert "is shared (PostgreSQL: \"Lock\": false) and this server runs every " \
+                    "event handler" in server.log()
         finally:
             for server in servers:
                 stop_and_check(server)
