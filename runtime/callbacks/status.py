@@ -6,7 +6,8 @@ from typing import Any
 
 from runtime import __version__
 from runtime.backends.executor import Executor
-from runtime.callbacks.changes import Hub
+from runtime.callbacks.changes import Hub, from_the_log
+from runtime.callbacks.cluster import Cluster
 from runtime.enums import MetricsType
 from runtime.http import Request
 from runtime.registry import Registry
@@ -16,10 +17,12 @@ from runtime.sdk import transport
 class Status:
     """What one start of the plugin shows of itself: its handlers, its pool, its event feeds."""
 
-    def __init__(self, handlers: Registry, executor: Executor, hub: Hub) -> None:
+    def __init__(self, handlers: Registry, executor: Executor, hub: Hub,
+                 cluster: Cluster | None = None) -> None:
         self.handlers = handlers
         self.executor = executor
         self.hub = hub
+        self.cluster = cluster or hub.cluster
 
     def status(self) -> dict[str, Any]:
         self.hub.refresh_last()
@@ -46,6 +49,7 @@ class Status:
                                for kind, entry in handlers.dicom_services.items()},
             "cstore_filters": [x.name for x in handlers.cstore_filters],
             "events": self.hub.status(),
+            "cluster": self.cluster.status(from_the_log(handlers)),
         }
 
     def route(self, request: Request) -> dict[str, Any]:

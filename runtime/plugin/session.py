@@ -10,10 +10,12 @@ each the parts it works with, so that nothing below reaches for a module global:
       executor    the offload backend (runtime.backends.executor)
       kept        the files Orthanc handed at ingest, for offloaded handlers (invoke)
       binder      how each record runs: Binder(executor, kept)
-      hub         the event feeds and their checkpoints: Hub(registry, executor, kept)
+      cluster     who this server is, which event handlers it runs (several Orthancs
+                  on one database: runtime.callbacks.cluster)
+      hub         the event feeds and their checkpoints: Hub(registry, executor, kept, cluster)
       rest        the REST callback and the requests in flight: RestApi(registry, binder)
       jobs        Orthanc jobs of @job handlers: Jobs(registry, binder)
-      status      /runtime/status and the metrics: Status(registry, executor, hub)
+      status      /runtime/status and the metrics: Status(registry, executor, hub, cluster)
 
 A reload of the scripts keeps the session: it records into a new registry, then the
 session's registry takes the new handlers whole (``Registry.take``), so that every part
@@ -33,6 +35,7 @@ from runtime import jobs as jobs_module
 from runtime.backends import fast_lane
 from runtime.backends.executor import Executor
 from runtime.callbacks import changes, dicom, gates, rest
+from runtime.callbacks.cluster import Cluster
 from runtime.callbacks.status import Status
 from runtime.configuration import settings
 from runtime.enums import ChangeType
@@ -59,10 +62,11 @@ class Session:
         self.executor = Executor()
         self.kept = KeptBytes()
         self.binder = Binder(self.executor, self.kept)
-        self.hub = changes.Hub(self.registry, self.executor, self.kept)
+        self.cluster = Cluster(self.section)
+        self.hub = changes.Hub(self.registry, self.executor, self.kept, self.cluster)
         self.rest = rest.RestApi(self.registry, self.binder)
         self.jobs = jobs_module.Jobs(self.registry, self.binder)
-        self.status = Status(self.registry, self.executor, self.hub)
+        self.status = Status(self.registry, self.executor, self.hub, self.cluster)
         self.scripts: list[Path] = []
         self.modules: list[str] = []  # what was imported: the scripts, the enabled recipes
         self.recipes: list[str] = []
@@ -109,7 +113,7 @@ class Session:
         """Gives every recorded handler its invoker (runtime.registry.invoke), once: at start,
         and for the handlers a reload brings."""
         rest.bind(handlers, self.binder)
-        changes.bind(handlers, self.binder)
+        changes.bind(handlers, self.binder, self.cluster)
         gates.bind(handlers, self.binder)
         dicom.bind(handlers, self.binder)
         self.jobs.bind(handlers)
@@ -119,6 +123,8 @@ class Session:
         native, handlers = self.native, self.registry
         handlers.add_route(STATUS_ROUTE, self.status.route, ["GET"])
         handlers.frozen = True
+        self.cluster.resolve()
+        self.cluster.check_patterns(changes.from_the_log(handlers))
         self.bind(handlers)
         native.set_hooks(self.rest.on_rest, self.on_change, self.hub.on_stored_instance,
                          self.status.refresh_metrics)
@@ -193,6 +199,8 @@ class Session:
     # -- Orthanc's changes --
 
     def on_change(self, change_type: int, level: int, resource_id: str | None) -> None:
+        if change_type == ChangeType.ORTHANC_STARTED:
+            self.cluster.start()
         if change_type != ChangeType.ORTHANC_STOPPED:
             self.hub.signal(change_type, level, resource_id)
             return
@@ -317,6 +325,7 @@ class Session:
                 self.hub.drain(deadline)
                 self.hub.stop(deadline)
             self.jobs.stop(deadline)
+            self.cluster.stop()
             self.executor.shutdown(max(0.0, deadline - time.monotonic()))
         finally:
             self.end_leftovers(before)
