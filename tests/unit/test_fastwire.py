@@ -31,12 +31,25 @@ def test_an_answer_frame_takes_more_headers_after_the_plans():
     assert decoded.headers == (("X-A", "1"), ("X-Request-Id", "r-1"))
 
 
-def test_a_worker_answers_with_the_frames_request_id_unless_the_handler_set_one():
+@pytest.fixture
+def worker_side():
+    """runtime.worker.fast, whose package makes this process a worker when first imported (the
+    transport asks a master, logging goes to Orthanc): undone after the test."""
+    from runtime.sdk import pylog, transport
+    from runtime.worker import fast
+
+    yield fast
+    transport.use_master(None, lambda: False)  # type: ignore[arg-type]
+    pylog.uninstall()
+
+
+def test_a_worker_answers_with_the_frames_request_id_unless_the_handler_set_one(worker_side):
     import sys
     import types
 
     from runtime import request_id
-    from runtime.worker import fast
+
+    fast = worker_side
 
     module = types.ModuleType("fastwire_ids")
     module.plain = lambda request: {"seen": request_id()}  # type: ignore[attr-defined]
