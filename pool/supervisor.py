@@ -281,6 +281,7 @@ class Supervisor:
         for handle in self._pool._idle_snapshot():
             if handle.sentinel in ready and self._pool._take_dead_idle(handle):
                 code = handle.join(1.0)
+                self._pool._idle_died(handle, code)
                 log.warning(
                     "pool %s: idle worker %s died (exit code %s)", self._pool.name, handle.pid, code
                 )
