@@ -16,6 +16,7 @@ page is reached there by its address.
 
 from __future__ import annotations
 
+import types
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,36 @@ def add_routes(handlers: Registry) -> None:
     handlers.add_route(UI_ROUTE + "/page.css", page.style, ["GET"])
 
 
-def extend_orthanc_explorer(native: Any) -> None:
-    """The button on Orthanc Explorer's home page."""
-    native.ExtendOrthancExplorer(EXPLORER_LINK)
+class ExplorerExtensions:
+    """Orthanc Explorer's extension by this plugin: the button to the page, and what the
+    scripts add with ``ExtendOrthancExplorer``.
+
+    Orthanc keeps one Orthanc Explorer script per plugin, a property of the plugin that each
+    call replaces (seen on 1.10.1: a script's call after ours left only the script's). So the
+    calls are kept here and Orthanc is given them all, joined, at each: ``native_view`` is the
+    native binding with ``ExtendOrthancExplorer`` going through :meth:`extend`, for
+    runtime.sdk.transport, which every SDK call of a script goes through.
+    """
+
+    def __init__(self, native: Any) -> None:
+        self.native = native
+        self.scripts = [EXPLORER_LINK]
+
+    def native_view(self) -> types.ModuleType:
+        """The binding's functions (copied: an SDK call looks up its function by name on
+        whatever transport holds, so a lookup must cost no more than on the module itself),
+        less ``ExtendOrthancExplorer``; anything added to the module later is still found."""
+        native = self.native
+        view = types.ModuleType(getattr(native, "__name__", "_orthanc_native"))
+        view.__dict__.update({k: v for k, v in vars(native).items() if not k.startswith("__")})
+        view.ExtendOrthancExplorer = self.extend  # type: ignore[attr-defined]
+        view.__getattr__ = lambda name: getattr(native, name)  # type: ignore[method-assign]
+        return view
+
+    def extend(self, javascript: str) -> None:
+        self.scripts.append(javascript)
+        self.install()
+
+    def install(self) -> None:
+        """Gives Orthanc every script kept, the button's first."""
+        self.native.ExtendOrthancExplorer("\n".join(self.scripts))

@@ -60,6 +60,7 @@ class Session:
     def __init__(self, section: dict[str, Any] | None = None, native: Any = None) -> None:
         self.section: dict[str, Any] = section or {}
         self.native = native
+        self.explorer = operator_page.ExplorerExtensions(native)
         self.registry = Registry()
         self.executor = Executor()
         self.kept = KeptBytes()
@@ -148,7 +149,7 @@ class Session:
         native.register_refresh_metrics()
         gates.install(native, handlers)
         dicom.install(native, handlers)
-        operator_page.extend_orthanc_explorer(native)
+        self.explorer.install()  # the page's button, and what the scripts added
         native.set_job_unserializer(self.jobs.unserialize)
         native.register_jobs_unserializer()
 
