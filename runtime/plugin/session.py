@@ -32,10 +32,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from runtime import answers
 from runtime import jobs as jobs_module
 from runtime.backends import fast_lane
 from runtime.backends.executor import Executor
-from runtime import answers
 from runtime.callbacks import changes, dicom, gates, operator_page, rest
 from runtime.callbacks.status import METRICS_ROUTE, Status
 from runtime.configuration import settings

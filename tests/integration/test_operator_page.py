@@ -181,6 +181,29 @@ def test_a_killed_worker_shows_as_a_restart(browser, orthanc, shots):
     browser.save_screenshot(str(shots / "4-restart.png"))
 
 
+def test_a_job_shows_its_progress_and_an_event_handler_its_place(browser, orthanc, shots):
+    job_id = orthanc.post("/demo/job?n=40&delay=0.1").json()["ID"]
+    row = wait_for(lambda: browser.find_elements("css selector", f'#jobs tr[data-job="{job_id}"]'),
+                   timeout=20, what=f"job {job_id} on the page")[0]
+    assert "DemoCount" in row.text
+    orthanc.upload("CT_small.dcm")
+    wait_for(lambda: browser.find_elements(
+        "css selector", f'#events tr[data-handler="{NAME}instance_seen"]'), what="the event feed")
+    wait_for(lambda: status(orthanc)["handlers"][NAME + "instance_seen"]["requests"] >= 1,
+             what="the event handled")
+    next_polls(browser, 1)
+    shown = {r["name"]: r for r in browser.execute_script(READ_HANDLERS)}
+    assert int(shown[NAME + "instance_seen"]["requests"]) >= 1
+    state = wait_for(lambda: orthanc.get(f"/jobs/{job_id}").json()["State"] == "Success" and
+                     browser.find_element("css selector",
+                                          f'#jobs tr[data-job="{job_id}"] .job-state').text,
+                     timeout=30, what="the job done")
+    next_polls(browser, 1)
+    assert browser.find_element("css selector",
+                                f'#jobs tr[data-job="{job_id}"] .job-state').text == "Success", state
+    browser.save_screenshot(str(shots / "5-job-and-event.png"))
+
+
 def test_a_hidden_page_stops_polling(browser, orthanc):
     browser.execute_script("""
         Object.defineProperty(document, 'hidden', {value: true, configurable: true});

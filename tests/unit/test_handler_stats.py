@@ -103,7 +103,7 @@ def test_bound_runs_count_requests_and_errors():
     for entry in entries.values():
         binder.bind(entry, "route", lambda entry, run: run)
     request = Request("GET", "/x")
-    for name, entry in entries.items():
+    for entry in entries.values():
         try:
             entry.invoke(request)
         except Exception:

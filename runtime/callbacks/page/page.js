@@ -31,8 +31,8 @@
   function fill(tableId, items, row) {
     var body = byId(tableId).tBodies[0];
     var rows = document.createDocumentFragment();
-    items.forEach(function (item) {
-      var made = row(item);
+    items.forEach(function (item, index) {
+      var made = row(item, index);
       var tr = document.createElement('tr');
       Object.keys(made.attrs || {}).forEach(function (name) { tr.setAttribute(name, made.attrs[name]); });
       if (made.cls) tr.className = made.cls;
@@ -81,11 +81,17 @@
       if (points.length > HISTORY) points.shift();
     });
     previous = {time: now, counts: counts};
-    fill('handlers', names, function (name) {
+    fill('handlers', names, function (name, i) {
       var h = handlers[name];
       var points = history[name];
+      var named = document.createElement('span');
+      var swatch = document.createElement('i');
+      swatch.className = 'swatch';
+      swatch.style.background = COLORS[i % COLORS.length];  // the colour of its line in the chart
+      named.appendChild(swatch);
+      named.appendChild(document.createTextNode(name));
       return {attrs: {'data-handler': name},
-              cells: [{text: name, cls: 'name'}, {text: h.kind},
+              cells: [{node: named, cls: 'name'}, {text: h.kind},
                       {text: h.requests, cls: 'num requests'},
                       {text: h.errors, cls: 'num errors' + (h.errors ? ' some' : '')},
                       {text: fixed(h.latency_ms.p50, 2), cls: 'num p50'},
@@ -100,17 +106,13 @@
   function drawChart(names) {
     var svg = byId('chart');
     var ns = 'http://www.w3.org/2000/svg';
-    var width = 600, height = 120, top = 12;
+    var width = 600, height = 120, top = 4;
     var peak = 1;
     names.forEach(function (name) {
       history[name].forEach(function (v) { if (v > peak) peak = v; });
     });
     var parts = document.createDocumentFragment();
-    var label = document.createElementNS(ns, 'text');
-    label.setAttribute('x', 4);
-    label.setAttribute('y', 10);
-    label.textContent = 'requests/s, peak ' + peak.toFixed(1);
-    parts.appendChild(label);
+    byId('chart-peak').textContent = peak.toFixed(1);
     names.forEach(function (name, i) {
       var points = history[name];
       if (!points.length) return;
