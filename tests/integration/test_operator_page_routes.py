@@ -11,10 +11,13 @@ import os
 import re
 import signal
 import time
+from pathlib import Path
 
 import pytest
 
 from tests.harness import running_orthanc, scripts_dir, wait_for
+
+SAMPLE = Path(__file__).resolve().parents[2] / "docs" / "samples" / "metrics.prom"
 
 SCRIPT = scripts_dir() / "operator_page_demo.py"
 NAME = "operator_page_demo."
@@ -143,6 +146,33 @@ def test_prometheus_text_has_the_histograms_counters_and_backlog(orthanc):
     # Orthanc's own metrics keep the runtime's values.
     orthanc_metrics = orthanc.get("/tools/metrics-prometheus").text
     assert "orthanc_runtime_workers_busy" in orthanc_metrics
+
+
+def series(text):
+    """{'name{labels}': value} of a Prometheus text, and its HELP and TYPE lines."""
+    found, comments = {}, set()
+    for line in text.splitlines():
+        if line.startswith("#"):
+            comments.add(line)
+        elif line:
+            key, value = line.rsplit(" ", 1)
+            found[key] = float(value)
+    return found, comments
+
+
+def test_the_docs_scrape_is_cut_from_what_the_route_answers(orthanc, dicom_files):
+    """docs/operations.md shows docs/samples/metrics.prom: each of its series and comment lines
+    is one the route answers (values differ from run to run; the sample's are a real run's)."""
+    orthanc.get("/demo/offloaded")
+    orthanc.upload("CT_small.dcm")
+    wait_for(lambda: counted(orthanc, "instance_seen")["requests"] >= 1, what="the event handled")
+    shown, shown_comments = series(SAMPLE.read_text())
+    live, live_comments = series(orthanc.get("/runtime/metrics").text)
+    assert shown_comments <= live_comments, shown_comments - live_comments
+    assert set(shown) <= set(live), set(shown) - set(live)
+    label = f'{{handler="{NAME}offloaded",kind="route"'
+    assert shown[f"orthanc_runtime_handler_latency_seconds_count{label}}}"] == \
+        shown[f'orthanc_runtime_handler_latency_seconds_bucket{label},le="+Inf"}}']
 
 
 def test_the_page_and_its_files_are_served(orthanc):
