@@ -42,8 +42,13 @@ from runtime.events import StoredInstance
 from runtime.handler_stats import HandlerCounter, HandlerStats
 from runtime.http import to_response
 from runtime.registry import (
+    ChangeListener,
+    DicomService,
     Handler,
+    HttpFilter,
     JobType,
+    ReceivedInstanceHandler,
+    RouteHandler,
     StorageAreaEntry,
     StoredListener,
     active,
@@ -187,6 +192,18 @@ def _counted_future(run: Run, counter: HandlerCounter) -> Run:
     return counted
 
 
+def _label(entry: Handler | JobType, kind: str) -> str:
+    """What a handler's counter calls its kind (/runtime/status, Prometheus' ``kind``)."""
+    if isinstance(entry, DicomService):
+        return f"dicom_{entry.kind}"
+    for cls, label in ((RouteHandler, "route"), (ChangeListener, "on_change"),
+                       (StoredListener, "on_stored_instance"), (HttpFilter, "http_filter"),
+                       (ReceivedInstanceHandler, "received_instance")):
+        if isinstance(entry, cls):
+            return label
+    return "cstore_filter" if kind == "checked" else kind
+
+
 _COUNTED = {"route": _counted_call, "checked": _counted_call, "call": _counted_call,
             "event": _counted_future, "stored": _counted_future}
 """How each kind's run is counted; a kind not here (jobs: their runs report progress, not
@@ -210,8 +227,8 @@ class Binder:
         counting = _COUNTED.get(kind) if self.stats is not None else None
         if entry.adapter is not None:
             invoke = entry.adapter(entry)
-            if counting is _counted_call and kind == "route" and self.stats is not None:
-                invoke = _counted_call(invoke, self.stats.counter(entry.name, kind))
+            if kind == "route" and self.stats is not None:
+                invoke = _counted_call(invoke, self.stats.counter(entry.name, "route"))
             entry.invoke = invoke
             return
         how = RUNS[kind]
@@ -219,7 +236,7 @@ class Binder:
         run = how.inline(entry.handler) if offload is None else \
             how.offloaded(self, entry.handler, offload.timeout)
         if counting is not None and self.stats is not None:
-            run = counting(run, self.stats.counter(entry.name, kind))
+            run = counting(run, self.stats.counter(entry.name, _label(entry, kind)))
         entry.invoke = glue(entry, run)
 
     def bind_stored(self, listeners: list[StoredListener]) -> None:

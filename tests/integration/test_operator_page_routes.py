@@ -75,7 +75,7 @@ def test_an_event_handler_is_counted_and_its_backlog_shown(orthanc, dicom_files)
     orthanc.upload("CT_small.dcm")
     wait_for(lambda: counted(orthanc, "instance_seen")["requests"] >= 1, what="the event handled")
     found = status(orthanc)
-    assert found["handlers"][NAME + "instance_seen"]["kind"] == "event"
+    assert found["handlers"][NAME + "instance_seen"]["kind"] == "on_change"
     feed = next(f for f in found["events"] if f["handler"] == NAME + "instance_seen")
     assert feed["behind"] is not None and found["last_change"] >= feed["checkpoint"]
 

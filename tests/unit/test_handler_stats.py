@@ -120,7 +120,7 @@ def test_bound_runs_count_requests_and_errors():
     assert found[f"{name}.broken"]["errors"] == 1
     assert found[f"{name}.refused"]["errors"] == 1  # raised: an error of the handler
     assert found[f"{name}.answers_503"]["errors"] == 1
-    assert found[f"{name}.seen"] == {**found[f"{name}.seen"], "kind": "event", "requests": 2,
+    assert found[f"{name}.seen"] == {**found[f"{name}.seen"], "kind": "on_change", "requests": 2,
                                      "errors": 1}
 
 

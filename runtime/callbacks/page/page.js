@@ -49,9 +49,16 @@
 
   function showWorkers(pool) {
     var workers = pool && pool.workers && pool.workers.list ? pool.workers.list : [];
-    byId('workers-summary').textContent = pool ?
-      pool.workers.busy + ' busy, ' + pool.workers.idle + ' idle, ' + pool.workers.starting +
-      ' starting of ' + pool.size + '; queue ' + pool.queue : 'no pool (no offloaded handler)';
+    var summary = 'no pool (no offloaded handler)';
+    if (pool && pool.backend === 'dask') {
+      summary = 'Dask scheduler ' + pool.scheduler + (pool.connected ? ', connected' : ', NOT connected') +
+        ': ' + pool.workers.total + ' workers, ' + pool.workers.threads + ' threads; ' +
+        pool.tasks.in_flight + ' tasks in flight, ' + pool.reconnects + ' reconnects';
+    } else if (pool) {
+      summary = pool.workers.busy + ' busy, ' + pool.workers.idle + ' idle, ' + pool.workers.starting +
+        ' starting of ' + pool.size + '; queue ' + pool.queue;
+    }
+    byId('workers-summary').textContent = summary;
     fill('workers', workers, function (w) {
       return {attrs: {'data-pid': w.pid}, cls: w.state,
               cells: [{text: w.pid, cls: 'pid'}, {text: w.state, cls: 'state'},
