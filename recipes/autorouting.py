@@ -36,6 +36,9 @@ Threads, and who does what::
     Router thread (one, started at ORTHANC_STARTED, stopped at ORTHANC_STOPPED):
         at start: the journal's pending resources wait until their LastUpdate is
             StableAge old (Orthanc forgets, across a restart, what was not stable yet)
+        every StableAge s: a resource pending for 2 x StableAge + 5 s without its stable
+            event waits the same way (the server of a cluster that received its
+            instances, and alone would have said it is stable, stopped meanwhile)
         inbox -> tags of the resource -> matching rules -> one Delivery per destination
             not already sent with this content (the journal's "sent")
         Delivery due -> POST /{modalities|peers}/{name}/store -> job id
@@ -164,8 +167,10 @@ class Router:
         self._inbox: deque[tuple[str, str]] = deque()
         self._pending: dict[tuple[str, str], Delivery] = {}
         self._done: deque[Delivery] = deque(maxlen=1000)
-        # Resources pending at the last stop: resource -> (level, time.time() to look again).
+        # Resources pending at the last stop, or long without their stable event:
+        # resource -> (level, time.time() to look again).
         self._waiting: dict[str, tuple[str, float]] = {}
+        self._next_sweep = 0.0  # time.time() of the next look for overdue resources
         self.journal = Journal()
 
     # called from other threads ------------------------------------------------------------------
@@ -257,14 +262,44 @@ class Router:
             sdk.log.info(f"auto-routing: {len(self._waiting)} resource(s) were pending at the "
                          "last stop; each is routed once stable")
 
+    def _sweep(self) -> None:
+        """Resources pending for long without their stable event wait for their LastUpdate to
+        be StableAge old, as after a restart.
+
+        Orthanc says a resource is stable on the server that received its instances, from
+        memory: when that server stops first (another server on a shared database, killed),
+        the event never comes. One look every StableAge; the margin leaves the usual case to
+        Orthanc's own event.
+        """
+        now = time.time()
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + max(1.0, _stable_age())
+        overdue = now - 2 * _stable_age() - SWEEP_MARGIN
+        with self._lock:
+            busy = {d.resource for d in self._pending.values()} | set(self._waiting) | \
+                {r for _, r in self._inbox}
+        late = {r: level for r, (level, since) in self.journal.pending_since().items()
+                if since <= overdue and r not in busy}
+        if not late:
+            return
+        with self._lock:
+            for resource, level in late.items():
+                self._waiting.setdefault(resource, (level, now))
+        sdk.log.info(f"auto-routing: {len(late)} resource(s) pending for more than "
+                     f"{2 * _stable_age() + SWEEP_MARGIN:g} s without a stable event; each is "
+                     "routed once its last instance is StableAge old")
+
     def _next_wait(self) -> float | None:
+        sweep = [max(0.0, self._next_sweep - time.time())] if self.journal.counts()["pending"] \
+            else []
         with self._lock:
             if self._inbox:
                 return 0.0
             if any(d.job is not None for d in self._pending.values()):
                 return plan().poll_interval
             dues = [d.due for d in self._pending.values()]
-            looks = [at - time.time() for _, at in self._waiting.values()]
+            looks = [at - time.time() for _, at in self._waiting.values()] + sweep
         waits = [max(0.0, due - time.monotonic()) for due in dues] + [max(0.0, x) for x in looks]
         return min(waits) if waits else None
 
@@ -294,6 +329,7 @@ class Router:
 
     def _step(self) -> None:
         current = plan()
+        self._sweep()
         self._look_at_waiting()
         while not self._stopping.is_set():
             with self._lock:
@@ -442,6 +478,8 @@ class Router:
 
 
 _COLLECTION = {"Study": "studies", "Series": "series"}
+SWEEP_MARGIN = 5.0
+"""Seconds past twice StableAge before a pending resource is looked at without its event."""
 _stable_age_cache: list[float] = []
 
 

@@ -76,6 +76,11 @@ class Journal:
         with self._property.locked() as state:
             return {r: v["level"] for r, v in state["pending"].items()}
 
+    def pending_since(self) -> dict[str, tuple[str, float]]:
+        """resource -> (level, time.time() it became pending) of every resource not routed yet."""
+        with self._property.locked() as state:
+            return {r: (v["level"], float(v.get("since", 0))) for r, v in state["pending"].items()}
+
     def done_with(self, resource: str) -> None:
         with self._edit() as state:
             state["pending"].pop(resource, None)

@@ -192,8 +192,12 @@ _TEXT = "text/plain; charset=utf-8"
 _BINARY = "application/octet-stream"
 
 
+_JSON_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+"""One encoder for every answer: ``json.dumps`` with these options builds a new one each call."""
+
+
 def _json_bytes(value: Any) -> bytes:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+    return _JSON_ENCODER.encode(value).encode()
 
 
 class Response:

@@ -77,13 +77,15 @@ def rows(schema: dict[str, Any], prefix: str = "") -> list[str]:
 
 
 def sections(schema: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
-    """One table per object of the schema: the top level, Pool, Pool.Dask, each recipe."""
+    """One table per object of the schema: the top level, Pool, Pool.Dask, Cluster, each recipe."""
     top = {"properties": {key: sub for key, sub in schema["properties"].items() if "properties" not in sub}}
     found = [("The section", schema.get("description", ""), top)]
     pool = schema["properties"]["Pool"]
     found.append(("Pool", pool.get("description", ""),
                   {"properties": {k: v for k, v in pool["properties"].items() if "properties" not in v}}))
     found.append(("Pool.Dask", pool["properties"]["Dask"].get("description", ""), pool["properties"]["Dask"]))
+    cluster = schema["properties"]["Cluster"]
+    found.append(("Cluster", cluster.get("description", ""), cluster))
     recipes = schema["properties"]["Recipes"]
     for name, sub in recipes["properties"].items():
         found.append((f"Recipes.{name}", sub.get("description", ""), sub))

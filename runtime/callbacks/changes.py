@@ -49,6 +49,7 @@ from typing import Any
 from pool import PoolClosed, PoolFull
 from runtime import answers
 from runtime.backends.executor import Executor
+from runtime.callbacks.cluster import Cluster
 from runtime.enums import ChangeType, ResourceType
 from runtime.errors import OrthancException
 from runtime.events import Change, StoredInstance
@@ -303,9 +304,12 @@ class Feed:
                 self.oldest_pending = entry.get("Date")
             event: Change | StoredInstance
             if self.stored:
-                if _parse_date(entry.get("Date", "")) > time.time() - FRESH_SECONDS:
+                if self.hub.cluster.index is None and \
+                        _parse_date(entry.get("Date", "")) > time.time() - FRESH_SECONDS:
                     # A change logged just now: Orthanc's ingest callback, which hands the
-                    # master the file, may run a moment after the change is readable.
+                    # master the file, may run a moment after the change is readable. On a
+                    # shared index the change may be another server's, whose file never
+                    # comes here: no wait (the worker reads what was not kept from Orthanc).
                     self.hub.kept.wait_for(entry["ID"], INGEST_WAIT)
                 event = StoredInstance(entry["ID"], seq=seq)
             else:
@@ -403,10 +407,12 @@ class Hub:
     """Every feed of the loaded script, started and stopped together: the events of one start
     of the plugin (runtime.plugin.session owns it), with their checkpoints."""
 
-    def __init__(self, handlers: Registry, executor: Executor, kept: KeptBytes) -> None:
+    def __init__(self, handlers: Registry, executor: Executor, kept: KeptBytes,
+                 cluster: Cluster | None = None) -> None:
         self.handlers = handlers
         self.executor = executor
         self.kept = kept  # the files Orthanc handed at ingest, for offloaded handlers
+        self.cluster = cluster or Cluster()  # which handlers this server runs
         self.checkpoints = Checkpoints()
         self.feeds: list[Feed] = []
         self.stopping = threading.Event()
@@ -428,10 +434,12 @@ class Hub:
         pool = self.executor.current()
         if pool is not None:
             self.window = max(2, pool.workers * 2)
+        runs = self.cluster.runs
         self.feeds = [Feed(self, x.name, x.wants, _bound(x.invoke), stored=False)
-                      for x in self.handlers.change_listeners]
+                      for x in self.handlers.change_listeners if runs(x.name)]
         self.feeds += [Feed(self, x.name, _wants_new_instance, x.invoke, stored=True)
-                       for x in self.handlers.stored_listeners if x.invoke is not None]
+                       for x in self.handlers.stored_listeners
+                       if x.invoke is not None and runs(x.name)]
         for feed in self.feeds:
             feed.start()
 
@@ -522,11 +530,26 @@ def _bound(invoke: Callable[..., Any] | None) -> Callable[..., Any]:
     return invoke
 
 
-def bind(handlers: Registry, binder: Binder) -> None:
-    """Binds each event handler's invoker (runtime.registry.invoke), once, at registration."""
+def bind(handlers: Registry, binder: Binder, cluster: Cluster | None = None) -> None:
+    """Binds each event handler's invoker (runtime.registry.invoke), once, at registration;
+    a decorated on-stored-instance handler that another server runs (``cluster``) keeps no
+    bytes at ingest here."""
     for listener in handlers.change_listeners:
         binder.bind(listener, "event")
-    binder.bind_stored(handlers.stored_listeners)
+    runs = (cluster or Cluster()).runs
+    here = [x for x in handlers.stored_listeners if x.adapter is not None or runs(x.name)]
+    for elsewhere in handlers.stored_listeners:
+        if elsewhere not in here:
+            elsewhere.invoke = elsewhere.on_ingest = None
+    binder.bind_stored(here)
+
+
+def from_the_log(handlers: Registry) -> list[str]:
+    """The names of the handlers fed from the change log: the ones ``Cluster.EventHandlers``
+    gives to servers (an official-style on-stored-instance callback runs at ingest, on the
+    server that received the instance)."""
+    return [x.name for x in handlers.change_listeners] + \
+        [x.name for x in handlers.stored_listeners if x.adapter is None]
 
 
 def wants_ingest(handlers: Registry) -> bool:

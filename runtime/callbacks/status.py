@@ -17,7 +17,8 @@ import psutil
 
 from runtime import __version__
 from runtime.backends.executor import Executor
-from runtime.callbacks.changes import Hub
+from runtime.callbacks.changes import Hub, from_the_log
+from runtime.callbacks.cluster import Cluster
 from runtime.enums import MetricsType
 from runtime.handler_stats import BOUNDS, HandlerStats, RecentErrors
 from runtime.http import Request, Response
@@ -33,14 +34,14 @@ class Status:
     each handler's counters and the recent errors."""
 
     def __init__(self, handlers: Registry, executor: Executor, hub: Hub,
-                 stats: HandlerStats | None = None, errors: RecentErrors | None = None,
-                 jobs: Any = None) -> None:
+                 cluster: Cluster | None = None, *, stats: HandlerStats | None = None,
+                 errors: RecentErrors | None = None) -> None:
         self.handlers = handlers
         self.executor = executor
         self.hub = hub
+        self.cluster = cluster or hub.cluster
         self.stats = stats or HandlerStats()
         self.errors = errors or RecentErrors()
-        self.jobs = jobs
         self._processes: dict[int, psutil.Process] = {}  # by pid, reused from one status to the next
         self.computed = 0  # statuses computed: only on request (the page polls while open)
 
@@ -74,6 +75,7 @@ class Status:
                                for kind, entry in handlers.dicom_services.items()},
             "cstore_filters": [x.name for x in handlers.cstore_filters],
             "events": self.hub.status(),
+            "cluster": self.cluster.status(from_the_log(handlers)),
             "last_change": self.hub.seen_last if self.hub.feeds else None,
             "job_types": sorted(handlers.job_types),
             # each handler's requests, errors, latency (runtime.handler_stats)

@@ -12,11 +12,15 @@ each the parts it works with, so that nothing below reaches for a module global:
       stats       each handler's requests, errors, latency; the recent errors
                   (runtime.handler_stats)
       binder      how each record runs, counted: Binder(executor, kept, stats)
-      hub         the event feeds and their checkpoints: Hub(registry, executor, kept)
+      cluster     who this server is, which event handlers it runs (several Orthancs
+                  on one database: runtime.callbacks.cluster)
+      hub         the event feeds and their checkpoints: Hub(registry, executor, kept, cluster)
       rest        the REST callback and the requests in flight: RestApi(registry, binder)
       jobs        Orthanc jobs of @job handlers: Jobs(registry, binder)
-      status      /runtime/status, /runtime/metrics and the operator page /runtime/ui/:
-                  Status(registry, executor, hub, stats, errors, jobs)
+      status      /runtime/status, /runtime/metrics and Orthanc's metrics:
+                  Status(registry, executor, hub, cluster, stats, errors)
+      explorer    Orthanc Explorer's script: the operator page's button (/runtime/ui) and
+                  the scripts' ExtendOrthancExplorer calls
 
 A reload of the scripts keeps the session: it records into a new registry, then the
 session's registry takes the new handlers whole (``Registry.take``), so that every part
@@ -37,6 +41,7 @@ from runtime import jobs as jobs_module
 from runtime.backends import fast_lane
 from runtime.backends.executor import Executor
 from runtime.callbacks import changes, dicom, gates, operator_page, rest
+from runtime.callbacks.cluster import Cluster
 from runtime.callbacks.status import METRICS_ROUTE, Status
 from runtime.configuration import settings
 from runtime.enums import ChangeType
@@ -67,11 +72,12 @@ class Session:
         self.stats = HandlerStats()
         self.errors = RecentErrors()
         self.binder = Binder(self.executor, self.kept, self.stats)
-        self.hub = changes.Hub(self.registry, self.executor, self.kept)
+        self.cluster = Cluster(self.section)
+        self.hub = changes.Hub(self.registry, self.executor, self.kept, self.cluster)
         self.rest = rest.RestApi(self.registry, self.binder)
         self.jobs = jobs_module.Jobs(self.registry, self.binder)
-        self.status = Status(self.registry, self.executor, self.hub, self.stats, self.errors,
-                             self.jobs)
+        self.status = Status(self.registry, self.executor, self.hub, self.cluster,
+                             stats=self.stats, errors=self.errors)
         self.scripts: list[Path] = []
         self.modules: list[str] = []  # what was imported: the scripts, the enabled recipes
         self.recipes: list[str] = []
@@ -120,7 +126,7 @@ class Session:
         """Gives every recorded handler its invoker (runtime.registry.invoke), once: at start,
         and for the handlers a reload brings."""
         rest.bind(handlers, self.binder)
-        changes.bind(handlers, self.binder)
+        changes.bind(handlers, self.binder, self.cluster)
         gates.bind(handlers, self.binder)
         dicom.bind(handlers, self.binder)
         self.jobs.bind(handlers)
@@ -132,6 +138,8 @@ class Session:
         handlers.add_route(METRICS_ROUTE, self.status.metrics_route, ["GET"])
         operator_page.add_routes(handlers)
         handlers.frozen = True
+        self.cluster.resolve()
+        self.cluster.check_patterns(changes.from_the_log(handlers))
         self.bind(handlers)
         native.set_hooks(self.rest.on_rest, self.on_change, self.hub.on_stored_instance,
                          self.status.refresh_metrics)
@@ -209,6 +217,8 @@ class Session:
     # -- Orthanc's changes --
 
     def on_change(self, change_type: int, level: int, resource_id: str | None) -> None:
+        if change_type == ChangeType.ORTHANC_STARTED:
+            self.cluster.start()
         if change_type != ChangeType.ORTHANC_STOPPED:
             self.hub.signal(change_type, level, resource_id)
             return
@@ -333,6 +343,7 @@ class Session:
                 self.hub.drain(deadline)
                 self.hub.stop(deadline)
             self.jobs.stop(deadline)
+            self.cluster.stop()
             self.executor.shutdown(max(0.0, deadline - time.monotonic()))
         finally:
             self.end_leftovers(before)

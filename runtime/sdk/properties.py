@@ -14,6 +14,11 @@ such property, through a DurableProperty::
 The identifiers are in one table, PropertyId, with what each holds: a store
 refuses any other, so two features can never share one.
 
+On an index that several Orthanc servers share (the PostgreSQL plugin with "Lock" false),
+Orthanc keeps a plugin's global properties per server, keyed by the server's
+DatabaseServerIdentifier: each server reads and writes its own copy of every property
+(runtime.callbacks.cluster).
+
 What a stored value does when it is read:
 
 - unset: the feature starts from ``empty()``;
@@ -55,6 +60,7 @@ class PropertyId(enum.IntEnum):
     EVENT_CHECKPOINTS = 5467
     ROUTING_JOURNAL = 5468
     JOB_CHECKPOINTS = 5469
+    CLUSTER_PRESENCE = 5470
 
 
 HOLDS: dict[PropertyId, tuple[str, str]] = {
@@ -70,6 +76,11 @@ HOLDS: dict[PropertyId, tuple[str, str]] = {
         "job checkpoints",
         "runtime.jobs: the last checkpoint of each running @job, "
         '{"jobs": {key: [checkpoint, how many checkpoints]}}'),
+    PropertyId.CLUSTER_PRESENCE: (
+        "cluster heartbeat",
+        "runtime.callbacks.cluster, on a shared index only: the last heartbeat of the server "
+        "with this DatabaseServerIdentifier, so that a second one is noticed, "
+        '{"token": this start, "host": ..., "pid": ..., "http_port": ..., "beat": time}'),
 }
 """What each property is called in the log, and what it holds (and who keeps it)."""
 

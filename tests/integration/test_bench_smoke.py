@@ -25,7 +25,7 @@ def test_quick_run_writes_a_table_and_json_with_every_scenario(tmp_path):
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
 
     ids = [scenario.ID for scenario in SCENARIOS]
-    assert ids == [f"P{n}" for n in range(1, 14)]
+    assert ids == [f"P{n}" for n in range(1, 15)]
     (table,) = tmp_path.glob("*.md")
     (document,) = tmp_path.glob("*.json")
 

@@ -65,6 +65,7 @@ def test_every_object_refuses_unknown_keys() -> None:
         "$.Pool",
         "$.Pool.Dask",
         "$.Pool.Dask.Resources",
+        "$.Cluster",
         "$.Recipes",
         "$.Recipes.Thumbnails",
         "$.Recipes.PydicomDump",
@@ -239,7 +240,7 @@ def test_each_rule_reports_path_and_message(section: Any, path: str, message: st
         (
             {"Threads": 4},
             f"{ROOT}.Threads",
-            "unknown setting 'Threads'; known: Script, Scripts, Reload, Verbose, Python, Pool, Recipes",
+            "unknown setting 'Threads'; known: Script, Scripts, Reload, Verbose, Python, Pool, Cluster, Recipes",
         ),
         (
             {"Pool": {"Worker": 4}},
@@ -361,6 +362,7 @@ def test_with_defaults_fills_every_default_and_creates_objects(
             "ShutdownGrace": 10,
             "Dask": {"ConnectTimeout": 10, "Resources": {}, "AllowInsecure": False},
         },
+        "Cluster": {"EventHandlers": ["*"]},
         "Recipes": DEFAULT_RECIPES,
     }
 

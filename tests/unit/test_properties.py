@@ -220,17 +220,18 @@ def test_concurrent_writers_lose_no_update_and_write_in_order(orthanc):
 
 
 def test_an_id_not_in_the_table_is_refused():
-    with pytest.raises(UnknownProperty, match="5470 is not in runtime.sdk.properties.PropertyId"):
-        DurableProperty(5470, version=1, empty=dict, validate=dict, if_unreadable="")
+    with pytest.raises(UnknownProperty, match="5471 is not in runtime.sdk.properties.PropertyId"):
+        DurableProperty(5471, version=1, empty=dict, validate=dict, if_unreadable="")
 
 
 def test_the_table_gives_each_feature_its_own_id_that_plugins_may_use():
     ids = [int(p) for p in PropertyId]
-    assert len(set(ids)) == len(ids) == 3
+    assert len(set(ids)) == len(ids) == 4
     assert all(i >= 1024 for i in ids)  # plugins own the identifiers from 1024 on
     assert set(HOLDS) == set(PropertyId)
     assert {PropertyId.EVENT_CHECKPOINTS: 5467, PropertyId.ROUTING_JOURNAL: 5468,
-            PropertyId.JOB_CHECKPOINTS: 5469} == {p: int(p) for p in PropertyId}
+            PropertyId.JOB_CHECKPOINTS: 5469,
+            PropertyId.CLUSTER_PRESENCE: 5470} == {p: int(p) for p in PropertyId}
 
 
 def test_recipes_reach_the_store_through_the_public_facade():
