@@ -106,6 +106,16 @@ class Load:
             thread.join(30)
 
 
+@pytest.fixture
+def page(browser, orthanc):
+    """The browser on the operator page (the first test reaches it through Orthanc Explorer; a
+    test that runs first in its process, under xdist, opens it by its address)."""
+    if not browser.current_url.endswith("/runtime/ui/index.html"):
+        browser.get(orthanc.url + "/runtime/ui/index.html")
+    wait_for(lambda: polls(browser) >= 1, timeout=20, what="the page's first poll")
+    return browser
+
+
 def status(orthanc):
     return orthanc.get("/runtime/status").json()
 
@@ -154,7 +164,7 @@ def test_orthanc_explorer_links_to_the_page_which_shows_live_numbers_under_load(
     assert browser.find_element("id", "backend").text == "local"
 
 
-def test_an_error_shows_with_the_id_of_its_answer(browser, orthanc, shots):
+def test_an_error_shows_with_the_id_of_its_answer(page, browser, orthanc, shots):
     answer = orthanc.get("/demo/fail-offloaded")
     assert answer.status == 500
     error_id = answer.json()["error_id"]
@@ -166,7 +176,7 @@ def test_an_error_shows_with_the_id_of_its_answer(browser, orthanc, shots):
     browser.save_screenshot(str(shots / "3-error.png"))
 
 
-def test_a_killed_worker_shows_as_a_restart(browser, orthanc, shots):
+def test_a_killed_worker_shows_as_a_restart(page, browser, orthanc, shots):
     before = int(browser.find_element("id", "restarts-total").text)
     victim = status(orthanc)["pool"]["workers"]["pids"][0]
     os.kill(victim, signal.SIGKILL)
@@ -181,7 +191,7 @@ def test_a_killed_worker_shows_as_a_restart(browser, orthanc, shots):
     browser.save_screenshot(str(shots / "4-restart.png"))
 
 
-def test_a_job_shows_its_progress_and_an_event_handler_its_place(browser, orthanc, shots):
+def test_a_job_shows_its_progress_and_an_event_handler_its_place(page, browser, orthanc, shots):
     job_id = orthanc.post("/demo/job?n=40&delay=0.1").json()["ID"]
     row = wait_for(lambda: browser.find_elements("css selector", f'#jobs tr[data-job="{job_id}"]'),
                    timeout=20, what=f"job {job_id} on the page")[0]
@@ -204,7 +214,7 @@ def test_a_job_shows_its_progress_and_an_event_handler_its_place(browser, orthan
     browser.save_screenshot(str(shots / "5-job-and-event.png"))
 
 
-def test_a_hidden_page_stops_polling(browser, orthanc):
+def test_a_hidden_page_stops_polling(page, browser, orthanc):
     browser.execute_script("""
         Object.defineProperty(document, 'hidden', {value: true, configurable: true});
         document.dispatchEvent(new Event('visibilitychange'));""")
@@ -212,3 +222,4 @@ def test_a_hidden_page_stops_polling(browser, orthanc):
     first = status(orthanc)["status_computed"]
     time.sleep(5)  # two and a half polling periods
     assert status(orthanc)["status_computed"] == first + 1  # ours only
+    browser.refresh()  # visible again, for a test that may follow in this process
