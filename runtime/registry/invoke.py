@@ -153,9 +153,26 @@ def _plain(entry: Handler | JobType, run: Run) -> Callable[..., Any]:
 # -- counted: each run's time and outcome, for the handler's counter (runtime.handler_stats) --
 
 def _counted_call(run: Run, counter: HandlerCounter) -> Run:
-    """A run that answers (or raises) when the handler is done: a route's, a gate's. A route's
-    answer of 500 or more counts as an error too (an offloaded handler's failure comes back
-    as one)."""
+    """A run that answers (or raises) when the handler is done: a gate's, a DICOM service's."""
+    clock = time.perf_counter
+    record = counter.record
+
+    def counted(*args: Any) -> Any:
+        started = clock()
+        try:
+            answer = run(*args)
+        except BaseException:
+            record(clock() - started, True)
+            raise
+        record(clock() - started, False)
+        return answer
+
+    return counted
+
+
+def _counted_route(run: Run, counter: HandlerCounter) -> Run:
+    """A route's run: its answer of 500 or more counts as an error too (an offloaded handler's
+    failure may come back as one)."""
     clock = time.perf_counter
     record = counter.record
 
@@ -204,7 +221,7 @@ def _label(entry: Handler | JobType, kind: str) -> str:
     return "cstore_filter" if kind == "checked" else kind
 
 
-_COUNTED = {"route": _counted_call, "checked": _counted_call, "call": _counted_call,
+_COUNTED = {"route": _counted_route, "checked": _counted_call, "call": _counted_call,
             "event": _counted_future, "stored": _counted_future}
 """How each kind's run is counted; a kind not here (jobs: their runs report progress, not
 answers) is not."""
@@ -228,7 +245,7 @@ class Binder:
         if entry.adapter is not None:
             invoke = entry.adapter(entry)
             if kind == "route" and self.stats is not None:
-                invoke = _counted_call(invoke, self.stats.counter(entry.name, "route"))
+                invoke = _counted_route(invoke, self.stats.counter(entry.name, "route"))
             entry.invoke = invoke
             return
         how = RUNS[kind]

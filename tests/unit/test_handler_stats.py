@@ -142,3 +142,41 @@ def test_handler_errors_are_noted_with_their_id_while_a_ring_is_kept():
     assert recent.total == 4 and len(listed) == 3  # the oldest went
     assert [e["error_id"] for e in listed] == ["id2", "id1", "id0"]
     assert listed[0]["handler"] == "m.other" and listed[0]["type"] == "KeyError"
+
+
+def allow(request: Any) -> bool:
+    return True
+
+
+def refuse_all(request: Any) -> bool:
+    raise PermissionError("no")
+
+
+def find(request: Any) -> list[Any]:
+    return []
+
+
+def test_each_kind_of_handler_is_counted_under_its_name_and_kind():
+    stats = HandlerStats()
+    binder = invoke.Binder(None, invoke.KeptBytes(), stats)  # type: ignore[arg-type]
+    handlers = Registry()
+    gates = [handlers.add_http_filter(allow), handlers.add_http_filter(refuse_all)]
+    service = handlers.set_dicom_service("find", find)
+    cstore = handlers.add_cstore_filter(allow)
+    for gate in gates:
+        binder.bind(gate, "checked", lambda entry, run: run)
+    binder.bind(service, "checked", lambda entry, run: run)
+    binder.bind(cstore, "checked", lambda entry, run: run)
+    shape = lambda answer, request: answer  # noqa: E731  (the kind's check: here, none)
+    assert gates[0].invoke(shape, "r") is True
+    try:
+        gates[1].invoke(shape, "r")
+    except PermissionError:
+        pass
+    assert service.invoke(shape, "r") == []
+    found = stats.snapshot()
+    assert found[f"{__name__}.allow"]["kind"] == "http_filter"  # the first record of the name
+    assert found[f"{__name__}.allow"]["requests"] == 1
+    assert found[f"{__name__}.refuse_all"] == {**found[f"{__name__}.refuse_all"],
+                                               "kind": "http_filter", "errors": 1}
+    assert found[f"{__name__}.find"]["kind"] == "dicom_find"
