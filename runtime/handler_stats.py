@@ -23,6 +23,7 @@ import itertools
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 BOUNDS: tuple[float, ...] = (
@@ -39,52 +40,84 @@ RECENT_ERRORS = 50
 class HandlerCounter:
     """One handler's requests, errors and latency buckets.
 
-    ``record`` is on every call's path: one uncontended lock (several Orthanc
-    HTTP threads run the same handler; ``+=`` is not atomic across threads).
+    ``record`` is on every call's path, from several of Orthanc's HTTP threads at once:
+    each thread counts into a list of its own (made at its first call), which only it
+    writes, so no lock is taken and no count is lost; a reader adds the lists up. A
+    reader may see the call being counted at that moment in some fields and not yet in
+    others; the next read has it whole.
     """
 
-    __slots__ = ("name", "kind", "key", "requests", "errors", "seconds", "buckets", "_lock")
+    __slots__ = ("name", "kind", "key", "_local", "_slots", "_lock")
 
     def __init__(self, name: str, kind: str, key: int) -> None:
         self.name = name
         self.kind = kind
         self.key = key  # what the fast path counts this handler's answers under
-        self.requests = 0
-        self.errors = 0
-        self.seconds = 0.0
-        self.buckets = [0] * (len(BOUNDS) + 1)
+        self._local = threading.local()
+        # [requests, errors, seconds, bucket 0, ...]: one per thread that counted, and the
+        # first for the batches of add() (under _lock)
+        self._slots: list[list[Any]] = [_empty()]
         self._lock = threading.Lock()
 
     def record(self, seconds: float, failed: bool) -> None:
-        at = bisect.bisect_left(BOUNDS, seconds)
-        with self._lock:
-            self.requests += 1
-            self.errors += failed
-            self.seconds += seconds
-            self.buckets[at] += 1
+        self.recorder()(seconds, failed)
+
+    def recorder(self) -> Callable[[float, bool], None]:
+        """``record`` as a function with its lookups bound once: what the bound runs of
+        runtime.registry.invoke call, on every call of the handler."""
+        local, slots, new = self._local, self._slots, _empty
+        bucket_of, bounds, first = bisect.bisect_left, BOUNDS, _FIRST_BUCKET
+
+        def record(seconds: float, failed: bool) -> None:
+            try:
+                slot = local.slot
+            except AttributeError:
+                slot = local.slot = new()
+                slots.append(slot)  # atomic: a reader sees it whole or not at all
+            slot[first + bucket_of(bounds, seconds)] += 1
+            slot[2] += seconds
+            slot[1] += failed
+            slot[0] += 1
+
+        return record
 
     def add(self, requests: int, errors: int, seconds: float, buckets: list[int]) -> None:
-        """A batch counted elsewhere (the fast path's)."""
+        """A batch counted elsewhere (the fast path's), taken when the status is read."""
         with self._lock:
-            self.requests += requests
-            self.errors += errors
-            self.seconds += seconds
+            batches = self._slots[0]
+            batches[0] += requests
+            batches[1] += errors
+            batches[2] += seconds
             for at, count in enumerate(buckets):
-                self.buckets[at] += count
+                batches[_FIRST_BUCKET + at] += count
+
+    def totals(self) -> list[Any]:
+        """[requests, errors, seconds, bucket 0, ...], every thread's added up."""
+        total = _empty()
+        for slot in list(self._slots):
+            for at, value in enumerate(slot):
+                total[at] += value
+        return total
 
     def snapshot(self) -> dict[str, Any]:
-        with self._lock:
-            buckets = list(self.buckets)
-            requests, errors, seconds = self.requests, self.errors, self.seconds
+        total = self.totals()
+        buckets = total[_FIRST_BUCKET:]
         return {
             "kind": self.kind,
-            "requests": requests,
-            "errors": errors,
-            "seconds_total": seconds,
+            "requests": total[0],
+            "errors": total[1],
+            "seconds_total": total[2],
             "latency_ms": {q: quantile_ms(buckets, f) for q, f in
                            (("p50", 0.5), ("p90", 0.9), ("p99", 0.99))},
             "buckets": buckets,
         }
+
+
+_FIRST_BUCKET = 3
+
+
+def _empty() -> list[Any]:
+    return [0, 0, 0.0] + [0] * (len(BOUNDS) + 1)
 
 
 def quantile_ms(buckets: list[int], fraction: float) -> float | None:

@@ -155,7 +155,7 @@ def _plain(entry: Handler | JobType, run: Run) -> Callable[..., Any]:
 def _counted_call(run: Run, counter: HandlerCounter) -> Run:
     """A run that answers (or raises) when the handler is done: a gate's, a DICOM service's."""
     clock = time.perf_counter
-    record = counter.record
+    record = counter.recorder()
 
     def counted(*args: Any) -> Any:
         started = clock()
@@ -174,7 +174,7 @@ def _counted_route(run: Run, counter: HandlerCounter) -> Run:
     """A route's run: its answer of 500 or more counts as an error too (an offloaded handler's
     failure may come back as one)."""
     clock = time.perf_counter
-    record = counter.record
+    record = counter.recorder()
 
     def counted(*args: Any) -> Any:
         started = clock()
@@ -192,7 +192,7 @@ def _counted_route(run: Run, counter: HandlerCounter) -> Run:
 def _counted_future(run: Run, counter: HandlerCounter) -> Run:
     """An event's run, which answers a future: counted when the future ends (queue time in)."""
     clock = time.perf_counter
-    record = counter.record
+    record = counter.recorder()
 
     def counted(*args: Any) -> Any:
         started = clock()
