@@ -110,7 +110,7 @@ class Load:
 def page(browser, orthanc):
     """The browser on the operator page (the first test reaches it through Orthanc Explorer; a
     test that runs first in its process, under xdist, opens it by its address)."""
-    if not browser.current_url.endswith("/runtime/ui/index.html"):
+    if browser.current_url != orthanc.url + "/runtime/ui/index.html":
         browser.get(orthanc.url + "/runtime/ui/index.html")
     wait_for(lambda: polls(browser) >= 1, timeout=20, what="the page's first poll")
     return browser
@@ -223,3 +223,26 @@ def test_a_hidden_page_stops_polling(page, browser, orthanc):
     time.sleep(5)  # two and a half polling periods
     assert status(orthanc)["status_computed"] == first + 1  # ours only
     browser.refresh()  # visible again, for a test that may follow in this process
+
+
+def test_behind_orthancs_authentication_the_page_works_with_credentials_only(browser, tmp_path):
+    import base64
+
+    config = {"AuthenticationEnabled": True, "RegisteredUsers": {"alice": "s3cret"},
+              "PythonRuntime": {"Pool": {"Workers": 1}}}
+    with running_orthanc(tmp_path, SCRIPT, config) as server:
+        page = server.url + "/runtime/ui/index.html"
+        browser.get(page)  # no credentials: Orthanc's 401, not the page
+        assert not browser.find_elements("id", "handlers")
+        # What a browser sends once its user answered the login prompt (headless has none).
+        token = base64.b64encode(b"alice:s3cret").decode()
+        browser.execute_cdp_cmd("Network.enable", {})
+        browser.execute_cdp_cmd("Network.setExtraHTTPHeaders",
+                                {"headers": {"Authorization": f"Basic {token}"}})
+        try:
+            browser.get(page)
+            wait_for(lambda: polls(browser) >= 2, timeout=20, what="two polls with credentials")
+            assert browser.find_element("id", "state").text == "live"
+            assert browser.find_element("id", "backend").text == "local"
+        finally:
+            browser.execute_cdp_cmd("Network.setExtraHTTPHeaders", {"headers": {}})
