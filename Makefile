@@ -14,9 +14,11 @@ STAMP := $(VENV)/.installed
 # debootstrap and zstd make and cache the Debian 13 and unstable roots (tests/debian_root.py).
 # postgresql and orthanc-postgresql: several Orthancs on one PostgreSQL index
 # (tests/reliability/test_cluster_postgresql.py and benchmark P14 start a cluster of their own).
+# chromium and chromium-driver: the operator page's browser test (tests/integration/
+# test_operator_page.py), driven by selenium through /usr/bin/chromedriver.
 DEBIAN_PACKAGES := orthanc orthanc-dev libboost1.81-dev nlohmann-json3-dev orthanc-python wrk dcmtk \
   python3-pil python3-pydicom python3-numpy orthanc-dicomweb debootstrap zstd python3.11-dev python3.11-venv \
-  postgresql orthanc-postgresql
+  postgresql orthanc-postgresql chromium chromium-driver
 NATIVE_SOURCES := $(wildcard orthanc_native/src/*) $(wildcard orthanc_native/codegen/*.py) CMakeLists.txt pyproject.toml config.schema.json
 
 .PHONY: wheel install system demo demo-dask test lint docs soak bench clean codegen roots test-roots

@@ -16,6 +16,7 @@ import multiprocessing.process
 import os
 import select
 import signal
+import time
 from multiprocessing.context import BaseContext
 from typing import Any
 
@@ -43,6 +44,8 @@ class WorkerHandle:
         self.state = State.STARTING
         self.pid: int | None = None
         self.tasks_done = 0
+        self.tasks_lent = 0  # answered while lent outside the pool (pool.idle), as last counted
+        self.started_at: float | None = None  # time.time() when it was launched
         self.process: Any = None
         self.channel: Channel | None = None
         self.sentinel = -1
@@ -73,6 +76,7 @@ class WorkerHandle:
         multiprocessing.process._children.discard(process)  # type: ignore[attr-defined]
         self.process = process
         self.pid = process.pid
+        self.started_at = time.time()
         self.sentinel = process.sentinel
         self.channel = Channel(parent_conn, segment_prefix(self.master_pid, self.serial, "m2w"))
         self.conn_fd = parent_conn.fileno()

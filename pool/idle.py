@@ -60,6 +60,11 @@ class IdleSet(Protocol):
         call, for the pool's window."""
         ...
 
+    def take_tasks_by_worker(self) -> dict[int, int]:
+        """Tasks answered outside the pool since the last call, by worker serial: for the
+        pool's per-worker counts."""
+        ...
+
     def __len__(self) -> int: ...
 
 
@@ -103,6 +108,9 @@ class IdleStack:
 
     def take_latencies(self) -> list[float]:
         return []
+
+    def take_tasks_by_worker(self) -> dict[int, int]:
+        return {}
 
     def __len__(self) -> int:
         return len(self._stack)

@@ -59,6 +59,7 @@ from pool.errors import (
     TaskTimeout,
     WorkerCrashed,
     WorkerStartFailed,
+    describe_exitcode,
 )
 from pool.handle import State, WorkerHandle
 from pool.idle import IdleSet, IdleStack
@@ -72,6 +73,14 @@ log = logging.getLogger(__name__)
 
 CRASH_REAP_TIMEOUT = 5.0
 """Seconds a caller waits for a dead worker's exit code."""
+
+RESTARTS_KEPT = 50
+"""How many of the last worker replacements ``status()`` lists, with their reasons."""
+
+_REASONS = {Ending.TIMEOUT: "timeout: the task overran its time", Ending.DEAD: "crashed",
+            Ending.GONE: "found dead before a task", Ending.KILL: "unknown state after a task",
+            Ending.RECYCLE: "recycled (MaxTasksPerWorker or MaxWorkerMemoryMB)"}
+"""Why a worker that ended so is replaced (status()'s "restarts")."""
 
 
 # How a worker leaves after a task that ended so (the others are stopped politely).
@@ -180,6 +189,8 @@ class Pool:
         self._workers: dict[int, WorkerHandle] = {}
         self._busy = 0
         self._stats = TaskStats()
+        self._restarts: deque[dict[str, Any]] = deque(maxlen=RESTARTS_KEPT)
+        self._restarted = 0
         self._task_ids = itertools.count(1)
         self._start_error: BaseException | None = None
         self._started = False  # start() has seen every worker ready once
@@ -497,6 +508,8 @@ class Pool:
                 return
             handle.state = State.RETIRING
             replace = not handle.temporary and self._phase is _Phase.RUNNING
+            if replace:
+                self._note_restart(handle, _REASONS.get(ending, ending.value))
             if self._phase is not _Phase.RUNNING:
                 self._changed.notify_all()
         assert self._supervisor is not None
@@ -596,6 +609,20 @@ class Pool:
         self._idle.set_waiting(len(self._waiters))
         waiter.event.set()
 
+    def _note_restart(self, handle: WorkerHandle, reason: str) -> None:
+        """A worker is replaced (under the lock): kept for status()'s "restarts"."""
+        self._restarted += 1
+        self._restarts.append({"time": time.time(), "pid": handle.pid, "serial": handle.serial,
+                               "reason": reason, "exitcode": handle.exitcode})
+
+    def _idle_died(self, handle: WorkerHandle, exitcode: int | None) -> None:
+        """The supervisor saw an idle worker die; it replaces it."""
+        if handle.temporary:
+            return
+        with self._lock:
+            if self._phase is _Phase.RUNNING:
+                self._note_restart(handle, f"died while idle: {describe_exitcode(exitcode)}")
+
     def _take_dead_idle(self, handle: WorkerHandle) -> bool:
         with self._lock:
             if handle.state is not State.IDLE:
@@ -644,7 +671,12 @@ class Pool:
         with self._lock:
             for seconds in self._idle.take_latencies():
                 self._stats.record_latency(seconds)
+            for serial, count in self._idle.take_tasks_by_worker().items():
+                found = self._workers.get(serial)
+                if found is not None:
+                    found.tasks_lent += count
             handles = list(self._workers.values())
+            leased_idle = {id(h) for h in self._idle.handles()}
             idle = sum(1 for h in handles if h.state is State.IDLE)
             busy = sum(1 for h in handles if h.state is State.BUSY)
             starting = sum(1 for h in handles if h.state is State.STARTING)
@@ -660,6 +692,21 @@ class Pool:
                     "starting": starting,
                     "total": idle + busy + starting,
                     "pids": pids,
+                    # each worker; "busy" also when lent outside the pool (pool.idle)
+                    "list": [
+                        {"serial": h.serial, "pid": h.pid,
+                         "state": "busy" if h.state is State.IDLE and id(h) not in leased_idle
+                         else h.state.value,
+                         "tasks": h.tasks_done + h.tasks_lent, "temporary": h.temporary,
+                         "started_at": h.started_at}
+                        for h in sorted(handles, key=lambda h: h.serial)
+                    ],
+                },
+                "restarts": {
+                    "total": self._restarted,
+                    "recent": [dict(r, exit=describe_exitcode(r["exitcode"])
+                                    if r["exitcode"] is not None else None)
+                               for r in reversed(self._restarts)],
                 },
                 "queue": len(self._waiters),
                 "tasks": self._counters(),

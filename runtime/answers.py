@@ -29,6 +29,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from runtime.errors import HandlerAborted, NotInOrthanc, OrthancException, http_status_of
+from runtime.handler_stats import RecentErrors
 from runtime.http import HTTPError, Response, UnsupportedReturn, error_response
 from runtime.sdk import logs
 
@@ -140,12 +141,30 @@ def safe_str(error: BaseException) -> str:
         return f"<{type(error).__name__}: str() failed>"
 
 
+_recent: RecentErrors | None = None
+
+
+def keep_errors_in(recent: RecentErrors | None) -> None:
+    """Where handler errors are noted (the session's RecentErrors, for its status), or None."""
+    global _recent
+    _recent = recent
+
+
+def note_error(where: str, type_name: str, message: str, error_id: str) -> None:
+    """Notes a handler's error, logged under ``error_id``, for the operator page."""
+    recent = _recent
+    if recent is not None:
+        recent.add(error_id, where, type_name, message)
+
+
 def log_exception(where: str, error: BaseException, error_id: str) -> None:
     try:
         text = "".join(traceback.format_exception(error)).rstrip()
     except Exception:
         text = "(no traceback: formatting it failed)"
-    log_error(f"{where}: {type(error).__name__} [error id {error_id}]: {safe_str(error)}\n{text}")
+    message = safe_str(error)
+    note_error(where, type(error).__name__, message, error_id)
+    log_error(f"{where}: {type(error).__name__} [error id {error_id}]: {message}\n{text}")
 
 
 ErrorAnswer = Callable[[Any, str, str], Response]

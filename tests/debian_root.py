@@ -100,8 +100,16 @@ SUITES = {
 MAKE_DEMO = "tests/integration/test_doc_commands.py::test_make_demo_as_the_readme_says_serves_the_recipes_until_ctrl_c"
 MAKE_DEMO_REASON = ("make demo installs Debian 12's packages and .venv through the Makefile, "
                     "which a root's build (pip install -e there) does not go through")
+BROWSER_TEST = "tests/integration/test_operator_page.py"
+BROWSER_REASON = ("drives Debian's chromium through chromium-driver, which took 115 packages and "
+                  "504 MB on this Debian 12 machine, more in a minbase root; the page's routes, "
+                  "its data and its link in "
+                  "Orthanc Explorer are tested there over plain HTTP "
+                  "(tests/integration/test_operator_page_routes.py)")
+
 LEFT_OUT: dict[str, dict[str, str]] = {
     "trixie": {
+        BROWSER_TEST: BROWSER_REASON,
         "tests/integration/test_wheels.py":
             "runs after these tests in the wheel step, on this root's cp313 wheel and in a copy of "
             "the root without g++, cmake and orthanc-dev (here it would build the cp311 wheel of "
@@ -109,6 +117,7 @@ LEFT_OUT: dict[str, dict[str, str]] = {
         MAKE_DEMO: MAKE_DEMO_REASON,
     },
     "sid": {
+        BROWSER_TEST: BROWSER_REASON,
         "tests/integration/test_wheels.py":
             "builds the cp311 wheel of Debian 12's /usr/bin/python3.11, which this root lacks; "
             "the wheels are Debian 12's and 13's (issue 27), so sid has no wheel step",

@@ -18,7 +18,10 @@
 //     nothing by the deadline -> with the GIL: on_failure(..., "timeout") answers 504
 //   give_back(): to the idle set, or (Python callers wait, the pool closes) lease_ended()
 //   every answer from a worker is counted (done or failed) with its latency, from asking
-//   for a worker to the answer, for the pool's status (take_latencies)
+//   for a worker to the answer, for the pool's status (take_latencies); and under its
+//   handler's key (Entry.key) into fixed latency buckets, and under its worker's serial,
+//   taken in batches when the status or the metrics are read (take_key_stats,
+//   take_tasks_by_serial): never a Python call per request
 //
 // Orthanc's REST callback gets no user pointer: a fixed table of kSlots callbacks,
 // one per registered route regex, each knowing its slot. The frame format is
@@ -69,10 +72,20 @@ constexpr int kFailed = 2;  // the handler raised; its error answer is written
 
 using Clock = std::chrono::steady_clock;
 
-// One offloaded handler of a route: what its frames carry, and its time limit.
+// One offloaded handler of a route: what its frames carry, its time limit, and the key its
+// answers are counted under (runtime.handler_stats; -1: not counted).
 struct Entry {
   std::string descriptor;
   double timeout = 30.0;
+  int key = -1;
+};
+
+// What the answers of one handler key came to since the last take_key_stats.
+struct KeyStats {
+  long long requests = 0;
+  long long errors = 0;
+  double seconds = 0.0;
+  std::vector<long long> buckets;  // one per bound, and one past the last
 };
 
 struct Slot {
@@ -92,11 +105,13 @@ struct Lease {
 // The idle workers, shared by the pool (Python, under its lock) and the HTTP threads.
 class IdleSet {
  public:
-  IdleSet(py::object on_frame, py::object on_failure, py::object lease_ended, int queue_limit)
+  IdleSet(py::object on_frame, py::object on_failure, py::object lease_ended, int queue_limit,
+          std::vector<double> bounds)
       : on_frame_(std::move(on_frame)),
         on_failure_(std::move(on_failure)),
         lease_ended_(std::move(lease_ended)),
-        queue_limit_(queue_limit) {}
+        queue_limit_(queue_limit),
+        bounds_(std::move(bounds)) {}
 
   ~IdleSet() {
     // The last reference may go on an HTTP thread: the hooks are released with the GIL.
@@ -196,6 +211,33 @@ class IdleSet {
     return taken;
   }
 
+  // Per handler key, what was counted since the last call: [(key, requests, errors, seconds,
+  // [bucket counts])], keys with nothing new left out.
+  py::list take_key_stats() {
+    std::vector<std::pair<int, KeyStats>> taken;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      for (std::size_t key = 0; key < keys_.size(); key++) {
+        if (keys_[key].requests == 0) continue;
+        KeyStats fresh;
+        fresh.buckets.assign(keys_[key].buckets.size(), 0);
+        taken.emplace_back(static_cast<int>(key), std::exchange(keys_[key], std::move(fresh)));
+      }
+    }
+    py::list out;
+    for (auto& [key, stats] : taken) {
+      out.append(py::make_tuple(key, stats.requests, stats.errors, stats.seconds,
+                                py::cast(stats.buckets)));
+    }
+    return out;
+  }
+
+  // Answers per worker serial since the last call.
+  std::unordered_map<int, long long> take_tasks_by_serial() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return std::exchange(by_serial_, {});
+  }
+
   // -- the HTTP threads' side (no GIL) --
 
   // An idle worker, waiting at most `seconds` for one while the line has room.
@@ -219,10 +261,12 @@ class IdleSet {
 
   // Counts the lease's answer, then gives the worker back to the idle set, or returns
   // false: the pool takes it (lease_ended) since Python callers wait for one or it closes.
-  bool give_back(const Lease& lease, double seconds, bool failed) {
+  bool give_back(const Lease& lease, double seconds, bool failed, int key) {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       count(seconds, failed);
+      count_key(key, seconds, failed);
+      by_serial_[lease.serial]++;
       if (closed_ || py_waiting_ > 0) return false;
       idle_.push_back(lease);
       leased_--;
@@ -232,6 +276,13 @@ class IdleSet {
   }
 
   void lease_done() { leased_--; }
+
+  // A request whose worker failed (died, overran, broken): an error of its handler. The pool
+  // counts the worker's end itself (Pool.lease_failed).
+  void count_failure(int key, double seconds) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    count_key(key, seconds, true);
+  }
 
   py::object on_frame_;
   py::object on_failure_;
@@ -246,9 +297,24 @@ class IdleSet {
   int native_waiting_ = 0;
   const int queue_limit_;
   std::atomic<int> leased_{0};
-  long long done_ = 0;  // these three under mutex_
+  long long done_ = 0;  // these five under mutex_
   long long failed_ = 0;
   std::deque<double> latencies_;
+  std::vector<KeyStats> keys_;  // by handler key; grows when a key is first counted
+  std::unordered_map<int, long long> by_serial_;
+  const std::vector<double> bounds_;
+
+  void count_key(int key, double seconds, bool failed) {
+    if (key < 0 || bounds_.empty()) return;
+    if (static_cast<std::size_t>(key) >= keys_.size()) keys_.resize(key + 1);
+    KeyStats& stats = keys_[key];
+    if (stats.buckets.empty()) stats.buckets.assign(bounds_.size() + 1, 0);
+    stats.requests++;
+    stats.errors += failed;
+    stats.seconds += seconds;
+    // As Python's bisect_left: the first bound at or above the latency.
+    stats.buckets[std::lower_bound(bounds_.begin(), bounds_.end(), seconds) - bounds_.begin()]++;
+  }
 
   void count(double seconds, bool failed) {
     (failed ? failed_ : done_)++;
@@ -495,8 +561,10 @@ double seconds_since(Clock::time_point since) {
 }
 
 OrthancPluginErrorCode give_back(IdleSet& set, const Lease& lease, const char* url,
-                                 Clock::time_point asked, bool failed) {
-  if (set.give_back(lease, seconds_since(asked), failed)) return OrthancPluginErrorCode_Success;
+                                 Clock::time_point asked, bool failed, int key) {
+  if (set.give_back(lease, seconds_since(asked), failed, key)) {
+    return OrthancPluginErrorCode_Success;
+  }
   OrthancPluginErrorCode code = call_python(
       "orthanc-runtime: fast path: giving a worker back failed for", url,
       OrthancPluginErrorCode_Plugin, OrthancPluginErrorCode_Plugin, [&]() {
@@ -510,6 +578,7 @@ OrthancPluginErrorCode give_back(IdleSet& set, const Lease& lease, const char* u
 OrthancPluginErrorCode fail(IdleSet& set, PythonSide& side, const Lease& lease, const char* kind,
                             const Entry& entry, const char* url, const char* method,
                             double seconds, const std::string& request_id) {
+  set.count_failure(entry.key, seconds);
   OrthancPluginErrorCode code = call_python(
       "orthanc-runtime: fast path: answering a failed request failed for", url,
       OrthancPluginErrorCode_Plugin, OrthancPluginErrorCode_Plugin, [&]() {
@@ -556,7 +625,7 @@ OrthancPluginErrorCode run_fast(IdleSet& set, const Entry& entry, const Lease& l
       return fail(set, side, lease, "dead", entry, url, method, entry.timeout, request_id);
     }
     if (raw) {
-      OrthancPluginErrorCode code = give_back(set, lease, url, asked, false);
+      OrthancPluginErrorCode code = give_back(set, lease, url, asked, false, entry.key);
       try {
         execute_plan(output, payload);
       } catch (const std::exception& e) {
@@ -582,7 +651,7 @@ OrthancPluginErrorCode run_fast(IdleSet& set, const Entry& entry, const Lease& l
       fail(set, side, lease, "broken", entry, url, method, seconds_since(asked), request_id);
       return code;
     }
-    if (said != kWaitOn) return give_back(set, lease, url, asked, said == kFailed);
+    if (said != kWaitOn) return give_back(set, lease, url, asked, said == kFailed, entry.key);
   }
 }
 
@@ -631,8 +700,9 @@ bool register_fast_route(const std::string& regex, const py::dict& methods) {
   std::unordered_map<std::string, Entry> table;
   for (auto item : methods) {
     auto pair = item.second.cast<py::tuple>();
-    table[item.first.cast<std::string>()] = Entry{pair[0].cast<std::string>(),
-                                                  pair[1].cast<double>()};
+    table[item.first.cast<std::string>()] = Entry{
+        pair[0].cast<std::string>(), pair[1].cast<double>(),
+        pair.size() > 2 ? pair[2].cast<int>() : -1};
   }
   std::size_t index = kSlots;
   bool fresh = false;
@@ -668,8 +738,9 @@ void forget_fast_routes() {
 void init_fast_path(py::module_& m) {
   py::class_<IdleSet, std::shared_ptr<IdleSet>>(m, "IdleSet",
       "The idle workers of a pool, shared with the fast path's HTTP threads (fast_path.cpp).")
-      .def(py::init<py::object, py::object, py::object, int>(), py::arg("on_frame"),
-           py::arg("on_failure"), py::arg("lease_ended"), py::arg("queue_limit"))
+      .def(py::init<py::object, py::object, py::object, int, std::vector<double>>(),
+           py::arg("on_frame"), py::arg("on_failure"), py::arg("lease_ended"),
+           py::arg("queue_limit"), py::arg("bounds") = std::vector<double>{})
       .def("push", &IdleSet::push)
       .def("take", &IdleSet::take)
       .def("set_waiting", &IdleSet::set_waiting)
@@ -681,10 +752,15 @@ void init_fast_path(py::module_& m) {
       .def("leased", &IdleSet::leased)
       .def("answered", &IdleSet::answered, "(done, failed): answers from leased workers.")
       .def("take_latencies", &IdleSet::take_latencies,
-           "Seconds from asking for a worker to each answer since the last call (at most 1,024).");
+           "Seconds from asking for a worker to each answer since the last call (at most 1,024).")
+      .def("take_key_stats", &IdleSet::take_key_stats,
+           "[(key, requests, errors, seconds, buckets)] per handler key since the last call; "
+           "buckets as the constructor's bounds, and one past the last.")
+      .def("take_tasks_by_serial", &IdleSet::take_tasks_by_serial,
+           "{worker serial: answers} since the last call.");
 
   m.def("register_fast_route", &register_fast_route, py::arg("regex"), py::arg("methods"),
-        "Registers a route whose methods {name: (descriptor, timeout)} go to a worker "
+        "Registers a route whose methods {name: (descriptor, timeout[, key])} go to a worker "
         "without the GIL; False when no slot is left (then register_rest_route).");
   m.def("set_fast_pool", [](std::shared_ptr<IdleSet> set) {
     std::shared_ptr<IdleSet> old;

@@ -193,6 +193,7 @@ def _pool_closed(error: PoolClosed, where: str, route: str) -> Response:
 @answers.answer_errors(TaskTimeout)
 def _task_timeout(error: TaskTimeout, where: str, route: str) -> Response:
     error_id = answers.new_error_id()
+    answers.note_error(where, type(error).__name__, answers.safe_str(error), error_id)
     answers.log_error(f"{where}: {answers.safe_str(error)}; its worker was replaced "
                       f"[error id {error_id}]")
     return answers.error_response(
@@ -203,6 +204,7 @@ def _task_timeout(error: TaskTimeout, where: str, route: str) -> Response:
 @answers.answer_errors(WorkerCrashed)
 def _worker_crashed(error: WorkerCrashed, where: str, route: str) -> Response:
     error_id = answers.new_error_id()
+    answers.note_error(where, type(error).__name__, answers.safe_str(error), error_id)
     answers.log_error(f"{where}: {answers.safe_str(error)} [error id {error_id}]")
     return answers.error_response(
         502, f"the worker running the handler {describe_exitcode(error.exitcode)}; "

@@ -34,6 +34,7 @@ from pool.handle import WorkerHandle
 from pool.messages import Call, Failure, Result
 from runtime import answers, context
 from runtime.backends import streams, tasks
+from runtime.handler_stats import BOUNDS, HandlerStats
 from runtime.http import Response
 from runtime.sdk import telemetry
 
@@ -63,10 +64,12 @@ def descriptor(entry: Any, pattern: str) -> str | None:
                        "name": entry.name}, separators=(",", ":"))
 
 
-def fast_methods(route: Any, default_timeout: float) -> dict[str, tuple[str, float]]:
+def fast_methods(route: Any, default_timeout: float,
+                 stats: HandlerStats | None = None) -> dict[str, tuple[str, float, int]]:
     """The methods of ``route`` whose handler is offloaded, decorated (not official-style)
-    and found by name: {method: (descriptor, timeout)}."""
-    methods: dict[str, tuple[str, float]] = {}
+    and found by name: {method: (descriptor, timeout, key)}; the fast path counts each answer
+    under ``key``, its handler's counter in ``stats`` (-1: not counted)."""
+    methods: dict[str, tuple[str, float, int]] = {}
     for method, entry in route.by_method.items():
         offload = entry.offload
         if offload is None or entry.adapter is not None:
@@ -74,7 +77,8 @@ def fast_methods(route: Any, default_timeout: float) -> dict[str, tuple[str, flo
         found = descriptor(entry, route.pattern.source)
         if found is not None:
             timeout = offload.timeout if offload.timeout is not None else default_timeout
-            methods[method] = (found, float(timeout))
+            key = stats.counter(entry.name, "route").key if stats is not None else -1
+            methods[method] = (found, float(timeout), key)
     return methods
 
 
@@ -87,7 +91,7 @@ class NativeIdle:
         self.write = write
         self._handles: dict[int, WorkerHandle] = {}
         self.native = native.IdleSet(self._on_frame, self._on_failure, self._lease_ended,
-                                     queue_limit)
+                                     queue_limit, list(BOUNDS))
         self._described: dict[str, tuple[str, str]] = {}
 
     # -- pool.idle.IdleSet --
@@ -128,6 +132,15 @@ class NativeIdle:
 
     def take_latencies(self) -> list[float]:
         return list(self.native.take_latencies())
+
+    def take_tasks_by_worker(self) -> dict[int, int]:
+        """Answers per worker serial since the last call (pool.idle)."""
+        return dict(self.native.take_tasks_by_serial())
+
+    def take_handler_stats(self) -> list[tuple[int, int, int, float, list[int]]]:
+        """What the fast path counted per handler key since the last call, for
+        runtime.handler_stats: ``(key, requests, errors, seconds, buckets)``."""
+        return [tuple(each) for each in self.native.take_key_stats()]  # type: ignore[misc]
 
     def __len__(self) -> int:
         return len(self.native)

@@ -59,6 +59,8 @@ def start(configuration_json: str, configuration_path: str, orthanc_version: str
     if section.get("Reload"):
         sys.dont_write_bytecode = True  # an edit within the second must not hit a stale .pyc
     session = Session(section, native).activate()
+    # The scripts' ExtendOrthancExplorer calls add to the page's button (operator_page).
+    transport.set_native(session.explorer.native_view())
     keep_fork_as_default_start_method()
     leftovers.on_start()
     scripts = [script_path(script, configuration_path) for script in

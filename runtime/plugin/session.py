@@ -9,13 +9,18 @@ each the parts it works with, so that nothing below reaches for a module global:
                   the session lives, so that decorators and jobs.submit find it
       executor    the offload backend (runtime.backends.executor)
       kept        the files Orthanc handed at ingest, for offloaded handlers (invoke)
-      binder      how each record runs: Binder(executor, kept)
+      stats       each handler's requests, errors, latency; the recent errors
+                  (runtime.handler_stats)
+      binder      how each record runs, counted: Binder(executor, kept, stats)
       cluster     who this server is, which event handlers it runs (several Orthancs
                   on one database: runtime.callbacks.cluster)
       hub         the event feeds and their checkpoints: Hub(registry, executor, kept, cluster)
       rest        the REST callback and the requests in flight: RestApi(registry, binder)
       jobs        Orthanc jobs of @job handlers: Jobs(registry, binder)
-      status      /runtime/status and the metrics: Status(registry, executor, hub, cluster)
+      status      /runtime/status, /runtime/metrics and Orthanc's metrics:
+                  Status(registry, executor, hub, cluster, stats, errors)
+      explorer    Orthanc Explorer's script: the operator page's button (/runtime/ui) and
+                  the scripts' ExtendOrthancExplorer calls
 
 A reload of the scripts keeps the session: it records into a new registry, then the
 session's registry takes the new handlers whole (``Registry.take``), so that every part
@@ -31,14 +36,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+from runtime import answers
 from runtime import jobs as jobs_module
 from runtime.backends import fast_lane
 from runtime.backends.executor import Executor
-from runtime.callbacks import changes, dicom, gates, rest
+from runtime.callbacks import changes, dicom, gates, operator_page, rest
 from runtime.callbacks.cluster import Cluster
-from runtime.callbacks.status import Status
+from runtime.callbacks.status import METRICS_ROUTE, Status
 from runtime.configuration import settings
 from runtime.enums import ChangeType
+from runtime.handler_stats import HandlerStats, RecentErrors
 from runtime.plugin import leftovers, reload
 from runtime.plugin.scripts import ModuleNameClash, enabled_recipes, import_script
 from runtime.registry import Registry, Route, activate
@@ -58,15 +65,19 @@ class Session:
     def __init__(self, section: dict[str, Any] | None = None, native: Any = None) -> None:
         self.section: dict[str, Any] = section or {}
         self.native = native
+        self.explorer = operator_page.ExplorerExtensions(native)
         self.registry = Registry()
         self.executor = Executor()
         self.kept = KeptBytes()
-        self.binder = Binder(self.executor, self.kept)
+        self.stats = HandlerStats()
+        self.errors = RecentErrors()
+        self.binder = Binder(self.executor, self.kept, self.stats)
         self.cluster = Cluster(self.section)
         self.hub = changes.Hub(self.registry, self.executor, self.kept, self.cluster)
         self.rest = rest.RestApi(self.registry, self.binder)
         self.jobs = jobs_module.Jobs(self.registry, self.binder)
-        self.status = Status(self.registry, self.executor, self.hub, self.cluster)
+        self.status = Status(self.registry, self.executor, self.hub, self.cluster,
+                             stats=self.stats, errors=self.errors)
         self.scripts: list[Path] = []
         self.modules: list[str] = []  # what was imported: the scripts, the enabled recipes
         self.recipes: list[str] = []
@@ -81,11 +92,13 @@ class Session:
         """Declarations go to this session's registry; ``jobs.submit`` adds to its jobs."""
         activate(self.registry)
         jobs_module.activate(self.jobs)
+        answers.keep_errors_in(self.errors)
         return self
 
     def deactivate(self) -> None:
         activate(None)
         jobs_module.activate(None)
+        answers.keep_errors_in(None)
 
     def __enter__(self) -> Session:
         return self.activate()
@@ -122,6 +135,8 @@ class Session:
         """The one place where the recorded handlers reach Orthanc."""
         native, handlers = self.native, self.registry
         handlers.add_route(STATUS_ROUTE, self.status.route, ["GET"])
+        handlers.add_route(METRICS_ROUTE, self.status.metrics_route, ["GET"])
+        operator_page.add_routes(handlers)
         handlers.frozen = True
         self.cluster.resolve()
         self.cluster.check_patterns(changes.from_the_log(handlers))
@@ -132,7 +147,7 @@ class Session:
             self.registry.has_offloaded()
         timeout = self.section.get("Pool", {}).get("TaskTimeout", 30)
         for route in handlers.routes:
-            methods = fast_lane.fast_methods(route, timeout) if fast else {}
+            methods = fast_lane.fast_methods(route, timeout, self.stats) if fast else {}
             if not (methods and native.register_fast_route(route.pattern.regex, methods)):
                 self.register_route(route.pattern.regex, self.rest.serve_of(route))
             self.registered.add(route.pattern.regex)
@@ -142,6 +157,7 @@ class Session:
         native.register_refresh_metrics()
         gates.install(native, handlers)
         dicom.install(native, handlers)
+        self.explorer.install()  # the page's button, and what the scripts added
         native.set_job_unserializer(self.jobs.unserialize)
         native.register_jobs_unserializer()
 
@@ -175,6 +191,8 @@ class Session:
         offload = self.executor.start(section, self.modules, fresh=bool(section.get("Reload")),
                                       native=self.native, write=rest.write)
         offload.add_master_functions(self.jobs.master_functions())
+        if self.executor.fast is not None:  # its answers are counted in C++ (fast_path.cpp)
+            self.stats.add_source(self.executor.fast)
         if section.get("Verbose"):
             log("info", f"{offload.name} pool started: {offload.status()['workers']}")
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import collections
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -38,10 +39,16 @@ from typing import TYPE_CHECKING, Any
 
 from runtime.backends import tasks
 from runtime.events import StoredInstance
+from runtime.handler_stats import HandlerCounter, HandlerStats
 from runtime.http import to_response
 from runtime.registry import (
+    ChangeListener,
+    DicomService,
     Handler,
+    HttpFilter,
     JobType,
+    ReceivedInstanceHandler,
+    RouteHandler,
     StorageAreaEntry,
     StoredListener,
     active,
@@ -143,24 +150,110 @@ def _plain(entry: Handler | JobType, run: Run) -> Callable[..., Any]:
     return run
 
 
+# -- counted: each run's time and outcome, for the handler's counter (runtime.handler_stats) --
+
+def _counted_call(run: Run, counter: HandlerCounter) -> Run:
+    """A run that answers (or raises) when the handler is done: a gate's, a DICOM service's."""
+    clock = time.perf_counter
+    record = counter.recorder()
+
+    def counted(*args: Any) -> Any:
+        started = clock()
+        try:
+            answer = run(*args)
+        except BaseException:
+            record(clock() - started, True)
+            raise
+        record(clock() - started, False)
+        return answer
+
+    return counted
+
+
+def _counted_route(run: Run, counter: HandlerCounter) -> Run:
+    """A route's run: its answer of 500 or more counts as an error too (an offloaded handler's
+    failure may come back as one)."""
+    clock = time.perf_counter
+    record = counter.recorder()
+
+    def counted(*args: Any) -> Any:
+        started = clock()
+        try:
+            answer = run(*args)
+        except BaseException:
+            record(clock() - started, True)
+            raise
+        record(clock() - started, getattr(answer, "status", 200) >= 500)
+        return answer
+
+    return counted
+
+
+def _counted_future(run: Run, counter: HandlerCounter) -> Run:
+    """An event's run, which answers a future: counted when the future ends (queue time in)."""
+    clock = time.perf_counter
+    record = counter.recorder()
+
+    def counted(*args: Any) -> Any:
+        started = clock()
+        try:
+            future = run(*args)
+        except BaseException:
+            record(clock() - started, True)
+            raise
+        future.add_done_callback(
+            lambda done: record(clock() - started,
+                                done.cancelled() or done.exception() is not None))
+        return future
+
+    return counted
+
+
+def _label(entry: Handler | JobType, kind: str) -> str:
+    """What a handler's counter calls its kind (/runtime/status, Prometheus' ``kind``)."""
+    if isinstance(entry, DicomService):
+        return f"dicom_{entry.kind}"
+    for cls, label in ((RouteHandler, "route"), (ChangeListener, "on_change"),
+                       (StoredListener, "on_stored_instance"), (HttpFilter, "http_filter"),
+                       (ReceivedInstanceHandler, "received_instance")):
+        if isinstance(entry, cls):
+            return label
+    return "cstore_filter" if kind == "checked" else kind
+
+
+_COUNTED = {"route": _counted_route, "checked": _counted_call, "call": _counted_call,
+            "event": _counted_future, "stored": _counted_future}
+"""How each kind's run is counted; a kind not here (jobs: their runs report progress, not
+answers) is not."""
+
+
 class Binder:
     """Binds the records of one start of the plugin (runtime.plugin.session): an offloaded
     handler runs through its ``executor``; an offloaded on-stored-instance handler's event
     takes the bytes ``kept`` at ingest."""
 
-    def __init__(self, executor: Executor, kept: KeptBytes) -> None:
+    def __init__(self, executor: Executor, kept: KeptBytes,
+                 stats: HandlerStats | None = None) -> None:
         self.executor = executor
         self.kept = kept
+        self.stats = stats  # each handler's counter (runtime.handler_stats), when kept
 
     def bind(self, entry: Handler | JobType, kind: str, glue: Glue = _plain) -> None:
-        """Gives ``entry`` its invoker: its compat adapter, or ``glue`` over how its kind runs."""
+        """Gives ``entry`` its invoker: its compat adapter, or ``glue`` over how its kind runs;
+        counted in ``stats`` (an official-style route's too)."""
+        counting = _COUNTED.get(kind) if self.stats is not None else None
         if entry.adapter is not None:
-            entry.invoke = entry.adapter(entry)
+            invoke = entry.adapter(entry)
+            if kind == "route" and self.stats is not None:
+                invoke = _counted_route(invoke, self.stats.counter(entry.name, "route"))
+            entry.invoke = invoke
             return
         how = RUNS[kind]
         offload = entry.offload
         run = how.inline(entry.handler) if offload is None else \
             how.offloaded(self, entry.handler, offload.timeout)
+        if counting is not None and self.stats is not None:
+            run = counting(run, self.stats.counter(entry.name, _label(entry, kind)))
         entry.invoke = glue(entry, run)
 
     def bind_stored(self, listeners: list[StoredListener]) -> None:

@@ -190,6 +190,9 @@ def test_explorer_button_and_its_route(group_a):
     assert explorer.status == 200
     assert "$('#site-python-info').length" in explorer.text
     assert "$.get('../site/python'" in explorer.text
+    # The runtime's own button to its operator page (runtime.callbacks.operator_page) is
+    # there too: one plugin's extensions add up, none replaces the script's.
+    assert 'href="../runtime/ui/index.html"' in explorer.text
 
 
 def test_studies_by_date_a_page_at_a_time(group_a):

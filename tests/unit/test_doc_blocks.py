@@ -34,6 +34,7 @@ RUN = {
     "docs/samples/configuration.json": "test_json_blocks_are_valid_configuration (this file)",
     "docs/samples/api_imports.py": "tests/integration/test_examples.py::test_the_api_pages_samples_load_and_stream_the_export",
     "docs/samples/api_export.py": "tests/integration/test_examples.py::test_the_api_pages_samples_load_and_stream_the_export",
+    "docs/samples/metrics.prom": "tests/integration/test_operator_page_routes.py::test_the_docs_scrape_is_cut_from_what_the_route_answers",
 }
 
 # (page, the block's first line): the test that takes the block from the page and runs it.
@@ -62,6 +63,7 @@ NOT_RUN = {
     ("install.md", "make wheel   # dist/orthanc_runtime-<version>-cp311-cp311-manylinux_2_34_x86_64.whl, for Debian 12's python3.11"): "tests/integration/test_wheels.py builds the same cp311 wheel (tests.wheel_build, what make wheel runs) into a temporary folder; make test's wheel step in the Debian 13 root (tests/debian_root.py wheel_step) builds the cp313 one as make wheel does, into the root's build/wheel/dist instead of dist",
     ("install.md", "apt-get purge orthanc-python            # the official Python plugin: see \"What install refuses\""): "tests/integration/test_wheels.py runs these steps on a copy of /etc/orthanc and of Debian's plugins folder (the purge as the removal of python.json and libOrthancPython.so from the copy; the apt-get install as the Debian packages that make install puts here; the venv under /tmp, not /opt), then starts /usr/sbin/Orthanc as the orthanc user instead of systemctl restart: it does not touch this machine's own service",
     ("install.md", "apt-get purge orthanc-python"): "make test's wheel step in the Debian 13 root (tests/debian_root.py) runs tests/integration/test_wheels.py as for Debian 12's steps above, in a copy of that root without build tools, where orthanc-python stays installed and the copy of /etc/orthanc and of the plugins folder leaves its plugin and python.json out",
+    ("operations.md", "scrape_configs:"): "a Prometheus server's configuration: no Prometheus server here; tests/integration/test_operator_page_routes.py scrapes the route it names, with and without Orthanc's credentials",
     ("install.md", "# Not tested: no Docker engine on the machine that tests orthanc-runtime (docs/install.md)."): "not tested: no Docker engine here",
     ("operations.md", "import logging"): "a fragment with `...`; tests/scripts/logs_demo.py logs the same way from an offloaded route, and tests/integration/test_logs.py reads its lines in Orthanc's log",
     ("operations.md", "W1206 23:41:07.512345 PluginsManager.cpp:153] [handler=checksum req=3f9a-17] checksums: computing 42"): "a line of Orthanc's log, not code: tests/integration/test_logs.py checks the lines' form",

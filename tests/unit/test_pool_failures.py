@@ -63,6 +63,9 @@ def test_timeout_kills_and_replaces_the_worker(make_pool: PoolFactory) -> None:
     assert pool.status()["tasks"]["timed_out"] == 2
     assert_healthy(pool)
     assert pid not in pool.status()["workers"]["pids"]
+    restarts = pool.status()["restarts"]
+    assert restarts["total"] == 2
+    assert restarts["recent"][-1]["pid"] == pid and "timeout" in restarts["recent"][-1]["reason"]
 
 
 def test_timeout_escalates_to_sigkill(make_pool: PoolFactory) -> None:
@@ -90,6 +93,9 @@ def test_crash_mid_task_is_reported_and_repaired(
     assert isinstance(outcome[0], int)  # the task on the other worker was untouched
     assert pool.status()["tasks"]["crashed"] == 1
     assert_healthy(pool)
+    (restart,) = pool.status()["restarts"]["recent"]
+    assert restart["pid"] == info.value.pid and restart["reason"] == "crashed"
+    assert restart["exit"] is not None and signal_name in restart["exit"]
 
 
 def test_crash_under_spawn(make_pool: PoolFactory) -> None:
@@ -107,6 +113,20 @@ def test_idle_worker_that_dies_is_replaced(make_pool: PoolFactory) -> None:
     wait_until(lambda: victim not in pool.status()["workers"]["pids"], what="victim replaced")
     assert_healthy(pool)
     assert pool.status()["tasks"]["crashed"] == 0  # no task was lost
+    (restart,) = pool.status()["restarts"]["recent"]
+    assert restart["pid"] == victim and restart["reason"] == "died while idle: was killed by SIGKILL"
+
+
+def test_status_lists_each_worker_with_its_tasks(make_pool: PoolFactory) -> None:
+    pool = make_pool(workers=2)
+    for _ in range(5):
+        pool.run(tasks.getpid)
+    workers = pool.status()["workers"]
+    assert sorted(w["pid"] for w in workers["list"]) == workers["pids"]
+    assert sum(w["tasks"] for w in workers["list"]) == 5
+    assert {w["state"] for w in workers["list"]} == {"idle"}
+    assert all(w["started_at"] and not w["temporary"] for w in workers["list"])
+    assert pool.status()["restarts"] == {"total": 0, "recent": []}
 
 
 def test_a_task_given_to_a_worker_that_died_idle_goes_to_another(

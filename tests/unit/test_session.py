@@ -87,7 +87,10 @@ def test_registration_hands_orthanc_the_bound_methods_of_this_session():
                             session.hub.on_stored_instance, session.status.refresh_metrics)
     assert [h.__self__ for h in native.hooks] == [session.rest, session, session.hub,
                                                   session.status]
-    assert len(native.routes) == 2 and re.fullmatch(native.routes[0], "/hello/x")
+    # the script's route, then the runtime's: status, metrics, the operator page (its redirect,
+    # its 3 files)
+    assert len(native.routes) == 7 and re.fullmatch(native.routes[0], "/hello/x")
+    assert "ExtendOrthancExplorer" in native.calls
     assert session.registry.frozen and session.registry.match(STATUS_ROUTE) is not None
     output = Output()
     on_rest = native.hooks[0]
