@@ -34,6 +34,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 
 namespace ort {
 
@@ -125,6 +126,37 @@ bool python_of_own_venv(std::string& python, std::string& why) {
         "pyvenv.cfg in any folder above it): install the wheel into a venv (python3 -m venv " +
         "DIR && DIR/bin/pip install orthanc-runtime) and load the plugin from there, or name " +
         "the interpreter with \"PythonRuntime\": {\"Python\": \"DIR/bin/python\"}";
+  return false;
+}
+
+bool library_fits(const std::string& python_executable, std::string& why) {
+  // The venv's pyvenv.cfg says which Python made it ("version = 3.11.7"): the standard
+  // library and its extension modules this plugin will import are that Python's. A plugin
+  // loaded before this one may have brought its own libpython of the same name (Debian's
+  // orthanc-python: libpython3.11.so.1.0, 3.11.2), which the dynamic linker then gives this
+  // plugin too; the extension modules of another patch release fail on it, one by one, long
+  // after the start (3.11.7's _ssl needs _PyModule_Add, which 3.11.2 lacks).
+  const auto venv = std::filesystem::path(python_executable).parent_path().parent_path();
+  std::ifstream config(venv / "pyvenv.cfg");
+  std::string line, made_by;
+  while (std::getline(config, line)) {
+    const auto equals = line.find('=');
+    if (equals == std::string::npos) continue;
+    auto key = line.substr(0, equals);
+    key.erase(key.find_last_not_of(" \t") + 1);
+    if (key != "version" && key != "version_info") continue;
+    made_by = line.substr(line.find_first_not_of(" \t", equals + 1));
+    made_by.erase(made_by.find_last_not_of(" \t\r") + 1);
+  }
+  const std::string loaded_full = Py_GetVersion();
+  // "3.14.0rc3 (main, ...)": pyvenv.cfg has the numbers only.
+  const std::string loaded = loaded_full.substr(0, loaded_full.find_first_not_of("0123456789."));
+  if (made_by.empty() || made_by == loaded) return true;  // no venv, or the same Python
+  why = "the Python library in this Orthanc is " + loaded + ", and the virtual environment " +
+        venv.string() + " is of Python " + made_by + ": a plugin loaded before this one " +
+        "(Debian's orthanc-python, for instance) brought its own libpython of the same name, " +
+        "which the process shares. Remove that plugin from the plugins Orthanc loads, or run " +
+        "orthanc-runtime from a virtual environment of the Python that plugin uses";
   return false;
 }
 

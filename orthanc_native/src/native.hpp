@@ -284,6 +284,9 @@ void init_api_extra(py::module_& m);  // hand-written SDK calls the generator le
 // Adds `_orthanc_native` to Python's built-in modules; false (and why) once Python runs.
 bool add_native_module(std::string& why);
 bool start_interpreter(const std::string& python_executable, std::string& error);
+// Whether the libpython in the process is the one of the venv of `python_executable`
+// (another plugin may have brought its own); `why` says what differs.
+bool library_fits(const std::string& python_executable, std::string& why);
 // The bin/python of the virtual environment this plugin library lies in (a wheel's
 // plugin); false with the reason in `why` when there is none.
 bool python_of_own_venv(std::string& python, std::string& why);

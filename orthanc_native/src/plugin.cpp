@@ -107,7 +107,7 @@ ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(OrthancPluginContext* contex
       log_error("orthanc-runtime: Python not started: " + error);
       return -1;
     }
-    if (!add_native_module(error)) {
+    if (!add_native_module(error) || !library_fits(python, error)) {
       log_error("orthanc-runtime: the plugin cannot start: " + error);
       return -1;
     }
