@@ -24,7 +24,7 @@ from runtime.plugin.scripts import (
     keep_fork_as_default_start_method,
     script_path,
 )
-from runtime.plugin.session import Session, log
+from runtime.plugin.session import Session, counted, log
 from runtime.sdk import pylog, telemetry, transport
 
 __all__ = ["ModuleNameClash", "Session", "check_module_name", "current", "import_script",
@@ -87,9 +87,7 @@ def start(configuration_json: str, configuration_path: str, orthanc_version: str
     _session = session
     handlers = session.registry
     log("info" if section.get("Verbose") else "warning",
-        f"loaded {', '.join(session.modules)} ({len(handlers.routes)} route(s), "
-        f"{len(handlers.change_listeners)} on-change, "
-        f"{len(handlers.stored_listeners)} on-stored-instance handler(s)) in Orthanc "
+        f"loaded {', '.join(session.modules)} ({counted(handlers)}) in Orthanc "
         f"{orthanc_version}, Python {sys.version.split()[0]} from {sys.executable}")
     return True
 

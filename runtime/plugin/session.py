@@ -55,6 +55,19 @@ from runtime.sdk import logs, transport
 STATUS_ROUTE = "/runtime/status"
 
 
+def counted(handlers: Registry) -> str:
+    """What the start and reload lines say of the handlers: the scripts' routes apart from the
+    runtime's own (its status, metrics and operator page)."""
+    own = 0
+    for route in handlers.routes:
+        names = [h.name for h in route.by_method.values()]
+        names += [route.any_method.name] if route.any_method is not None else []
+        own += all(name.startswith("runtime.") for name in names)
+    return (f"{len(handlers.routes) - own} route(s) and {own} of the runtime's own, "
+            f"{len(handlers.change_listeners)} on-change, "
+            f"{len(handlers.stored_listeners)} on-stored-instance handler(s)")
+
+
 def log(level: str, message: str) -> None:
     logs.write(level, f"orthanc-runtime: {message}")
 
@@ -301,9 +314,7 @@ class Session:
         self.hub.start(orthanc_starts=False)
         handlers = self.registry
         log("warning", f"reloaded {', '.join(p.name for p in scripts)} in "
-            f"{(time.monotonic() - started) * 1000:.0f} ms ({len(handlers.routes)} route(s), "
-            f"{len(handlers.change_listeners)} on-change, "
-            f"{len(handlers.stored_listeners)} on-stored-instance handler(s))")
+            f"{(time.monotonic() - started) * 1000:.0f} ms ({counted(handlers)})")
 
     def reload_configuration(self, path: Path) -> None:
         """A valid new configuration restarts Orthanc in its process; an invalid one is only

@@ -255,7 +255,7 @@ def test_debians_orthanc_as_its_user_runs_a_script_from_the_wheels_venv(venv, se
         owner = subprocess.run(["ps", "-o", "user=", "-p", str(orthanc.pid)],
                                capture_output=True, text=True).stdout.strip()
         assert owner == "orthanc"
-        found = re.search(r"loaded .+ \(\d+ route\(s\), .+ in Orthanc (\S+), Python (\S+) from (\S+)",
+        found = re.search(r"loaded .+ \(\d+ route\(s\) and \d+ of the runtime.s own, .+ in Orthanc (\S+), Python (\S+) from (\S+)",
                           text)
         assert found, text[-3000:]
         print(f"\n[wheel] Orthanc's log: {found.group(0)}")
