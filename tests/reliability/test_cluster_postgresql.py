@@ -83,6 +83,7 @@ class Uploads(threading.Thread):
         self.halt = threading.Event()
         self.acknowledged: dict[str, set[str]] = {}
         self.by_server: Counter[str] = Counter()
+        self.unanswered = 0  # uploads cut by a kill: stored or not, the client cannot know
 
     def run(self) -> None:
         turn = 0
@@ -92,8 +93,9 @@ class Uploads(threading.Thread):
             for data in distinct_instances(PER_STUDY):
                 try:
                     answer = server.post("/instances", data, timeout=10)
-                except OSError:
-                    continue  # the server was killed: not acknowledged
+                except OSError:  # the server was killed: not acknowledged
+                    self.unanswered += 1
+                    continue
                 if answer.status == 200:
                     found = answer.json()
                     self.acknowledged.setdefault(found["ParentStudy"], set()).add(found["ID"])
@@ -168,7 +170,9 @@ def test_two_servers_on_one_postgresql_share_the_work_as_configured(
             stored = instances_at(worker)
             acknowledged = set().union(*uploads.acknowledged.values())
             assert acknowledged <= stored
-            assert len(stored) == len(acknowledged) + sent_by_storescu
+            # An upload cut by the kill may have been stored before its answer was lost.
+            assert len(acknowledged) + sent_by_storescu <= len(stored) \
+                <= len(acknowledged) + sent_by_storescu + uploads.unanswered
 
             def handled() -> Counter[str]:
                 return Counter(line[0] for line in lines(records / "handled.log"))
