@@ -21,10 +21,7 @@ ingest capacity, not cores, so the ratio is reported, with the load average, not
 from __future__ import annotations
 
 import contextlib
-import http.client
-import json
 import os
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -32,6 +29,7 @@ from typing import Any
 from .. import images, servers
 from ..stats import median, ratio
 from .base import Context, Result, rotated
+from .stored_instances import upload_all
 
 ID = "P14"
 TITLE = "stored instances handled a second: one vs two Orthanc servers on one PostgreSQL"
@@ -60,46 +58,11 @@ def _server(database: Any, name: str, folder: Path, db: str, storage: Path, reco
         "PythonRuntime": {"Pool": {"Workers": workers}, "Cluster": {"EventHandlers": handlers}}})
 
 
-def _upload(ports: list[int], files: list[bytes]) -> None:
-    """``files`` POSTed by CLIENTS threads, thread i to ``ports[i % len(ports)]``."""
-    cursor = iter(range(len(files)))
-    lock = threading.Lock()
-    errors: list[str] = []
-
-    def client(port: int) -> None:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-        try:
-            while not errors:
-                with lock:
-                    index = next(cursor, None)
-                if index is None:
-                    return
-                connection.request("POST", "/instances", body=files[index],
-                                   headers={"Content-Type": "application/dicom"})
-                answer = connection.getresponse()
-                body = answer.read()
-                if answer.status != 200 or json.loads(body).get("Status") != "Success":
-                    errors.append(f"upload {index} to {port}: {answer.status} {body[:200]!r}")
-        except Exception as error:  # reported below: the round fails
-            errors.append(f"{type(error).__name__}: {error}")
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=client, args=(ports[i % len(ports)],), daemon=True)
-               for i in range(CLIENTS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise RuntimeError(f"uploads failed: {errors[:3]}")
-
-
 def _round(group: list[servers.Server], records: Path, files: list[bytes]) -> dict[str, float]:
     expected = _handled(records) + len(files)
     cpu_before = sum(s.cpu_seconds() for s in group)
     started = time.perf_counter()
-    _upload([s.port for s in group], files)
+    upload_all([s.port for s in group], files)
     while _handled(records) < expected:
         if time.perf_counter() - started > WAIT:
             raise RuntimeError(f"{expected - _handled(records)} instance(s) not handled after "

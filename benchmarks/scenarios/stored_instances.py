@@ -89,14 +89,15 @@ def _handled(records: Path) -> int:
         return sum(1 for entry in entries if entry.name.endswith(".json"))
 
 
-def _upload_all(port: int, files: list[bytes]) -> float:
-    """``files`` POSTed by CLIENTS threads sharing them in turn; the seconds until the last
-    answer (each must be 200: a new instance)."""
+def upload_all(ports: list[int], files: list[bytes]) -> float:
+    """``files`` POSTed by CLIENTS threads sharing them in turn, thread i to
+    ``ports[i % len(ports)]``; the seconds until the last answer (each must be 200: a new
+    instance). P14 (scenarios.cluster) spreads its uploads over servers with it."""
     cursor = iter(range(len(files)))
     lock = threading.Lock()
     errors: list[str] = []
 
-    def client() -> None:
+    def client(port: int) -> None:
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
         try:
             while not errors:
@@ -109,14 +110,15 @@ def _upload_all(port: int, files: list[bytes]) -> float:
                 answer = connection.getresponse()
                 body = answer.read()
                 if answer.status != 200 or json.loads(body).get("Status") != "Success":
-                    errors.append(f"upload {index}: {answer.status} {body[:200]!r}")
+                    errors.append(f"upload {index} to {port}: {answer.status} {body[:200]!r}")
         except Exception as error:  # reported below: the round fails
             errors.append(f"{type(error).__name__}: {error}")
         finally:
             connection.close()
 
     started = time.perf_counter()
-    threads = [threading.Thread(target=client, daemon=True) for _ in range(CLIENTS)]
+    threads = [threading.Thread(target=client, args=(ports[i % len(ports)],), daemon=True)
+               for i in range(CLIENTS)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -134,7 +136,7 @@ def _round(server: servers.Server, files: list[bytes]) -> dict[str, float]:
     expected = _handled(records) + (0 if server.name == "stored-bare" else len(files))
     master_before, workers_before = server.cpu_split()
     started = time.perf_counter()
-    uploaded = _upload_all(server.port, files)
+    uploaded = upload_all([server.port], files)
     while _handled(records) < expected:
         if time.perf_counter() - started > WAIT:
             raise RuntimeError(f"{server.name}: {expected - _handled(records)} instance(s) not "

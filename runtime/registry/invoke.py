@@ -152,8 +152,10 @@ def _plain(entry: Handler | JobType, run: Run) -> Callable[..., Any]:
 
 # -- counted: each run's time and outcome, for the handler's counter (runtime.handler_stats) --
 
-def _counted_call(run: Run, counter: HandlerCounter) -> Run:
-    """A run that answers (or raises) when the handler is done: a gate's, a DICOM service's."""
+def _counted_call(run: Run, counter: HandlerCounter,
+                  failed: Callable[[Any], bool] = lambda answer: False) -> Run:
+    """A run that answers (or raises) when the handler is done: a gate's, a DICOM service's; an
+    answer for which ``failed`` is true counts as an error too."""
     clock = time.perf_counter
     record = counter.recorder()
 
@@ -164,7 +166,7 @@ def _counted_call(run: Run, counter: HandlerCounter) -> Run:
         except BaseException:
             record(clock() - started, True)
             raise
-        record(clock() - started, False)
+        record(clock() - started, failed(answer))
         return answer
 
     return counted
@@ -173,20 +175,7 @@ def _counted_call(run: Run, counter: HandlerCounter) -> Run:
 def _counted_route(run: Run, counter: HandlerCounter) -> Run:
     """A route's run: its answer of 500 or more counts as an error too (an offloaded handler's
     failure may come back as one)."""
-    clock = time.perf_counter
-    record = counter.recorder()
-
-    def counted(*args: Any) -> Any:
-        started = clock()
-        try:
-            answer = run(*args)
-        except BaseException:
-            record(clock() - started, True)
-            raise
-        record(clock() - started, getattr(answer, "status", 200) >= 500)
-        return answer
-
-    return counted
+    return _counted_call(run, counter, lambda answer: getattr(answer, "status", 200) >= 500)
 
 
 def _counted_future(run: Run, counter: HandlerCounter) -> Run:
