@@ -181,12 +181,18 @@ def test_the_dask_pages_two_machine_commands_run_on_loopback(tmp_path):
         with running_orthanc(tmp_path / "orthanc", scripts_dir() / "offload_demo.py", config) as orthanc:
             status = orthanc.get("/runtime/status").json()["pool"]
             assert status["scheduler"] == f"tls://127.0.0.1:{port}", status
-            deadline = time.monotonic() + 60
+            # Four worker processes start Python and distributed each: under the whole suite's
+            # load (pytest -n, in a Debian root) that took over a minute once; the route waits
+            # for them only its own timeout (30 s), so the test waits for them first.
+            wanted = int(shlex.split(worker)[shlex.split(worker).index("--nworkers") + 1])
+            deadline = time.monotonic() + 240
             while time.monotonic() < deadline:
-                answer = orthanc.get("/off/pid")
-                if answer.status == 200:
+                status = orthanc.get("/runtime/status").json()["pool"]
+                if status["connected"] and status["workers"]["total"] == wanted:
                     break
                 time.sleep(1)
+            assert status["workers"]["total"] == wanted, status
+            answer = orthanc.get("/off/pid")
             assert answer.status == 200, answer.text
             assert answer.json()["pid"] != orthanc.get("/off/inline-pid").json()["pid"]
     finally:
@@ -198,4 +204,5 @@ def test_the_dask_pages_two_machine_commands_run_on_loopback(tmp_path):
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
-        print((tmp_path / "worker.log").read_text(errors="replace")[-1500:])
+        for log in ("scheduler.log", "worker.log"):
+            print(f"--- {log}\n" + (tmp_path / log).read_text(errors="replace")[-6000:])
