@@ -19,15 +19,20 @@ Text from a client need not be UTF-8: it is decoded with replacement, as the
 Python path does. The pipe's own length word (top bit set: a raw frame, not a
 pickle) is pool.channel's.
 
+A worker decodes a request and encodes its answer with the native codec
+``orthanc_native._fastwire`` (one call each) when it is built; the Python codec
+here is the format's reference, used where it is not, and the tests check that
+the two agree.
+
 :func:`plan_of` says how a Response is sent: the fast path executes the plan
 in C++, :func:`write_plan` with Orthanc's RestOutput (runtime.callbacks.rest).
 """
 
 from __future__ import annotations
 
+import importlib
 import struct
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from runtime import answers
 from runtime.http import Response
@@ -43,8 +48,7 @@ _U32 = struct.Struct("!I")
 _ANSWER_HEAD = struct.Struct("!IB")
 
 
-@dataclass(frozen=True)
-class Plan:
+class Plan(NamedTuple):
     """Which Orthanc call sends an answer, with what (the headers set before it)."""
 
     kind: int
@@ -111,8 +115,27 @@ def _put_pairs(parts: list[bytes], pairs: Any) -> None:
         _put(parts, value.encode())
 
 
+def _native_codec() -> Any:
+    try:
+        return importlib.import_module("orthanc_native._fastwire")
+    except ImportError:
+        return None
+
+
+_native = _native_codec()
+
+
 def encode_answer(plan: Plan, more_headers: tuple[tuple[str, str], ...] = ()) -> bytes:
     """The answer frame of ``plan``, with ``more_headers`` after its own."""
+    if _native is not None:
+        return _native.encode_answer(  # type: ignore[no-any-return]
+            plan.status, plan.kind, plan.content_type, plan.extra, plan.headers, plan.body,
+            more_headers)
+    return py_encode_answer(plan, more_headers)
+
+
+def py_encode_answer(plan: Plan, more_headers: tuple[tuple[str, str], ...] = ()) -> bytes:
+    """:func:`encode_answer` in Python (the reference of the native codec)."""
     parts = [_ANSWER_HEAD.pack(plan.status, plan.kind)]
     _put(parts, plan.content_type.encode())
     _put(parts, plan.extra.encode())
@@ -167,9 +190,11 @@ class _Reader:
     def pairs(self) -> dict[str, str]:
         return {self.text(): self.text() for _ in range(self.u32())}
 
+    def pair_list(self) -> tuple[tuple[str, str], ...]:
+        return tuple((self.text(), self.text()) for _ in range(self.u32()))
 
-@dataclass(frozen=True)
-class FastRequest:
+
+class FastRequest(NamedTuple):
     descriptor: str
     method: str
     url: str
@@ -180,7 +205,18 @@ class FastRequest:
     request_id: str = ""
 
 
+_tuple_new = tuple.__new__
+
+
 def decode_request(data: bytes) -> FastRequest:
+    """A request frame's fields; ValueError if it is cut short or has bytes after its body."""
+    if _native is not None:
+        return _tuple_new(FastRequest, _native.decode_request(data))  # type: ignore[no-any-return]
+    return py_decode_request(data)
+
+
+def py_decode_request(data: bytes) -> FastRequest:
+    """:func:`decode_request` in Python (the reference of the native codec)."""
     reader = _Reader(data)
     descriptor, method, url, request_id = reader.text(), reader.text(), reader.text(), reader.text()
     groups = tuple(reader.text() for _ in range(reader.u32()))
@@ -197,6 +233,6 @@ def decode_answer(data: bytes) -> Plan:
     reader = _Reader(data)
     reader.at = _ANSWER_HEAD.size
     content_type, extra = reader.text(), reader.text()
-    headers = tuple(reader.pairs().items())
+    headers = reader.pair_list()  # a name may come twice (Set-Cookie)
     body = reader.raw()
     return Plan(kind, status, content_type, extra, headers, body)

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import functools
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 from runtime import answers, context
 from runtime.backends import fastwire, tasks
-from runtime.http import Headers, Request, Response
+from runtime.http import Request, Response, rebuild_request
 from runtime.registry.routing import CONVERTERS, CompiledPattern, compile_pattern
 from runtime.sdk import transport
 
@@ -29,10 +30,17 @@ LARGE_ANSWER = 1 << 20
 """Bodies from this size go back as a message, in shared memory (pool.channel)."""
 
 
+class _Route(NamedTuple):
+    handler: Callable[[Request], Any]  # found by its name once, as run_route would each time
+    pattern: CompiledPattern
+    name: str                          # the handler's name in logs and request ids
+
+
 @functools.lru_cache(maxsize=1024)
-def _route(descriptor: str) -> tuple[tasks.HandlerRef, CompiledPattern]:
+def _route(descriptor: str) -> _Route:
     found = json.loads(descriptor)
-    return tasks.HandlerRef(found["module"], found["qualname"]), compile_pattern(found["pattern"])
+    handler = tasks.resolved(tasks.HandlerRef(found["module"], found["qualname"]))
+    return _Route(handler, compile_pattern(found["pattern"]), str(found["name"]))
 
 
 def _decoded(query: dict[str, str]) -> dict[str, str]:
@@ -43,31 +51,25 @@ def _decoded(query: dict[str, str]) -> dict[str, str]:
     return {unquote_plus(k): unquote_plus(v) for k, v in query.items()}
 
 
-@functools.lru_cache(maxsize=1024)
-def _name(descriptor: str) -> str:
-    return str(json.loads(descriptor)["name"])
-
-
-def request_of(frame: fastwire.FastRequest) -> tuple[tasks.HandlerRef, Request]:
-    handler, pattern = _route(frame.descriptor)
+def request_of(frame: fastwire.FastRequest, pattern: CompiledPattern) -> Request:
     params: dict[str, Any] = {}
     if pattern.param_names:
         params = {name: CONVERTERS[conv].convert(text) for name, conv, text
                   in zip(pattern.param_names, pattern.converters, frame.groups, strict=False)}
-    return handler, Request(
-        method=frame.method, path=frame.url, params=params, groups=frame.groups,
-        query=_decoded(frame.get), headers=Headers.from_orthanc(frame.headers),
-        body=frame.body, route=pattern.source)
+    # The frame's values are Orthanc's, as the Python path's: no checks to make again.
+    return rebuild_request(frame.method, frame.url, params, frame.groups, _decoded(frame.get),
+                           tuple(frame.headers.items()), frame.body, pattern.source)
 
 
 def answer(data: bytes) -> bytes | Response:
     """The answer frame to a request frame, or the Response the master's Python writes (which
     adds ``X-Request-Id`` itself, in the request's context: fast_lane)."""
     frame = fastwire.decode_request(data)
-    handler, request = request_of(frame)
-    running = context.enter(_name(frame.descriptor), frame.request_id or None)
+    route = _route(frame.descriptor)
+    request = request_of(frame, route.pattern)
+    running = context.enter(route.name, frame.request_id or None)
     try:
-        response = tasks.run_route(handler, request)
+        response = tasks.run_route(route.handler, request)
     finally:
         transport.flush_logs()
         context.leave(running)

@@ -113,3 +113,76 @@ def test_write_plan_makes_the_calls_the_python_path_made():
     assert output.calls == [("set_http_header", "X-A", "1"),
                             ("set_http_header", "Content-Type", "text/plain; charset=utf-8"),
                             ("send_http_status", 404, b"no")]
+
+
+# -- the native codec (orthanc_native._fastwire) against the Python one, the reference ------
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+NATIVE = fastwire._native_codec()
+needs_native = pytest.mark.skipif(NATIVE is None, reason="orthanc_native._fastwire is not built "
+                                  "here (make test builds it; this is a checkout without it)")
+
+texts = st.text(max_size=20)
+pairs = st.dictionaries(texts, texts, max_size=5)
+
+
+@needs_native
+@given(descriptor=texts, method=texts, url=texts, request_id=texts,
+       groups=st.lists(texts, max_size=4).map(tuple), headers=pairs, get=pairs,
+       body=st.binary(max_size=64))
+def test_the_native_codec_decodes_a_request_frame_as_the_python_one(
+        descriptor, method, url, request_id, groups, headers, get, body):
+    data = fastwire.encode_request(descriptor, method, url, groups, headers, get, body, request_id)
+    native = fastwire.FastRequest(*NATIVE.decode_request(data))
+    assert native == fastwire.py_decode_request(data)
+    assert native == (descriptor, method, url, groups, headers, get, body, request_id)
+
+
+@needs_native
+@given(status=st.integers(100, 599), kind=st.integers(0, 5), content_type=texts, extra=texts,
+       headers=st.lists(st.tuples(texts, texts), max_size=4).map(tuple),
+       more=st.lists(st.tuples(texts, texts), max_size=2).map(tuple), body=st.binary(max_size=64))
+def test_the_native_codec_encodes_an_answer_frame_as_the_python_one(
+        status, kind, content_type, extra, headers, more, body):
+    plan = fastwire.Plan(kind, status, content_type, extra, headers, body)
+    data = NATIVE.encode_answer(status, kind, content_type, extra, headers, body, more)
+    assert data == fastwire.py_encode_answer(plan, more)
+    assert fastwire.decode_answer(data) == plan._replace(headers=headers + more)
+
+
+@needs_native
+@given(data=st.binary(max_size=200))
+def test_the_native_codec_refuses_what_the_python_one_refuses(data):
+    """Any bytes: both codecs decode them alike or both refuse them with ValueError (a length
+    word past the frame's end never reads outside it)."""
+    try:
+        expected = fastwire.py_decode_request(data)
+    except ValueError as error:
+        with pytest.raises(ValueError, match=str(error)):
+            NATIVE.decode_request(data)
+    else:
+        assert fastwire.FastRequest(*NATIVE.decode_request(data)) == expected
+
+
+@needs_native
+def test_the_native_codec_replaces_bytes_that_are_not_utf8_and_refuses_cut_frames():
+    good = fastwire.encode_request("d", "GET", "/", (), {"X": "v"}, {}, b"12345")
+    bad = good.replace(b"v", b"\xff")
+    assert fastwire.FastRequest(*NATIVE.decode_request(bad)).headers == {"X": "\ufffd"}
+    for cut in range(len(good)):
+        with pytest.raises(ValueError, match="cut short"):
+            NATIVE.decode_request(good[:cut])
+    with pytest.raises(ValueError, match="after its body"):
+        NATIVE.decode_request(good + b"\x00")
+
+
+def test_the_worker_uses_the_native_codec_where_it_is_built():
+    """Where the package is built (an editable install, a wheel), the fast path's worker side
+    decodes in one native call: a build that lost the extension falls back to Python silently,
+    and this says so."""
+    import orthanc_native
+
+    built = any(orthanc_native.plugin_path().parent.glob("_fastwire*.so"))
+    assert (fastwire._native is not None) == built

@@ -1,4 +1,4 @@
-"""The built plugin and the `_regex` extension need nothing beyond the C and C++ runtimes and
+"""The built plugin and its extensions (`_regex`, `_fastwire`) need nothing beyond the C and C++ runtimes and
 libpython, so that a plugin built on one Debian loads on another (boost's regex is header-only)."""
 
 from __future__ import annotations
@@ -46,8 +46,9 @@ def test_the_plugin_needs_only_libc_libstdcxx_and_libpython() -> None:
     assert extra == set(), f"{plugin} needs {sorted(extra)}"
 
 
-def test_the_regex_extension_needs_only_libc_and_libstdcxx() -> None:
-    extension = next(orthanc_native.plugin_path().parent.glob("_regex*.so"))
+@pytest.mark.parametrize("name", ["_regex", "_fastwire"])
+def test_the_extensions_need_only_libc_and_libstdcxx(name: str) -> None:
+    extension = next(orthanc_native.plugin_path().parent.glob(f"{name}*.so"))
     names = needed(extension)
     assert names - ALLOWED == set(), f"{extension} needs {sorted(names - ALLOWED)}"
 
@@ -55,5 +56,5 @@ def test_the_regex_extension_needs_only_libc_and_libstdcxx() -> None:
 @pytest.mark.parametrize("forbidden", ["boost", "icu"])
 def test_no_boost_or_icu_library_is_loaded(forbidden: str) -> None:
     plugin = orthanc_native.plugin_path()
-    for library in [plugin, *plugin.parent.glob("_regex*.so")]:
+    for library in [plugin, *plugin.parent.glob("_regex*.so"), *plugin.parent.glob("_fastwire*.so")]:
         assert not [n for n in needed(library) if forbidden in n.lower()], library
