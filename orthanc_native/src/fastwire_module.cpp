@@ -110,10 +110,11 @@ void put_text(std::string& out, const py::handle& text) {
 
 void put_pairs(std::string& out, const py::handle& pairs) {
   for (py::handle pair : pairs) {
-    py::tuple both = py::reinterpret_borrow<py::tuple>(pair);
-    if (both.size() != 2) throw py::value_error("a header is a (name, value) pair");
-    put_text(out, both[0]);
-    put_text(out, both[1]);
+    if (!PyTuple_Check(pair.ptr()) || PyTuple_GET_SIZE(pair.ptr()) != 2) {
+      throw py::type_error("a header is a (name, value) tuple");
+    }
+    put_text(out, PyTuple_GET_ITEM(pair.ptr(), 0));
+    put_text(out, PyTuple_GET_ITEM(pair.ptr(), 1));
   }
 }
 

@@ -186,3 +186,10 @@ def test_the_worker_uses_the_native_codec_where_it_is_built():
 
     built = any(orthanc_native.plugin_path().parent.glob("_fastwire*.so"))
     assert (fastwire._native is not None) == built
+
+
+@needs_native
+@pytest.mark.parametrize("headers", [(["X-A", "1"],), (("X-A",),), (("X-A", 1),)])
+def test_the_native_codec_refuses_a_header_that_is_not_a_pair_of_texts(headers):
+    with pytest.raises(TypeError):
+        NATIVE.encode_answer(200, 0, "text/plain", "", headers, b"", ())
