@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import http.client
+import json
 import threading
 import time
 
@@ -79,3 +81,20 @@ def test_fast_answers_and_errors_are_counted_with_their_latency(orthanc):
     assert after["tasks"]["failed"] - before["tasks"]["failed"] == 2
     assert after["latency_ms"]["count"] - before["latency_ms"]["count"] == 7
     assert after["latency_ms"]["p50"] > 0
+
+
+def test_header_bytes_that_are_not_utf8_reach_the_handler_replaced_on_both_paths(orthanc):
+    """Orthanc hands headers over as bytes: UTF-8 is decoded, anything else replaced (U+FFFD),
+    the same in the worker's native codec as on the master's Python path."""
+    connection = http.client.HTTPConnection("127.0.0.1", orthanc.http_port, timeout=30)
+    try:
+        connection.putrequest("POST", "/fast/items/7")
+        connection.putheader("X-Test", b"caf\xc3\xa9 \xff!")
+        connection.putheader("Content-Length", "1")
+        connection.endheaders(b"x")
+        answer = connection.getresponse()
+        body = answer.read()
+    finally:
+        connection.close()
+    assert answer.status == 200, body
+    assert json.loads(body) == {"item": 7, "body": "x", "header": "caf\u00e9 \ufffd!"}
