@@ -14,6 +14,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -143,11 +144,59 @@ def shell_lines(lines: list[str]) -> list[str]:
                               for each in joined.splitlines()) if line]
 
 
+class ServiceManager:
+    """What the page asks for around its two commands: each is started again when it exits
+    (``Restart=always``), its output appended to its log. ``restarts`` counts the exits."""
+
+    def __init__(self, commands: list[tuple[list[str], Path]], env: dict[str, str]) -> None:
+        self.commands, self.env = commands, env
+        self.running: list[subprocess.Popen[bytes]] = []
+        self.restarts = 0
+        self.stopping = threading.Event()
+        for index in range(len(commands)):
+            self.running.append(self._start(index))
+            if index == 0:
+                time.sleep(3)  # the scheduler listens before the workers connect
+        self.watcher = threading.Thread(target=self._watch, daemon=True)
+        self.watcher.start()
+
+    def _start(self, index: int) -> subprocess.Popen[bytes]:
+        argv, log = self.commands[index]
+        with open(log, "ab") as out:
+            return subprocess.Popen(argv, env=self.env, stdout=out, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
+
+    def _watch(self) -> None:
+        while not self.stopping.wait(0.5):
+            for index, process in enumerate(self.running):
+                if process.poll() is not None and not self.stopping.is_set():
+                    self.restarts += 1
+                    self.running[index] = self._start(index)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.watcher.join()
+        for process in self.running:
+            os.killpg(process.pid, signal.SIGTERM)
+        for process in self.running:
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
 def test_the_dask_pages_two_machine_commands_run_on_loopback(tmp_path):
     """docs/dask.md's machine B, on this machine: 127.0.0.1 for both machines' names and for
     0.0.0.0 (servers only on loopback here), a free port for 8786, and a CA and certificate
-    made for the test for the page's PEM files; then an Orthanc configured as the page says
-    offloads to it over TLS."""
+    made for the test for the page's PEM files, each command under a service manager as the
+    page says; then an Orthanc configured as the page says offloads to it over TLS.
+
+    In the Debian 13 root (Python 3.13, OpenSSL 3.5), under the whole suite's load, TLS
+    connections of the cluster were seen to drop (docs/dask.md says what then happens): a
+    worker whose scheduler connection drops exits, and a request in flight answers 503
+    "retry later" while Orthanc's client connects again. The test does what the page tells an
+    operator to do, restarts and retries, and prints each drop; the route must answer."""
     page = ROOT / "docs" / "dask.md"
     export, scheduler, worker = shell_lines(block_starting(page, "# machine B"))
     tls = make_certificates(tmp_path / "tls")
@@ -165,15 +214,11 @@ def test_the_dask_pages_two_machine_commands_run_on_loopback(tmp_path):
 
     name, _, value = shlex.split(export)[1].partition("=")
     assert shlex.split(export)[0] == "export" and name.startswith("DASK_"), export
-    env = {**os.environ, name: value}
-    started: list[subprocess.Popen[bytes]] = []
+    manager = ServiceManager([(here(scheduler), tmp_path / "scheduler.log"),
+                              (here(worker), tmp_path / "worker.log")],
+                             {**os.environ, name: value})
+    refused: list[str] = []
     try:
-        for line, log in ((scheduler, "scheduler.log"), (worker, "worker.log")):
-            with open(tmp_path / log, "wb") as out:
-                started.append(subprocess.Popen(here(line), env=env, stdout=out,
-                                                stderr=subprocess.STDOUT, start_new_session=True))
-            if log == "scheduler.log":
-                time.sleep(3)  # the scheduler listens before the workers connect
         config = {"PythonRuntime": {"Pool": {"Backend": "dask", "Dask": {
             "Scheduler": f"tls://127.0.0.1:{port}", "TlsCaFile": tls["ca"],
             "TlsCertFile": tls["cert"], "TlsKeyFile": tls["key"]}}},
@@ -181,28 +226,22 @@ def test_the_dask_pages_two_machine_commands_run_on_loopback(tmp_path):
         with running_orthanc(tmp_path / "orthanc", scripts_dir() / "offload_demo.py", config) as orthanc:
             status = orthanc.get("/runtime/status").json()["pool"]
             assert status["scheduler"] == f"tls://127.0.0.1:{port}", status
-            # Four worker processes start Python and distributed each: under the whole suite's
-            # load (pytest -n, in a Debian root) that took over a minute once; the route waits
-            # for them only its own timeout (30 s), so the test waits for them first.
-            wanted = int(shlex.split(worker)[shlex.split(worker).index("--nworkers") + 1])
             deadline = time.monotonic() + 240
             while time.monotonic() < deadline:
-                status = orthanc.get("/runtime/status").json()["pool"]
-                if status["connected"] and status["workers"]["total"] == wanted:
+                answer = orthanc.get("/off/pid")
+                if answer.status == 200:
                     break
+                # 503: the cluster cannot be reached, retry later; 504: no worker took the
+                # task within the route's 30 s (the workers still starting, or restarting)
+                assert answer.status in (503, 504), answer.text
+                refused.append(f"{answer.status} {answer.json()['error']}")
                 time.sleep(1)
-            assert status["workers"]["total"] == wanted, status
-            answer = orthanc.get("/off/pid")
-            assert answer.status == 200, answer.text
+            assert answer.status == 200, refused
             assert answer.json()["pid"] != orthanc.get("/off/inline-pid").json()["pid"]
+            workers = orthanc.get("/runtime/status").json()["pool"]["workers"]["total"]
     finally:
-        for process in started:
-            os.killpg(process.pid, signal.SIGTERM)
-        for process in started:
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        manager.stop()
         for log in ("scheduler.log", "worker.log"):
             print(f"--- {log}\n" + (tmp_path / log).read_text(errors="replace")[-6000:])
+    print(f"answered after {len(refused)} refusal(s) {refused}; the commands restarted "
+          f"{manager.restarts} time(s); {workers} of the page's workers connected")
