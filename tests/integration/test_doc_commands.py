@@ -7,6 +7,7 @@ sent as a terminal sends it: SIGINT to its whole process group.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -177,7 +178,8 @@ class ServiceManager:
         self.stopping.set()
         self.watcher.join()
         for process in self.running:
-            os.killpg(process.pid, signal.SIGTERM)
+            with contextlib.suppress(ProcessLookupError):  # it exited as the watcher stopped
+                os.killpg(process.pid, signal.SIGTERM)
         for process in self.running:
             try:
                 process.wait(30)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import running_orthanc, scripts_dir, wait_for
+from tests.harness import running_orthanc, scripts_dir, system_version, wait_for
 
 SAMPLE = Path(__file__).resolve().parents[2] / "docs" / "samples" / "metrics.prom"
 
@@ -187,7 +187,7 @@ def test_the_page_and_its_files_are_served(orthanc):
     assert orthanc.get("/runtime/ui/page.css").headers["content-type"].startswith("text/css")
     moved = orthanc.get("/runtime/ui")
     # OrthancPluginRedirect answers 301 on Orthanc 1.10 and 307 from 1.12 (1.12.7, 1.13.0)
-    version = tuple(int(part) for part in orthanc.get("/system").json()["Version"].split(".")[:2])
+    version = tuple(int(part) for part in system_version(orthanc).split(".")[:2])
     assert moved.status == (301 if version < (1, 12) else 307), moved
     assert moved.headers["location"] == "ui/index.html"
 
